@@ -1,0 +1,16 @@
+# Every third-party library comes from Debian bookworm packages (see scripts/deps.sh).
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(fmt REQUIRED)
+find_package(Boost 1.74 REQUIRED)
+find_package(Catch2 2 REQUIRED)
+pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+pkg_check_modules(MARIADB REQUIRED IMPORTED_TARGET libmariadb)
+pkg_check_modules(UUID REQUIRED IMPORTED_TARGET uuid)
+find_path(RAPIDJSON_INCLUDE_DIR rapidjson/document.h REQUIRED)
+add_library(ticketing_rapidjson INTERFACE)
+# RapidJSON 1.1 trips -Wclass-memaccess etc. under g++ 12: include it as a system header.
+target_include_directories(ticketing_rapidjson SYSTEM INTERFACE ${RAPIDJSON_INCLUDE_DIR})
+target_compile_definitions(ticketing_rapidjson INTERFACE RAPIDJSON_HAS_STDSTRING=1)
