@@ -1,0 +1,58 @@
+# Quick start: `make demo` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+export BUILD_DIR := $(abspath $(BUILD_DIR))
+
+.PHONY: all deps configure build up down status run demo test test-unit bench-events clean help
+
+all: build
+
+help:
+	@echo "make demo          set up, start the stack and the five services, show them healthy, stop"
+	@echo "make test          set up, build, start the stack, run every test, stop what it started"
+	@echo "make deps          install Debian packages and the Kafka jars (root or sudo)"
+	@echo "make build         configure and build (CMake + Ninja, warnings are errors)"
+	@echo "make up|down|status  the local stack: 3 Kafka nodes (KRaft), MariaDB, Redis"
+	@echo "make run           make up, then start the five services in the background"
+	@echo "make bench-events  libs/events vs Kafka's ProducerPerformance and EndToEndLatency"
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	@command -v cmake >/dev/null && command -v ninja >/dev/null || bash scripts/deps.sh
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTICKETING_WERROR=ON
+
+configure: $(BUILD_DIR)/build.ninja
+
+build: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+up: build
+	@bash scripts/stack.sh up
+
+down:
+	@bash scripts/stack.sh down
+
+status:
+	@bash scripts/stack.sh status
+
+run: build
+	@bash scripts/stack.sh run
+
+demo: build
+	@bash scripts/demo.sh
+
+test: build
+	@bash scripts/test.sh
+
+test-unit: build
+	ctest --test-dir $(BUILD_DIR) -L unit --output-on-failure
+
+bench-events: build
+	@bash bench/bench-events.sh
+
+clean:
+	rm -rf $(BUILD_DIR)

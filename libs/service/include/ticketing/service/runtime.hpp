@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "ticketing/common/config.hpp"
+#include "ticketing/service/health.hpp"
+
+namespace ticketing::http {
+class Router;
+}
+
+namespace ticketing::service {
+
+// Settings every service reads from the environment.
+struct CommonConfig {
+  std::string service;
+  std::string admin_host;
+  std::uint16_t admin_port = 0;
+  std::string kafka_bootstrap;
+  std::string log_level;
+
+  static CommonConfig read(EnvReader& env, std::string service, std::uint16_t default_admin_port);
+};
+
+// The admin endpoint of a service: GET /health/live, /health/ready and
+// /metrics on ADMIN_PORT. Services with a public API add the same routes to
+// their public router with add_admin_routes().
+class AdminServer {
+ public:
+  AdminServer(const CommonConfig& config, HealthChecks& checks);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  void start();
+  void stop();
+  [[nodiscard]] std::uint16_t port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+void add_admin_routes(http::Router& router, HealthChecks& checks);
+
+// Blocks SIGTERM and SIGINT in the calling thread (call first in main, before
+// any thread starts, so every thread inherits the mask).
+void block_shutdown_signals();
+// Waits for SIGTERM or SIGINT; returns the signal number.
+int wait_for_shutdown_signal();
+
+// Runs `body` and turns a configuration error or any escaping exception into a
+// clear log line and exit code 2 or 1, never an abort.
+int guarded_main(const std::string& service, const std::function<int()>& body);
+
+}  // namespace ticketing::service

@@ -1,0 +1,90 @@
+#include "ticketing/service/host.hpp"
+
+#include <csignal>
+
+#include "ticketing/common/log.hpp"
+#include "ticketing/http/server.hpp"
+
+namespace ticketing::service {
+
+HostConfig HostConfig::read(EnvReader& env, const HostSpec& spec) {
+  HostConfig c;
+  c.common = CommonConfig::read(env, spec.service, spec.default_admin_port);
+  c.infra = InfraConfig::read(env, spec.needs);
+  c.public_api = spec.default_http_port != 0;
+  if (c.public_api) {
+    c.http_host = env.str("HTTP_HOST", "127.0.0.1");
+    c.http_port = static_cast<std::uint16_t>(env.integer("HTTP_PORT", spec.default_http_port, 0, 65535));
+    c.http_threads = static_cast<int>(env.integer("HTTP_THREADS", 16, 1, 256));
+  }
+  return c;
+}
+
+struct ServiceHost::Impl {
+  HostConfig config;
+  HealthChecks checks;
+  std::unique_ptr<Infra> infra;
+  AdminServer admin;
+  http::Router router;
+  std::unique_ptr<http::Server> public_server;
+
+  explicit Impl(const HostConfig& c)
+      : config(c), infra(std::make_unique<Infra>(c.common, c.infra, checks)), admin(c.common, checks) {}
+};
+
+ServiceHost::ServiceHost(const HostConfig& config) : impl_(std::make_unique<Impl>(config)) {
+  if (config.public_api) add_admin_routes(impl_->router, impl_->checks);
+}
+
+ServiceHost::~ServiceHost() { stop(); }
+
+Infra& ServiceHost::infra() { return *impl_->infra; }
+HealthChecks& ServiceHost::health() { return impl_->checks; }
+http::Router& ServiceHost::router() { return impl_->router; }
+const HostConfig& ServiceHost::config() const { return impl_->config; }
+
+void ServiceHost::start() {
+  impl_->admin.start();
+  if (impl_->config.public_api) {
+    http::ServerOptions options;
+    options.host = impl_->config.http_host;
+    options.port = impl_->config.http_port;
+    options.threads = impl_->config.http_threads;
+    options.name = "public";
+    impl_->public_server = std::make_unique<http::Server>(options, impl_->router);
+    impl_->public_server->start();
+  }
+  log::info("started", {{"admin_port", std::to_string(impl_->admin.port())},
+                        {"http_port", impl_->public_server ? std::to_string(impl_->public_server->port())
+                                                           : std::string("none")}});
+}
+
+void ServiceHost::stop() {
+  if (impl_->public_server) {
+    impl_->public_server->stop();
+    impl_->public_server.reset();
+  }
+  impl_->admin.stop();
+}
+
+int run_service(const HostSpec& spec, const std::function<Setup(EnvReader&)>& configure) {
+  block_shutdown_signals();
+  return guarded_main(spec.service, [&] {
+    EnvReader env;
+    auto config = HostConfig::read(env, spec);
+    auto setup = configure(env);
+    env.finish();
+    log::init(spec.service, log::parse_level(config.common.log_level, log::Level::kInfo));
+    ServiceHost host(config);
+    Teardown teardown = setup ? setup(host) : Teardown{};
+    host.start();
+    int sig = wait_for_shutdown_signal();
+    log::info("stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    if (teardown) teardown();
+    host.stop();
+    log::info("stopped");
+    return 0;
+  });
+}
+
+}  // namespace ticketing::service

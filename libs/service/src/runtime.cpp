@@ -1,0 +1,92 @@
+#include "ticketing/service/runtime.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <pthread.h>
+
+#include "ticketing/common/log.hpp"
+#include "ticketing/common/metrics.hpp"
+#include "ticketing/http/server.hpp"
+
+namespace ticketing::service {
+
+CommonConfig CommonConfig::read(EnvReader& env, std::string service, std::uint16_t default_admin_port) {
+  CommonConfig c;
+  c.service = std::move(service);
+  c.admin_host = env.str("ADMIN_HOST", "127.0.0.1");
+  c.admin_port = static_cast<std::uint16_t>(env.integer("ADMIN_PORT", default_admin_port, 0, 65535));
+  c.kafka_bootstrap = env.required("KAFKA_BOOTSTRAP_SERVERS");
+  c.log_level = env.str("LOG_LEVEL", "info");
+  return c;
+}
+
+void add_admin_routes(http::Router& router, HealthChecks& checks) {
+  router.add("GET", "/health/live", [](const http::Request&) {
+    return http::Response::json(200, R"({"status":"live"})");
+  });
+  router.add("GET", "/health/ready", [&checks](const http::Request&) {
+    auto result = checks.run();
+    return http::Response::json(result.ready ? 200 : 503, HealthChecks::to_json(result));
+  });
+  router.add("GET", "/metrics", [](const http::Request&) {
+    return http::Response::text(200, metrics::global().render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+}
+
+struct AdminServer::Impl {
+  std::unique_ptr<http::Server> server;
+};
+
+AdminServer::AdminServer(const CommonConfig& config, HealthChecks& checks) : impl_(std::make_unique<Impl>()) {
+  http::Router router;
+  add_admin_routes(router, checks);
+  http::ServerOptions options;
+  options.host = config.admin_host;
+  options.port = config.admin_port;
+  options.threads = 1;
+  options.name = "admin";
+  impl_->server = std::make_unique<http::Server>(options, std::move(router));
+}
+
+AdminServer::~AdminServer() = default;
+
+void AdminServer::start() { impl_->server->start(); }
+void AdminServer::stop() { impl_->server->stop(); }
+std::uint16_t AdminServer::port() const { return impl_->server->port(); }
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A peer closing a socket must not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+int wait_for_shutdown_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+int guarded_main(const std::string& service, const std::function<int()>& body) {
+  log::init(service);
+  try {
+    return body();
+  } catch (const ConfigError& e) {
+    log::error("configuration is invalid; not starting", {{"error", e.what()}});
+    std::fprintf(stderr, "%s: %s\n", service.c_str(), e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    log::error("fatal error; stopping", {{"error", e.what()}});
+    return 1;
+  }
+}
+
+}  // namespace ticketing::service

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, then integration tests against the real local
+# stack. Starts the stack if it is not running and stops it again at the end
+# (only if this script started it). Exits non-zero on any failure.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+STACK="bash $ROOT/scripts/stack.sh"
+
+started=0
+if ! $STACK status 2>/dev/null | grep -q '^#   kafka-1 running' ||
+   $STACK status 2>/dev/null | grep -q 'stopped'; then
+  started=1
+fi
+cleanup() {
+  # Services a test left behind, then the stack if we started it.
+  $STACK services-down >/dev/null 2>&1 || true
+  if [ "$started" = 1 ]; then $STACK down; fi
+}
+trap cleanup EXIT
+
+$STACK up || exit 1
+eval "$($STACK env | sed 's/^/export /')"
+export TICKETING_STACK_SCRIPT=$ROOT/scripts/stack.sh
+
+# Every test (labels `unit` and `integration`) in one ctest run, so that its
+# closing line counts everything.
+ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 900
