@@ -1,0 +1,153 @@
+#pragma once
+
+// HTTP/1.1 server for the public APIs. Boost.Beast and Asio stay inside
+// libs/http/src: this header is cheap to include from handlers.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ticketing::http {
+
+struct Request {
+  std::string method;  // as sent, e.g. "GET"
+  std::string target;  // raw request target, e.g. "/v1/seats?x=1"
+  std::string path;    // target before '?', not percent-decoded
+  std::string query;   // target after '?', not percent-decoded
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::map<std::string, std::string> params;  // path parameters, percent-decoded
+  std::string remote_address;                 // peer IP address
+
+  // First header with that name; the argument must already be lower-case.
+  [[nodiscard]] std::optional<std::string_view> header(std::string_view lower_name) const;
+  // First query parameter with that name, percent-decoded ('+' is a space).
+  [[nodiscard]] std::optional<std::string> query_param(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  // Extra headers. Content-Type, Content-Length, Connection, Server and Date
+  // are set by the server. Names or values holding CR/LF are dropped.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static Response json(int status, std::string body);
+  static Response text(int status, std::string body,
+                       std::string content_type = "text/plain; charset=utf-8");
+  // Body: {"error":{"code":"<code>","message":"<message>"}}
+  static Response error(int status, std::string_view code, std::string_view message);
+};
+
+// Handlers are synchronous and may block (database calls); see Server.
+using Handler = std::function<Response(const Request&)>;
+
+// Result of Router::match; pattern points into the Router.
+struct RouteMatch {
+  enum class Kind { kFound, kNotFound, kMethodNotAllowed };
+  Kind kind = Kind::kNotFound;
+  const Handler* handler = nullptr;           // kFound only
+  std::string_view pattern;                   // kFound only, e.g. "/v1/reservations/{id}"
+  std::map<std::string, std::string> params;  // kFound only
+  std::string allow;                          // kMethodNotAllowed only, e.g. "GET, POST"
+};
+
+// Maps (method, path) to a handler. Patterns are matched per '/'-separated
+// segment; "{name}" matches one non-empty segment. When several patterns
+// match, literal segments win over parameters, left to right, so
+// "/v1/queue/status" beats "/v1/queue/{id}". Path segments are percent-decoded
+// before comparison. Not thread-safe while adding; read-only once served.
+class Router {
+ public:
+  // Throws std::invalid_argument for a malformed pattern or a duplicate route.
+  void add(std::string method, std::string pattern, Handler handler);
+  [[nodiscard]] RouteMatch match(std::string_view method, std::string_view path) const;
+  [[nodiscard]] bool empty() const noexcept { return routes_.empty(); }
+
+ private:
+  struct Segment {
+    std::string text;  // literal text or parameter name
+    bool param = false;
+  };
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<Segment> segments;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  // 0 = ephemeral, see Server::port()
+  // Handler threads: how many handlers may run (and block) at the same time.
+  int threads = 4;
+  // Socket I/O threads (accept, parse, write, timers). Never blocked by handlers.
+  int io_threads = 1;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 64 * 1024;
+  // Whole request including body, from the first byte (from accept for the
+  // first request of a connection): a client trickling bytes is cut off.
+  std::chrono::milliseconds read_timeout{10000};
+  std::chrono::milliseconds write_timeout{10000};
+  // Keep-alive: how long a connection may sit between requests.
+  std::chrono::milliseconds idle_timeout{30000};
+  std::size_t max_connections = 10000;
+  std::string name = "http";  // metrics label `server` and Server header
+};
+
+// Threading model:
+// - One io_context run by `io_threads` threads does all socket work. Each
+//   connection is one C++20 coroutine on its own strand: read request (Beast
+//   parser with header/body limits, one deadline for the whole request),
+//   dispatch, write, repeat while keep-alive.
+// - Each parsed request is handed to a separate pool of `threads` handler
+//   threads; the connection coroutine is suspended meanwhile. A handler that
+//   blocks on the database therefore holds one handler thread only: other
+//   connections keep being read, timed out, rejected (413/431/503) and, as long
+//   as a handler thread is free, served.
+// - Handler exceptions: ticketing::InfraError -> 503 DEPENDENCY_UNAVAILABLE
+//   with Retry-After: 1; anything else -> 500 INTERNAL, logged.
+// - Metrics in metrics::global(): http_requests_total{server,route,method,status}
+//   and http_request_duration_seconds{server,route}; route is the pattern,
+//   "(unmatched)" (404/405), "(invalid)" (400/413/431) or "(rejected)" (over
+//   max_connections), never the raw path. Gauge http_open_connections{server}.
+class Server {
+ public:
+  Server(ServerOptions options, Router router);
+  ~Server();  // stop() with the default grace
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, listens and starts the threads. Throws std::runtime_error naming
+  // host:port and the reason when the address cannot be bound.
+  void start();
+  // Bound port (useful with port 0). 0 before start().
+  [[nodiscard]] std::uint16_t port() const;
+  // Graceful stop: stops accepting, closes idle keep-alive connections, lets
+  // in-flight requests finish (their responses carry Connection: close) for up
+  // to `grace`, then closes whatever is left and joins all threads. A handler
+  // still blocked after the grace period is waited for: handlers must bound
+  // their own blocking (database timeouts). Idempotent. Must not be called
+  // from a handler (it joins the handler threads).
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Percent-decoding helper shared with handlers; '+' becomes a space only when
+// plus_as_space. Malformed escapes are kept literally.
+std::string percent_decode(std::string_view in, bool plus_as_space);
+
+}  // namespace ticketing::http
