@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ticketing::db {
+class Connection;
+}
+
+namespace ticketing::outbox {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// One event waiting to be published: exactly what goes on the wire.
+struct OutboxRow {
+  std::string topic;
+  std::string key;      // record key (aggregate id); empty: null key
+  std::string payload;  // the event envelope JSON
+  Headers headers;      // e.g. event-type, traceparent
+};
+
+inline constexpr std::string_view kDefaultTable = "outbox";
+
+// CREATE TABLE IF NOT EXISTS for an outbox table. `table` is a plain or
+// schema-qualified name ("outbox", "reservation.outbox"). The (sent_at, id)
+// index serves both "unsent rows in id order" (sent_at IS NULL, then the
+// primary key order) and the retention delete.
+std::string create_table_sql(std::string_view table = kDefaultTable);
+
+// Inserts the row on `conn`, which must be inside the caller's open
+// transaction (Transaction): the state change and its event commit or roll
+// back together. Throws DbError; std::logic_error outside a transaction.
+// Returns the row id. Call Relay::notify() after the commit for low latency.
+std::uint64_t append(db::Connection& conn, const OutboxRow& row,
+                     std::string_view table = kDefaultTable);
+
+// The `headers` column: a JSON object {"name": "value", ...}.
+std::string headers_to_json(const Headers& headers);
+// Throws std::invalid_argument when the text is not a JSON object of strings.
+Headers headers_from_json(std::string_view json);
+
+// `table` quoted for SQL (each part of a schema-qualified name in backticks).
+std::string quote_table(std::string_view table);
+
+}  // namespace ticketing::outbox

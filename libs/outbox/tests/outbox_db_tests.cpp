@@ -1,0 +1,94 @@
+// outbox::append against the real MariaDB: the row commits or rolls back with
+// the caller's transaction, and the relay's queries use the index.
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+
+#include "ticketing/db/db.hpp"
+#include "ticketing/outbox/outbox.hpp"
+#include "ticketing/testing/stack_env.hpp"
+
+using namespace ticketing;
+
+namespace {
+
+struct TestDb {
+  std::string name = testing::unique_name("outboxdb");
+  std::unique_ptr<db::Pool> pool;
+  TestDb() {
+    db::Connection admin(db::parse_url(testing::mysql_url()));
+    admin.exec_raw("CREATE DATABASE " + db::quote_identifier(name));
+    auto o = db::parse_url(testing::mysql_url());
+    o.database = name;
+    pool = std::make_unique<db::Pool>(o, 4);
+  }
+  ~TestDb() {
+    pool.reset();
+    try {
+      db::Connection admin(db::parse_url(testing::mysql_url()));
+      admin.exec_raw("DROP DATABASE IF EXISTS " + db::quote_identifier(name));
+    } catch (...) {
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("append commits and rolls back with the caller's transaction", "[outbox]") {
+  TestDb t;
+  auto conn = t.pool->acquire();
+  conn->exec_raw(outbox::create_table_sql());
+  conn->exec_raw(outbox::create_table_sql());  // idempotent
+  conn->exec_raw("CREATE TABLE seats (id INT PRIMARY KEY, status VARCHAR(16))");
+  conn->exec("INSERT INTO seats VALUES (1, 'AVAILABLE')");
+
+  outbox::OutboxRow row{"reservation.held",
+                        "42",
+                        R"({"eventId":"e1"})",
+                        {{"event-type", "reservation.held"}, {"traceparent", "00-aa-bb-01"}}};
+  {
+    db::Transaction tx(*conn);
+    conn->exec("UPDATE seats SET status = 'HELD' WHERE id = 1");
+    outbox::append(*conn, row);
+  }  // rolled back
+  CHECK(conn->query_one("SELECT COUNT(*) FROM outbox")->i64(0) == 0);
+  CHECK(conn->query_one("SELECT status FROM seats")->str(0) == "AVAILABLE");
+
+  std::uint64_t id = 0;
+  {
+    db::Transaction tx(*conn);
+    conn->exec("UPDATE seats SET status = 'HELD' WHERE id = 1");
+    id = outbox::append(*conn, row);
+    tx.commit();
+  }
+  auto stored = conn->query_one(
+      "SELECT topic, msg_key, payload, headers, sent_at, created_at FROM outbox WHERE id = ?",
+      {id});
+  REQUIRE(stored);
+  CHECK(stored->str("topic") == "reservation.held");
+  CHECK(stored->str("msg_key") == "42");
+  CHECK(stored->str("payload") == row.payload);
+  CHECK(outbox::headers_from_json(stored->str("headers")) == row.headers);
+  CHECK(stored->is_null("sent_at"));
+  CHECK_FALSE(stored->is_null("created_at"));
+
+  CHECK_THROWS_AS(outbox::append(*conn, row), std::logic_error);  // autocommit: refused
+}
+
+TEST_CASE("the relay's queries use the (sent_at, id) index", "[outbox]") {
+  TestDb t;
+  auto conn = t.pool->acquire();
+  conn->exec_raw(outbox::create_table_sql("ob"));
+  conn->exec_raw(
+      "INSERT INTO ob (topic, msg_key, payload, headers, sent_at) "
+      "SELECT 't', seq, 'p', '{}', IF(seq % 10 = 0, NULL, NOW(3)) FROM seq_1_to_5000");
+  conn->exec_raw("ANALYZE TABLE ob");
+  auto plan = conn->query(
+      "EXPLAIN SELECT id, topic, msg_key, payload, headers FROM ob WHERE sent_at IS NULL "
+      "ORDER BY id LIMIT 500");
+  REQUIRE(plan.size() == 1);
+  INFO("key=" << plan[0].opt_str("key").value_or("NULL")
+              << " extra=" << plan[0].opt_str("Extra").value_or(""));
+  CHECK(plan[0].opt_str("key") == std::optional<std::string>("idx_outbox_sent_id"));
+  CHECK(plan[0].opt_str("Extra").value_or("").find("filesort") == std::string::npos);
+}

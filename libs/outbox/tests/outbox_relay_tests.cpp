@@ -1,0 +1,530 @@
+// The outbox relay against the real stack: MariaDB and the 3-broker Kafka
+// cluster. Each test case has its own database and topic (3 partitions, RF 3)
+// and removes both at the end.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "kafka_test_util.hpp"
+#include "ticketing/common/log.hpp"
+#include "ticketing/db/db.hpp"
+#include "ticketing/events/producer.hpp"
+#include "ticketing/outbox/outbox.hpp"
+#include "ticketing/outbox/relay.hpp"
+#include "ticketing/testing/stack_env.hpp"
+
+extern char** environ;
+
+using namespace ticketing;
+using namespace std::chrono_literals;
+using outbox::test::Message;
+using outbox::test::TopicReader;
+
+namespace {
+
+constexpr int kPartitions = 3;
+constexpr int kKeys = 7;
+
+std::string key_of(int seq) {
+  return fmt::format("k{}", seq % kKeys);
+}
+
+struct Env {
+  std::string bootstrap = testing::kafka_bootstrap();
+  std::string dbname = testing::unique_name("outbox_relay");
+  std::string topic = testing::unique_name("outbox-test");
+  db::ConnectOptions opts;
+  std::unique_ptr<db::Pool> pool;
+
+  Env() {
+    db::Connection admin(db::parse_url(testing::mysql_url()));
+    admin.exec_raw("CREATE DATABASE " + db::quote_identifier(dbname));
+    opts = db::parse_url(testing::mysql_url());
+    opts.database = dbname;
+    pool = std::make_unique<db::Pool>(opts, 8);
+    pool->acquire()->exec_raw(outbox::create_table_sql());
+    outbox::test::create_topic(bootstrap, topic, kPartitions, 3);
+  }
+  ~Env() {
+    pool.reset();
+    try {
+      db::Connection admin(db::parse_url(testing::mysql_url()));
+      admin.exec_raw("DROP DATABASE IF EXISTS " + db::quote_identifier(dbname));
+    } catch (...) {
+    }
+    outbox::test::delete_topic(bootstrap, topic);
+  }
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+
+  [[nodiscard]] outbox::RelayOptions relay_options(const std::string& instance) const {
+    outbox::RelayOptions o;
+    o.db = opts;
+    o.instance = instance;
+    return o;
+  }
+  [[nodiscard]] events::ProducerOptions producer_options() const {
+    events::ProducerOptions p;
+    p.bootstrap_servers = bootstrap;
+    p.client_id = "outbox-test";
+    return p;
+  }
+  [[nodiscard]] std::string lock_name() const {
+    return db::fit_lock_name("outbox:" + dbname + ".outbox");
+  }
+
+  [[nodiscard]] outbox::OutboxRow row(int seq, const std::string& prefix = "p-") const {
+    return outbox::OutboxRow{topic,
+                             key_of(seq),
+                             fmt::format("{}{}", prefix, seq),
+                             {{"event-type", "test.event"}, {"seq", std::to_string(seq)}}};
+  }
+
+  // Appends rows [from, from+count) in transactions of `per_tx` rows.
+  std::vector<std::uint64_t> insert(int from, int count, int per_tx, bool commit,
+                                    const std::vector<outbox::Relay*>& notify = {},
+                                    const std::string& prefix = "p-") {
+    std::vector<std::uint64_t> ids;
+    auto conn = pool->acquire();
+    for (int i = from; i < from + count; i += per_tx) {
+      db::Transaction tx(*conn);
+      for (int j = i; j < std::min(i + per_tx, from + count); ++j) {
+        ids.push_back(outbox::append(*conn, row(j, prefix)));
+      }
+      if (commit) tx.commit();
+      for (auto* r : notify) r->notify();
+    }
+    return ids;
+  }
+
+  std::int64_t unsent() {
+    return pool->acquire()->query_one("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")->i64(0);
+  }
+
+  bool wait_all_sent(std::chrono::milliseconds timeout, std::int64_t leave = 0) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (unsent() <= leave) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+};
+
+int seq_of(const std::string& payload, const std::string& prefix = "p-") {
+  if (payload.rfind(prefix, 0) != 0) return -1;
+  return std::stoi(payload.substr(prefix.size()));
+}
+
+// What arrived on the topic.
+struct Arrivals {
+  std::map<int, int> copies;                             // seq -> times received
+  std::map<std::string, std::vector<int>> first_by_key;  // first arrivals, in partition order
+  std::vector<std::string> foreign;                      // payloads that are not "p-<seq>"
+  std::vector<Message> messages;
+  std::size_t total = 0;
+
+  void add(Message m) {
+    ++total;
+    int seq = seq_of(m.value);
+    if (seq < 0) {
+      foreign.push_back(m.value);
+    } else if (copies[seq]++ == 0) {
+      first_by_key[m.key].push_back(seq);
+    }
+    messages.push_back(std::move(m));
+  }
+  [[nodiscard]] std::size_t duplicates() const { return total - foreign.size() - copies.size(); }
+  [[nodiscard]] std::vector<int> missing(int from, int to) const {
+    std::vector<int> out;
+    for (int s = from; s < to; ++s) {
+      if (!copies.contains(s)) out.push_back(s);
+    }
+    return out;
+  }
+  // First arrivals of every key come in increasing seq (= id) order.
+  [[nodiscard]] bool per_key_order_kept() const {
+    for (const auto& [key, seqs] : first_by_key) {
+      if (!std::is_sorted(seqs.begin(), seqs.end())) return false;
+    }
+    return true;
+  }
+};
+
+// Reads until every seq in [from, to) arrived, then `linger` more (to catch
+// duplicates and strays).
+Arrivals read_all(TopicReader& reader, int from, int to, std::chrono::milliseconds timeout,
+                  std::chrono::milliseconds linger = 1500ms) {
+  Arrivals a;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline && !a.missing(from, to).empty()) {
+    for (auto& m : reader.poll(500ms)) a.add(std::move(m));
+  }
+  const auto end = std::chrono::steady_clock::now() + linger;
+  while (std::chrono::steady_clock::now() < end) {
+    for (auto& m : reader.poll(200ms)) a.add(std::move(m));
+  }
+  return a;
+}
+
+bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return cond();
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(idx, v.size() - 1)];
+}
+
+pid_t spawn_probe(const Env& env) {
+  std::string url = testing::mysql_url();
+  url = url.substr(0, url.find('?'));
+  if (url.empty() || url.back() != '/') url += '/';
+  url += env.dbname;
+  std::vector<std::string> args = {OUTBOX_RELAY_PROBE, url, "outbox", env.bootstrap, "500"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, OUTBOX_RELAY_PROBE, nullptr, nullptr, argv.data(), environ) == 0);
+  return pid;
+}
+
+}  // namespace
+
+TEST_CASE("rows committed before the relay starts are all published; rollbacks publish nothing",
+          "[outbox][kafka]") {
+  Env env;
+  env.insert(0, 1000, 10, true);
+  env.insert(5000, 50, 5, false, {}, "rolled-back-");
+  REQUIRE(env.unsent() == 1000);
+
+  events::Producer producer(env.producer_options());
+  {
+    outbox::Relay relay(env.relay_options("solo"), producer);
+    relay.start();
+    REQUIRE(env.wait_all_sent(60s));
+    CHECK(relay.is_leader());
+    // The UPDATE is visible to others before its OK reaches the relay
+    // (InnoDB commits in memory before the log flush): wait for the count.
+    CHECK(wait_for([&] { return relay.stats().published == 1000; }, 5s));
+    CHECK(relay.stats().failed == 0);
+  }
+  // stop() released the leader lock.
+  CHECK(env.pool->acquire()->query_one("SELECT IS_FREE_LOCK(?)", {env.lock_name()})->i64(0) == 1);
+
+  TopicReader reader(env.bootstrap, env.topic, kPartitions);
+  Arrivals a = read_all(reader, 0, 1000, 60s);
+  CHECK(a.missing(0, 1000).empty());
+  CHECK(a.foreign.empty());  // nothing from the rolled-back transactions
+  CHECK(a.duplicates() == 0);
+  CHECK(a.per_key_order_kept());
+  for (const auto& m : a.messages) {
+    int seq = seq_of(m.value);
+    CHECK(m.key == key_of(seq));
+    REQUIRE(m.headers.size() == 2);
+    CHECK(m.headers[0] == std::pair<std::string, std::string>{"event-type", "test.event"});
+    CHECK(m.headers[1].second == std::to_string(seq));
+  }
+  // Keys spread over the partitions, each key on one partition.
+  std::map<std::string, std::set<int>> partitions_of_key;
+  for (const auto& m : a.messages) partitions_of_key[m.key].insert(m.partition);
+  for (const auto& [k, ps] : partitions_of_key) CHECK(ps.size() == 1);
+}
+
+TEST_CASE("two relays on one table: one leads, the other takes over, order per key kept",
+          "[outbox][kafka]") {
+  Env env;
+  events::Producer producer_a(env.producer_options());
+  events::Producer producer_b(env.producer_options());
+  auto a = std::make_unique<outbox::Relay>(env.relay_options("a"), producer_a);
+  auto b = std::make_unique<outbox::Relay>(env.relay_options("b"), producer_b);
+  a->start();
+  b->start();
+  REQUIRE(wait_for([&] { return a->is_leader() || b->is_leader(); }, 5s));
+  std::this_thread::sleep_for(1200ms);  // > standby_retry: the standby tried and failed
+  CHECK(a->is_leader() != b->is_leader());
+
+  // Phase 1: normal operation.
+  env.insert(0, 300, 10, true, {a.get(), b.get()});
+  REQUIRE(env.wait_all_sent(30s));
+  outbox::Relay* leader = a->is_leader() ? a.get() : b.get();
+  outbox::Relay* standby = leader == a.get() ? b.get() : a.get();
+  CHECK(wait_for([&] { return leader->stats().published == 300; }, 5s));
+  CHECK(standby->stats().published == 0);
+
+  // Phase 2: the leader's session is killed on the server. One of the two
+  // (whoever gets the lock first) carries on.
+  {
+    auto conn = env.pool->acquire();
+    auto holder = conn->query_one("SELECT IS_USED_LOCK(?)", {env.lock_name()});
+    REQUIRE(holder);
+    REQUIRE_FALSE(holder->is_null(0));
+    conn->exec_raw(fmt::format("KILL {}", holder->u64(0)));
+  }
+  env.insert(300, 300, 10, true, {a.get(), b.get()});
+  REQUIRE(env.wait_all_sent(30s));
+  CHECK(wait_for([&] { return a->is_leader() != b->is_leader(); }, 5s));
+
+  // Phase 3: the leader stops; the standby takes over within about a second.
+  leader = a->is_leader() ? a.get() : b.get();
+  standby = leader == a.get() ? b.get() : a.get();
+  const auto before = standby->stats().published;
+  const auto t0 = std::chrono::steady_clock::now();
+  leader->stop();
+  REQUIRE(wait_for([&] { return standby->is_leader(); }, 5s));
+  const auto takeover =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  env.insert(600, 300, 10, true, {standby});
+  REQUIRE(env.wait_all_sent(30s));
+  CHECK(wait_for([&] { return standby->stats().published >= before + 300; }, 5s));
+  WARN(fmt::format("standby took over {:.0f} ms after the leader stopped", takeover));
+  CHECK(takeover < 2000);
+  a.reset();
+  b.reset();
+
+  TopicReader reader(env.bootstrap, env.topic, kPartitions);
+  Arrivals got = read_all(reader, 0, 900, 60s);
+  CHECK(got.missing(0, 900).empty());
+  CHECK(got.foreign.empty());
+  CHECK(got.per_key_order_kept());
+  WARN(fmt::format("two relays: {} records for 900 rows, {} duplicates", got.total,
+                   got.duplicates()));
+}
+
+TEST_CASE("a relay process killed mid-batch loses no row", "[outbox][kafka]") {
+  Env env;
+  constexpr int kRows = 20000;
+  env.pool->acquire()->exec_raw(
+      fmt::format("INSERT INTO outbox (topic, msg_key, payload, headers) "
+                  "SELECT '{}', CONCAT('k', seq % {}), CONCAT('p-', seq), "
+                  "CONCAT('{{\"event-type\":\"test.event\",\"seq\":\"', seq, '\"}}') "
+                  "FROM seq_0_to_{} ORDER BY seq",
+                  env.topic, kKeys, kRows - 1));
+  REQUIRE(env.unsent() == kRows);
+
+  // Kill the relay while a batch is on the topic but not yet marked sent:
+  // when a consumer has seen more distinct rows than are marked.
+  TopicReader watcher(env.bootstrap, env.topic, kPartitions);
+  std::set<int> seen;
+  pid_t pid = spawn_probe(env);
+  std::int64_t marked = 0;
+  const bool caught_mid_batch = wait_for(
+      [&] {
+        for (const auto& m : watcher.poll(5ms)) seen.insert(seq_of(m.value));
+        marked = kRows - env.unsent();
+        return marked >= 2000 && static_cast<std::int64_t>(seen.size()) > marked;
+      },
+      60s);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(caught_mid_batch);
+  const std::int64_t marked_at_kill = kRows - env.unsent();
+  REQUIRE(marked_at_kill < kRows);  // killed before the end
+
+  pid = spawn_probe(env);
+  const bool finished = env.wait_all_sent(120s);
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, &status, 0);
+  REQUIRE(finished);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(env.unsent() == 0);
+
+  TopicReader reader(env.bootstrap, env.topic, kPartitions);
+  Arrivals a = read_all(reader, 0, kRows, 120s, 3000ms);
+  CHECK(a.missing(0, kRows).empty());
+  CHECK(a.foreign.empty());
+  CHECK(a.per_key_order_kept());
+  WARN(
+      fmt::format("killed with {} of {} rows marked sent and {} on the topic; after the restart "
+                  "{} records on the topic, {} duplicates (re-published)",
+                  marked_at_kill, kRows, seen.size(), a.total, a.duplicates()));
+}
+
+TEST_CASE("rows are marked only after an ack; failed rows are retried, rejected ones do not block",
+          "[outbox][kafka]") {
+  Env env;
+  // A broker that does not exist: every delivery times out, nothing is marked.
+  {
+    auto bad = env.producer_options();
+    bad.bootstrap_servers = "127.0.0.1:1";
+    bad.delivery_timeout_ms = 1500;
+    events::Producer producer(bad);
+    env.insert(0, 20, 5, true);
+    auto o = env.relay_options("unreachable");
+    o.min_backoff = 50ms;
+    outbox::Relay relay(o, producer);
+    relay.start();
+    REQUIRE(wait_for([&] { return relay.stats().failed >= 20; }, 20s));
+    CHECK(relay.stats().published == 0);
+    CHECK(env.unsent() == 20);
+  }
+  // With a reachable cluster the same rows go out; a row too large for the
+  // producer (message.max.bytes) stays unsent without holding back the rest.
+  {
+    auto conn = env.pool->acquire();
+    db::Transaction tx(*conn);
+    outbox::append(*conn,
+                   outbox::OutboxRow{env.topic, "k-big", "big-" + std::string(3'000'000, 'x'), {}});
+    tx.commit();
+  }
+  env.insert(20, 20, 5, true);
+  events::Producer producer(env.producer_options());
+  outbox::Relay relay(env.relay_options("good"), producer);
+  relay.start();
+  REQUIRE(env.wait_all_sent(30s, 1));
+  CHECK(env.unsent() == 1);
+  CHECK(wait_for([&] { return relay.stats().failed >= 1; }, 5s));  // counted after the UPDATE
+  CHECK(
+      env.pool->acquire()->query_one("SELECT msg_key FROM outbox WHERE sent_at IS NULL")->str(0) ==
+      "k-big");
+  relay.stop();
+
+  TopicReader reader(env.bootstrap, env.topic, kPartitions);
+  Arrivals a = read_all(reader, 0, 40, 30s);
+  CHECK(a.missing(0, 40).empty());
+  CHECK(a.foreign.empty());
+  CHECK(a.per_key_order_kept());
+}
+
+TEST_CASE("retention deletes old sent rows only", "[outbox][kafka]") {
+  Env env;
+  env.insert(0, 30, 10, true);
+  env.pool->acquire()->exec_raw(
+      "UPDATE outbox SET sent_at = NOW(3) - INTERVAL 2 HOUR WHERE id % 3 = 0");
+  events::Producer producer(env.producer_options());
+  auto o = env.relay_options("cleaner");
+  o.cleanup_batch = 3;  // several small deletes
+  outbox::Relay relay(o, producer);
+  relay.start();
+  REQUIRE(env.wait_all_sent(30s));
+  REQUIRE(wait_for([&] { return relay.stats().cleaned == 10; }, 10s));
+  auto conn = env.pool->acquire();
+  CHECK(conn->query_one("SELECT COUNT(*) FROM outbox")->i64(0) == 20);
+  CHECK(conn->query_one("SELECT COUNT(*) FROM outbox WHERE id % 3 = 0")->i64(0) == 0);
+}
+
+TEST_CASE("commit to publish latency with notify()", "[outbox][kafka][latency]") {
+  // OUTBOX_TEST_DEBUG=1 logs the relay's per-batch timings.
+  if (std::getenv("OUTBOX_TEST_DEBUG") != nullptr) log::init("outbox-test", log::Level::kDebug);
+  Env env;
+  events::Producer producer(env.producer_options());
+  outbox::Relay relay(env.relay_options("latency"), producer);
+  relay.start();
+  REQUIRE(wait_for([&] { return relay.is_leader(); }, 5s));
+
+  // Consume concurrently, stamping each record when it arrives.
+  std::mutex mutex;
+  std::map<int, std::chrono::system_clock::time_point> received;  // guarded by mutex
+  std::atomic<bool> reading{true};
+  std::thread reader_thread([&] {
+    TopicReader reader(env.bootstrap, env.topic, kPartitions);
+    while (reading) {
+      for (const auto& m : reader.poll(50ms)) {
+        std::lock_guard lock(mutex);
+        received.emplace(seq_of(m.value), m.received);
+      }
+    }
+  });
+  // Warm up: the first record to a new topic waits for its metadata.
+  env.insert(100000, 1, 1, true, {&relay});
+  REQUIRE(env.wait_all_sent(30s));
+  REQUIRE(wait_for(
+      [&] {
+        std::lock_guard l(mutex);
+        return received.contains(100000);
+      },
+      30s));
+
+  auto measure = [&](int from, int count, bool notify) {
+    std::map<std::uint64_t, int> seq_of_id;
+    std::map<int, std::chrono::system_clock::time_point> committed;
+    auto conn = env.pool->acquire();
+    for (int i = from; i < from + count; ++i) {
+      db::Transaction tx(*conn);
+      seq_of_id[outbox::append(*conn, env.row(i))] = i;
+      tx.commit();
+      committed[i] = std::chrono::system_clock::now();
+      if (notify) relay.notify();
+      std::this_thread::sleep_for(2ms);
+    }
+    REQUIRE(env.wait_all_sent(30s));
+    REQUIRE(wait_for(
+        [&] {
+          std::lock_guard l(mutex);
+          for (int i = from; i < from + count; ++i) {
+            if (!received.contains(i)) return false;
+          }
+          return true;
+        },
+        30s));
+
+    std::vector<double> to_marked;
+    for (const auto& row :
+         conn->query("SELECT id, UNIX_TIMESTAMP(sent_at) FROM outbox WHERE id BETWEEN ? AND ?",
+                     {seq_of_id.begin()->first, seq_of_id.rbegin()->first})) {
+      int seq = seq_of_id.at(row.u64(0));
+      double commit_s = std::chrono::duration<double>(committed.at(seq).time_since_epoch()).count();
+      to_marked.push_back((row.f64(1) - commit_s) * 1000.0);
+    }
+    std::vector<double> to_consumer;
+    {
+      std::lock_guard l(mutex);
+      for (const auto& [seq, at] : committed) {
+        to_consumer.push_back(
+            std::chrono::duration<double, std::milli>(received.at(seq) - at).count());
+      }
+    }
+    WARN(fmt::format(
+        "{} single-row commits every ~2 ms, {}: commit->marked sent p50 {:.1f} ms p99 {:.1f} ms "
+        "max {:.1f} ms; commit->consumed p50 {:.1f} ms p99 {:.1f} ms (linger.ms 5, acks=all, RF 3)",
+        count, notify ? "notify()" : "polling only (50 ms)", percentile(to_marked, 0.5),
+        percentile(to_marked, 0.99), percentile(to_marked, 1.0), percentile(to_consumer, 0.5),
+        percentile(to_consumer, 0.99)));
+    return percentile(to_consumer, 0.5);
+  };
+
+  const double p50_notify = measure(0, 500, true);
+  const double p50_poll = measure(1000, 200, false);
+  reading = false;
+  reader_thread.join();
+  CHECK(p50_notify < 100);
+  CHECK(p50_notify < p50_poll);
+}
+
+TEST_CASE("a relay needs to know its database", "[outbox]") {
+  events::ProducerOptions p;
+  p.bootstrap_servers = testing::kafka_bootstrap();
+  events::Producer producer(p);
+  outbox::RelayOptions o;
+  o.db = db::parse_url("mysql://u@127.0.0.1:1/");
+  CHECK_THROWS_AS(outbox::Relay(o, producer), std::invalid_argument);
+  o.table = "somedb.outbox";
+  outbox::Relay relay(o, producer);
+  CHECK(relay.qualified_table() == "somedb.outbox");
+  CHECK_FALSE(relay.is_leader());
+}
