@@ -34,4 +34,8 @@ std::string make_traceparent(const std::string& trace_id);
 // Trace id out of a traceparent value; empty when malformed.
 std::string trace_id_from_traceparent(std::string_view traceparent);
 
+// (extension) 32 lower-case hex digits, not all zero (W3C trace-id rules).
+// make_traceparent() starts a new trace when given an id that fails this.
+bool is_valid_trace_id(std::string_view trace_id);
+
 }  // namespace ticketing::events

@@ -45,6 +45,12 @@ struct ProducerOptions {
   // Any further librdkafka property; applied last. acks=all and
   // enable.idempotence=true are always set and cannot be overridden.
   std::map<std::string, std::string> extra;
+  // (extension) How long produce() waits for room while librdkafka's local
+  // queue is full before it throws a retryable KafkaError.
+  std::chrono::milliseconds queue_full_timeout{5000};
+  // (extension) How long the destructor waits for outstanding records; what
+  // is left is purged, and its callbacks run with a retryable error.
+  std::chrono::milliseconds close_timeout{10000};
 };
 
 // Idempotent producer (acks=all, enable.idempotence=true). A background thread
@@ -56,10 +62,9 @@ class Producer {
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;
 
-  // Enqueues the record. The callback runs exactly once, on the producer's
-  // delivery thread, when the broker acknowledged or the record failed
-  // definitively. Throws KafkaError when the record could not be enqueued
-  // (the callback is then never called).
+  // Enqueues the record (an empty key is sent as a null key). The callback runs exactly once, on
+  // the producer's delivery thread, when the broker acknowledged or the record failed definitively.
+  // Throws KafkaError when the record could not be enqueued (the callback is then never called).
   void produce(Record record, DeliveryCallback on_delivery);
   std::future<DeliveryReport> produce(Record record);
 
@@ -73,6 +78,9 @@ class Producer {
 
   // True when cluster metadata can be fetched within the timeout (readiness).
   bool ping(std::chrono::milliseconds timeout);
+
+  // (extension) Records enqueued whose callback has not run yet.
+  [[nodiscard]] std::int64_t in_flight() const;
 
  private:
   struct Impl;
