@@ -1,0 +1,131 @@
+#pragma once
+// Retry-then-dead-letter handling of consumed events.
+//
+// For each record, in partition order:
+//   1. parse the envelope and validate it against its schema; a failure is a
+//      poison pill and goes to the DLQ at once (dlq-attempts: 1);
+//   2. call the handler; returning normally means handled;
+//   3. an InfraError with retryable() is retried with exponential backoff,
+//      up to RetryPolicy::max_attempts handler calls; while it backs off the
+//      partition is paused (other partitions keep flowing and the consumer
+//      keeps polling, so it stays in the group);
+//   4. anything else (PoisonError, non-retryable InfraError, any other
+//      exception), or the last failed attempt, goes to the DLQ.
+// The offset is stored only after the handler succeeded or the DLQ broker
+// acknowledged the dead letter. A failed DLQ produce is retried (the
+// partition stays paused): a record is never skipped.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ticketing/events/consumer.hpp"
+#include "ticketing/events/envelope.hpp"
+#include "ticketing/events/producer.hpp"
+#include "ticketing/events/schema.hpp"
+
+namespace ticketing::events {
+
+// notifications.* -> notifications.dlq, anything else -> <topic>.dlq
+// (the names in deploy/topics.manifest).
+std::string dlq_topic_for(std::string_view topic);
+
+// Headers added to a dead letter (the original headers are kept).
+namespace dlq_header {
+inline constexpr std::string_view kOriginalTopic = "dlq-original-topic";
+inline constexpr std::string_view kOriginalPartition = "dlq-original-partition";
+inline constexpr std::string_view kOriginalOffset = "dlq-original-offset";
+inline constexpr std::string_view kOriginalKey = "dlq-original-key";
+inline constexpr std::string_view kError = "dlq-error";
+inline constexpr std::string_view kAttempts = "dlq-attempts";
+inline constexpr std::string_view kConsumerGroup = "dlq-consumer-group";
+inline constexpr std::string_view kFailedAt = "dlq-failed-at";
+}  // namespace dlq_header
+
+// The dead letter for a record: same key and value, original headers plus the
+// dlq-* headers, to dlq_topic_for(message.topic) unless dlq_topic is given.
+Record make_dead_letter(const Message& message, std::string_view error, int attempts,
+                        std::string_view consumer_group, std::string dlq_topic = {});
+
+struct RetryPolicy {
+  int max_attempts = 5;  // handler calls in total for retryable errors (>= 1)
+  std::chrono::milliseconds initial_backoff{200};
+  std::chrono::milliseconds max_backoff{10000};
+  double multiplier = 2.0;
+  // Delay after the n-th failed attempt (n >= 1).
+  [[nodiscard]] std::chrono::milliseconds backoff(int failed_attempts) const;
+};
+
+struct HandlingOptions {
+  // dlq-consumer-group header; empty = the consumer's group id.
+  std::string consumer_group;
+  RetryPolicy retry;
+  // Wait before producing a dead letter again after the DLQ produce failed.
+  std::chrono::milliseconds dlq_retry_backoff{1000};
+  // How long the loop waits in line for a dead letter's ack before it pauses
+  // the partition and goes on polling (the ack is then settled later).
+  std::chrono::milliseconds dlq_ack_wait{2000};
+  // false: hand raw records to the handler (e.g. a DLQ replayer); no envelope
+  // parsing or schema check, envelope is then nullptr.
+  bool parse_envelopes = true;
+  // DLQ topic override; empty = dlq_topic_for(record topic).
+  std::string dlq_topic;
+};
+
+// What a handler sees for one record.
+struct Event {
+  const Message& message;
+  const Envelope* envelope;  // nullptr only when parse_envelopes is false
+  std::string trace_id;      // from the traceparent header, else the envelope
+  int attempt;               // 1 for the first call
+};
+
+// Returns normally when the record is handled (its effects are durable).
+using EventHandler = std::function<void(const Event&)>;
+
+class HandlingLoop {
+ public:
+  // The loop installs itself as the consumer's rebalance listener (and
+  // removes itself on destruction); consumer, producer and schemas must
+  // outlive it.
+  HandlingLoop(Consumer& consumer, Producer& dlq_producer, EventHandler handler,
+               HandlingOptions options = {},
+               const SchemaRegistry& schemas = SchemaRegistry::builtin());
+  ~HandlingLoop();
+  HandlingLoop(const HandlingLoop&) = delete;
+  HandlingLoop& operator=(const HandlingLoop&) = delete;
+
+  // One step: settle acknowledged dead letters, run retries that are due,
+  // then poll (waiting at most max_wait) and handle at most one record.
+  void poll_once(std::chrono::milliseconds max_wait);
+
+  // poll_once until `stop`; then waits (bounded by drain_timeout) for dead
+  // letters in flight so that their offsets get stored. Records still backing
+  // off are left unstored and will be delivered again. Throws what the
+  // consumer throws (fatal KafkaError).
+  void run(const std::atomic<bool>& stop,
+           std::chrono::milliseconds poll_timeout = std::chrono::milliseconds(100),
+           std::chrono::milliseconds drain_timeout = std::chrono::seconds(5));
+
+  struct Stats {
+    std::uint64_t handled = 0;            // handler succeeded (offset stored)
+    std::uint64_t retries = 0;            // failed attempts that were retried
+    std::uint64_t dead_lettered = 0;      // acknowledged by the DLQ (offset stored)
+    std::uint64_t poison = 0;             // of which: unparsable or schema-invalid
+    std::uint64_t dlq_failures = 0;       // DLQ produce attempts that failed
+    std::uint64_t dropped_on_revoke = 0;  // blocked records left to the partition's next owner
+  };
+  [[nodiscard]] Stats stats() const;
+  // Partitions currently paused for a retry or a dead letter in flight.
+  [[nodiscard]] std::size_t blocked_partitions() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ticketing::events

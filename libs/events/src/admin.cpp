@@ -1,0 +1,498 @@
+#include "ticketing/events/admin.hpp"
+
+#include <algorithm>
+#include <array>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "rdkafka_handles.hpp"
+#include "ticketing/common/error.hpp"
+
+namespace ticketing::events {
+
+using namespace detail;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool valid_topic_name(std::string_view name) {
+  if (name.empty() || name.size() > 249 || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+std::optional<int> parse_positive(const std::string& s, int max) {
+  if (s.empty() || s.size() > 9) return std::nullopt;
+  int v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  if (v < 1 || v > max) return std::nullopt;
+  return v;
+}
+
+KafkaPtr admin_client(const std::string& bootstrap, ClientLog log_mode = ClientLog::kNormal) {
+  ConfPtr conf = new_conf(log_mode);
+  set_conf(conf.get(), "bootstrap.servers", bootstrap);
+  set_conf(conf.get(), "client.id", "ticketing-admin");
+  return new_client(RD_KAFKA_PRODUCER, std::move(conf));
+}
+
+MetadataPtr fetch_metadata(rd_kafka_t* rk, bool all_topics, std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk, all_topics ? 1 : 0, nullptr, &raw, to_timeout_ms(timeout));
+  MetadataPtr md(raw);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw KafkaError("cluster metadata unavailable: " + err_text(err), is_retryable(err), err);
+  }
+  return md;
+}
+
+AdminOptionsPtr admin_options(rd_kafka_t* rk, rd_kafka_admin_op_t op,
+                              std::chrono::milliseconds timeout, bool operation_timeout) {
+  AdminOptionsPtr opts(rd_kafka_AdminOptions_new(rk, op));
+  std::array<char, 256> errstr{};
+  if (rd_kafka_AdminOptions_set_request_timeout(opts.get(), to_timeout_ms(timeout), errstr.data(),
+                                                errstr.size()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw KafkaError(std::string("admin options: ") + errstr.data(), false);
+  }
+  if (operation_timeout &&
+      rd_kafka_AdminOptions_set_operation_timeout(opts.get(), to_timeout_ms(timeout), errstr.data(),
+                                                  errstr.size()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw KafkaError(std::string("admin options: ") + errstr.data(), false);
+  }
+  return opts;
+}
+
+// Waits for the admin result event; throws KafkaError on a request-level error.
+EventPtr wait_result(rd_kafka_queue_t* q, std::chrono::milliseconds timeout, const char* what) {
+  EventPtr ev(rd_kafka_queue_poll(q, to_timeout_ms(timeout + std::chrono::seconds(5))));
+  if (!ev) throw KafkaError(std::string(what) + ": no answer from the cluster", true);
+  rd_kafka_resp_err_t err = rd_kafka_event_error(ev.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw KafkaError(std::string(what) + " failed: " + rd_kafka_event_error_string(ev.get()),
+                     is_retryable(err), err);
+  }
+  return ev;
+}
+
+ClusterInfo to_cluster_info(const rd_kafka_metadata_t& md, const std::vector<std::string>& wanted) {
+  ClusterInfo info;
+  for (int i = 0; i < md.broker_cnt; ++i) {
+    info.brokers.push_back({md.brokers[i].id, md.brokers[i].host, md.brokers[i].port});
+  }
+  std::sort(info.brokers.begin(), info.brokers.end(),
+            [](const BrokerInfo& a, const BrokerInfo& b) { return a.id < b.id; });
+  std::set<std::string, std::less<>> want(wanted.begin(), wanted.end());
+  std::set<std::string, std::less<>> seen;
+  for (int i = 0; i < md.topic_cnt; ++i) {
+    const auto& t = md.topics[i];
+    std::string name = t.topic;
+    if (want.empty() ? name.rfind("__", 0) == 0 : want.count(name) == 0) continue;
+    seen.insert(name);
+    TopicInfo ti;
+    ti.name = name;
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) ti.error = err_text(t.err);
+    int rf = -1;
+    for (int p = 0; p < t.partition_cnt; ++p) {
+      const auto& pm = t.partitions[p];
+      PartitionInfo pi;
+      pi.id = pm.id;
+      pi.leader = pm.leader;
+      pi.replicas.assign(pm.replicas, pm.replicas + pm.replica_cnt);
+      pi.isr.assign(pm.isrs, pm.isrs + pm.isr_cnt);
+      if (pm.err != RD_KAFKA_RESP_ERR_NO_ERROR) pi.error = err_text(pm.err);
+      rf = rf < 0 ? pm.replica_cnt : std::min(rf, pm.replica_cnt);
+      ti.partitions.push_back(std::move(pi));
+    }
+    std::sort(ti.partitions.begin(), ti.partitions.end(),
+              [](const PartitionInfo& a, const PartitionInfo& b) { return a.id < b.id; });
+    ti.replication_factor = std::max(rf, 0);
+    info.topics.push_back(std::move(ti));
+  }
+  for (const auto& w : want) {
+    if (seen.count(w) == 0) {
+      TopicInfo ti;
+      ti.name = w;
+      ti.error = "topic does not exist";
+      info.topics.push_back(std::move(ti));
+    }
+  }
+  std::sort(info.topics.begin(), info.topics.end(),
+            [](const TopicInfo& a, const TopicInfo& b) { return a.name < b.name; });
+  return info;
+}
+
+// Fills min_insync_replicas of every existing topic with DescribeConfigs.
+void describe_min_isr(rd_kafka_t* rk, ClusterInfo& info, std::chrono::milliseconds timeout) {
+  std::vector<ConfigResourcePtr> owned;
+  std::vector<rd_kafka_ConfigResource_t*> raw;
+  for (const auto& t : info.topics) {
+    if (!t.error.empty() && t.partitions.empty()) continue;
+    owned.emplace_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, t.name.c_str()));
+    raw.push_back(owned.back().get());
+  }
+  if (raw.empty()) return;
+  AdminOptionsPtr opts = admin_options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout, false);
+  QueuePtr q(rd_kafka_queue_new(rk));
+  rd_kafka_DescribeConfigs(rk, raw.data(), raw.size(), opts.get(), q.get());
+  EventPtr ev = wait_result(q.get(), timeout, "DescribeConfigs");
+  const rd_kafka_DescribeConfigs_result_t* res = rd_kafka_event_DescribeConfigs_result(ev.get());
+  if (res == nullptr) throw KafkaError("DescribeConfigs: unexpected result event", false);
+  std::size_t cnt = 0;
+  const rd_kafka_ConfigResource_t** resources =
+      rd_kafka_DescribeConfigs_result_resources(res, &cnt);
+  for (std::size_t i = 0; i < cnt; ++i) {
+    const std::string name = rd_kafka_ConfigResource_name(resources[i]);
+    auto it = std::find_if(info.topics.begin(), info.topics.end(),
+                           [&name](const TopicInfo& t) { return t.name == name; });
+    if (it == info.topics.end()) continue;
+    if (rd_kafka_ConfigResource_error(resources[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (it->error.empty()) {
+        it->error =
+            std::string("describe configs: ") + rd_kafka_ConfigResource_error_string(resources[i]);
+      }
+      continue;
+    }
+    std::size_t ccnt = 0;
+    const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(resources[i], &ccnt);
+    for (std::size_t c = 0; c < ccnt; ++c) {
+      if (std::string_view(rd_kafka_ConfigEntry_name(entries[c])) != "min.insync.replicas")
+        continue;
+      const char* v = rd_kafka_ConfigEntry_value(entries[c]);
+      if (v != nullptr) {
+        if (auto n = parse_positive(v, 1000)) it->min_insync_replicas = *n;
+      }
+    }
+  }
+}
+
+std::vector<TopicResult> run_create(rd_kafka_t* rk, const Manifest& manifest,
+                                    std::chrono::milliseconds timeout) {
+  std::vector<NewTopicPtr> owned;
+  std::vector<rd_kafka_NewTopic_t*> raw;
+  std::array<char, 512> errstr{};
+  for (const auto& spec : manifest.topics) {
+    NewTopicPtr nt(rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions,
+                                         spec.replication_factor, errstr.data(), errstr.size()));
+    if (!nt) throw std::invalid_argument("topic " + spec.name + ": " + errstr.data());
+    for (const auto& [k, v] : spec.configs) {
+      rd_kafka_resp_err_t err = rd_kafka_NewTopic_set_config(nt.get(), k.c_str(), v.c_str());
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw std::invalid_argument("topic " + spec.name + ": config " + k + ": " + err_text(err));
+      }
+    }
+    raw.push_back(nt.get());
+    owned.push_back(std::move(nt));
+  }
+  std::vector<TopicResult> results;
+  if (raw.empty()) return results;
+  AdminOptionsPtr opts = admin_options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout, true);
+  QueuePtr q(rd_kafka_queue_new(rk));
+  rd_kafka_CreateTopics(rk, raw.data(), raw.size(), opts.get(), q.get());
+  EventPtr ev = wait_result(q.get(), timeout, "CreateTopics");
+  const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev.get());
+  if (res == nullptr) throw KafkaError("CreateTopics: unexpected result event", false);
+  std::size_t cnt = 0;
+  const rd_kafka_topic_result_t** trs = rd_kafka_CreateTopics_result_topics(res, &cnt);
+  for (std::size_t i = 0; i < cnt; ++i) {
+    TopicResult r;
+    r.topic = rd_kafka_topic_result_name(trs[i]);
+    const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(trs[i]);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      r.status = TopicStatus::kCreated;
+    } else if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      r.status = TopicStatus::kExists;
+    } else {
+      r.status = TopicStatus::kFailed;
+      const char* s = rd_kafka_topic_result_error_string(trs[i]);
+      r.detail = err_text(err) + (s != nullptr ? std::string(" (") + s + ")" : std::string());
+    }
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+bool all_have_leaders(const ClusterInfo& info, const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    const TopicInfo* t = info.find(n);
+    if (t == nullptr || t->partitions.empty()) return false;
+    for (const auto& p : t->partitions) {
+      if (p.leader < 0) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> TopicSpec::config(std::string_view key) const {
+  for (const auto& [k, v] : configs) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+const TopicSpec* Manifest::find(std::string_view name) const {
+  for (const auto& t : topics) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+const TopicInfo* ClusterInfo::find(std::string_view name) const {
+  for (const auto& t : topics) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+const char* to_string(TopicStatus s) {
+  switch (s) {
+    case TopicStatus::kCreated:
+      return "created";
+    case TopicStatus::kExists:
+      return "exists";
+    case TopicStatus::kExistsMismatch:
+      return "exists-mismatch";
+    case TopicStatus::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
+Manifest parse_manifest(std::string_view text) {
+  Manifest m;
+  std::vector<std::string> problems;
+  std::set<std::string, std::less<>> names;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    std::istringstream fields(line);
+    std::vector<std::string> tok;
+    for (std::string t; fields >> t;) tok.push_back(t);
+    if (tok.empty()) continue;
+    const std::string where = "line " + std::to_string(lineno) + ": ";
+    if (tok.size() < 3) {
+      problems.push_back(where + "expected <name> <partitions> <replication-factor> [k=v ...]");
+      continue;
+    }
+    TopicSpec spec;
+    spec.name = tok[0];
+    bool ok = true;
+    if (!valid_topic_name(spec.name)) {
+      problems.push_back(where + "invalid topic name '" + spec.name + "'");
+      ok = false;
+    }
+    if (auto p = parse_positive(tok[1], 100000)) {
+      spec.partitions = *p;
+    } else {
+      problems.push_back(where + "invalid partition count '" + tok[1] + "'");
+      ok = false;
+    }
+    if (auto rf = parse_positive(tok[2], 32767)) {
+      spec.replication_factor = *rf;
+    } else {
+      problems.push_back(where + "invalid replication factor '" + tok[2] + "'");
+      ok = false;
+    }
+    for (std::size_t i = 3; i < tok.size(); ++i) {
+      const auto eq = tok[i].find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == tok[i].size()) {
+        problems.push_back(where + "expected <config>=<value>, got '" + tok[i] + "'");
+        ok = false;
+        continue;
+      }
+      spec.configs.emplace_back(tok[i].substr(0, eq), tok[i].substr(eq + 1));
+    }
+    if (ok && !names.insert(spec.name).second) {
+      problems.push_back(where + "topic '" + spec.name + "' listed twice");
+      ok = false;
+    }
+    if (ok) m.topics.push_back(std::move(spec));
+  }
+  if (!problems.empty()) {
+    std::string msg = "invalid topic manifest:";
+    for (const auto& p : problems) msg += "\n  " + p;
+    throw std::invalid_argument(msg);
+  }
+  return m;
+}
+
+Manifest load_manifest(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("cannot read topic manifest " + path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  try {
+    return parse_manifest(buf.str());
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(path + ": " + e.what());
+  }
+}
+
+std::vector<TopicResult> create_topics(const std::string& bootstrap, const Manifest& manifest,
+                                       std::chrono::milliseconds timeout) {
+  KafkaPtr rk = admin_client(bootstrap);
+  const auto deadline = Clock::now() + timeout;
+  std::vector<TopicResult> results = run_create(rk.get(), manifest, timeout);
+
+  std::vector<std::string> names;
+  for (const auto& t : manifest.topics) names.push_back(t.name);
+  // Existing topics are checked against the manifest; created ones are
+  // waited for until every partition has a leader, so that producers and
+  // consumers started right after see them.
+  ClusterInfo info;
+  for (;;) {
+    info = to_cluster_info(*fetch_metadata(rk.get(), true, std::chrono::seconds(10)), names);
+    std::vector<std::string> created;
+    for (const auto& r : results) {
+      if (r.status == TopicStatus::kCreated) created.push_back(r.topic);
+    }
+    if (all_have_leaders(info, created) || Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  for (auto& r : results) {
+    const TopicSpec* spec = manifest.find(r.topic);
+    const TopicInfo* t = info.find(r.topic);
+    if (spec == nullptr) continue;
+    if (r.status == TopicStatus::kExists && t != nullptr) {
+      std::string diff;
+      if (static_cast<int>(t->partitions.size()) != spec->partitions) {
+        diff += "partitions " + std::to_string(t->partitions.size()) + " (manifest " +
+                std::to_string(spec->partitions) + ") ";
+      }
+      if (t->replication_factor != spec->replication_factor) {
+        diff += "replication factor " + std::to_string(t->replication_factor) + " (manifest " +
+                std::to_string(spec->replication_factor) + ")";
+      }
+      if (!diff.empty()) {
+        r.status = TopicStatus::kExistsMismatch;
+        r.detail = diff;
+      }
+    } else if (r.status == TopicStatus::kCreated && !all_have_leaders(info, {r.topic})) {
+      r.detail = "created, but not every partition has a leader yet";
+    }
+  }
+  return results;
+}
+
+std::vector<TopicResult> delete_topics(const std::string& bootstrap,
+                                       const std::vector<std::string>& topics,
+                                       std::chrono::milliseconds timeout) {
+  std::vector<TopicResult> results;
+  if (topics.empty()) return results;
+  KafkaPtr rk = admin_client(bootstrap);
+  std::vector<DeleteTopicPtr> owned;
+  std::vector<rd_kafka_DeleteTopic_t*> raw;
+  for (const auto& t : topics) {
+    owned.emplace_back(rd_kafka_DeleteTopic_new(t.c_str()));
+    raw.push_back(owned.back().get());
+  }
+  AdminOptionsPtr opts = admin_options(rk.get(), RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout, true);
+  QueuePtr q(rd_kafka_queue_new(rk.get()));
+  rd_kafka_DeleteTopics(rk.get(), raw.data(), raw.size(), opts.get(), q.get());
+  EventPtr ev = wait_result(q.get(), timeout, "DeleteTopics");
+  const rd_kafka_DeleteTopics_result_t* res = rd_kafka_event_DeleteTopics_result(ev.get());
+  if (res == nullptr) throw KafkaError("DeleteTopics: unexpected result event", false);
+  std::size_t cnt = 0;
+  const rd_kafka_topic_result_t** trs = rd_kafka_DeleteTopics_result_topics(res, &cnt);
+  for (std::size_t i = 0; i < cnt; ++i) {
+    TopicResult r;
+    r.topic = rd_kafka_topic_result_name(trs[i]);
+    const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(trs[i]);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      r.status = TopicStatus::kCreated;  // i.e. done
+      r.detail = err == RD_KAFKA_RESP_ERR_NO_ERROR ? "deleted" : "did not exist";
+    } else {
+      r.status = TopicStatus::kFailed;
+      r.detail = err_text(err);
+    }
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+ClusterInfo describe(const std::string& bootstrap, const std::vector<std::string>& topics,
+                     std::chrono::milliseconds timeout) {
+  KafkaPtr rk = admin_client(bootstrap);
+  ClusterInfo info = to_cluster_info(*fetch_metadata(rk.get(), true, timeout), topics);
+  info.controller_id = rd_kafka_controllerid(rk.get(), to_timeout_ms(timeout));
+  describe_min_isr(rk.get(), info, timeout);
+  return info;
+}
+
+ManifestCheck check_manifest(const ClusterInfo& cluster, const Manifest& manifest) {
+  ManifestCheck out;
+  for (const auto& spec : manifest.topics) {
+    const TopicInfo* t = cluster.find(spec.name);
+    if (t == nullptr || t->partitions.empty()) {
+      out.errors.push_back(
+          spec.name + ": missing" +
+          (t != nullptr && !t->error.empty() ? " (" + t->error + ")" : std::string()));
+      continue;
+    }
+    if (static_cast<int>(t->partitions.size()) < spec.partitions) {
+      out.errors.push_back(spec.name + ": " + std::to_string(t->partitions.size()) +
+                           " partitions, manifest wants " + std::to_string(spec.partitions));
+    }
+    if (t->replication_factor < 3 || t->replication_factor < spec.replication_factor) {
+      out.errors.push_back(
+          spec.name + ": replication factor " + std::to_string(t->replication_factor) +
+          " (needs >= " + std::to_string(std::max(3, spec.replication_factor)) + ")");
+    }
+    int want_min_isr = 2;
+    if (auto v = spec.config("min.insync.replicas")) {
+      if (auto n = parse_positive(*v, 1000)) want_min_isr = *n;
+    }
+    if (!t->min_insync_replicas) {
+      out.errors.push_back(spec.name + ": min.insync.replicas unknown");
+    } else if (*t->min_insync_replicas != 2 || *t->min_insync_replicas != want_min_isr) {
+      out.errors.push_back(spec.name + ": min.insync.replicas=" +
+                           std::to_string(*t->min_insync_replicas) + " (needs 2)");
+    }
+    for (const auto& p : t->partitions) {
+      if (p.leader < 0) {
+        out.warnings.push_back(spec.name + "[" + std::to_string(p.id) + "]: no leader");
+      } else if (p.isr.size() < p.replicas.size()) {
+        out.warnings.push_back(spec.name + "[" + std::to_string(p.id) + "]: ISR " +
+                               std::to_string(p.isr.size()) + "/" +
+                               std::to_string(p.replicas.size()));
+      }
+    }
+  }
+  return out;
+}
+
+int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  // Quiet: connection failures are expected while the cluster starts.
+  KafkaPtr rk = admin_client(bootstrap, ClientLog::kQuiet);
+  int seen = 0;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const rd_kafka_metadata_t* raw = nullptr;
+    rd_kafka_resp_err_t err =
+        rd_kafka_metadata(rk.get(), 0, nullptr, &raw,
+                          to_timeout_ms(std::clamp(left, std::chrono::milliseconds(100),
+                                                   std::chrono::milliseconds(2000))));
+    MetadataPtr md(raw);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md) seen = md->broker_cnt;
+    if (seen >= count || Clock::now() >= deadline) return seen;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+}  // namespace ticketing::events

@@ -1,0 +1,117 @@
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <string>
+
+#include "ticketing/events/admin.hpp"
+#include "ticketing/events/dlq.hpp"
+#include "ticketing/events/schema.hpp"
+
+using namespace ticketing::events;
+
+TEST_CASE("manifest lines parse into topic specs", "[manifest]") {
+  const Manifest m = parse_manifest(
+      "# comment\n"
+      "\n"
+      "a.topic   3 3 min.insync.replicas=2 retention.ms=1000  # trailing comment\n"
+      "   b_topic-2 12 1\n");
+  REQUIRE(m.topics.size() == 2);
+  CHECK(m.topics[0].name == "a.topic");
+  CHECK(m.topics[0].partitions == 3);
+  CHECK(m.topics[0].replication_factor == 3);
+  REQUIRE(m.topics[0].configs.size() == 2);
+  CHECK(m.topics[0].config("min.insync.replicas") == std::optional<std::string>("2"));
+  CHECK(m.topics[0].config("retention.ms") == std::optional<std::string>("1000"));
+  CHECK_FALSE(m.topics[0].config("nope").has_value());
+  CHECK(m.topics[1].name == "b_topic-2");
+  CHECK(m.topics[1].partitions == 12);
+  CHECK(m.topics[1].configs.empty());
+  CHECK(m.find("b_topic-2") == &m.topics[1]);
+  CHECK(m.find("c") == nullptr);
+  CHECK(parse_manifest("").topics.empty());
+}
+
+TEST_CASE("manifest errors name every bad line", "[manifest]") {
+  try {
+    parse_manifest(
+        "ok 3 3\n"
+        "short 3\n"
+        "bad/name 3 3\n"
+        "zero 0 3\n"
+        "rf x3 3\n"
+        "cfg 3 3 novalue\n"
+        "ok 3 3\n");
+    FAIL("no exception");
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    INFO(m);
+    CHECK(m.find("line 2:") != std::string::npos);
+    CHECK(m.find("line 3:") != std::string::npos);
+    CHECK(m.find("line 4:") != std::string::npos);
+    CHECK(m.find("line 5:") != std::string::npos);
+    CHECK(m.find("line 6:") != std::string::npos);
+    CHECK(m.find("line 7:") != std::string::npos);  // duplicate
+    CHECK(m.find("line 1:") == std::string::npos);
+  }
+  CHECK_THROWS_AS(load_manifest("/nonexistent/topics.manifest"), std::invalid_argument);
+}
+
+TEST_CASE("the project's manifest: event topics, their DLQs, and safe settings", "[manifest]") {
+  const Manifest m = load_manifest(TICKETING_TOPIC_MANIFEST);
+  const auto& reg = SchemaRegistry::builtin();
+  std::set<std::string> event_topics;
+  for (const auto& t : m.topics) {
+    INFO(t.name);
+    CHECK(t.partitions >= 3);
+    CHECK(t.replication_factor == 3);
+    CHECK(t.config("min.insync.replicas") == std::optional<std::string>("2"));
+    const bool is_dlq = t.name.size() > 4 && t.name.substr(t.name.size() - 4) == ".dlq";
+    if (is_dlq) continue;
+    event_topics.insert(t.name);
+    // every event topic has its dead-letter topic in the manifest
+    CHECK(m.find(dlq_topic_for(t.name)) != nullptr);
+    // and a schema for the event type it is named after
+    CHECK(reg.knows(t.name));
+  }
+  // every schema'd event type has a topic
+  for (const auto& type : reg.types()) CHECK(event_topics.count(type) == 1);
+}
+
+TEST_CASE("check_manifest flags missing topics, low RF and wrong min.insync.replicas",
+          "[manifest]") {
+  const Manifest m = parse_manifest(
+      "good 3 3 min.insync.replicas=2\n"
+      "missing 3 3 min.insync.replicas=2\n"
+      "lowrf 3 3 min.insync.replicas=2\n"
+      "badisr 3 3 min.insync.replicas=2\n"
+      "short 3 3 min.insync.replicas=2\n");
+  auto topic = [](std::string name, int parts, int rf, std::optional<int> min_isr) {
+    TopicInfo t;
+    t.name = std::move(name);
+    for (int p = 0; p < parts; ++p) {
+      PartitionInfo pi;
+      pi.id = p;
+      pi.leader = 1;
+      for (int r = 1; r <= rf; ++r) pi.replicas.push_back(r);
+      pi.isr = pi.replicas;
+      t.partitions.push_back(pi);
+    }
+    t.replication_factor = rf;
+    t.min_insync_replicas = min_isr;
+    return t;
+  };
+  ClusterInfo c;
+  c.topics.push_back(topic("good", 3, 3, 2));
+  c.topics.push_back(topic("lowrf", 3, 1, 2));
+  c.topics.push_back(topic("badisr", 3, 3, 1));
+  c.topics.push_back(topic("short", 3, 3, 2));
+  c.topics.back().partitions[1].isr = {1, 2};
+  const ManifestCheck check = check_manifest(c, m);
+  INFO(check.errors.size());
+  REQUIRE(check.errors.size() == 3);
+  CHECK(check.errors[0].rfind("missing:", 0) == 0);
+  CHECK(check.errors[1].rfind("lowrf:", 0) == 0);
+  CHECK(check.errors[2].rfind("badisr:", 0) == 0);
+  REQUIRE(check.warnings.size() == 1);
+  CHECK(check.warnings[0].rfind("short[1]", 0) == 0);
+}
