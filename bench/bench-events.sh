@@ -15,8 +15,9 @@ MESSAGES=${MESSAGES:-5000}
 OUT=$ROOT/.local/bench
 mkdir -p "$OUT"
 
+before=$($STACK status 2>/dev/null || true)
 started=0
-$STACK status 2>/dev/null | grep -q stopped && started=1
+grep -q ' stopped$' <<<"$before" && started=1
 cleanup() {
   if [ -n "${run_id:-}" ]; then
     $STACK kafka-java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \

@@ -21,9 +21,9 @@ KAFKA_LIB=.deps/kafka/lib
 missing=()
 for p in "${PACKAGES[@]}"; do
   # openjdk: any Java 17 runtime already on PATH will do.
-  if [ "$p" = openjdk-17-jre-headless ] && java -version 2>&1 | grep -q 'version "17'; then continue; fi
+  if [ "$p" = openjdk-17-jre-headless ] && [[ "$(java -version 2>&1)" == *'version "17'* ]]; then continue; fi
   if [ "$p" = maven ] && command -v mvn >/dev/null; then continue; fi
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == *'install ok installed'* ]] || missing+=("$p")
 done
 
 if [ ${#missing[@]} -gt 0 ]; then

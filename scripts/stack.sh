@@ -58,7 +58,9 @@ running_pid() {
   # Guard against pid reuse after a crash: the command
   # line still mention a path of ours (redis rewrites its title: its working
   # directory is ours instead).
-  if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -e "$DATA" -e "$BUILD_DIR"; then
+  local cmdline
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  if [[ "$cmdline" != *"$DATA"* && "$cmdline" != *"$BUILD_DIR"* ]]; then
     case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$DATA"/*) ;; *) return 1 ;; esac
   fi
   echo "$pid"

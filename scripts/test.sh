@@ -7,11 +7,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 STACK="bash $ROOT/scripts/stack.sh"
 
+# Captured first: `status | grep -q` would SIGPIPE the script under pipefail.
+before=$($STACK status 2>/dev/null || true)
 started=0
-if ! $STACK status 2>/dev/null | grep -q '^#   kafka-1 running' ||
-   $STACK status 2>/dev/null | grep -q 'stopped'; then
-  started=1
-fi
+grep -q ' stopped$' <<<"$before" && started=1
 cleanup() {
   # Services a test left behind, then the stack if we started it.
   $STACK services-down >/dev/null 2>&1 || true

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "ticketing/db/db.hpp"
+#include "ticketing/outbox/inbox.hpp"
 #include "ticketing/outbox/outbox.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
@@ -91,4 +92,32 @@ TEST_CASE("the relay's queries use the (sent_at, id) index", "[outbox]") {
               << " extra=" << plan[0].opt_str("Extra").value_or(""));
   CHECK(plan[0].opt_str("key") == std::optional<std::string>("idx_outbox_sent_id"));
   CHECK(plan[0].opt_str("Extra").value_or("").find("filesort") == std::string::npos);
+}
+
+TEST_CASE("the inbox applies an event once per consumer, with the caller's transaction", "[inbox]") {
+  TestDb t;
+  auto conn = t.pool->acquire();
+  conn->exec_raw(outbox::inbox_create_table_sql());
+  conn->exec_raw("CREATE TABLE wallet (id INT PRIMARY KEY, balance BIGINT)");
+  conn->exec("INSERT INTO wallet VALUES (1, 100)");
+  const std::string event = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+  // The handler's shape: record, and apply the effect only the first time.
+  auto handle = [&](std::string_view consumer, bool commit) {
+    db::Transaction tx(*conn);
+    if (outbox::record_processed(*conn, consumer, event)) {
+      conn->exec("UPDATE wallet SET balance = balance + 10 WHERE id = 1");
+    }
+    if (commit) tx.commit();
+  };
+  handle("payment-api", false);  // crashed before commit: nothing recorded
+  CHECK(conn->query_one("SELECT balance FROM wallet")->i64(0) == 100);
+  handle("payment-api", true);
+  handle("payment-api", true);  // redelivered
+  handle("payment-api", true);
+  CHECK(conn->query_one("SELECT balance FROM wallet")->i64(0) == 110);
+  handle("other-consumer", true);  // another consumer of the same event applies its own effect
+  CHECK(conn->query_one("SELECT balance FROM wallet")->i64(0) == 120);
+  CHECK(conn->query_one("SELECT COUNT(*) FROM processed_events")->i64(0) == 2);
+  CHECK_THROWS_AS(outbox::record_processed(*conn, "payment-api", event), std::logic_error);
 }

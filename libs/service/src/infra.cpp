@@ -32,7 +32,8 @@ Infra::Infra(const CommonConfig& common, const InfraConfig& config, HealthChecks
   po.bootstrap_servers = common.kafka_bootstrap;
   po.client_id = common.service;
   producer_ = std::make_unique<events::Producer>(po);
-  checks.add("kafka", [p = producer_.get()] { return p->ping(milliseconds(1000)); });
+  // A fatal producer (idempotence broken) can no longer publish: not ready.
+  checks.add("kafka", [p = producer_.get()] { return !p->fatal() && p->ping(milliseconds(1000)); });
 
   if (!config.mysql_url.empty()) {
     db::PoolOptions options;

@@ -1,0 +1,37 @@
+#include "ticketing/outbox/inbox.hpp"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "ticketing/db/connection.hpp"
+#include "ticketing/outbox/outbox.hpp"
+
+namespace ticketing::outbox {
+
+std::string inbox_create_table_sql(std::string_view table) {
+  return fmt::format(
+      "CREATE TABLE IF NOT EXISTS {} ("
+      " consumer VARCHAR(64) NOT NULL,"
+      " event_id CHAR(36) NOT NULL,"
+      " processed_at DATETIME(3) NOT NULL,"
+      " PRIMARY KEY (consumer, event_id),"
+      " KEY idx_processed_at (processed_at)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=ascii",
+      quote_table(table));
+}
+
+bool record_processed(db::Connection& conn, std::string_view consumer, std::string_view event_id,
+                      std::string_view table) {
+  if (!conn.in_transaction())
+    throw std::logic_error("record_processed must run inside the handler's transaction");
+  // Not INSERT IGNORE: that would also swallow real errors (truncation). A
+  // duplicate key turns into a no-op update, which reports 0 affected rows.
+  auto r = conn.exec(fmt::format("INSERT INTO {} (consumer, event_id, processed_at) VALUES (?, ?, NOW(3)) "
+                                 "ON DUPLICATE KEY UPDATE event_id = event_id",
+                                 quote_table(table)),
+                     {consumer, event_id});
+  return r.affected_rows == 1;
+}
+
+}  // namespace ticketing::outbox

@@ -1,0 +1,47 @@
+#include "ticketing/service/consumer_worker.hpp"
+
+#include <chrono>
+
+#include "ticketing/common/log.hpp"
+#include "ticketing/events/consumer.hpp"
+#include "ticketing/service/host.hpp"
+
+namespace ticketing::service {
+
+ConsumerWorker::ConsumerWorker(ServiceHost& host, std::vector<std::string> topics,
+                               events::EventHandler handler, events::HandlingOptions options)
+    : host_(host), topics_(std::move(topics)), handler_(std::move(handler)), options_(std::move(options)) {}
+
+ConsumerWorker::~ConsumerWorker() { stop(); }
+
+void ConsumerWorker::start() {
+  stop_.store(false);
+  thread_ = std::thread([this] { run(); });
+}
+
+void ConsumerWorker::stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void ConsumerWorker::run() {
+  const auto& common = host_.config().common;
+  while (!stop_.load()) {
+    try {
+      events::ConsumerOptions options;
+      options.bootstrap_servers = common.kafka_bootstrap;
+      options.group_id = common.service;
+      options.client_id = common.service;
+      options.topics = topics_;
+      events::Consumer consumer(options);
+      events::HandlingLoop loop(consumer, host_.infra().producer(), handler_, options_);
+      loop.run(stop_);
+      consumer.close();
+    } catch (const std::exception& e) {
+      log::error("consumer failed; rejoining the group shortly", {{"error", e.what()}});
+      for (int i = 0; i < 20 && !stop_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
+}  // namespace ticketing::service
