@@ -7,11 +7,17 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STACK="bash $ROOT/scripts/stack.sh"
 
+# Captured first: `status | grep -q` would SIGPIPE the script under pipefail.
+before=$($STACK status 2>/dev/null || true)
+started=0
+grep -q ' stopped$' <<<"$before" && started=1
 cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then
     echo "demo: KEEP=1, leaving everything running; stop it with 'make down'"
-  else
+  elif [ "$started" = 1 ]; then
     $STACK down
+  else
+    $STACK services-down
   fi
 }
 trap cleanup EXIT
