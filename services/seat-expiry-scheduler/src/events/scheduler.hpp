@@ -1,0 +1,104 @@
+#pragma once
+// The two threads of the scheduler:
+//   - the consumer: a member of the consumer group on reservation.held,
+//     reservation.confirmed and reservation.cancelled that starts and drops
+//     timers (retry-then-DLQ through events::HandlingLoop) and tracks which
+//     partitions of reservation.held it owns;
+//   - the publisher: every tick it claims the due timers of the owned buckets
+//     (bounded per tick and in flight), publishes them as seats.expired
+//     batches and removes each timer only after the broker acknowledged its
+//     record.
+// Buckets are partition numbers: whoever owns partition p of reservation.held
+// serves bucket p, so after a rebalance or a crash the new owner serves the
+// timers the old one left in Redis.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "domain/timer.hpp"
+#include "store/timer_store.hpp"
+#include "ticketing/events/dlq.hpp"
+
+namespace ticketing::events {
+class Producer;
+}
+
+namespace ticketing::scheduler {
+
+inline constexpr const char* kHeldTopic = "reservation.held";
+inline constexpr const char* kConfirmedTopic = "reservation.confirmed";
+inline constexpr const char* kCancelledTopic = "reservation.cancelled";
+inline constexpr const char* kExpiredTopic = "seats.expired";
+
+struct SchedulerOptions {
+  std::string service = "seat-expiry-scheduler";  // envelope producer
+  std::string bootstrap_servers;
+  std::string group_id = "seat-expiry-scheduler";
+  std::string auto_offset_reset = "earliest";
+  int session_timeout_ms = 6000;
+  std::chrono::milliseconds tick{1000};
+  std::size_t max_per_tick = 5000;    // timers claimed per round
+  std::size_t max_in_flight = 20000;  // timers awaiting the broker's ack
+  std::size_t batch_seats = 500;      // seats per seats.expired record (schema max)
+  std::chrono::milliseconds claim_lease{10000};
+};
+
+// Starts (held) or drops (confirmed, cancelled) a timer. Throws PoisonError
+// for an event it cannot read, RedisError (retryable) when Redis is away.
+void apply_event(TimerStore& store, const events::Event& event);
+
+class ExpiryScheduler {
+ public:
+  ExpiryScheduler(SchedulerOptions options, TimerStore& store, events::Producer& producer);
+  ~ExpiryScheduler();  // stop()
+  ExpiryScheduler(const ExpiryScheduler&) = delete;
+  ExpiryScheduler& operator=(const ExpiryScheduler&) = delete;
+
+  void start();
+  // Leaves the group, then waits (bounded) for records in flight so their
+  // timers are removed. Idempotent.
+  void stop();
+
+ private:
+  struct Delivery {
+    std::vector<Timer> timers;  // each knows its bucket
+    bool ok;
+    std::string error;
+  };
+
+  void consume_loop();
+  void publish_loop();
+  std::size_t settle_deliveries();  // records settled
+  std::size_t claim_and_publish(const std::set<std::int32_t>& owned, std::size_t budget);
+  void update_gauges(const std::set<std::int32_t>& owned);
+  void set_owned(std::set<std::int32_t> owned);
+  std::set<std::int32_t> owned() const;
+
+  SchedulerOptions options_;
+  TimerStore& store_;
+  events::Producer& producer_;
+
+  std::atomic<bool> stop_consumer_{false};
+  std::atomic<bool> stop_publisher_{false};
+  std::thread consumer_thread_;
+  std::thread publisher_thread_;
+
+  mutable std::mutex owned_mutex_;
+  std::set<std::int32_t> owned_;  // guarded by owned_mutex_
+
+  std::mutex deliveries_mutex_;
+  std::condition_variable deliveries_cv_;
+  std::deque<Delivery> deliveries_;  // guarded by deliveries_mutex_
+  std::atomic<std::size_t> in_flight_{0};
+};
+
+}  // namespace ticketing::scheduler
