@@ -15,6 +15,7 @@
 #pragma GCC diagnostic pop
 
 #include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include "ticketing/common/error.hpp"
@@ -28,6 +29,11 @@ struct Compiled {
   // document costs little and rules out any dangling reference.
   rapidjson::Document source;
   std::unique_ptr<rapidjson::SchemaDocument> schema;
+  // RapidJSON 1.1's regex (the `pattern` keyword) keeps its match state
+  // inside the SchemaDocument, so two threads validating against one schema
+  // corrupt each other (crashes, false "pattern" failures). Validation takes
+  // microseconds: one lock per schema keeps every caller safe.
+  std::unique_ptr<std::mutex> mutex = std::make_unique<std::mutex>();
 };
 
 std::string pointer_text(const rapidjson::Pointer& p) {
@@ -123,6 +129,7 @@ void SchemaRegistry::validate(std::string_view event_type, std::string_view enve
                       ": not valid JSON: " + rapidjson::GetParseError_En(doc.GetParseError()) +
                       " at offset " + std::to_string(doc.GetErrorOffset()));
   }
+  std::lock_guard lock(*it->second.mutex);
   rapidjson::SchemaValidator validator(*it->second.schema);
   if (!doc.Accept(validator)) {
     const rapidjson::Pointer at = validator.GetInvalidDocumentPointer();

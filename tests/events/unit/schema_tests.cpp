@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -208,4 +210,32 @@ TEST_CASE("event records are validated and carry type and trace headers", "[sche
   Envelope unknown = e;
   unknown.type = "payment.sideways";
   CHECK_THROWS_AS(make_event_record(unknown, "9"), ticketing::PoisonError);
+}
+
+TEST_CASE("the shared registry gives the right verdict from many threads at once", "[schema]") {
+  // RapidJSON's regex keeps match state in the schema: without the per-schema
+  // lock this crashed or rejected valid events under concurrent validation.
+  const auto good = read_file(examples("payment.completed", "valid-").front());
+  const auto bad = read_file(examples("payment.completed", "invalid-pattern-").front());
+  const auto& registry = SchemaRegistry::builtin();
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        try {
+          registry.validate("payment.completed", good);
+        } catch (const ticketing::PoisonError&) {
+          wrong.fetch_add(1);
+        }
+        try {
+          registry.validate("payment.completed", bad);
+          wrong.fetch_add(1);
+        } catch (const ticketing::PoisonError&) {
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(wrong.load() == 0);
 }
