@@ -3,6 +3,7 @@
 // read) is bounded by a deadline without extra threads.
 
 // Boost 1.74: <utility> must precede Asio, or awaitable.hpp misses std::exchange.
+#include <mutex>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -88,22 +89,37 @@ std::optional<std::string> ClientResponse::header(std::string_view name) const {
 
 struct Client::Impl {
   ClientOptions opts;
-  ssl::context tls{ssl::context::tls_client};
+  // Building a TLS context (and loading the system trust store) costs more
+  // CPU than a loopback request: plain-HTTP clients never pay for it, HTTPS
+  // clients pay once, on first use. An explicit CA file is checked at once so
+  // a bad path fails at start.
+  std::once_flag tls_once;
+  std::unique_ptr<ssl::context> tls;
 
   explicit Impl(ClientOptions o) : opts(std::move(o)) {
-    SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
-    if (opts.verify_tls) {
-      beast::error_code ec;
-      if (opts.ca_file.empty()) {
-        tls.set_default_verify_paths(ec);
+    if (opts.verify_tls && !opts.ca_file.empty()) (void)tls_context();
+  }
+
+  ssl::context& tls_context() {
+    std::call_once(tls_once, [this] {
+      auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+      SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+      if (opts.verify_tls) {
+        beast::error_code ec;
+        if (opts.ca_file.empty()) {
+          ctx->set_default_verify_paths(ec);
+        } else {
+          ctx->load_verify_file(opts.ca_file, ec);
+        }
+        if (ec) fail("cannot load CA certificates '" + opts.ca_file + "': " + ec.message(), false);
+        ctx->set_verify_mode(ssl::verify_peer);
       } else {
-        tls.load_verify_file(opts.ca_file, ec);
+        ctx->set_verify_mode(ssl::verify_none);
       }
-      if (ec) fail("cannot load CA certificates '" + opts.ca_file + "': " + ec.message(), false);
-      tls.set_verify_mode(ssl::verify_peer);
-    } else {
-      tls.set_verify_mode(ssl::verify_none);
-    }
+      tls = std::move(ctx);
+    });
+    if (!tls) fail("TLS is not available: the TLS context could not be set up", false);
+    return *tls;
   }
 
   struct Target {
@@ -219,7 +235,7 @@ struct Client::Impl {
 
     if (!t.url.tls()) co_return co_await exchange(stream, req, t);
 
-    beast::ssl_stream<beast::tcp_stream> tls_stream(std::move(stream), tls);
+    beast::ssl_stream<beast::tcp_stream> tls_stream(std::move(stream), tls_context());
     SSL* ssl_handle = tls_stream.native_handle();
     const bool ip = t.url.ipv6_literal || is_ip_address(t.url.host);
     // SNI carries host names only (RFC 6066 section 3).
