@@ -1,10 +1,25 @@
 #include "app.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "config.hpp"
+#include "events/payment_events.hpp"
+#include "http/routes.hpp"
+#include "store/store.hpp"
+#include "ticketing/auth/token.hpp"
+#include "ticketing/common/log.hpp"
+#include "ticketing/db/db.hpp"
+#include "ticketing/http/server.hpp"
+#include "ticketing/outbox/relay.hpp"
+
 namespace ticketing::payment {
 
 service::HostSpec spec() {
   service::HostSpec s;
-  s.service = "payment-api";
+  s.service = std::string(kServiceName);
   s.default_admin_port = 9082;
   s.default_http_port = 8082;
   s.needs.mysql = true;
@@ -13,9 +28,85 @@ service::HostSpec spec() {
   return s;
 }
 
-service::Setup configure(EnvReader& /*env*/) {
-  // Business logic arrives with this service's issue.
-  return [](service::ServiceHost&) { return service::Teardown{}; };
+namespace {
+
+// Everything the service holds between setup and teardown.
+struct Runtime {
+  PaymentConfig config;
+  auth::TokenSigner signer;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<outbox::Relay> relay;
+  std::unique_ptr<EventWorker> worker;
+  // The schema exists (migrations applied) and relay and consumer run.
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopping{false};
+  std::thread starter;
+
+  explicit Runtime(PaymentConfig c)
+      : config(std::move(c)), signer(config.token_secret, config.token_max_age) {}
+};
+
+// Applies migrations, retrying while MariaDB is unreachable, then starts the
+// relay and the consumer. The process serves (not ready, 503) meanwhile.
+void start_when_schema_ready(Runtime& rt, db::Pool& pool, const std::string& database) {
+  for (int attempt = 1; !rt.stopping.load(); ++attempt) {
+    try {
+      int applied = db::apply_migrations(pool, database, migrations());
+      log::info("migrations applied",
+                {{"database", database}, {"applied", std::to_string(applied)}});
+      rt.relay->start();
+      rt.worker->start();
+      rt.started.store(true);
+      return;
+    } catch (const std::exception& e) {
+      log::warn(
+          "migrations failed; retrying",
+          {{"database", database}, {"attempt", std::to_string(attempt)}, {"error", e.what()}});
+    }
+    for (int i = 0; i < 20 && !rt.stopping.load(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace
+
+service::Setup configure(EnvReader& env) {
+  auto config = PaymentConfig::read(env);
+  return [config](service::ServiceHost& host) -> service::Teardown {
+    auto rt = std::make_shared<Runtime>(config);
+    const auto& infra = host.config().infra;
+    auto& pool = host.infra().mysql();
+
+    rt->store = std::make_unique<Store>(pool, infra.mysql_database);
+    outbox::RelayOptions relay_options;
+    relay_options.db = db::parse_url(infra.mysql_url);
+    relay_options.db.database = infra.mysql_database;
+    relay_options.table = "outbox";
+    relay_options.instance = std::string(kServiceName);
+    rt->relay = std::make_unique<outbox::Relay>(relay_options, host.infra().producer());
+    rt->worker = std::make_unique<EventWorker>(
+        host.config().common.kafka_bootstrap, rt->config,
+        std::vector<std::string>{"reservation.held", "reservation.cancelled",
+                                 "reservation.confirmation-failed"},
+        host.infra().producer(),
+        ReservationEventHandler(*rt->store, *rt->relay, rt->config.trusted_producers));
+
+    host.health().add("schema", [rt] { return rt->started.load(); });
+    add_routes(host.router(), *rt->store, rt->config, rt->signer, *rt->relay,
+               [rt] { return rt->started.load(); });
+    rt->starter = std::thread([rt, &pool, database = infra.mysql_database] {
+      start_when_schema_ready(*rt, pool, database);
+    });
+
+    // The HTTP server still serves after teardown until host.stop(); the
+    // runtime stays alive (shared) with the routes that reference it.
+    return [rt] {
+      rt->stopping.store(true);
+      if (rt->starter.joinable()) rt->starter.join();
+      rt->worker->stop();
+      rt->relay->stop();
+    };
+  };
 }
 
 }  // namespace ticketing::payment

@@ -1,6 +1,46 @@
 #include "app.hpp"
 
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "config.hpp"
+#include "events/consumers.hpp"
+#include "events/group_consumer.hpp"
+#include "http/routes.hpp"
+#include "store/catalogue_cache.hpp"
+#include "store/queue_store.hpp"
+#include "store/reservation_store.hpp"
+#include "store/schema.hpp"
+#include "ticketing/common/error.hpp"
+#include "ticketing/common/log.hpp"
+#include "ticketing/common/metrics.hpp"
+#include "ticketing/db/pool.hpp"
+#include "ticketing/outbox/relay.hpp"
+#include "ticketing/service/runtime.hpp"
+
 namespace ticketing::reservation {
+
+Config Config::read(EnvReader& env) {
+  Config c;
+  c.token_secret = env.secret("TOKEN_SECRET");
+  c.token_max_age =
+      std::chrono::seconds(env.integer("TOKEN_MAX_AGE_SECONDS", 86400, 1, 31 * 86400));
+  c.queue_max_active = env.integer("QUEUE_MAX_ACTIVE", 100, 1, 1000000);
+  c.queue_active_ttl = std::chrono::seconds(env.integer("QUEUE_ACTIVE_TTL_SECONDS", 600, 1, 86400));
+  c.promote_interval =
+      std::chrono::milliseconds(env.integer("QUEUE_PROMOTE_INTERVAL_MS", 200, 10, 10000));
+  c.hold_ttl = std::chrono::seconds(env.integer("HOLD_TTL_SECONDS", 300, 1, 86400));
+  c.max_holds_per_user = static_cast<int>(env.integer("MAX_HOLDS_PER_USER", 4, 1, 50));
+  c.redis_prefix = env.str("REDIS_PREFIX", "reservation:");
+  c.cache_ttl = std::chrono::milliseconds(env.integer("CATALOGUE_CACHE_TTL_MS", 2000, 0, 600000));
+  c.consumer_group = env.str("KAFKA_CONSUMER_GROUP", "reservation-api");
+  c.consumer_offset_reset = env.str("KAFKA_CONSUMER_OFFSET_RESET", "earliest");
+  c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
+  return c;
+}
 
 service::HostSpec spec() {
   service::HostSpec s;
@@ -13,9 +53,161 @@ service::HostSpec spec() {
   return s;
 }
 
-service::Setup configure(EnvReader& /*env*/) {
-  // Business logic arrives with this service's issue.
-  return [](service::ServiceHost&) { return service::Teardown{}; };
+namespace {
+
+db::ConnectOptions schema_connect(const std::string& url, const std::string& database) {
+  auto options = db::parse_url(url);
+  options.database = database;
+  return options;
+}
+
+// Everything the service owns for its life, torn down in reverse.
+struct Runtime {
+  Runtime(service::ServiceHost& h, Config cfg)
+      : host(h),
+        config(std::move(cfg)),
+        signer(config.token_secret, config.token_max_age),
+        queue(host.infra().redis(),
+              QueueOptions{config.redis_prefix, config.queue_max_active, config.queue_active_ttl}),
+        cache(host.infra().redis(), config.redis_prefix, config.cache_ttl),
+        pool(db::PoolOptions{
+            schema_connect(host.config().infra.mysql_url, host.config().infra.mysql_database),
+            static_cast<std::size_t>(host.config().infra.mysql_pool_size),
+            std::chrono::milliseconds(5000), std::chrono::milliseconds(5000)}),
+        relay(make_relay_options(), host.infra().producer()),
+        store(pool,
+              StoreHooks{
+                  [this] { relay.notify(); },
+                  [this](std::int64_t schedule_id) { cache.invalidate_schedule(schedule_id); }},
+              "reservation-api", config.ignore_unknown_reservations) {
+    host.health().add("schema", [this] { return schema_ready.load(); });
+  }
+
+  outbox::RelayOptions make_relay_options() const {
+    outbox::RelayOptions o;
+    o.db = schema_connect(host.config().infra.mysql_url, host.config().infra.mysql_database);
+    o.table = "outbox";
+    o.instance = "reservation-api";
+    return o;
+  }
+
+  void start() {
+    background.emplace_back([this] { prepare_schema(); });
+    background.emplace_back([this] { promote_loop(); });
+  }
+
+  // Migrations may wait for MariaDB to come up: the process serves health
+  // meanwhile, and the consumers and relay start once the schema exists.
+  void prepare_schema() {
+    const auto& db = host.config().infra.mysql_database;
+    while (!stopping()) {
+      try {
+        int applied = migrate(host.infra().mysql(), db);
+        log::info("schema ready", {{"database", db}, {"applied", std::to_string(applied)}});
+        break;
+      } catch (const std::exception& e) {
+        log::warn("migrations failed; retrying", {{"database", db}, {"error", e.what()}});
+        wait_for(std::chrono::seconds(1));
+      }
+    }
+    if (stopping()) return;
+    std::lock_guard lock(mutex);
+    if (stop) return;
+    relay.start();
+    consumer = std::make_unique<GroupConsumer>(
+        host, config.consumer_group, config.consumer_offset_reset,
+        std::vector<std::string>{kPaymentCompletedTopic, kSeatsExpiredTopic},
+        make_event_handler(store, queue));
+    consumer->start();
+    schema_ready = true;
+  }
+
+  void promote_loop() {
+    while (!stopping()) {
+      try {
+        auto admitted = queue.promote();
+        if (admitted > 0) {
+          metrics::global()
+              .counter("reservation_queue_admitted_total", "Users admitted from the waiting queue")
+              .inc(static_cast<std::uint64_t>(admitted));
+        }
+      } catch (const std::exception& e) {
+        log::warn("queue promotion failed", {{"error", e.what()}});
+      }
+      wait_for(config.promote_interval);
+    }
+  }
+
+  bool stopping() {
+    std::lock_guard lock(mutex);
+    return stop;
+  }
+  void wait_for(std::chrono::milliseconds d) {
+    std::unique_lock lock(mutex);
+    cv.wait_for(lock, d, [this] { return stop; });
+  }
+
+  void shutdown() {
+    {
+      std::lock_guard lock(mutex);
+      stop = true;
+    }
+    cv.notify_all();
+    for (auto& t : background) {
+      if (t.joinable()) t.join();
+    }
+    if (consumer) consumer->stop();
+    relay.stop();
+  }
+
+  service::ServiceHost& host;
+  Config config;
+  auth::TokenSigner signer;
+  QueueStore queue;
+  CatalogueCache cache;
+  db::Pool pool;
+  outbox::Relay relay;
+  ReservationStore store;
+  std::atomic<bool> schema_ready{false};
+  std::unique_ptr<GroupConsumer> consumer;
+  std::vector<std::thread> background;
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool stop = false;
+};
+
+}  // namespace
+
+service::Setup configure(EnvReader& env) {
+  auto config = Config::read(env);
+  return [config](service::ServiceHost& host) {
+    auto rt = std::make_shared<Runtime>(host, config);
+    add_routes(host.router(),
+               ApiDeps{rt->config, rt->signer, rt->queue, rt->store, rt->cache, rt->schema_ready});
+    rt->start();
+    return service::Teardown([rt] { rt->shutdown(); });
+  };
+}
+
+int run_command(const std::string& command) {
+  auto spec_ = spec();
+  return service::guarded_main(spec_.service, [&] {
+    EnvReader env;
+    auto url = env.required("MYSQL_URL");
+    auto database = env.str("MYSQL_DATABASE", spec_.needs.mysql_database);
+    env.finish();
+    log::init(spec_.service);
+    db::Pool server(db::parse_url(url), 2);
+    int applied = migrate(server, database);
+    log::info("migrations applied", {{"database", database}, {"applied", std::to_string(applied)}});
+    if (command == "seed") {
+      db::Pool pool(schema_connect(url, database), 2);
+      int schedules = seed_demo_catalogue(pool);
+      log::info("demo catalogue loaded",
+                {{"database", database}, {"schedules", std::to_string(schedules)}});
+    }
+    return 0;
+  });
 }
 
 }  // namespace ticketing::reservation

@@ -11,4 +11,8 @@ service::HostSpec spec();
 // running host (routes, consumers); see service::run_service.
 service::Setup configure(EnvReader& env);
 
+// `reservation-api migrate` / `reservation-api seed`: one-shot commands on
+// MYSQL_URL / MYSQL_DATABASE; return the exit code.
+int run_command(const std::string& command);
+
 }  // namespace ticketing::reservation

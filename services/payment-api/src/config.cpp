@@ -1,0 +1,33 @@
+#include "config.hpp"
+
+#include <limits>
+
+namespace ticketing::payment {
+
+PaymentConfig PaymentConfig::read(EnvReader& env) {
+  PaymentConfig c;
+  c.token_secret = env.secret("TOKEN_SECRET");
+  c.token_max_age =
+      std::chrono::seconds(env.integer("TOKEN_MAX_AGE_SECONDS", 86400, 1, 365LL * 86400));
+  c.max_charge = env.integer("MAX_CHARGE", 1'000'000, 1, std::numeric_limits<std::int32_t>::max());
+  c.max_balance =
+      env.integer("MAX_BALANCE", 100'000'000, 1, std::numeric_limits<std::int64_t>::max() / 4);
+  c.hold_wait = std::chrono::milliseconds(env.integer("PAYMENT_HOLD_WAIT_MS", 3000, 0, 60000));
+  c.hold_poll = std::chrono::milliseconds(env.integer("PAYMENT_HOLD_POLL_MS", 50, 5, 1000));
+  c.group_id = env.str("KAFKA_GROUP_ID", "payment-api");
+  c.auto_offset_reset = env.str("KAFKA_AUTO_OFFSET_RESET", "earliest");
+  c.consumer_max_attempts = static_cast<int>(env.integer("CONSUMER_MAX_ATTEMPTS", 8, 1, 100));
+  c.consumer_max_backoff =
+      std::chrono::milliseconds(env.integer("CONSUMER_MAX_BACKOFF_MS", 5000, 10, 600000));
+  auto trusted = env.str("TRUSTED_EVENT_PRODUCERS", "");
+  std::size_t start = 0;
+  while (start < trusted.size()) {
+    auto end = trusted.find(',', start);
+    if (end == std::string::npos) end = trusted.size();
+    if (end > start) c.trusted_producers.push_back(trusted.substr(start, end - start));
+    start = end + 1;
+  }
+  return c;
+}
+
+}  // namespace ticketing::payment

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ticketing/common/config.hpp"
+
+namespace ticketing::payment {
+
+// payment-api's own settings (the host reads Kafka, MariaDB, ports).
+struct PaymentConfig {
+  std::string token_secret;                   // TOKEN_SECRET (shared with reservation-api)
+  std::chrono::seconds token_max_age{86400};  // TOKEN_MAX_AGE_SECONDS
+  std::int64_t max_charge = 1'000'000;        // MAX_CHARGE: largest single charge
+  std::int64_t max_balance = 100'000'000;     // MAX_BALANCE: a charge may not go above it
+  std::chrono::milliseconds hold_wait{3000};  // PAYMENT_HOLD_WAIT_MS
+  std::chrono::milliseconds hold_poll{50};    // PAYMENT_HOLD_POLL_MS
+  // Consumer group (default "payment-api") and where a new group starts;
+  // tests run isolated instances with their own group and "latest".
+  std::string group_id = "payment-api";        // KAFKA_GROUP_ID
+  std::string auto_offset_reset = "earliest";  // KAFKA_AUTO_OFFSET_RESET
+  // A confirmation-failed event whose payment is not visible yet is retried
+  // this many times with backoff (~16 s with the defaults), then dead-lettered.
+  int consumer_max_attempts = 8;                         // CONSUMER_MAX_ATTEMPTS
+  std::chrono::milliseconds consumer_max_backoff{5000};  // CONSUMER_MAX_BACKOFF_MS
+
+  // Envelope `producer` values accepted on the reservation.* topics; events
+  // of any other producer are skipped (counted, not applied). Empty: any.
+  // Production may pin "reservation-api"; isolated test runs pin their own.
+  std::vector<std::string> trusted_producers;  // TRUSTED_EVENT_PRODUCERS (comma-separated)
+
+  static PaymentConfig read(EnvReader& env);
+};
+
+}  // namespace ticketing::payment

@@ -1,0 +1,78 @@
+#pragma once
+// What payment-api publishes (through its outbox) and consumes.
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.hpp"
+#include "store/store.hpp"
+#include "ticketing/common/error.hpp"
+#include "ticketing/events/dlq.hpp"
+#include "ticketing/outbox/outbox.hpp"
+
+namespace ticketing::outbox {
+class Relay;
+}
+
+namespace ticketing::payment {
+
+inline constexpr std::string_view kServiceName = "payment-api";
+
+// payment.completed (key reservationId) + notifications.payment-completed (key userId).
+std::vector<outbox::OutboxRow> payment_completed_rows(const PaymentRecord& p,
+                                                      std::int64_t balance_after,
+                                                      const std::string& trace_id);
+// payment.refunded (key reservationId) + notifications.payment-refunded (key userId).
+std::vector<outbox::OutboxRow> payment_refunded_rows(const PaymentRecord& p,
+                                                     std::int64_t balance_after,
+                                                     std::string_view reason,
+                                                     const std::string& trace_id);
+
+// The payment not being visible yet when its confirmation-failed arrives:
+// retried with backoff by the handling loop, then dead-lettered.
+class PaymentNotVisible : public InfraError {
+ public:
+  explicit PaymentNotVisible(const std::string& what) : InfraError(what, true) {}
+};
+
+// Handles reservation.held / .cancelled / .confirmation-failed.
+class ReservationEventHandler {
+ public:
+  ReservationEventHandler(Store& store, outbox::Relay& relay,
+                          std::vector<std::string> trusted_producers)
+      : store_(store), relay_(relay), trusted_(std::move(trusted_producers)) {}
+  void operator()(const events::Event& event);
+
+ private:
+  Store& store_;
+  outbox::Relay& relay_;
+  std::vector<std::string> trusted_;
+};
+
+// A consumer-group member on its own thread (like service::ConsumerWorker,
+// but with a configurable group id and offset reset).
+class EventWorker {
+ public:
+  EventWorker(std::string bootstrap, const PaymentConfig& config, std::vector<std::string> topics,
+              events::Producer& dlq_producer, events::EventHandler handler);
+  ~EventWorker();
+  EventWorker(const EventWorker&) = delete;
+  EventWorker& operator=(const EventWorker&) = delete;
+  void start();
+  void stop();
+
+ private:
+  void run();
+  std::string bootstrap_;
+  PaymentConfig config_;
+  std::vector<std::string> topics_;
+  events::Producer& producer_;
+  events::EventHandler handler_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace ticketing::payment

@@ -1,0 +1,421 @@
+#include "store/store.hpp"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "ticketing/common/ids.hpp"
+#include "ticketing/common/log.hpp"
+#include "ticketing/db/db.hpp"
+#include "ticketing/outbox/inbox.hpp"
+
+namespace ticketing::payment {
+
+namespace {
+
+constexpr std::string_view kConsumer = "payment-api";
+constexpr int kTxAttempts = 5;
+
+// Runs one transaction body, again on a deadlock or lock wait timeout, on a
+// fresh lease each time.
+template <typename F>
+auto with_retry(db::Pool& pool, F&& body) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      auto lease = pool.acquire();
+      return body(*lease);
+    } catch (const DbError& e) {
+      bool lock_conflict = e.code() == db::kErLockDeadlock || e.code() == db::kErLockWaitTimeout;
+      if (!lock_conflict || attempt >= kTxAttempts) throw;
+      log::warn("transaction retried", {{"error", e.what()}});
+    }
+  }
+}
+
+PaymentRecord payment_from_row(const db::Row& r) {
+  PaymentRecord p;
+  p.id = PaymentId{r.i64("id")};
+  p.reservation = ReservationId{r.i64("reservation_id")};
+  p.user = UserId{r.i64("user_id")};
+  p.amount = r.i64("amount");
+  p.status = parse_payment_status(r.str("status")).value_or(PaymentStatus::kCompleted);
+  p.paid_at_ms = r.i64("paid_at_ms");
+  p.refunded_at_ms = r.opt_i64("refunded_at_ms");
+  return p;
+}
+
+constexpr std::string_view kPaymentCols =
+    "id, reservation_id, user_id, amount, status, paid_at_ms, refunded_at_ms";
+
+}  // namespace
+
+std::vector<db::Migration> migrations() {
+  return {
+      {1, "wallets, history, payments, holds, idempotency keys",
+       "CREATE TABLE IF NOT EXISTS wallets ("
+       " user_id BIGINT NOT NULL PRIMARY KEY,"
+       " balance BIGINT NOT NULL DEFAULT 0,"
+       " updated_at_ms BIGINT NOT NULL,"
+       " CONSTRAINT wallets_balance_non_negative CHECK (balance >= 0)"
+       ") ENGINE=InnoDB;"
+       "CREATE TABLE IF NOT EXISTS point_history ("
+       " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+       " user_id BIGINT NOT NULL,"
+       " kind ENUM('CHARGE','PAYMENT','REFUND') NOT NULL,"
+       " amount BIGINT NOT NULL,"
+       " balance_after BIGINT NOT NULL,"
+       " payment_id BIGINT NULL,"
+       " created_at_ms BIGINT NOT NULL,"
+       " KEY idx_user_id (user_id, id)"
+       ") ENGINE=InnoDB;"
+       "CREATE TABLE IF NOT EXISTS payments ("
+       " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+       " reservation_id BIGINT NOT NULL,"
+       " user_id BIGINT NOT NULL,"
+       " amount BIGINT NOT NULL,"
+       " status ENUM('COMPLETED','REFUNDED') NOT NULL,"
+       " paid_at_ms BIGINT NOT NULL,"
+       " refunded_at_ms BIGINT NULL,"
+       " refund_reason VARCHAR(32) NULL,"
+       " UNIQUE KEY uq_reservation (reservation_id),"
+       " KEY idx_user (user_id)"
+       ") ENGINE=InnoDB;"
+       "CREATE TABLE IF NOT EXISTS holds ("
+       " reservation_id BIGINT NOT NULL PRIMARY KEY,"
+       " user_id BIGINT NOT NULL,"
+       " schedule_id BIGINT NOT NULL,"
+       " seat_no INT NOT NULL,"
+       " price BIGINT NOT NULL,"
+       " expires_at_ms BIGINT NOT NULL,"
+       " status ENUM('HELD','CANCELLED','CONFIRMATION_FAILED') NOT NULL,"
+       " updated_at_ms BIGINT NOT NULL"
+       ") ENGINE=InnoDB;"
+       "CREATE TABLE IF NOT EXISTS idempotency_keys ("
+       " user_id BIGINT NOT NULL,"
+       " scope VARCHAR(16) NOT NULL,"
+       " idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+       " fingerprint VARCHAR(128) NOT NULL,"
+       " status INT NOT NULL,"
+       " body TEXT NOT NULL,"
+       " created_at_ms BIGINT NOT NULL,"
+       " PRIMARY KEY (user_id, scope, idem_key)"
+       ") ENGINE=InnoDB"},
+      {2, "outbox", outbox::create_table_sql("outbox")},
+      {3, "processed events", outbox::inbox_create_table_sql("processed_events")},
+  };
+}
+
+Store::Store(db::Pool& pool, std::string database) : pool_(pool), database_(std::move(database)) {
+  auto q = [&](std::string_view t) {
+    return outbox::quote_table(database_ + "." + std::string(t));
+  };
+  wallets_ = q("wallets");
+  history_ = q("point_history");
+  payments_ = q("payments");
+  holds_ = q("holds");
+  idem_ = q("idempotency_keys");
+  outbox_ = database_ + ".outbox";
+  inbox_ = database_ + ".processed_events";
+}
+
+std::int64_t Store::balance(UserId user) {
+  auto lease = pool_.acquire();
+  auto row = lease->query_one(fmt::format("SELECT balance FROM {} WHERE user_id = ?", wallets_),
+                              {user.value});
+  return row ? row->i64(0) : 0;
+}
+
+std::vector<HistoryEntry> Store::history(UserId user, std::optional<std::int64_t> before,
+                                         int limit) {
+  auto lease = pool_.acquire();
+  auto rows = lease->query(
+      fmt::format("SELECT id, kind, amount, balance_after, payment_id, created_at_ms FROM {} "
+                  "WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                  history_),
+      {user.value, before.value_or(std::numeric_limits<std::int64_t>::max()), limit});
+  std::vector<HistoryEntry> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows)
+    out.push_back({r.i64(0), r.str(1), r.i64(2), r.i64(3), r.opt_i64(4), r.i64(5)});
+  return out;
+}
+
+std::optional<PaymentRecord> Store::payment(PaymentId id) {
+  auto lease = pool_.acquire();
+  auto row = lease->query_one(
+      fmt::format("SELECT {} FROM {} WHERE id = ?", kPaymentCols, payments_), {id.value});
+  if (!row) return std::nullopt;
+  return payment_from_row(*row);
+}
+
+std::optional<Hold> Store::find_hold(ReservationId id) {
+  auto lease = pool_.acquire();
+  auto row = lease->query_one(
+      fmt::format("SELECT user_id, price, expires_at_ms, status FROM {} WHERE reservation_id = ?",
+                  holds_),
+      {id.value});
+  if (!row) return std::nullopt;
+  return Hold{id, UserId{row->i64(0)}, row->i64(1), row->i64(2),
+              parse_hold_status(row->str(3)).value_or(HoldStatus::kCancelled)};
+}
+
+std::optional<StoredResponse> Store::find_idempotent(UserId user, std::string_view scope,
+                                                     const IdempotentRequest& req, bool* conflict) {
+  auto lease = pool_.acquire();
+  auto row = lease->query_one(fmt::format("SELECT fingerprint, status, body FROM {} WHERE user_id "
+                                          "= ? AND scope = ? AND idem_key = ?",
+                                          idem_),
+                              {user.value, scope, req.key});
+  *conflict = false;
+  if (!row || row->i64(1) == 0) return std::nullopt;
+  if (row->str(0) != req.fingerprint) {
+    *conflict = true;
+    return std::nullopt;
+  }
+  return StoredResponse{static_cast<int>(row->i64(1)), row->str(2)};
+}
+
+void Store::ensure_wallet(db::Connection& conn, UserId user) {
+  // Autocommitted on its own, outside the caller's transaction: creating the
+  // row inside it would take gap/shared locks that deadlock concurrent
+  // first charges of the same user.
+  conn.exec(fmt::format("INSERT IGNORE INTO {} (user_id, balance, updated_at_ms) VALUES (?, 0, ?)",
+                        wallets_),
+            {user.value, now_unix_millis()});
+}
+
+std::optional<StoredResponse> Store::claim_key(db::Connection& conn, UserId user,
+                                               std::string_view scope, const IdempotentRequest& req,
+                                               bool* conflict) {
+  *conflict = false;
+  try {
+    // A concurrent request with the same key blocks here on the unique key
+    // until the first one commits (then: duplicate) or rolls back (then: ours).
+    conn.exec(
+        fmt::format(
+            "INSERT INTO {} (user_id, scope, idem_key, fingerprint, status, body, created_at_ms) "
+            "VALUES (?, ?, ?, ?, 0, '', ?)",
+            idem_),
+        {user.value, scope, req.key, req.fingerprint, now_unix_millis()});
+    return std::nullopt;
+  } catch (const DbError& e) {
+    if (!db::is_duplicate_key(e)) throw;
+  }
+  auto row = conn.query_one(fmt::format("SELECT fingerprint, status, body FROM {} WHERE user_id = "
+                                        "? AND scope = ? AND idem_key = ? "
+                                        "LOCK IN SHARE MODE",
+                                        idem_),
+                            {user.value, scope, req.key});
+  if (!row) throw DbError("idempotency key vanished", true, db::kErLockDeadlock);
+  if (row->str(0) != req.fingerprint) {
+    *conflict = true;
+    return std::nullopt;
+  }
+  return StoredResponse{static_cast<int>(row->i64(1)), row->str(2)};
+}
+
+void Store::store_key(db::Connection& conn, UserId user, std::string_view scope,
+                      const IdempotentRequest& req, const StoredResponse& resp) {
+  conn.exec(
+      fmt::format(
+          "UPDATE {} SET status = ?, body = ? WHERE user_id = ? AND scope = ? AND idem_key = ?",
+          idem_),
+      {resp.status, resp.body, user.value, scope, req.key});
+}
+
+void Store::add_history(db::Connection& conn, UserId user, std::string_view kind,
+                        std::int64_t amount, std::int64_t balance_after,
+                        std::optional<std::int64_t> payment_id, std::int64_t now_ms) {
+  conn.exec(fmt::format(
+                "INSERT INTO {} (user_id, kind, amount, balance_after, payment_id, created_at_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                history_),
+            {user.value, kind, amount, balance_after, payment_id, now_ms});
+}
+
+ChargeResult Store::charge(UserId user, std::int64_t amount, std::int64_t max_balance,
+                           const std::optional<IdempotentRequest>& idem,
+                           const std::function<StoredResponse(std::int64_t)>& render) {
+  return with_retry(pool_, [&](db::Connection& conn) -> ChargeResult {
+    ensure_wallet(conn, user);
+    db::Transaction tx(conn, db::Isolation::kReadCommitted);
+    if (idem) {
+      bool conflict = false;
+      if (auto replay = claim_key(conn, user, "charge", *idem, &conflict))
+        return {Outcome::kOk, 0, replay};
+      if (conflict) return {Outcome::kIdempotencyConflict, 0, std::nullopt};
+    }
+    auto row = conn.query_one(
+        fmt::format("SELECT balance FROM {} WHERE user_id = ? FOR UPDATE", wallets_), {user.value});
+    if (!row) throw DbError("wallet row missing", true, db::kErLockDeadlock);
+    auto decision = decide_charge(row->i64(0), amount, max_balance);
+    if (decision.outcome != Outcome::kOk) return {decision.outcome, row->i64(0), std::nullopt};
+    auto now = now_unix_millis();
+    conn.exec(
+        fmt::format("UPDATE {} SET balance = ?, updated_at_ms = ? WHERE user_id = ?", wallets_),
+        {decision.new_balance, now, user.value});
+    add_history(conn, user, "CHARGE", amount, decision.new_balance, std::nullopt, now);
+    if (idem) store_key(conn, user, "charge", *idem, render(decision.new_balance));
+    tx.commit();
+    return {Outcome::kOk, decision.new_balance, std::nullopt};
+  });
+}
+
+PayResult Store::pay(
+    UserId user, ReservationId reservation, std::int64_t now_ms,
+    const std::optional<IdempotentRequest>& idem,
+    const std::function<std::vector<outbox::OutboxRow>(const PaymentRecord&, std::int64_t)>& events,
+    const std::function<StoredResponse(const PaymentRecord&)>& render) {
+  return with_retry(pool_, [&](db::Connection& conn) -> PayResult {
+    ensure_wallet(conn, user);
+    db::Transaction tx(conn, db::Isolation::kReadCommitted);
+    PayResult result;
+    if (idem) {
+      bool conflict = false;
+      if (auto replay = claim_key(conn, user, "payment", *idem, &conflict)) {
+        result.replay = replay;
+        return result;
+      }
+      if (conflict) {
+        result.outcome = Outcome::kIdempotencyConflict;
+        return result;
+      }
+    }
+    // Lock order everywhere: idempotency key, hold, payment, wallet.
+    auto hold_row = conn.query_one(fmt::format("SELECT user_id, price, expires_at_ms, status FROM "
+                                               "{} WHERE reservation_id = ? FOR UPDATE",
+                                               holds_),
+                                   {reservation.value});
+    if (!hold_row) {
+      result.outcome = Outcome::kReservationNotFound;
+      return result;
+    }
+    Hold hold{reservation, UserId{hold_row->i64(0)}, hold_row->i64(1), hold_row->i64(2),
+              parse_hold_status(hold_row->str(3)).value_or(HoldStatus::kCancelled)};
+    auto existing_row = conn.query_one(
+        fmt::format("SELECT status FROM {} WHERE reservation_id = ? FOR UPDATE", payments_),
+        {reservation.value});
+    std::optional<PaymentStatus> existing;
+    if (existing_row) existing = parse_payment_status(existing_row->str(0));
+    auto wallet = conn.query_one(
+        fmt::format("SELECT balance FROM {} WHERE user_id = ? FOR UPDATE", wallets_), {user.value});
+    if (!wallet) throw DbError("wallet row missing", true, db::kErLockDeadlock);
+    std::int64_t balance = wallet->i64(0);
+    result.outcome = decide_payment(hold, user, existing, balance, now_ms);
+    if (result.outcome != Outcome::kOk) return result;
+
+    std::int64_t after = balance - hold.price;
+    conn.exec(fmt::format("UPDATE {} SET balance = balance - ?, updated_at_ms = ? WHERE user_id = "
+                          "? AND balance >= ?",
+                          wallets_),
+              {hold.price, now_ms, user.value, hold.price});
+    db::ExecResult ins;
+    try {
+      ins = conn.exec(
+          fmt::format("INSERT INTO {} (reservation_id, user_id, amount, status, paid_at_ms) "
+                      "VALUES (?, ?, ?, 'COMPLETED', ?)",
+                      payments_),
+          {reservation.value, user.value, hold.price, now_ms});
+    } catch (const DbError& e) {
+      if (!db::is_duplicate_key(e)) throw;
+      result.outcome = Outcome::kAlreadyPaid;
+      return result;
+    }
+    result.payment = PaymentRecord{PaymentId{static_cast<std::int64_t>(ins.last_insert_id)},
+                                   reservation,
+                                   user,
+                                   hold.price,
+                                   PaymentStatus::kCompleted,
+                                   now_ms,
+                                   std::nullopt};
+    result.balance_after = after;
+    add_history(conn, user, "PAYMENT", hold.price, after, result.payment.id.value, now_ms);
+    for (const auto& row : events(result.payment, after)) outbox::append(conn, row, outbox_);
+    if (idem) store_key(conn, user, "payment", *idem, render(result.payment));
+    tx.commit();
+    return result;
+  });
+}
+
+void Store::apply_held(const Hold& hold, std::int64_t schedule_id, int seat_no) {
+  // A redelivered or late held never revives a hold that already ended.
+  with_retry(pool_, [&](db::Connection& conn) {
+    conn.exec(
+        fmt::format("INSERT IGNORE INTO {} (reservation_id, user_id, schedule_id, seat_no, price, "
+                    "expires_at_ms, status, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'HELD', ?)",
+                    holds_),
+        {hold.reservation.value, hold.user.value, schedule_id, seat_no, hold.price,
+         hold.expires_at_ms, now_unix_millis()});
+    return 0;
+  });
+}
+
+void Store::apply_cancelled(ReservationId reservation, UserId user, std::int64_t schedule_id,
+                            int seat_no) {
+  with_retry(pool_, [&](db::Connection& conn) {
+    conn.exec(
+        fmt::format(
+            "INSERT INTO {} (reservation_id, user_id, schedule_id, seat_no, price, expires_at_ms, "
+            "status, updated_at_ms) VALUES (?, ?, ?, ?, 0, 0, 'CANCELLED', ?) "
+            "ON DUPLICATE KEY UPDATE status = IF(status = 'HELD', 'CANCELLED', status), "
+            "updated_at_ms = VALUES(updated_at_ms)",
+            holds_),
+        {reservation.value, user.value, schedule_id, seat_no, now_unix_millis()});
+    return 0;
+  });
+}
+
+RefundResult Store::refund(
+    std::string_view event_id, ReservationId reservation, PaymentId payment_id,
+    std::string_view reason, std::int64_t now_ms,
+    const std::function<std::vector<outbox::OutboxRow>(const PaymentRecord&, std::int64_t)>&
+        events) {
+  return with_retry(pool_, [&](db::Connection& conn) -> RefundResult {
+    db::Transaction tx(conn, db::Isolation::kReadCommitted);
+    if (!outbox::record_processed(conn, kConsumer, event_id, inbox_)) {
+      tx.commit();
+      return RefundResult::kDuplicateEvent;
+    }
+    conn.exec(fmt::format("UPDATE {} SET status = 'CONFIRMATION_FAILED', updated_at_ms = ? WHERE "
+                          "reservation_id = ?",
+                          holds_),
+              {now_ms, reservation.value});
+    auto row = conn.query_one(fmt::format("SELECT {} FROM {} WHERE reservation_id = ? FOR UPDATE",
+                                          kPaymentCols, payments_),
+                              {reservation.value});
+    // Rolled back (processed record included) so that a retry starts afresh.
+    if (!row) return RefundResult::kPaymentMissing;
+    auto p = payment_from_row(*row);
+    if (p.id != payment_id) return RefundResult::kPaymentMismatch;
+    if (p.status == PaymentStatus::kRefunded) {
+      tx.commit();
+      return RefundResult::kAlreadyRefunded;
+    }
+    auto changed = conn.exec(
+        fmt::format("UPDATE {} SET status = 'REFUNDED', refunded_at_ms = ?, refund_reason = ? "
+                    "WHERE id = ? AND status = 'COMPLETED'",
+                    payments_),
+        {now_ms, reason, p.id.value});
+    if (changed.affected_rows != 1) {
+      tx.commit();
+      return RefundResult::kAlreadyRefunded;
+    }
+    // The payer's wallet exists: the payment created it.
+    auto wallet =
+        conn.query_one(fmt::format("SELECT balance FROM {} WHERE user_id = ? FOR UPDATE", wallets_),
+                       {p.user.value});
+    if (!wallet) throw DbError("wallet of a payer missing", false);
+    std::int64_t after = wallet->i64(0) + p.amount;
+    conn.exec(
+        fmt::format("UPDATE {} SET balance = ?, updated_at_ms = ? WHERE user_id = ?", wallets_),
+        {after, now_ms, p.user.value});
+    add_history(conn, p.user, "REFUND", p.amount, after, p.id.value, now_ms);
+    p.status = PaymentStatus::kRefunded;
+    p.refunded_at_ms = now_ms;
+    for (const auto& r : events(p, after)) outbox::append(conn, r, outbox_);
+    tx.commit();
+    return RefundResult::kRefunded;
+  });
+}
+
+}  // namespace ticketing::payment

@@ -1,0 +1,133 @@
+#pragma once
+// SQL of the `payment` schema. The pool's sessions have no default database
+// (the host connects before migrations create it), so every statement names
+// the schema explicitly.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/wallet.hpp"
+#include "ticketing/db/migrate.hpp"
+#include "ticketing/outbox/outbox.hpp"
+
+namespace ticketing::db {
+class Pool;
+class Connection;
+}  // namespace ticketing::db
+
+namespace ticketing::payment {
+
+std::vector<db::Migration> migrations();
+
+// A response remembered under an Idempotency-Key.
+struct StoredResponse {
+  int status = 0;
+  std::string body;
+};
+
+// An idempotent request: its key and a canonical form of what was asked
+// (e.g. "charge:500"); the same key with another fingerprint is a conflict.
+struct IdempotentRequest {
+  std::string key;
+  std::string fingerprint;
+};
+
+struct HistoryEntry {
+  std::int64_t id = 0;
+  std::string kind;  // CHARGE | PAYMENT | REFUND
+  std::int64_t amount = 0;
+  std::int64_t balance_after = 0;
+  std::optional<std::int64_t> payment_id;
+  std::int64_t created_at_ms = 0;
+};
+
+struct PaymentRecord {
+  PaymentId id;
+  ReservationId reservation;
+  UserId user;
+  std::int64_t amount = 0;
+  PaymentStatus status = PaymentStatus::kCompleted;
+  std::int64_t paid_at_ms = 0;
+  std::optional<std::int64_t> refunded_at_ms;
+};
+
+// Result of a charge or payment: an outcome, or a replayed response.
+struct ChargeResult {
+  Outcome outcome = Outcome::kOk;
+  std::int64_t balance = 0;
+  std::optional<StoredResponse> replay;
+};
+struct PayResult {
+  Outcome outcome = Outcome::kOk;
+  PaymentRecord payment;
+  std::int64_t balance_after = 0;
+  std::optional<StoredResponse> replay;
+};
+
+// What the consumer applies for a confirmation-failed event.
+enum class RefundResult {
+  kRefunded,
+  kAlreadyRefunded,
+  kDuplicateEvent,
+  kPaymentMissing,
+  kPaymentMismatch
+};
+
+class Store {
+ public:
+  Store(db::Pool& pool, std::string database);
+
+  [[nodiscard]] const std::string& database() const { return database_; }
+
+  std::int64_t balance(UserId user);
+  // Newest first; entries with id < before (when given).
+  std::vector<HistoryEntry> history(UserId user, std::optional<std::int64_t> before, int limit);
+  std::optional<PaymentRecord> payment(PaymentId id);
+  std::optional<Hold> find_hold(ReservationId id);
+  std::optional<StoredResponse> find_idempotent(UserId user, std::string_view scope,
+                                                const IdempotentRequest& req, bool* conflict);
+
+  // Both render their 2xx body inside the transaction so that it is stored
+  // with the Idempotency-Key atomically.
+  ChargeResult charge(UserId user, std::int64_t amount, std::int64_t max_balance,
+                      const std::optional<IdempotentRequest>& idem,
+                      const std::function<StoredResponse(std::int64_t balance)>& render);
+  // `outbox_rows` builds the payment.completed / notifications rows for the
+  // committed payment.
+  PayResult pay(UserId user, ReservationId reservation, std::int64_t now_ms,
+                const std::optional<IdempotentRequest>& idem,
+                const std::function<std::vector<outbox::OutboxRow>(const PaymentRecord&,
+                                                                   std::int64_t balance)>& events,
+                const std::function<StoredResponse(const PaymentRecord&)>& render);
+
+  // Read model.
+  void apply_held(const Hold& hold, std::int64_t schedule_id, int seat_no);
+  void apply_cancelled(ReservationId reservation, UserId user, std::int64_t schedule_id,
+                       int seat_no);
+  // Compensation, exactly once per event id and per payment.
+  RefundResult refund(std::string_view event_id, ReservationId reservation, PaymentId payment,
+                      std::string_view reason, std::int64_t now_ms,
+                      const std::function<std::vector<outbox::OutboxRow>(
+                          const PaymentRecord&, std::int64_t balance)>& events);
+
+ private:
+  void ensure_wallet(db::Connection& conn, UserId user);
+  // Inserts the key's placeholder row; a committed one with the same key is
+  // returned instead (or conflict set).
+  std::optional<StoredResponse> claim_key(db::Connection& conn, UserId user, std::string_view scope,
+                                          const IdempotentRequest& req, bool* conflict);
+  void store_key(db::Connection& conn, UserId user, std::string_view scope,
+                 const IdempotentRequest& req, const StoredResponse& resp);
+  void add_history(db::Connection& conn, UserId user, std::string_view kind, std::int64_t amount,
+                   std::int64_t balance_after, std::optional<std::int64_t> payment_id,
+                   std::int64_t now_ms);
+
+  db::Pool& pool_;
+  std::string database_;
+  std::string wallets_, history_, payments_, holds_, idem_, outbox_, inbox_;
+};
+
+}  // namespace ticketing::payment

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace ticketing {
+class EnvReader;
+}
+
+namespace ticketing::reservation {
+
+// reservation-api's own settings (the host reads ports, Kafka, MySQL, Redis).
+struct Config {
+  std::string token_secret;
+  std::chrono::seconds token_max_age{86400};
+  std::int64_t queue_max_active = 100;
+  std::chrono::seconds queue_active_ttl{600};
+  std::chrono::milliseconds promote_interval{200};
+  std::chrono::seconds hold_ttl{300};
+  int max_holds_per_user = 4;
+  std::string redis_prefix = "reservation:";
+  std::chrono::milliseconds cache_ttl{2000};
+  // Test isolation on a shared cluster (defaults are production's).
+  std::string consumer_group = "reservation-api";
+  std::string consumer_offset_reset = "earliest";
+  // Skip a payment.completed whose reservation this database never had,
+  // instead of answering confirmation-failed NOT_FOUND.
+  bool ignore_unknown_reservations = false;
+
+  static Config read(EnvReader& env);
+};
+
+}  // namespace ticketing::reservation

@@ -1,0 +1,63 @@
+#include "domain/model.hpp"
+
+#include <cstdio>
+#include <ctime>
+
+namespace ticketing::reservation {
+
+std::string_view to_string(ConfirmOutcome o) {
+  switch (o) {
+    case ConfirmOutcome::kConfirmed:
+      return "CONFIRMED";
+    case ConfirmOutcome::kDuplicate:
+      return "DUPLICATE";
+    case ConfirmOutcome::kHoldExpired:
+      return "HOLD_EXPIRED";
+    case ConfirmOutcome::kHoldReleased:
+      return "HOLD_RELEASED";
+    case ConfirmOutcome::kNotFound:
+      return "NOT_FOUND";
+    case ConfirmOutcome::kAlreadyHandled:
+      return "ALREADY_HANDLED";
+    case ConfirmOutcome::kIgnored:
+      return "IGNORED";
+  }
+  return "UNKNOWN";
+}
+
+SystemTime now_ms() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+std::string to_db_time(SystemTime t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  int frac = static_cast<int>(ms % 1000);
+  if (frac < 0) {
+    frac += 1000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+std::string db_time_to_rfc3339(std::string_view db_time) {
+  std::string out(db_time);
+  if (out.size() >= 19) out[10] = 'T';
+  if (out.find('.') == std::string::npos) out += ".000";
+  out += 'Z';
+  return out;
+}
+
+std::string_view visible_status(std::string_view stored_status, std::string_view expires_at_db,
+                                std::string_view now_db) {
+  // Same fixed-width format on both sides: text order is time order.
+  if (stored_status == "HELD" && expires_at_db <= now_db) return "EXPIRED";
+  return stored_status;
+}
+
+}  // namespace ticketing::reservation

@@ -1,0 +1,135 @@
+#include "events/event_rows.hpp"
+
+#include "ticketing/events/envelope.hpp"
+#include "ticketing/events/event_producer.hpp"
+#include "ticketing/http/json.hpp"
+
+namespace ticketing::reservation {
+
+namespace {
+outbox::OutboxRow to_row(const std::string& type, http::JsonWriter& data, std::int64_t key,
+                         const std::string& trace_id) {
+  auto env = events::Envelope::make(type, std::string(kProducerName), data.str(), trace_id);
+  auto rec = events::make_event_record(env, events::event_key(key));
+  outbox::OutboxRow row;
+  row.topic = rec.topic;
+  row.key = rec.key;
+  row.payload = rec.value;
+  for (auto& h : rec.headers) row.headers.emplace_back(h.key, h.value);
+  return row;
+}
+}  // namespace
+
+outbox::OutboxRow held_row(const HeldData& d, const std::string& trace_id) {
+  http::JsonWriter w;
+  w.start_object()
+      .key("reservationId")
+      .integer(d.reservation_id)
+      .key("userId")
+      .integer(d.user_id)
+      .key("concertId")
+      .integer(d.concert_id)
+      .key("scheduleId")
+      .integer(d.schedule_id)
+      .key("seatNo")
+      .integer(d.seat_no)
+      .key("price")
+      .integer(d.price)
+      .key("heldAt")
+      .string(d.held_at)
+      .key("expiresAt")
+      .string(d.expires_at)
+      .end_object();
+  return to_row("reservation.held", w, d.reservation_id, trace_id);
+}
+
+outbox::OutboxRow cancelled_row(const CancelledData& d, const std::string& trace_id) {
+  http::JsonWriter w;
+  w.start_object()
+      .key("reservationId")
+      .integer(d.reservation_id)
+      .key("userId")
+      .integer(d.user_id)
+      .key("scheduleId")
+      .integer(d.schedule_id)
+      .key("seatNo")
+      .integer(d.seat_no)
+      .key("reason")
+      .string(d.reason)
+      .key("cancelledAt")
+      .string(d.cancelled_at)
+      .end_object();
+  return to_row("reservation.cancelled", w, d.reservation_id, trace_id);
+}
+
+outbox::OutboxRow confirmed_row(const ConfirmedData& d, const std::string& trace_id) {
+  http::JsonWriter w;
+  w.start_object()
+      .key("reservationId")
+      .integer(d.reservation_id)
+      .key("paymentId")
+      .integer(d.payment_id)
+      .key("userId")
+      .integer(d.user_id)
+      .key("concertId")
+      .integer(d.concert_id)
+      .key("concertTitle")
+      .string(d.concert_title)
+      .key("scheduleId")
+      .integer(d.schedule_id)
+      .key("startsAt")
+      .string(d.starts_at)
+      .key("seatNo")
+      .integer(d.seat_no)
+      .key("price")
+      .integer(d.price)
+      .key("heldAt")
+      .string(d.held_at)
+      .key("confirmedAt")
+      .string(d.confirmed_at)
+      .end_object();
+  return to_row("reservation.confirmed", w, d.reservation_id, trace_id);
+}
+
+outbox::OutboxRow reservation_completed_row(const ConfirmedData& d, const std::string& trace_id) {
+  http::JsonWriter w;
+  w.start_object()
+      .key("userId")
+      .integer(d.user_id)
+      .key("reservationId")
+      .integer(d.reservation_id)
+      .key("concertTitle")
+      .string(d.concert_title)
+      .key("startsAt")
+      .string(d.starts_at)
+      .key("seatNo")
+      .integer(d.seat_no)
+      .key("price")
+      .integer(d.price)
+      .key("confirmedAt")
+      .string(d.confirmed_at)
+      .end_object();
+  return to_row("notifications.reservation-completed", w, d.user_id, trace_id);
+}
+
+outbox::OutboxRow confirmation_failed_row(const ConfirmationFailedData& d,
+                                          const std::string& trace_id) {
+  http::JsonWriter w;
+  w.start_object()
+      .key("reservationId")
+      .integer(d.reservation_id)
+      .key("paymentId")
+      .integer(d.payment_id)
+      .key("userId")
+      .integer(d.user_id)
+      .key("amount")
+      .integer(d.amount)
+      .key("reason")
+      .string(d.reason)
+      .key("failedAt")
+      .string(d.failed_at)
+      .end_object();
+  return to_row("reservation.confirmation-failed", w, d.reservation_id, trace_id);
+}
+
+}  // namespace ticketing::reservation

@@ -1,0 +1,367 @@
+#include "http/routes.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <variant>
+
+#include "store/catalogue_cache.hpp"
+#include "store/queue_store.hpp"
+#include "store/reservation_store.hpp"
+#include "ticketing/common/error.hpp"
+#include "ticketing/common/ids.hpp"
+#include "ticketing/common/log.hpp"
+#include "ticketing/common/metrics.hpp"
+#include "ticketing/events/envelope.hpp"
+#include "ticketing/http/json.hpp"
+#include "ticketing/http/server.hpp"
+
+namespace ticketing::reservation {
+
+using http::Request;
+using http::Response;
+
+namespace {
+
+constexpr std::int64_t kMaxId = std::numeric_limits<std::int64_t>::max();
+
+std::optional<std::int64_t> parse_id(const Request& req, const char* name) {
+  auto it = req.params.find(name);
+  if (it == req.params.end()) return std::nullopt;
+  const auto& s = it->second;
+  std::int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || ptr != s.data() + s.size() || v < 1) return std::nullopt;
+  return v;
+}
+
+Response bad_id(const char* name) {
+  return Response::error(400, "VALIDATION_FAILED",
+                         std::string(name) + " must be a positive integer");
+}
+
+std::string trace_of(const Request& req) {
+  auto tp = req.header("traceparent");
+  if (tp) {
+    auto id = events::trace_id_from_traceparent(*tp);
+    if (events::is_valid_trace_id(id)) return id;
+  }
+  return new_trace_id();
+}
+
+const char* state_name(QueueState s) {
+  switch (s) {
+    case QueueState::kWaiting:
+      return "WAITING";
+    case QueueState::kActive:
+      return "ACTIVE";
+    case QueueState::kExpired:
+      return "EXPIRED";
+  }
+  return "EXPIRED";
+}
+
+void count_hold(std::string_view outcome) {
+  metrics::global()
+      .counter("reservation_holds_total", "Hold attempts by outcome",
+               {{"outcome", std::string(outcome)}})
+      .inc();
+}
+
+Response reservation_json(int status, const ReservationView& r) {
+  http::JsonWriter w;
+  w.start_object()
+      .key("reservationId")
+      .integer(r.id)
+      .key("scheduleId")
+      .integer(r.schedule_id)
+      .key("seatNo")
+      .integer(r.seat_no)
+      .key("price")
+      .integer(r.price)
+      .key("status")
+      .string(r.status)
+      .key("heldAt")
+      .string(r.held_at)
+      .key("expiresAt")
+      .string(r.expires_at);
+  if (r.confirmed_at) w.key("confirmedAt").string(*r.confirmed_at);
+  w.end_object();
+  return Response::json(status, w.str());
+}
+
+class Api {
+ public:
+  explicit Api(const ApiDeps& d) : d_(d) {}
+
+  // --- identity -----------------------------------------------------------
+  std::variant<auth::TokenClaims, Response> authenticate(const Request& req) const {
+    auto token = auth::bearer_token(req.header("authorization"));
+    if (!token) return Response::error(401, "UNAUTHORIZED", "a Bearer queue token is required");
+    auto verified = d_.signer.verify(*token);
+    if (auto* err = std::get_if<auth::TokenError>(&verified)) {
+      if (*err == auth::TokenError::kExpired)
+        return Response::error(401, "TOKEN_EXPIRED", "the queue token has expired");
+      return Response::error(401, "INVALID_TOKEN", "the queue token is not valid");
+    }
+    return std::get<auth::TokenClaims>(verified);
+  }
+
+  // An ACTIVE queue place is needed for the catalogue and holds.
+  std::variant<auth::TokenClaims, Response> require_active(const Request& req) const {
+    auto auth = authenticate(req);
+    if (std::holds_alternative<Response>(auth)) return auth;
+    auto& claims = std::get<auth::TokenClaims>(auth);
+    auto st = d_.queue.peek(claims.token_id);
+    if (st.state == QueueState::kExpired || st.user_id != claims.user_id) {
+      return Response::error(401, "TOKEN_EXPIRED", "the queue token is no longer in the queue");
+    }
+    if (st.state == QueueState::kWaiting) {
+      return Response::error(403, "QUEUE_NOT_ACTIVE", "wait for your turn in the queue");
+    }
+    return auth;
+  }
+
+  std::optional<Response> not_ready() const {
+    if (d_.schema_ready.load()) return std::nullopt;
+    Response r = Response::error(503, "SERVICE_STARTING", "the service is starting");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+
+  // --- queue -------------------------------------------------------------
+  Response queue_json(int status, const std::string& token, std::int64_t user_id,
+                      const QueueStatus& st) const {
+    // A place frees up on average every active_ttl / max_active seconds.
+    auto per_place = static_cast<double>(d_.config.queue_active_ttl.count()) /
+                     static_cast<double>(std::max<std::int64_t>(1, d_.config.queue_max_active));
+    auto wait =
+        st.state == QueueState::kWaiting
+            ? static_cast<std::int64_t>(std::ceil(static_cast<double>(st.position) * per_place))
+            : 0;
+    http::JsonWriter w;
+    w.start_object()
+        .key("token")
+        .string(token)
+        .key("userId")
+        .integer(user_id)
+        .key("status")
+        .string(state_name(st.state))
+        .key("position")
+        .integer(st.position)
+        .key("estimatedWaitSeconds")
+        .integer(wait)
+        .end_object();
+    return Response::json(status, w.str());
+  }
+
+  Response issue_token(const Request& req) const {
+    auto parsed = http::JsonBody::parse(req);
+    if (auto* r = std::get_if<Response>(&parsed)) return *r;
+    auto& body = std::get<http::JsonBody>(parsed);
+    auto user = body.int64("userId", 1, kMaxId);
+    if (auto err = body.error()) return *err;
+    auth::TokenClaims claims;
+    auto fresh = d_.signer.issue(*user, &claims);
+    auto entered = d_.queue.enter(*user, claims.token_id, fresh);
+    auto token = entered.created ? fresh : entered.token;
+    std::string token_id = claims.token_id;
+    if (!entered.created) {
+      auto existing = d_.signer.verify(token);
+      if (auto* c = std::get_if<auth::TokenClaims>(&existing)) token_id = c->token_id;
+    }
+    auto st = d_.queue.status(token_id);
+    return queue_json(entered.created ? 201 : 200, token, *user, st);
+  }
+
+  Response queue_status(const Request& req) const {
+    auto auth = authenticate(req);
+    if (auto* r = std::get_if<Response>(&auth)) return *r;
+    auto& claims = std::get<auth::TokenClaims>(auth);
+    auto st = d_.queue.status(claims.token_id);
+    if (st.state == QueueState::kExpired || st.user_id != claims.user_id) {
+      return Response::error(401, "TOKEN_EXPIRED", "the queue token is no longer in the queue");
+    }
+    return queue_json(200, std::string(*auth::bearer_token(req.header("authorization"))),
+                      claims.user_id, st);
+  }
+
+  // --- catalogue -----------------------------------------------------------
+  Response concerts(const Request& req) const {
+    auto auth = require_active(req);
+    if (auto* r = std::get_if<Response>(&auth)) return *r;
+    if (auto r = not_ready()) return *r;
+    auto body =
+        d_.cache.get_or_load(CatalogueCache::concerts_key(), [&]() -> std::optional<std::string> {
+          http::JsonWriter w;
+          w.start_object().key("concerts").start_array();
+          for (const auto& c : d_.store.concerts()) {
+            w.start_object()
+                .key("id")
+                .integer(c.id)
+                .key("title")
+                .string(c.title)
+                .key("venue")
+                .string(c.venue)
+                .end_object();
+          }
+          w.end_array().end_object();
+          return w.str();
+        });
+    return Response::json(200, *body);
+  }
+
+  Response schedules(const Request& req) const {
+    auto auth = require_active(req);
+    if (auto* r = std::get_if<Response>(&auth)) return *r;
+    auto id = parse_id(req, "id");
+    if (!id) return bad_id("concert id");
+    if (auto r = not_ready()) return *r;
+    auto body = d_.cache.get_or_load(
+        CatalogueCache::schedules_key(*id), [&]() -> std::optional<std::string> {
+          auto list = d_.store.schedules(ConcertId{*id});
+          if (!list) return std::nullopt;
+          http::JsonWriter w;
+          w.start_object().key("concertId").integer(*id).key("schedules").start_array();
+          for (const auto& s : *list) {
+            w.start_object()
+                .key("id")
+                .integer(s.id)
+                .key("concertId")
+                .integer(s.concert_id)
+                .key("startsAt")
+                .string(s.starts_at)
+                .key("availableSeats")
+                .integer(s.available_seats)
+                .end_object();
+          }
+          w.end_array().end_object();
+          return w.str();
+        });
+    if (!body) return Response::error(404, "CONCERT_NOT_FOUND", "no such concert");
+    return Response::json(200, *body);
+  }
+
+  Response seats(const Request& req) const {
+    auto auth = require_active(req);
+    if (auto* r = std::get_if<Response>(&auth)) return *r;
+    auto id = parse_id(req, "id");
+    if (!id) return bad_id("schedule id");
+    if (auto r = not_ready()) return *r;
+    auto body =
+        d_.cache.get_or_load(CatalogueCache::seats_key(*id), [&]() -> std::optional<std::string> {
+          auto list = d_.store.seats(ScheduleId{*id});
+          if (!list) return std::nullopt;
+          http::JsonWriter w;
+          w.start_object().key("scheduleId").integer(*id).key("seats").start_array();
+          for (const auto& s : *list) {
+            w.start_object()
+                .key("seatNo")
+                .integer(s.seat_no)
+                .key("status")
+                .string(s.status)
+                .key("price")
+                .integer(s.price)
+                .end_object();
+          }
+          w.end_array().end_object();
+          return w.str();
+        });
+    if (!body) return Response::error(404, "SCHEDULE_NOT_FOUND", "no such schedule");
+    return Response::json(200, *body);
+  }
+
+  // --- reservations ----------------------------------------------------------
+  Response hold(const Request& req) const {
+    auto parsed = http::JsonBody::parse(req);
+    if (auto* r = std::get_if<Response>(&parsed)) return *r;
+    auto& body = std::get<http::JsonBody>(parsed);
+    auto schedule = body.int64("scheduleId", 1, kMaxId);
+    auto seat = body.int64("seatNo", 1, kSeatsPerSchedule);
+    auto auth = require_active(req);
+    if (auto* r = std::get_if<Response>(&auth)) return *r;
+    if (auto err = body.error()) return *err;
+    if (auto r = not_ready()) return *r;
+    auto& claims = std::get<auth::TokenClaims>(auth);
+    auto result = d_.store.hold(UserId{claims.user_id}, ScheduleId{*schedule},
+                                SeatNo{static_cast<int>(*seat)}, d_.config.hold_ttl,
+                                d_.config.max_holds_per_user, trace_of(req));
+    switch (result.outcome) {
+      case HoldOutcome::kHeld:
+        count_hold("held");
+        try {
+          d_.queue.touch(claims.token_id);
+        } catch (const InfraError& e) {
+          log::warn("queue touch failed", {{"error", e.what()}});
+        }
+        return reservation_json(201, result.reservation);
+      case HoldOutcome::kSeatUnavailable:
+        count_hold("seat_unavailable");
+        return Response::error(409, "SEAT_UNAVAILABLE", "the seat is not available");
+      case HoldOutcome::kHoldLimit:
+        count_hold("hold_limit");
+        return Response::error(409, "HOLD_LIMIT", "too many seats held at once");
+      case HoldOutcome::kScheduleNotFound:
+        return Response::error(404, "SCHEDULE_NOT_FOUND", "no such schedule");
+    }
+    return Response::error(409, "SEAT_UNAVAILABLE", "the seat is not available");
+  }
+
+  Response get_reservation(const Request& req) const {
+    auto auth = authenticate(req);
+    if (auto* r = std::get_if<Response>(&auth)) return *r;
+    auto id = parse_id(req, "id");
+    if (!id) return bad_id("reservation id");
+    if (auto r = not_ready()) return *r;
+    auto& claims = std::get<auth::TokenClaims>(auth);
+    auto found = d_.store.find(ReservationId{*id}, UserId{claims.user_id});
+    if (!found) return Response::error(404, "RESERVATION_NOT_FOUND", "no such reservation");
+    return reservation_json(200, *found);
+  }
+
+  Response cancel(const Request& req) const {
+    auto auth = authenticate(req);
+    if (auto* r = std::get_if<Response>(&auth)) return *r;
+    auto id = parse_id(req, "id");
+    if (!id) return bad_id("reservation id");
+    if (auto r = not_ready()) return *r;
+    auto& claims = std::get<auth::TokenClaims>(auth);
+    auto [outcome, view] =
+        d_.store.cancel(ReservationId{*id}, UserId{claims.user_id}, trace_of(req));
+    switch (outcome) {
+      case CancelOutcome::kCancelled:
+        return reservation_json(200, *view);
+      case CancelOutcome::kNotFound:
+        return Response::error(404, "RESERVATION_NOT_FOUND", "no such reservation");
+      case CancelOutcome::kAlreadyConfirmed:
+        return Response::error(409, "ALREADY_CONFIRMED",
+                               "a confirmed reservation cannot be released");
+      case CancelOutcome::kNotHeld:
+        return Response::error(409, "NOT_HELD", "the reservation is no longer held");
+    }
+    return Response::error(409, "NOT_HELD", "the reservation is no longer held");
+  }
+
+ private:
+  ApiDeps d_;
+};
+
+}  // namespace
+
+void add_routes(http::Router& router, const ApiDeps& deps) {
+  auto api = std::make_shared<Api>(deps);
+  router.add("POST", "/v1/queue/tokens", [api](const Request& r) { return api->issue_token(r); });
+  router.add("GET", "/v1/queue/status", [api](const Request& r) { return api->queue_status(r); });
+  router.add("GET", "/v1/concerts", [api](const Request& r) { return api->concerts(r); });
+  router.add("GET", "/v1/concerts/{id}/schedules",
+             [api](const Request& r) { return api->schedules(r); });
+  router.add("GET", "/v1/schedules/{id}/seats", [api](const Request& r) { return api->seats(r); });
+  router.add("POST", "/v1/reservations", [api](const Request& r) { return api->hold(r); });
+  router.add("GET", "/v1/reservations/{id}",
+             [api](const Request& r) { return api->get_reservation(r); });
+  router.add("DELETE", "/v1/reservations/{id}", [api](const Request& r) { return api->cancel(r); });
+}
+
+}  // namespace ticketing::reservation

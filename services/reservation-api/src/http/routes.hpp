@@ -1,0 +1,30 @@
+#pragma once
+
+#include <atomic>
+
+#include "config.hpp"
+#include "ticketing/auth/token.hpp"
+
+namespace ticketing::http {
+class Router;
+}
+
+namespace ticketing::reservation {
+
+class QueueStore;
+class ReservationStore;
+class CatalogueCache;
+
+struct ApiDeps {
+  const Config& config;
+  const auth::TokenSigner& signer;
+  QueueStore& queue;
+  ReservationStore& store;
+  CatalogueCache& cache;
+  const std::atomic<bool>& schema_ready;  // migrations applied
+};
+
+// The public API of system.md section 6 (reservation-api part).
+void add_routes(http::Router& router, const ApiDeps& deps);
+
+}  // namespace ticketing::reservation

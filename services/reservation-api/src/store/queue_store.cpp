@@ -1,0 +1,198 @@
+#include "store/queue_store.hpp"
+
+#include "domain/model.hpp"
+#include "ticketing/redis/pool.hpp"
+
+namespace ticketing::reservation {
+
+namespace {
+
+// Shared Lua prelude: eviction of lapsed tokens and admission in arrival order.
+// KEYS[1] = waiting, KEYS[2] = active; ARGV[1] = prefix, ARGV[2] = now ms,
+// ARGV[3] = max active, ARGV[4] = active ttl ms.
+constexpr const char* kPrelude = R"lua(
+local p = ARGV[1]
+local now = tonumber(ARGV[2])
+local max_active = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+local function end_token(tid)
+  local key = p .. 'tok:' .. tid
+  local uid = redis.call('HGET', key, 'uid')
+  redis.call('HSET', key, 'state', 'EXPIRED')
+  redis.call('EXPIRE', key, 86400)
+  if uid then
+    local ukey = p .. 'user:' .. uid
+    if redis.call('GET', ukey) == tid then redis.call('DEL', ukey) end
+  end
+end
+local function promote()
+  local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+  for _, tid in ipairs(lapsed) do
+    redis.call('ZREM', KEYS[2], tid)
+    end_token(tid)
+  end
+  local free = max_active - redis.call('ZCARD', KEYS[2])
+  local admitted = 0
+  if free > 0 then
+    local nexts = redis.call('ZRANGE', KEYS[1], 0, free - 1)
+    for _, tid in ipairs(nexts) do
+      redis.call('ZREM', KEYS[1], tid)
+      redis.call('ZADD', KEYS[2], now + ttl, tid)
+      redis.call('HSET', p .. 'tok:' .. tid, 'state', 'ACTIVE')
+      admitted = admitted + 1
+    end
+  end
+  return admitted
+end
+local function report(tid)
+  local key = p .. 'tok:' .. tid
+  local st = redis.call('HMGET', key, 'state', 'uid')
+  if not st[1] then return {'EXPIRED', 0, 0} end
+  if st[1] == 'WAITING' then
+    local rank = redis.call('ZRANK', KEYS[1], tid)
+    if not rank then return {'EXPIRED', 0, tonumber(st[2]) or 0} end
+    return {'WAITING', rank + 1, tonumber(st[2]) or 0}
+  end
+  return {st[1], 0, tonumber(st[2]) or 0}
+end
+)lua";
+
+// ARGV[5] = user id, ARGV[6] = token id, ARGV[7] = token, KEYS[3] = seq
+const redis::Script& enter_script() {
+  static const redis::Script s(std::string(kPrelude) + R"lua(
+local ukey = p .. 'user:' .. ARGV[5]
+local existing = redis.call('GET', ukey)
+if existing then
+  local tok = redis.call('HGET', p .. 'tok:' .. existing, 'token')
+  if tok then return {0, tok} end
+end
+local seq = redis.call('INCR', KEYS[3])
+redis.call('SET', ukey, ARGV[6])
+redis.call('HSET', p .. 'tok:' .. ARGV[6], 'uid', ARGV[5], 'token', ARGV[7], 'state', 'WAITING')
+redis.call('ZADD', KEYS[1], seq, ARGV[6])
+promote()
+return {1, ARGV[7]}
+)lua");
+  return s;
+}
+
+// ARGV[5] = token id
+const redis::Script& status_script() {
+  static const redis::Script s(std::string(kPrelude) + R"lua(
+promote()
+return report(ARGV[5])
+)lua");
+  return s;
+}
+
+const redis::Script& peek_script() {
+  static const redis::Script s(std::string(kPrelude) + R"lua(
+return report(ARGV[5])
+)lua");
+  return s;
+}
+
+const redis::Script& promote_script() {
+  static const redis::Script s(std::string(kPrelude) + "return promote()\n");
+  return s;
+}
+
+// ARGV[5] = token id: refresh the lapse deadline of an active token only.
+const redis::Script& touch_script() {
+  static const redis::Script s(std::string(kPrelude) + R"lua(
+if redis.call('ZSCORE', KEYS[2], ARGV[5]) then redis.call('ZADD', KEYS[2], now + ttl, ARGV[5]) end
+return 1
+)lua");
+  return s;
+}
+
+// ARGV[5] = user id
+const redis::Script& expire_user_script() {
+  static const redis::Script s(std::string(kPrelude) + R"lua(
+local tid = redis.call('GET', p .. 'user:' .. ARGV[5])
+if not tid then return 0 end
+redis.call('ZREM', KEYS[1], tid)
+redis.call('ZREM', KEYS[2], tid)
+end_token(tid)
+promote()
+return 1
+)lua");
+  return s;
+}
+
+QueueState parse_state(const std::string& s) {
+  if (s == "WAITING") return QueueState::kWaiting;
+  if (s == "ACTIVE") return QueueState::kActive;
+  return QueueState::kExpired;
+}
+
+QueueStatus to_status(const redis::Reply& r) {
+  QueueStatus st;
+  st.state = parse_state(r[0].as_string());
+  st.position = r[1].as_integer();
+  st.user_id = r[2].as_integer();
+  return st;
+}
+
+}  // namespace
+
+QueueStore::QueueStore(redis::Pool& pool, QueueOptions options)
+    : pool_(pool), options_(std::move(options)) {}
+
+namespace {
+std::vector<std::string> base_args(const QueueOptions& o) {
+  return {
+      o.prefix, std::to_string(unix_millis(std::chrono::system_clock::now())),
+      std::to_string(o.max_active),
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(o.active_ttl).count())};
+}
+std::vector<std::string> keys(const QueueOptions& o) {
+  return {o.prefix + "waiting", o.prefix + "active", o.prefix + "seq"};
+}
+}  // namespace
+
+QueueStore::Entered QueueStore::enter(std::int64_t user_id, const std::string& token_id,
+                                      const std::string& new_token) {
+  auto args = base_args(options_);
+  args.push_back(std::to_string(user_id));
+  args.push_back(token_id);
+  args.push_back(new_token);
+  auto lease = pool_.acquire();
+  auto r = enter_script().run(*lease, keys(options_), args);
+  return Entered{r[0].as_integer() == 1, r[1].as_string()};
+}
+
+QueueStatus QueueStore::status(const std::string& token_id) {
+  auto args = base_args(options_);
+  args.push_back(token_id);
+  auto lease = pool_.acquire();
+  return to_status(status_script().run(*lease, keys(options_), args));
+}
+
+QueueStatus QueueStore::peek(const std::string& token_id) {
+  auto args = base_args(options_);
+  args.push_back(token_id);
+  auto lease = pool_.acquire();
+  return to_status(peek_script().run(*lease, keys(options_), args));
+}
+
+std::int64_t QueueStore::promote() {
+  auto lease = pool_.acquire();
+  return promote_script().run(*lease, keys(options_), base_args(options_)).as_integer();
+}
+
+void QueueStore::touch(const std::string& token_id) {
+  auto args = base_args(options_);
+  args.push_back(token_id);
+  auto lease = pool_.acquire();
+  touch_script().run(*lease, keys(options_), args);
+}
+
+void QueueStore::expire_user(std::int64_t user_id) {
+  auto args = base_args(options_);
+  args.push_back(std::to_string(user_id));
+  auto lease = pool_.acquire();
+  expire_user_script().run(*lease, keys(options_), args);
+}
+
+}  // namespace ticketing::reservation

@@ -1,0 +1,369 @@
+#include "store/reservation_store.hpp"
+
+#include "events/event_rows.hpp"
+#include "ticketing/db/connection.hpp"
+#include "ticketing/db/pool.hpp"
+#include "ticketing/outbox/inbox.hpp"
+#include "ticketing/outbox/outbox.hpp"
+
+namespace ticketing::reservation {
+
+namespace {
+
+constexpr const char* kReservationColumns =
+    "id, user_id, schedule_id, seat_no, price, status, held_at, expires_at, confirmed_at";
+
+ReservationView to_view(const db::Row& r, const std::string& now_db) {
+  ReservationView v;
+  v.id = r.i64("id");
+  v.user_id = r.i64("user_id");
+  v.schedule_id = r.i64("schedule_id");
+  v.seat_no = static_cast<int>(r.i64("seat_no"));
+  v.price = r.i64("price");
+  auto expires = r.str("expires_at");
+  v.status = std::string(visible_status(r.str("status"), expires, now_db));
+  v.held_at = db_time_to_rfc3339(r.str("held_at"));
+  v.expires_at = db_time_to_rfc3339(expires);
+  if (auto c = r.opt_str("confirmed_at")) v.confirmed_at = db_time_to_rfc3339(*c);
+  return v;
+}
+
+}  // namespace
+
+ReservationStore::ReservationStore(db::Pool& pool, StoreHooks hooks, std::string consumer_name,
+                                   bool ignore_unknown_reservations)
+    : pool_(pool),
+      hooks_(std::move(hooks)),
+      consumer_name_(std::move(consumer_name)),
+      ignore_unknown_(ignore_unknown_reservations) {}
+
+void ReservationStore::committed(std::int64_t schedule_id) {
+  if (hooks_.outbox_appended) hooks_.outbox_appended();
+  if (hooks_.seats_changed && schedule_id > 0) hooks_.seats_changed(schedule_id);
+}
+
+std::vector<ConcertView> ReservationStore::concerts() {
+  auto lease = pool_.acquire();
+  std::vector<ConcertView> out;
+  for (const auto& r : lease->query("SELECT id, title, venue FROM concerts ORDER BY id")) {
+    out.push_back({r.i64("id"), r.str("title"), r.str("venue")});
+  }
+  return out;
+}
+
+std::optional<std::vector<ScheduleView>> ReservationStore::schedules(ConcertId concert) {
+  auto lease = pool_.acquire();
+  if (!lease->query_one("SELECT id FROM concerts WHERE id = ?", {concert.value}))
+    return std::nullopt;
+  auto now = to_db_time(now_ms());
+  std::vector<ScheduleView> out;
+  for (const auto& r :
+       lease->query("SELECT s.id, s.starts_at,"
+                    " SUM(st.status = 'AVAILABLE' OR (st.status = 'HELD' AND st.hold_expires_at <= "
+                    "?)) AS available"
+                    " FROM schedules s JOIN seats st ON st.schedule_id = s.id"
+                    " WHERE s.concert_id = ? GROUP BY s.id, s.starts_at HAVING available > 0"
+                    " ORDER BY s.starts_at, s.id",
+                    {now, concert.value})) {
+    out.push_back(
+        {r.i64("id"), concert.value, db_time_to_rfc3339(r.str("starts_at")), r.i64("available")});
+  }
+  return out;
+}
+
+std::optional<std::vector<SeatView>> ReservationStore::seats(ScheduleId schedule) {
+  auto lease = pool_.acquire();
+  if (!lease->query_one("SELECT id FROM schedules WHERE id = ?", {schedule.value}))
+    return std::nullopt;
+  auto now = to_db_time(now_ms());
+  std::vector<SeatView> out;
+  out.reserve(kSeatsPerSchedule);
+  for (const auto& r :
+       lease->query("SELECT seat_no, price,"
+                    " IF(status = 'HELD' AND hold_expires_at <= ?, 'AVAILABLE', status) AS status"
+                    " FROM seats WHERE schedule_id = ? ORDER BY seat_no",
+                    {now, schedule.value})) {
+    out.push_back({static_cast<int>(r.i64("seat_no")), r.str("status"), r.i64("price")});
+  }
+  return out;
+}
+
+HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
+                                  std::chrono::seconds ttl, int max_holds,
+                                  const std::string& trace_id) {
+  HoldResult result;
+  auto held_at = now_ms();
+  auto expires_at = held_at + ttl;
+  auto now_db = to_db_time(held_at);
+  auto expires_db = to_db_time(expires_at);
+
+  auto lease = pool_.acquire();
+  auto& conn = *lease;
+  db::Transaction tx(conn, db::Isolation::kReadCommitted);
+  auto sched = conn.query_one("SELECT concert_id FROM schedules WHERE id = ?", {schedule.value});
+  if (!sched) {
+    result.outcome = HoldOutcome::kScheduleNotFound;
+    return result;
+  }
+  auto concert_id = sched->i64("concert_id");
+  conn.exec(
+      "INSERT INTO hold_owners (user_id) VALUES (?) ON DUPLICATE KEY UPDATE user_id = user_id",
+      {user.value});
+  auto live = conn.query_one(
+      "SELECT COUNT(*) AS n FROM reservations WHERE user_id = ? AND status = 'HELD' AND expires_at "
+      "> ?",
+      {user.value, now_db});
+  if (live && live->i64("n") >= max_holds) {
+    result.outcome = HoldOutcome::kHoldLimit;
+    return result;
+  }
+  // The row lock serializes everyone racing for this seat; the conditional
+  // UPDATE below re-checks the same condition.
+  auto row = conn.query_one(
+      "SELECT status, price, held_by_reservation, hold_expires_at FROM seats"
+      " WHERE schedule_id = ? AND seat_no = ? FOR UPDATE",
+      {schedule.value, seat.value});
+  if (!row) {
+    result.outcome = HoldOutcome::kSeatUnavailable;
+    return result;
+  }
+  auto status = row->str("status");
+  auto hold_expires = row->opt_str("hold_expires_at");
+  bool takeover = status == "HELD" && hold_expires && *hold_expires <= now_db;
+  if (status != "AVAILABLE" && !takeover) {
+    result.outcome = HoldOutcome::kSeatUnavailable;
+    return result;
+  }
+  auto price = row->i64("price");
+  auto previous = row->opt_i64("held_by_reservation");
+
+  auto reservation_id = static_cast<std::int64_t>(
+      conn.exec("INSERT INTO reservations (user_id, schedule_id, seat_no, price, status, held_at, "
+                "expires_at)"
+                " VALUES (?, ?, ?, ?, 'HELD', ?, ?)",
+                {user.value, schedule.value, seat.value, price, now_db, expires_db})
+          .last_insert_id);
+  auto updated = conn.exec(
+      "UPDATE seats SET status = 'HELD', held_by_reservation = ?, hold_expires_at = ?, version = "
+      "version + 1"
+      " WHERE schedule_id = ? AND seat_no = ?"
+      " AND (status = 'AVAILABLE' OR (status = 'HELD' AND hold_expires_at <= ?))",
+      {reservation_id, expires_db, schedule.value, seat.value, now_db});
+  if (updated.affected_rows != 1) {
+    result.outcome = HoldOutcome::kSeatUnavailable;
+    return result;  // rolls back
+  }
+  auto held_at_text = to_rfc3339(held_at);
+  if (takeover && previous) {
+    // The old hold ran out before seats.expired arrived: end it here so that
+    // payment-api and the scheduler learn of it.
+    auto old = conn.query_one(
+        "SELECT user_id FROM reservations WHERE id = ? AND status = 'HELD' FOR UPDATE",
+        {*previous});
+    if (old) {
+      conn.exec(
+          "UPDATE reservations SET status = 'EXPIRED', cancelled_at = ? WHERE id = ? AND status = "
+          "'HELD'",
+          {now_db, *previous});
+      outbox::append(conn, cancelled_row({*previous, old->i64("user_id"), schedule.value,
+                                          seat.value, "EXPIRED", held_at_text},
+                                         trace_id));
+    }
+  }
+  outbox::append(conn, held_row({reservation_id, user.value, concert_id, schedule.value, seat.value,
+                                 price, held_at_text, to_rfc3339(expires_at)},
+                                trace_id));
+  tx.commit();
+  committed(schedule.value);
+
+  result.outcome = HoldOutcome::kHeld;
+  result.reservation =
+      ReservationView{reservation_id, user.value,   schedule.value,         seat.value,  price,
+                      "HELD",         held_at_text, to_rfc3339(expires_at), std::nullopt};
+  return result;
+}
+
+std::optional<ReservationView> ReservationStore::find(ReservationId id, UserId owner) {
+  auto lease = pool_.acquire();
+  auto row = lease->query_one(std::string("SELECT ") + kReservationColumns +
+                                  " FROM reservations WHERE id = ? AND user_id = ?",
+                              {id.value, owner.value});
+  if (!row) return std::nullopt;
+  return to_view(*row, to_db_time(now_ms()));
+}
+
+std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cancel(
+    ReservationId id, UserId owner, const std::string& trace_id) {
+  auto now = now_ms();
+  auto now_db = to_db_time(now);
+  auto lease = pool_.acquire();
+  auto& conn = *lease;
+  db::Transaction tx(conn, db::Isolation::kReadCommitted);
+  auto row = conn.query_one(std::string("SELECT ") + kReservationColumns +
+                                " FROM reservations WHERE id = ? AND user_id = ? FOR UPDATE",
+                            {id.value, owner.value});
+  if (!row) return {CancelOutcome::kNotFound, std::nullopt};
+  auto status = row->str("status");
+  if (status == "CONFIRMED") return {CancelOutcome::kAlreadyConfirmed, to_view(*row, now_db)};
+  if (status != "HELD") return {CancelOutcome::kNotHeld, to_view(*row, now_db)};
+  auto schedule_id = row->i64("schedule_id");
+  auto seat_no = static_cast<int>(row->i64("seat_no"));
+  conn.exec(
+      "UPDATE reservations SET status = 'CANCELLED', cancelled_at = ? WHERE id = ? AND status = "
+      "'HELD'",
+      {now_db, id.value});
+  conn.exec(
+      "UPDATE seats SET status = 'AVAILABLE', held_by_reservation = NULL, hold_expires_at = NULL,"
+      " version = version + 1 WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD'"
+      " AND held_by_reservation = ?",
+      {schedule_id, seat_no, id.value});
+  outbox::append(conn, cancelled_row({id.value, owner.value, schedule_id, seat_no, "USER_CANCELLED",
+                                      to_rfc3339(now)},
+                                     trace_id));
+  tx.commit();
+  committed(schedule_id);
+  auto view = to_view(*row, now_db);
+  view.status = "CANCELLED";
+  return {CancelOutcome::kCancelled, view};
+}
+
+ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::string& trace_id) {
+  auto now = now_ms();
+  auto now_db = to_db_time(now);
+  auto lease = pool_.acquire();
+  auto& conn = *lease;
+  db::Transaction tx(conn, db::Isolation::kReadCommitted);
+  if (!outbox::record_processed(conn, consumer_name_, p.event_id)) {
+    tx.commit();
+    return ConfirmOutcome::kAlreadyHandled;
+  }
+  auto row = conn.query_one(
+      "SELECT r.id, r.user_id, r.schedule_id, r.seat_no, r.price, r.status, r.held_at, "
+      "r.expires_at,"
+      " r.payment_id, s.concert_id, s.starts_at, c.title"
+      " FROM reservations r JOIN schedules s ON s.id = r.schedule_id JOIN concerts c ON c.id = "
+      "s.concert_id"
+      " WHERE r.id = ? FOR UPDATE",
+      {p.reservation_id});
+  ConfirmOutcome outcome;
+  std::int64_t schedule_id = 0;
+  if (!row && ignore_unknown_) {
+    tx.commit();
+    return ConfirmOutcome::kIgnored;
+  }
+  if (!row || row->i64("user_id") != p.user_id) {
+    outcome = ConfirmOutcome::kNotFound;
+  } else {
+    auto status = row->str("status");
+    auto payment = row->opt_i64("payment_id");
+    if (status == "CONFIRMED" && payment && *payment == p.payment_id) {
+      outcome = ConfirmOutcome::kDuplicate;  // same payment announced again under a new event id
+    } else if (status == "HELD" && row->str("expires_at") > now_db) {
+      outcome = ConfirmOutcome::kConfirmed;
+    } else if (status == "HELD" || status == "EXPIRED") {
+      outcome = ConfirmOutcome::kHoldExpired;
+    } else {
+      outcome = ConfirmOutcome::kHoldReleased;  // cancelled, or confirmed by another payment
+    }
+  }
+  if (outcome == ConfirmOutcome::kConfirmed) {
+    schedule_id = row->i64("schedule_id");
+    auto seat_no = static_cast<int>(row->i64("seat_no"));
+    conn.exec(
+        "UPDATE reservations SET status = 'CONFIRMED', confirmed_at = ?, payment_id = ?"
+        " WHERE id = ? AND status = 'HELD'",
+        {now_db, p.payment_id, p.reservation_id});
+    auto seat = conn.exec(
+        "UPDATE seats SET status = 'RESERVED', hold_expires_at = NULL, version = version + 1"
+        " WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD' AND held_by_reservation = ?",
+        {schedule_id, seat_no, p.reservation_id});
+    if (seat.affected_rows != 1) {
+      throw DbError(
+          "seat of reservation " + std::to_string(p.reservation_id) + " is not held by it", false);
+    }
+    ConfirmedData d{p.reservation_id,
+                    p.payment_id,
+                    p.user_id,
+                    row->i64("concert_id"),
+                    row->str("title"),
+                    schedule_id,
+                    db_time_to_rfc3339(row->str("starts_at")),
+                    seat_no,
+                    row->i64("price"),
+                    db_time_to_rfc3339(row->str("held_at")),
+                    to_rfc3339(now)};
+    outbox::append(conn, confirmed_row(d, trace_id));
+    outbox::append(conn, reservation_completed_row(d, trace_id));
+  } else if (outcome != ConfirmOutcome::kDuplicate) {
+    std::string_view reason = outcome == ConfirmOutcome::kHoldExpired    ? "HOLD_EXPIRED"
+                              : outcome == ConfirmOutcome::kHoldReleased ? "HOLD_RELEASED"
+                                                                         : "NOT_FOUND";
+    outbox::append(conn, confirmation_failed_row({p.reservation_id, p.payment_id, p.user_id,
+                                                  p.amount, reason, to_rfc3339(now)},
+                                                 trace_id));
+  }
+  tx.commit();
+  committed(schedule_id);
+  return outcome;
+}
+
+int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
+                             const std::vector<ExpiredSeat>& seats, const std::string& trace_id) {
+  if (seats.empty()) return 0;
+  auto now = now_ms();
+  auto now_db = to_db_time(now);
+  auto lease = pool_.acquire();
+  auto& conn = *lease;
+  db::Transaction tx(conn, db::Isolation::kReadCommitted);
+  if (!outbox::record_processed(conn, consumer_name_, event_id)) {
+    tx.commit();
+    return 0;
+  }
+  std::string in;
+  db::Params params{schedule.value, now_db};
+  for (const auto& s : seats) {
+    in += in.empty() ? "?" : ", ?";
+    params.emplace_back(s.reservation_id);
+  }
+  // Only holds that are still HELD and really ran out: a hold confirmed or
+  // cancelled meanwhile, or already expired by a redelivery, is left alone.
+  auto due = conn.query(
+      "SELECT id, user_id, seat_no FROM reservations WHERE schedule_id = ? AND status = 'HELD'"
+      " AND expires_at <= ? AND id IN (" +
+          in + ") ORDER BY id FOR UPDATE",
+      params);
+  if (due.empty()) {
+    tx.commit();
+    return 0;
+  }
+  std::string ids;
+  db::Params update_res{now_db};
+  db::Params update_seats{schedule.value};
+  for (const auto& r : due) {
+    ids += ids.empty() ? "?" : ", ?";
+    update_res.emplace_back(r.i64("id"));
+    update_seats.emplace_back(r.i64("id"));
+  }
+  conn.exec(
+      "UPDATE reservations SET status = 'EXPIRED', cancelled_at = ? WHERE status = 'HELD' AND id "
+      "IN (" +
+          ids + ")",
+      update_res);
+  conn.exec(
+      "UPDATE seats SET status = 'AVAILABLE', held_by_reservation = NULL, hold_expires_at = NULL,"
+      " version = version + 1 WHERE schedule_id = ? AND status = 'HELD' AND held_by_reservation IN "
+      "(" +
+          ids + ")",
+      update_seats);
+  auto at = to_rfc3339(now);
+  for (const auto& r : due) {
+    outbox::append(conn, cancelled_row({r.i64("id"), r.i64("user_id"), schedule.value,
+                                        static_cast<int>(r.i64("seat_no")), "EXPIRED", at},
+                                       trace_id));
+  }
+  tx.commit();
+  committed(schedule.value);
+  return static_cast<int>(due.size());
+}
+
+}  // namespace ticketing::reservation

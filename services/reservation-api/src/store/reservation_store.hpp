@@ -1,0 +1,100 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/model.hpp"
+
+namespace ticketing::db {
+class Pool;
+}
+
+namespace ticketing::reservation {
+
+struct ConcertView {
+  std::int64_t id;
+  std::string title;
+  std::string venue;
+};
+struct ScheduleView {
+  std::int64_t id;
+  std::int64_t concert_id;
+  std::string starts_at;  // RFC 3339
+  std::int64_t available_seats;
+};
+struct SeatView {
+  int seat_no;
+  std::string status;  // AVAILABLE | HELD | RESERVED (an expired hold shows AVAILABLE)
+  std::int64_t price;
+};
+struct ReservationView {
+  std::int64_t id;
+  std::int64_t user_id;
+  std::int64_t schedule_id;
+  int seat_no;
+  std::int64_t price;
+  std::string status;               // as the client sees it
+  std::string held_at, expires_at;  // RFC 3339
+  std::optional<std::string> confirmed_at;
+};
+
+struct HoldResult {
+  HoldOutcome outcome = HoldOutcome::kSeatUnavailable;
+  ReservationView reservation{};
+};
+
+struct PaymentCompleted {
+  std::string event_id;
+  std::int64_t payment_id, reservation_id, user_id, amount;
+};
+struct ExpiredSeat {
+  std::int64_t reservation_id;
+  int seat_no;
+};
+
+// What a committed change tells the rest of the process: the outbox relay
+// has new rows; a schedule's seats (and its concert's availability) changed.
+struct StoreHooks {
+  std::function<void()> outbox_appended;
+  std::function<void(std::int64_t schedule_id)> seats_changed;
+};
+
+// All SQL of the service. Each state change is one transaction that also
+// appends its events to the outbox.
+class ReservationStore {
+ public:
+  ReservationStore(db::Pool& pool, StoreHooks hooks, std::string consumer_name,
+                   bool ignore_unknown_reservations = false);
+
+  std::vector<ConcertView> concerts();
+  // nullopt: unknown concert.
+  std::optional<std::vector<ScheduleView>> schedules(ConcertId concert);
+  // nullopt: unknown schedule.
+  std::optional<std::vector<SeatView>> seats(ScheduleId schedule);
+
+  HoldResult hold(UserId user, ScheduleId schedule, SeatNo seat, std::chrono::seconds ttl,
+                  int max_holds, const std::string& trace_id);
+  std::optional<ReservationView> find(ReservationId id, UserId owner);
+  std::pair<CancelOutcome, std::optional<ReservationView>> cancel(ReservationId id, UserId owner,
+                                                                  const std::string& trace_id);
+
+  // payment.completed; exactly one outcome per event id.
+  ConfirmOutcome confirm(const PaymentCompleted& p, const std::string& trace_id);
+  // seats.expired: returns how many holds were expired by this call.
+  int expire(const std::string& event_id, ScheduleId schedule,
+             const std::vector<ExpiredSeat>& seats, const std::string& trace_id);
+
+ private:
+  void committed(std::int64_t schedule_id);
+
+  db::Pool& pool_;
+  StoreHooks hooks_;
+  std::string consumer_name_;
+  bool ignore_unknown_;
+};
+
+}  // namespace ticketing::reservation

@@ -1,0 +1,476 @@
+// reservation-api as a black box over HTTP, MariaDB rows and Kafka records.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "support.hpp"
+#include "ticketing/events/envelope.hpp"
+#include "ticketing/events/schema.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+std::string hold_body(std::int64_t schedule, int seat) {
+  return R"({"scheduleId":)" + std::to_string(schedule) + R"(,"seatNo":)" + std::to_string(seat) +
+         "}";
+}
+std::string error_code(const rt::Response& r) {
+  try {
+    auto d = rt::json(r.body);
+    if (d.IsObject() && d.HasMember("error")) return d["error"]["code"].GetString();
+  } catch (const std::exception&) {
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("1000 users race for one seat: exactly one hold") {
+  rt::Service svc("race", {{"QUEUE_MAX_ACTIVE", "5000"}});
+  constexpr int kUsers = 1000;
+  std::vector<std::string> tokens(kUsers);
+  auto base = rt::unique_user();
+  rt::parallel(kUsers, 32,
+               [&](int i) { tokens[static_cast<std::size_t>(i)] = svc.token(base + i); });
+
+  std::atomic<int> created{0}, conflict{0}, other{0};
+  std::mutex m;
+  std::map<int, int> statuses;
+  auto started = std::chrono::steady_clock::now();
+  rt::parallel(kUsers, 64, [&](int i) {
+    auto r =
+        svc.call("POST", "/v1/reservations", hold_body(5, 17), tokens[static_cast<std::size_t>(i)]);
+    if (r.status == 201) {
+      ++created;
+    } else if (r.status == 409 && error_code(r) == "SEAT_UNAVAILABLE") {
+      ++conflict;
+    } else {
+      ++other;
+      std::lock_guard lock(m);
+      ++statuses[r.status];
+    }
+  });
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  WARN("1000 concurrent holds of one seat took " << took << " s");
+  for (const auto& [status, n] : statuses) UNSCOPED_INFO(status << ": " << n);
+  CHECK(created == 1);
+  CHECK(conflict == kUsers - 1);
+  CHECK(other == 0);
+  auto held = svc.db().query_one(
+      "SELECT COUNT(*) AS n FROM reservations WHERE schedule_id = 5 AND seat_no = 17 AND status = "
+      "'HELD'");
+  CHECK(held->i64("n") == 1);
+  auto total = svc.db().query_one("SELECT COUNT(*) AS n FROM reservations");
+  CHECK(total->i64("n") == 1);
+  auto seat = svc.db().query_one(
+      "SELECT s.status, s.held_by_reservation = r.id AS same FROM seats s JOIN reservations r"
+      " ON r.schedule_id = s.schedule_id AND r.seat_no = s.seat_no WHERE s.schedule_id = 5 AND "
+      "s.seat_no = 17");
+  CHECK(seat->str("status") == "HELD");
+  CHECK(seat->i64("same") == 1);
+
+  // One user firing 10 holds at once gets MAX_HOLDS_PER_USER (4) of them.
+  auto greedy = svc.token(rt::unique_user());
+  std::atomic<int> ok{0}, limited{0};
+  rt::parallel(10, 10, [&](int i) {
+    auto r = svc.call("POST", "/v1/reservations", hold_body(6, 1 + i), greedy);
+    if (r.status == 201) ++ok;
+    if (r.status == 409 && error_code(r) == "HOLD_LIMIT") ++limited;
+  });
+  CHECK(ok == 4);
+  CHECK(limited == 6);
+  CHECK(svc.db()
+            .query_one("SELECT COUNT(*) AS n FROM reservations WHERE schedule_id = 6")
+            ->i64("n") == 4);
+}
+
+TEST_CASE("200 users hold 200 different seats: 200 schema-valid reservation.held records") {
+  rt::Service svc("holds200", {{"QUEUE_MAX_ACTIVE", "1000"}});
+  constexpr int kUsers = 200;
+  auto base = rt::unique_user();
+  auto trace = rt::new_trace();
+  std::vector<std::string> tokens(kUsers);
+  rt::parallel(kUsers, 32,
+               [&](int i) { tokens[static_cast<std::size_t>(i)] = svc.token(base + i); });
+  std::atomic<int> created{0};
+  std::mutex m;
+  std::vector<std::string> failures;
+  auto started = std::chrono::steady_clock::now();
+  rt::parallel(kUsers, 64, [&](int i) {
+    // Schedules 1..4, seats 1..50.
+    rt::Response r;
+    try {
+      r = svc.call("POST", "/v1/reservations", hold_body(1 + i / 50, 1 + i % 50),
+                   tokens[static_cast<std::size_t>(i)], rt::traceparent(trace));
+    } catch (const std::exception& e) {
+      r.body = e.what();
+    }
+    if (r.status == 201) {
+      ++created;
+    } else {
+      std::lock_guard lock(m);
+      failures.push_back(std::to_string(r.status) + " " + r.body);
+    }
+  });
+  for (const auto& f : failures) UNSCOPED_INFO(f);
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  WARN("200 concurrent holds of different seats took " << took << " s");
+  CHECK(created == kUsers);
+  CHECK(svc.db()
+            .query_one("SELECT COUNT(*) AS n FROM reservations WHERE status = 'HELD'")
+            ->i64("n") == kUsers);
+  CHECK(svc.db().query_one("SELECT COUNT(*) AS n FROM seats WHERE status = 'HELD'")->i64("n") ==
+        kUsers);
+
+  auto records = rt::collect({"reservation.held"}, trace, kUsers, 45s, 2s);
+  CHECK(records.size() == static_cast<std::size_t>(kUsers));
+  std::set<std::int64_t> ids;
+  std::set<std::pair<std::int64_t, int>> seats;
+  for (const auto& v : records) {
+    CHECK_NOTHROW(ticketing::events::SchemaRegistry::builtin().validate("reservation.held", v));
+    auto d = rt::json(v);
+    ids.insert(d["data"]["reservationId"].GetInt64());
+    seats.insert({d["data"]["scheduleId"].GetInt64(), d["data"]["seatNo"].GetInt()});
+    CHECK(d["data"]["userId"].GetInt64() >= base);
+    CHECK(d["data"]["userId"].GetInt64() < base + kUsers);
+  }
+  CHECK(ids.size() == static_cast<std::size_t>(kUsers));
+  CHECK(seats.size() == static_cast<std::size_t>(kUsers));
+}
+
+TEST_CASE("waiting queue: strict arrival order, the active cap is never exceeded") {
+  constexpr int kCap = 3;
+  constexpr int kUsers = 12;
+  rt::Service svc("fifo",
+                  {{"QUEUE_MAX_ACTIVE", std::to_string(kCap)}, {"QUEUE_ACTIVE_TTL_SECONDS", "1"}});
+  auto base = rt::unique_user();
+  std::vector<std::string> tokens;
+  for (int i = 0; i < kUsers; ++i) {
+    auto r = svc.call("POST", "/v1/queue/tokens", R"({"userId":)" + std::to_string(base + i) + "}");
+    REQUIRE(r.status == 201);
+    auto d = rt::json(r.body);
+    tokens.emplace_back(d["token"].GetString());
+    if (i < kCap) {
+      CHECK(std::string(d["status"].GetString()) == "ACTIVE");
+    } else {
+      CHECK(std::string(d["status"].GetString()) == "WAITING");
+      CHECK(d["position"].GetInt64() == i - kCap + 1);
+      CHECK(d["estimatedWaitSeconds"].GetInt64() > 0);
+    }
+  }
+  // Asking again: the same token, the same place.
+  auto again =
+      svc.call("POST", "/v1/queue/tokens", R"({"userId":)" + std::to_string(base + 5) + "}");
+  CHECK(again.status == 200);
+  CHECK(std::string(rt::json(again.body)["token"].GetString()) == tokens[5]);
+  CHECK(svc.redis_int({"ZCARD", svc.prefix() + "waiting"}) == kUsers - kCap);
+
+  std::atomic<bool> done{false};
+  std::atomic<std::int64_t> max_active{0};
+  std::thread sampler([&] {
+    while (!done) {
+      auto n = svc.redis_int({"ZCARD", svc.prefix() + "active"});
+      if (n > max_active) max_active = n;
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::vector<bool> admitted(kUsers, false);
+  std::vector<std::int64_t> last_position(kUsers, 1 << 30);
+  bool order_ok = true;
+  auto deadline = std::chrono::steady_clock::now() + 25s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    // Newest first: if a later user is already in, everyone before must be too.
+    bool later_admitted = false;
+    for (int i = kUsers - 1; i >= 0; --i) {
+      auto r = svc.call("GET", "/v1/queue/status", "", tokens[static_cast<std::size_t>(i)]);
+      bool in = false;
+      if (r.status == 401) {
+        in = true;  // was active and lapsed
+      } else {
+        REQUIRE(r.status == 200);
+        auto d = rt::json(r.body);
+        std::string st = d["status"].GetString();
+        if (st == "ACTIVE") {
+          in = true;
+        } else {
+          auto pos = d["position"].GetInt64();
+          if (pos > last_position[static_cast<std::size_t>(i)])
+            order_ok = false;  // never moves back
+          last_position[static_cast<std::size_t>(i)] = pos;
+        }
+      }
+      if (later_admitted && !in) order_ok = false;
+      if (in) {
+        later_admitted = true;
+        admitted[static_cast<std::size_t>(i)] = true;
+      }
+    }
+    if (std::all_of(admitted.begin(), admitted.end(), [](bool b) { return b; })) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  done = true;
+  sampler.join();
+  CHECK(order_ok);
+  CHECK(std::all_of(admitted.begin(), admitted.end(), [](bool b) { return b; }));
+  CHECK(max_active <= kCap);
+  CHECK(max_active == kCap);
+}
+
+TEST_CASE("authorization: owner only, signed tokens, active queue place") {
+  rt::Service svc("authz", {{"QUEUE_MAX_ACTIVE", "2"}});
+  auto base = rt::unique_user();
+  auto alice = svc.token(base);
+  auto bob = svc.token(base + 1);
+  auto carol = svc.token(base + 2);  // third: WAITING
+
+  // Read the seats first so the cache holds them, then hold one.
+  auto before = svc.call("GET", "/v1/schedules/2/seats", "", alice);
+  REQUIRE(before.status == 200);
+  auto r =
+      svc.call("POST", "/v1/reservations",
+               R"({"scheduleId":2,"seatNo":9,"price":1,"status":"CONFIRMED","userId":1})", alice);
+  REQUIRE(r.status == 201);
+  auto held = rt::json(r.body);
+  auto id = std::to_string(held["reservationId"].GetInt64());
+  CHECK(std::string(held["status"].GetString()) == "HELD");
+  CHECK(held["price"].GetInt64() == 150000);  // the catalogue's, not the client's
+  CHECK(held["seatNo"].GetInt() == 9);
+  auto row =
+      svc.db().query_one("SELECT user_id, price, status FROM reservations WHERE id = ?", {id});
+  CHECK(row->i64("user_id") == base);
+  CHECK(row->i64("price") == 150000);
+
+  // The cached seat list shows the hold at once.
+  auto seats = rt::json(svc.call("GET", "/v1/schedules/2/seats", "", bob).body);
+  CHECK(std::string(seats["seats"][8]["status"].GetString()) == "HELD");
+  CHECK(seats["seats"][8]["seatNo"].GetInt() == 9);
+  CHECK(seats["seats"].Size() == 50);
+
+  CHECK(svc.call("GET", "/v1/reservations/" + id, "", alice).status == 200);
+  auto other = svc.call("GET", "/v1/reservations/" + id, "", bob);
+  CHECK(other.status == 404);
+  CHECK(error_code(other) == "RESERVATION_NOT_FOUND");
+  CHECK(svc.call("DELETE", "/v1/reservations/" + id, "", bob).status == 404);
+  CHECK(svc.db().query_one("SELECT status FROM reservations WHERE id = ?", {id})->str("status") ==
+        "HELD");
+
+  // Altered token: flip one character of the signature, and of the user id.
+  auto forged = alice;
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  auto f = svc.call("GET", "/v1/queue/status", "", forged);
+  CHECK(f.status == 401);
+  CHECK(error_code(f) == "INVALID_TOKEN");
+  CHECK(svc.call("GET", "/v1/concerts", "", forged).status == 401);
+  CHECK(svc.call("GET", "/v1/reservations/" + id, "", forged).status == 401);
+  auto other_user = alice;
+  auto pos = other_user.find('.' + std::to_string(base) + '.');
+  REQUIRE(pos != std::string::npos);
+  other_user.replace(pos + 1, std::to_string(base).size(), std::to_string(base + 1));
+  CHECK(svc.call("GET", "/v1/reservations/" + id, "", other_user).status == 401);
+  CHECK(svc.call("GET", "/v1/concerts", "", "").status == 401);
+
+  // WAITING: no catalogue, no holds.
+  auto w = svc.call("GET", "/v1/concerts", "", carol);
+  CHECK(w.status == 403);
+  CHECK(error_code(w) == "QUEUE_NOT_ACTIVE");
+  CHECK(svc.call("POST", "/v1/reservations", hold_body(2, 10), carol).status == 403);
+  CHECK(svc.call("GET", "/v1/schedules/2/seats", "", carol).status == 403);
+
+  // Catalogue for an active user.
+  auto concerts = rt::json(svc.call("GET", "/v1/concerts", "", bob).body);
+  CHECK(concerts["concerts"].Size() >= 3);
+  auto schedules = svc.call("GET", "/v1/concerts/1/schedules", "", bob);
+  REQUIRE(schedules.status == 200);
+  auto sd = rt::json(schedules.body);
+  CHECK(sd["schedules"].Size() >= 2);
+  CHECK(svc.call("GET", "/v1/concerts/999999/schedules", "", bob).status == 404);
+  CHECK(svc.call("GET", "/v1/schedules/999999/seats", "", bob).status == 404);
+
+  // Hold rules.
+  auto unknown = svc.call("POST", "/v1/reservations", hold_body(999999, 1), bob);
+  CHECK(unknown.status == 404);
+  CHECK(error_code(unknown) == "SCHEDULE_NOT_FOUND");
+  auto taken = svc.call("POST", "/v1/reservations", hold_body(2, 9), bob);
+  CHECK(taken.status == 409);
+  CHECK(error_code(taken) == "SEAT_UNAVAILABLE");
+  for (int seat = 1; seat <= 3; ++seat)
+    CHECK(svc.call("POST", "/v1/reservations", hold_body(3, seat), alice).status == 201);
+  auto limit = svc.call("POST", "/v1/reservations", hold_body(3, 4), alice);  // fifth live hold
+  CHECK(limit.status == 409);
+  CHECK(error_code(limit) == "HOLD_LIMIT");
+
+  // Release: the seat is free again, the event says USER_CANCELLED.
+  auto trace = rt::new_trace();
+  auto del = svc.call("DELETE", "/v1/reservations/" + id, "", alice, rt::traceparent(trace));
+  CHECK(del.status == 200);
+  CHECK(std::string(rt::json(del.body)["status"].GetString()) == "CANCELLED");
+  CHECK(svc.call("DELETE", "/v1/reservations/" + id, "", alice).status == 409);
+  auto seat_row =
+      svc.db().query_one("SELECT status FROM seats WHERE schedule_id = 2 AND seat_no = 9");
+  CHECK(seat_row->str("status") == "AVAILABLE");
+  auto after = rt::json(svc.call("GET", "/v1/schedules/2/seats", "", bob).body);
+  CHECK(std::string(after["seats"][8]["status"].GetString()) == "AVAILABLE");
+  auto cancelled = rt::collect({"reservation.cancelled"}, trace, 1, 30s);
+  REQUIRE(cancelled.size() == 1);
+  auto c = rt::json(cancelled[0]);
+  CHECK(std::string(c["data"]["reason"].GetString()) == "USER_CANCELLED");
+  CHECK(std::to_string(c["data"]["reservationId"].GetInt64()) == id);
+}
+
+TEST_CASE("bad requests answer 4xx with an error code and the service keeps serving") {
+  rt::Service svc("badreq");
+  auto token = svc.token(rt::unique_user());
+  struct Case {
+    std::string method, path, body;
+    bool auth;
+    int status;
+  };
+  std::string huge(1024 * 1024, 'x');
+  std::string big_json = R"({"userId":1,"pad":")" + std::string(1024 * 1024, 'a') + "\"}";
+  std::vector<Case> cases = {
+      {"POST", "/v1/queue/tokens", "not json", false, 400},
+      {"POST", "/v1/queue/tokens", "{}", false, 400},
+      {"POST", "/v1/queue/tokens", "[]", false, 400},
+      {"POST", "/v1/queue/tokens", R"({"userId":"5"})", false, 400},
+      {"POST", "/v1/queue/tokens", R"({"userId":5.5})", false, 400},
+      {"POST", "/v1/queue/tokens", R"({"userId":0})", false, 400},
+      {"POST", "/v1/queue/tokens", R"({"userId":-7})", false, 400},
+      {"POST", "/v1/queue/tokens", R"({"userId":1e30})", false, 400},
+      {"POST", "/v1/queue/tokens", R"({"userId":99999999999999999999999})", false, 400},
+      {"POST", "/v1/queue/tokens", R"({"userId":null})", false, 400},
+      {"POST", "/v1/queue/tokens", R"({"userId":1)", false, 400},
+      {"POST", "/v1/queue/tokens", huge, false, 413},
+      {"POST", "/v1/queue/tokens", big_json, false, 413},
+      {"POST", "/v1/reservations", "not json", true, 400},
+      {"POST", "/v1/reservations", "{}", true, 400},
+      {"POST", "/v1/reservations", R"({"scheduleId":1})", true, 400},
+      {"POST", "/v1/reservations", R"({"seatNo":1})", true, 400},
+      {"POST", "/v1/reservations", R"({"scheduleId":"1","seatNo":1})", true, 400},
+      {"POST", "/v1/reservations", R"({"scheduleId":1,"seatNo":0})", true, 400},
+      {"POST", "/v1/reservations", R"({"scheduleId":1,"seatNo":51})", true, 400},
+      {"POST", "/v1/reservations", R"({"scheduleId":1,"seatNo":-1})", true, 400},
+      {"POST", "/v1/reservations", R"({"scheduleId":1,"seatNo":1.5})", true, 400},
+      {"POST", "/v1/reservations", R"({"scheduleId":1,"seatNo":true})", true, 400},
+      {"POST", "/v1/reservations", R"({"scheduleId":18446744073709551616,"seatNo":1})", true, 400},
+      {"POST", "/v1/reservations", R"({"scheduleId":-1,"seatNo":1})", true, 400},
+      {"POST", "/v1/reservations", huge, true, 413},
+      {"GET", "/v1/reservations/abc", "", true, 400},
+      {"GET", "/v1/reservations/0", "", true, 400},
+      {"GET", "/v1/reservations/99999999999999999999999", "", true, 400},
+      {"GET", "/v1/reservations/1.5", "", true, 400},
+      {"DELETE", "/v1/reservations/-3", "", true, 400},
+      {"GET", "/v1/schedules/x/seats", "", true, 400},
+      {"GET", "/v1/concerts/99999999999999999999/schedules", "", true, 400},
+      {"GET", "/v1/reservations/123456", "", true, 404},
+      {"GET", "/v1/no-such-thing", "", true, 404},
+      {"GET", "/v1/reservations", "", true, 405},
+      {"PUT", "/v1/concerts", "", true, 405},
+      {"DELETE", "/v1/queue/tokens", "", false, 405},
+      {"GET", "/v1/queue/status", "", false, 401},
+  };
+  for (const auto& c : cases) {
+    INFO(c.method << " " << c.path << " " << c.body.substr(0, 60));
+    rt::Response r;
+    try {
+      r = svc.call(c.method, c.path, c.body, c.auth ? token : "");
+    } catch (const std::exception& e) {
+      FAIL("request failed: " << e.what());
+    }
+    CHECK(r.status == c.status);
+    CHECK(r.status < 500);
+    CHECK_FALSE(error_code(r).empty());
+  }
+  // Still serving, and nothing was held by the bad requests.
+  CHECK(svc.call("GET", "/v1/concerts", "", token).status == 200);
+  CHECK(svc.call("POST", "/v1/reservations", hold_body(1, 1), token).status == 201);
+  CHECK(svc.db().query_one("SELECT COUNT(*) AS n FROM reservations")->i64("n") == 1);
+}
+
+TEST_CASE("two instances share one queue and one seat map") {
+  constexpr int kCap = 4;
+  std::map<std::string, std::string> env = {{"QUEUE_MAX_ACTIVE", std::to_string(kCap)},
+                                            {"QUEUE_ACTIVE_TTL_SECONDS", "1"}};
+  rt::Service a("multi", env);
+  rt::Service b(a, env);
+  const rt::Service* both[] = {&a, &b};
+
+  // Users arrive alternately at either instance; admission follows arrival.
+  constexpr int kUsers = 10;
+  auto base = rt::unique_user();
+  std::vector<std::string> tokens;
+  for (int i = 0; i < kUsers; ++i) {
+    auto r = both[i % 2]->call("POST", "/v1/queue/tokens",
+                               R"({"userId":)" + std::to_string(base + i) + "}");
+    REQUIRE(r.status == 201);
+    tokens.emplace_back(rt::json(r.body)["token"].GetString());
+  }
+  // The other instance knows the same user: same token, no second place.
+  auto again = b.call("POST", "/v1/queue/tokens", R"({"userId":)" + std::to_string(base) + "}");
+  CHECK(again.status == 200);
+  CHECK(std::string(rt::json(again.body)["token"].GetString()) == tokens[0]);
+
+  std::atomic<bool> done{false};
+  std::atomic<std::int64_t> max_active{0};
+  std::thread sampler([&] {
+    while (!done) {
+      auto n = a.redis_int({"ZCARD", a.prefix() + "active"});
+      if (n > max_active) max_active = n;
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::vector<int> order;  // users in the order they were first seen admitted
+  std::vector<bool> seen(kUsers, false);
+  bool order_ok = true;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (order.size() < static_cast<std::size_t>(kUsers) &&
+         std::chrono::steady_clock::now() < deadline) {
+    bool later_admitted = false;
+    for (int i = kUsers - 1; i >= 0; --i) {
+      auto r = both[(i + 1) % 2]->call("GET", "/v1/queue/status", "",
+                                       tokens[static_cast<std::size_t>(i)]);
+      bool in =
+          r.status == 401 ||
+          (r.status == 200 && std::string(rt::json(r.body)["status"].GetString()) == "ACTIVE");
+      if (later_admitted && !in) order_ok = false;
+      if (in) {
+        later_admitted = true;
+        if (!seen[static_cast<std::size_t>(i)]) {
+          seen[static_cast<std::size_t>(i)] = true;
+          order.push_back(i);
+        }
+      }
+    }
+    std::this_thread::sleep_for(30ms);
+  }
+  done = true;
+  sampler.join();
+  CHECK(order_ok);
+  CHECK(order.size() == static_cast<std::size_t>(kUsers));
+  CHECK(max_active <= kCap);
+}
+
+TEST_CASE("two instances: a race for one seat across both has one winner") {
+  rt::Service a("multirace", {{"QUEUE_MAX_ACTIVE", "1000"}});
+  rt::Service b(a, {{"QUEUE_MAX_ACTIVE", "1000"}});
+  const rt::Service* both[] = {&a, &b};
+  constexpr int kUsers = 200;
+  std::vector<std::string> racers(kUsers);
+  auto base = rt::unique_user();
+  rt::parallel(kUsers, 32,
+               [&](int i) { racers[static_cast<std::size_t>(i)] = both[i % 2]->token(base + i); });
+  std::atomic<int> created{0}, conflict{0};
+  rt::parallel(kUsers, 64, [&](int i) {
+    auto r = both[i % 2]->call("POST", "/v1/reservations", hold_body(11, 50),
+                               racers[static_cast<std::size_t>(i)]);
+    if (r.status == 201) ++created;
+    if (r.status == 409 && error_code(r) == "SEAT_UNAVAILABLE") ++conflict;
+  });
+  CHECK(created == 1);
+  CHECK(conflict == kUsers - 1);
+  CHECK(
+      a.db().query_one("SELECT COUNT(*) AS n FROM reservations WHERE schedule_id = 11")->i64("n") ==
+      1);
+}

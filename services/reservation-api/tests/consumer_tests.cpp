@@ -1,0 +1,234 @@
+// The consumers of payment.completed and seats.expired, fed through Kafka.
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "support.hpp"
+#include "ticketing/common/ids.hpp"
+#include "ticketing/events/schema.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string hold_body(std::int64_t schedule, int seat) {
+  return R"({"scheduleId":)" + std::to_string(schedule) + R"(,"seatNo":)" + std::to_string(seat) +
+         "}";
+}
+
+std::int64_t hold(rt::Service& svc, const std::string& token, std::int64_t schedule, int seat,
+                  const std::string& trace = {}) {
+  auto r = svc.call("POST", "/v1/reservations", hold_body(schedule, seat), token,
+                    trace.empty() ? "" : rt::traceparent(trace));
+  if (r.status != 201) throw std::runtime_error("hold: " + r.body);
+  return rt::json(r.body)["reservationId"].GetInt64();
+}
+
+std::string status_of(rt::Service& svc, std::int64_t id) {
+  auto row = svc.db().query_one("SELECT status FROM reservations WHERE id = ?", {id});
+  return row ? row->str("status") : "";
+}
+
+bool wait_until(const std::function<bool()>& cond, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return cond();
+}
+
+// Moves a hold's expiry into the past, as if its five minutes had passed.
+void age_hold(rt::Service& svc, std::int64_t id) {
+  svc.db().exec("UPDATE reservations SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?",
+                {id});
+  svc.db().exec(
+      "UPDATE seats s JOIN reservations r ON r.schedule_id = s.schedule_id AND r.seat_no = "
+      "s.seat_no"
+      " SET s.hold_expires_at = r.expires_at WHERE r.id = ?",
+      {id});
+}
+
+std::string payment_json(std::int64_t payment, std::int64_t reservation, std::int64_t user) {
+  return R"({"paymentId":)" + std::to_string(payment) + R"(,"reservationId":)" +
+         std::to_string(reservation) + R"(,"userId":)" + std::to_string(user) +
+         R"(,"amount":150000,"paidAt":")" + ticketing::now_rfc3339() + "\"}";
+}
+
+void check_valid(const std::vector<std::string>& records, const std::string& type) {
+  for (const auto& r : records)
+    CHECK_NOTHROW(ticketing::events::SchemaRegistry::builtin().validate(type, r));
+}
+
+}  // namespace
+
+TEST_CASE("payment.completed: one confirmation however often delivered; late payment fails") {
+  rt::Service svc("consumers");
+  auto user = rt::unique_user();
+  auto token = svc.token(user);
+  auto id = hold(svc, token, 7, 21);
+  auto payment = svc.id_base() + 77;
+  auto trace = rt::new_trace();
+  auto event_id = ticketing::new_uuid();
+
+  // The same event twice, then the same payment under a new event id.
+  rt::publish("payment.completed", payment_json(payment, id, user), std::to_string(id), trace,
+              event_id);
+  rt::publish("payment.completed", payment_json(payment, id, user), std::to_string(id), trace,
+              event_id);
+  auto second_id = ticketing::new_uuid();
+  rt::publish("payment.completed", payment_json(payment, id, user), std::to_string(id), trace,
+              second_id);
+  REQUIRE(wait_until([&] { return status_of(svc, id) == "CONFIRMED"; }, 60s));
+  REQUIRE(wait_until(
+      [&] {
+        return svc.db()
+                   .query_one("SELECT COUNT(*) AS n FROM processed_events WHERE event_id IN (?, ?)",
+                              {event_id, second_id})
+                   ->i64("n") == 2;
+      },
+      30s));
+
+  auto confirmed = rt::collect({"reservation.confirmed"}, trace, 1, 30s, 3s);
+  CHECK(confirmed.size() == 1);
+  check_valid(confirmed, "reservation.confirmed");
+  auto notes = rt::collect({"notifications.reservation-completed"}, trace, 1, 30s, 1s);
+  CHECK(notes.size() == 1);
+  check_valid(notes, "notifications.reservation-completed");
+  auto failed = rt::collect({"reservation.confirmation-failed"}, trace, 1, 5s);
+  CHECK(failed.empty());
+  if (!confirmed.empty()) {
+    auto d = rt::json(confirmed[0]);
+    CHECK(d["data"]["paymentId"].GetInt64() == payment);
+    CHECK(d["data"]["seatNo"].GetInt() == 21);
+    CHECK(std::string(d["data"]["concertTitle"].GetString()).size() > 0);
+  }
+  CHECK(svc.db()
+            .query_one("SELECT status FROM seats WHERE schedule_id = 7 AND seat_no = 21")
+            ->str("status") == "RESERVED");
+  CHECK(svc.db()
+            .query_one("SELECT payment_id FROM reservations WHERE id = ?", {id})
+            ->i64("payment_id") == payment);
+  // The queue token ended with the payment; the reservation stays visible and cannot be released.
+  CHECK(svc.call("GET", "/v1/queue/status", "", token).status == 401);
+  auto view = svc.call("GET", "/v1/reservations/" + std::to_string(id), "", token);
+  CHECK(view.status == 200);
+  CHECK(std::string(rt::json(view.body)["status"].GetString()) == "CONFIRMED");
+  CHECK(svc.call("DELETE", "/v1/reservations/" + std::to_string(id), "", token).status == 409);
+
+  // A payment for a hold that has run out: confirmation-failed, nothing confirmed.
+  auto late_user = rt::unique_user();
+  auto late_token = svc.token(late_user);
+  auto late = hold(svc, late_token, 7, 22);
+  age_hold(svc, late);
+  auto late_trace = rt::new_trace();
+  rt::publish("payment.completed", payment_json(payment + 1, late, late_user), std::to_string(late),
+              late_trace);
+  auto late_failed = rt::collect({"reservation.confirmation-failed"}, late_trace, 1, 60s, 2s);
+  REQUIRE(late_failed.size() == 1);
+  check_valid(late_failed, "reservation.confirmation-failed");
+  auto f = rt::json(late_failed[0]);
+  CHECK(std::string(f["data"]["reason"].GetString()) == "HOLD_EXPIRED");
+  CHECK(f["data"]["amount"].GetInt64() == 150000);
+  CHECK(f["data"]["paymentId"].GetInt64() == payment + 1);
+  CHECK(status_of(svc, late) == "HELD");  // stored as is; seats.expired ends it
+  CHECK(svc.db()
+            .query_one("SELECT status FROM seats WHERE schedule_id = 7 AND seat_no = 22")
+            ->str("status") == "HELD");
+  CHECK(rt::collect({"reservation.confirmed"}, late_trace, 1, 3s).empty());
+}
+
+TEST_CASE("seats.expired: restores expired holds only, twice changes nothing") {
+  rt::Service svc("consumers");
+  auto u1 = rt::unique_user();
+  auto u2 = u1 + 1;
+  auto u3 = u1 + 2;
+  auto r1 = hold(svc, svc.token(u1), 8, 1);
+  auto r2 = hold(svc, svc.token(u2), 8, 2);
+  auto r3 = hold(svc, svc.token(u3), 8, 3);  // still live
+  age_hold(svc, r1);
+  age_hold(svc, r2);
+  auto trace = rt::new_trace();
+  auto seats_json = [&] {
+    auto at = ticketing::now_rfc3339();
+    return R"({"scheduleId":8,"seats":[{"reservationId":)" + std::to_string(r1) +
+           R"(,"seatNo":1,"expiresAt":")" + at + R"("},{"reservationId":)" + std::to_string(r2) +
+           R"(,"seatNo":2,"expiresAt":")" + at + R"("},{"reservationId":)" + std::to_string(r3) +
+           R"(,"seatNo":3,"expiresAt":")" + at + "\"}]}";
+  }();
+  auto event_id = ticketing::new_uuid();
+  rt::publish("seats.expired", seats_json, "8", trace, event_id);
+  REQUIRE(wait_until(
+      [&] { return status_of(svc, r1) == "EXPIRED" && status_of(svc, r2) == "EXPIRED"; }, 60s));
+  auto seat_states = [&] {
+    std::string s;
+    for (const auto& row : svc.db().query("SELECT status, version FROM seats WHERE schedule_id = 8 "
+                                          "AND seat_no <= 3 ORDER BY seat_no")) {
+      s += row.str("status") + "/" + std::to_string(row.i64("version")) + " ";
+    }
+    return s;
+  };
+  auto after_first = seat_states();
+  CHECK(after_first.find("AVAILABLE") == 0);
+  CHECK(svc.db()
+            .query_one("SELECT status FROM seats WHERE schedule_id = 8 AND seat_no = 3")
+            ->str("status") == "HELD");
+  CHECK(status_of(svc, r3) == "HELD");
+
+  // Delivered again (same event) and re-announced (new event id): no change.
+  rt::publish("seats.expired", seats_json, "8", trace, event_id);
+  auto again_id = ticketing::new_uuid();
+  rt::publish("seats.expired", seats_json, "8", trace, again_id);
+  REQUIRE(wait_until(
+      [&] {
+        return svc.db()
+                   .query_one("SELECT COUNT(*) AS n FROM processed_events WHERE event_id = ?",
+                              {again_id})
+                   ->i64("n") == 1;
+      },
+      60s));
+  CHECK(seat_states() == after_first);
+  CHECK(status_of(svc, r1) == "EXPIRED");
+  CHECK(status_of(svc, r3) == "HELD");
+
+  auto cancelled = rt::collect({"reservation.cancelled"}, trace, 2, 30s, 3s);
+  CHECK(cancelled.size() == 2);
+  check_valid(cancelled, "reservation.cancelled");
+  for (const auto& c : cancelled) {
+    auto d = rt::json(c);
+    CHECK(std::string(d["data"]["reason"].GetString()) == "EXPIRED");
+    auto rid = d["data"]["reservationId"].GetInt64();
+    CHECK((rid == r1 || rid == r2));
+  }
+
+  // Payment arriving after the expiry: confirmation-failed HOLD_EXPIRED.
+  auto pay_trace = rt::new_trace();
+  rt::publish("payment.completed", payment_json(svc.id_base() + 5, r1, u1), std::to_string(r1),
+              pay_trace);
+  auto failed = rt::collect({"reservation.confirmation-failed"}, pay_trace, 1, 60s);
+  REQUIRE(failed.size() == 1);
+  CHECK(std::string(rt::json(failed[0])["data"]["reason"].GetString()) == "HOLD_EXPIRED");
+  CHECK(status_of(svc, r1) == "EXPIRED");
+}
+
+TEST_CASE("a new hold takes over an expired one and ends it with reservation.cancelled") {
+  rt::Service svc("takeover");
+  auto first = rt::unique_user();
+  auto old_id = hold(svc, svc.token(first), 9, 5);
+  age_hold(svc, old_id);
+  auto trace = rt::new_trace();
+  auto new_id = hold(svc, svc.token(first + 1), 9, 5, trace);
+  CHECK(new_id != old_id);
+  CHECK(status_of(svc, old_id) == "EXPIRED");
+  CHECK(status_of(svc, new_id) == "HELD");
+  CHECK(
+      svc.db()
+          .query_one("SELECT held_by_reservation FROM seats WHERE schedule_id = 9 AND seat_no = 5")
+          ->i64("held_by_reservation") == new_id);
+  auto cancelled = rt::collect({"reservation.cancelled"}, trace, 1, 30s);
+  REQUIRE(cancelled.size() == 1);
+  auto d = rt::json(cancelled[0]);
+  CHECK(d["data"]["reservationId"].GetInt64() == old_id);
+  CHECK(std::string(d["data"]["reason"].GetString()) == "EXPIRED");
+  CHECK(rt::collect({"reservation.held"}, trace, 1, 30s).size() == 1);
+}
