@@ -35,6 +35,12 @@ std::map<std::string, std::string> stack_env(unsigned short admin_port, unsigned
           {"MYSQL_URL", tt::mysql_url()},
           {"REDIS_URL", tt::redis_url()},
           {"TOKEN_SECRET", "test-secret"},
+          // Nothing listens there: the relay starts, its breaker holds records back.
+          {"DATAPLATFORM_URL", "http://127.0.0.1:1"},
+          // Its own group, from the log end: these probes never take work
+          // from (or commit offsets for) real instances on the shared cluster.
+          {"KAFKA_CONSUMER_GROUP", tt::unique_name("blackbox")},
+          {"KAFKA_AUTO_OFFSET_RESET", "latest"},
           {"ADMIN_PORT", std::to_string(admin_port)},
           {"HTTP_PORT", std::to_string(http_port)}};
 }

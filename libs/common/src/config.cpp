@@ -103,6 +103,29 @@ bool EnvReader::boolean(std::string_view name, bool fallback) {
   return fallback;
 }
 
+std::string EnvReader::choice(std::string_view name, std::string_view fallback,
+                              std::initializer_list<std::string_view> allowed) {
+  auto v = lookup_(name);
+  if (!v || v->empty()) {
+    remember(name, std::string(fallback), false);
+    return std::string(fallback);
+  }
+  for (auto a : allowed) {
+    if (*v == a) {
+      remember(name, *v, false);
+      return *v;
+    }
+  }
+  std::string options;
+  for (auto a : allowed) options += (options.empty() ? "" : "|") + std::string(a);
+  problems_.push_back(fmt::format("{}='{}' must be one of {}", name, *v, options));
+  return std::string(fallback);
+}
+
+void EnvReader::fail(std::string_view name, std::string_view problem) {
+  problems_.push_back(fmt::format("{}: {}", name, problem));
+}
+
 void EnvReader::finish() const {
   if (!problems_.empty()) throw ConfigError(problems_);
 }

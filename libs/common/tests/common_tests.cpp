@@ -22,17 +22,21 @@ EnvReader reader(std::map<std::string, std::string> vars) {
 }  // namespace
 
 TEST_CASE("config reports every missing or malformed variable at once") {
-  auto env = reader({{"PORT", "abc"}, {"TTL", "99999"}, {"FLAG", "maybe"}});
+  auto env = reader({{"PORT", "abc"}, {"TTL", "99999"}, {"FLAG", "maybe"}, {"RESET", "middle"}});
   env.required("KAFKA_BOOTSTRAP_SERVERS");
   env.integer("PORT", 8080, 1, 65535);
   env.integer("TTL", 300, 1, 3600);
   env.boolean("FLAG", false);
   env.secret("TOKEN_SECRET");
+  CHECK(env.choice("RESET", "earliest", {"earliest", "latest"}) == "earliest");
+  env.fail("HOLD_TTL_SECONDS", "must be shorter than QUEUE_ACTIVE_TTL_SECONDS");
   try {
     env.finish();
     FAIL("finish() should have thrown");
   } catch (const ConfigError& e) {
-    REQUIRE(e.problems().size() == 5);
+    REQUIRE(e.problems().size() == 7);
+    CHECK(std::string(e.what()).find("RESET='middle' must be one of earliest|latest") != std::string::npos);
+    CHECK(std::string(e.what()).find("HOLD_TTL_SECONDS: must be shorter") != std::string::npos);
     std::string what = e.what();
     CHECK(what.find("KAFKA_BOOTSTRAP_SERVERS is required") != std::string::npos);
     CHECK(what.find("PORT='abc' is not an integer") != std::string::npos);

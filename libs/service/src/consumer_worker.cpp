@@ -15,6 +15,7 @@ ConsumerWorker::ConsumerWorker(ServiceHost& host, std::vector<std::string> topic
 ConsumerWorker::~ConsumerWorker() { stop(); }
 
 void ConsumerWorker::start() {
+  if (thread_.joinable()) return;
   stop_.store(false);
   thread_ = std::thread([this] { run(); });
 }
@@ -30,11 +31,14 @@ void ConsumerWorker::run() {
     try {
       events::ConsumerOptions options;
       options.bootstrap_servers = common.kafka_bootstrap;
-      options.group_id = common.service;
+      options.group_id = common.consumer_group;
       options.client_id = common.service;
       options.topics = topics_;
+      options.auto_offset_reset = common.auto_offset_reset;
       events::Consumer consumer(options);
-      events::HandlingLoop loop(consumer, host_.infra().producer(), handler_, options_);
+      auto handling = options_;
+      if (handling.consumer_group.empty()) handling.consumer_group = common.consumer_group;
+      events::HandlingLoop loop(consumer, host_.infra().producer(), handler_, handling);
       loop.run(stop_);
       consumer.close();
     } catch (const std::exception& e) {

@@ -17,6 +17,8 @@ CommonConfig CommonConfig::read(EnvReader& env, std::string service, std::uint16
   c.admin_host = env.str("ADMIN_HOST", "127.0.0.1");
   c.admin_port = static_cast<std::uint16_t>(env.integer("ADMIN_PORT", default_admin_port, 0, 65535));
   c.kafka_bootstrap = env.required("KAFKA_BOOTSTRAP_SERVERS");
+  c.consumer_group = env.str("KAFKA_CONSUMER_GROUP", c.service);
+  c.auto_offset_reset = env.choice("KAFKA_AUTO_OFFSET_RESET", "earliest", {"earliest", "latest"});
   c.log_level = env.str("LOG_LEVEL", "info");
   return c;
 }

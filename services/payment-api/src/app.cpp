@@ -14,6 +14,7 @@
 #include "ticketing/db/db.hpp"
 #include "ticketing/http/server.hpp"
 #include "ticketing/outbox/relay.hpp"
+#include "ticketing/service/consumer_worker.hpp"
 
 namespace ticketing::payment {
 
@@ -36,7 +37,7 @@ struct Runtime {
   auth::TokenSigner signer;
   std::unique_ptr<Store> store;
   std::unique_ptr<outbox::Relay> relay;
-  std::unique_ptr<EventWorker> worker;
+  std::unique_ptr<service::ConsumerWorker> worker;
   // The schema exists (migrations applied) and relay and consumer run.
   std::atomic<bool> started{false};
   std::atomic<bool> stopping{false};
@@ -84,12 +85,14 @@ service::Setup configure(EnvReader& env) {
     relay_options.table = "outbox";
     relay_options.instance = std::string(kServiceName);
     rt->relay = std::make_unique<outbox::Relay>(relay_options, host.infra().producer());
-    rt->worker = std::make_unique<EventWorker>(
-        host.config().common.kafka_bootstrap, rt->config,
+    events::HandlingOptions handling;
+    handling.retry.max_attempts = rt->config.consumer_max_attempts;
+    handling.retry.max_backoff = rt->config.consumer_max_backoff;
+    rt->worker = std::make_unique<service::ConsumerWorker>(
+        host,
         std::vector<std::string>{"reservation.held", "reservation.cancelled",
                                  "reservation.confirmation-failed"},
-        host.infra().producer(),
-        ReservationEventHandler(*rt->store, *rt->relay, rt->config.trusted_producers));
+        ReservationEventHandler(*rt->store, *rt->relay, rt->config.trusted_producers), handling);
 
     host.health().add("schema", [rt] { return rt->started.load(); });
     add_routes(host.router(), *rt->store, rt->config, rt->signer, *rt->relay,

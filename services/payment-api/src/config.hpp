@@ -17,10 +17,6 @@ struct PaymentConfig {
   std::int64_t max_balance = 100'000'000;     // MAX_BALANCE: a charge may not go above it
   std::chrono::milliseconds hold_wait{3000};  // PAYMENT_HOLD_WAIT_MS
   std::chrono::milliseconds hold_poll{50};    // PAYMENT_HOLD_POLL_MS
-  // Consumer group (default "payment-api") and where a new group starts;
-  // tests run isolated instances with their own group and "latest".
-  std::string group_id = "payment-api";        // KAFKA_GROUP_ID
-  std::string auto_offset_reset = "earliest";  // KAFKA_AUTO_OFFSET_RESET
   // A confirmation-failed event whose payment is not visible yet is retried
   // this many times with backoff (~16 s with the defaults), then dead-lettered.
   int consumer_max_attempts = 8;                         // CONSUMER_MAX_ATTEMPTS

@@ -170,7 +170,7 @@ class Fixture {
         {"PAYMENT_HOLD_WAIT_MS", std::to_string(kHoldWait.count())},
         // Our own group from the newest offset: this instance sees every
         // partition and none of the topics' history.
-        {"KAFKA_GROUP_ID", tt::unique_name("payment-api-test")},
+        {"KAFKA_CONSUMER_GROUP", tt::unique_name("payment-api-test")},
         {"KAFKA_AUTO_OFFSET_RESET", "latest"},
         {"CONSUMER_MAX_ATTEMPTS", "4"},
         {"CONSUMER_MAX_BACKOFF_MS", "500"},
@@ -971,7 +971,7 @@ TEST_CASE("MariaDB down at start: live, not ready, 503 on the API, stops cleanly
       {"TOKEN_SECRET", "down-test-secret"},
       {"HTTP_PORT", std::to_string(http_port)},
       {"ADMIN_PORT", std::to_string(admin)},
-      {"KAFKA_GROUP_ID", tt::unique_name("payment-api-down")},
+      {"KAFKA_CONSUMER_GROUP", tt::unique_name("payment-api-down")},
       {"KAFKA_AUTO_OFFSET_RESET", "latest"}};
   auto log = tt::build_path("services/payment-api/blackbox-down.log");
   std::filesystem::remove(log);

@@ -83,7 +83,6 @@ TEST_CASE("configuration: defaults and the trusted producer list") {
   CHECK(c.max_charge == 1'000'000);
   CHECK(c.max_balance == 100'000'000);
   CHECK(c.hold_wait == std::chrono::milliseconds(3000));
-  CHECK(c.group_id == "payment-api");
   CHECK(c.trusted_producers.empty());
 
   vars["TRUSTED_EVENT_PRODUCERS"] = "reservation-api,,other";

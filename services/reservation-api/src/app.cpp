@@ -8,7 +8,7 @@
 
 #include "config.hpp"
 #include "events/consumers.hpp"
-#include "events/group_consumer.hpp"
+#include "ticketing/service/consumer_worker.hpp"
 #include "http/routes.hpp"
 #include "store/catalogue_cache.hpp"
 #include "store/queue_store.hpp"
@@ -36,8 +36,6 @@ Config Config::read(EnvReader& env) {
   c.max_holds_per_user = static_cast<int>(env.integer("MAX_HOLDS_PER_USER", 4, 1, 50));
   c.redis_prefix = env.str("REDIS_PREFIX", "reservation:");
   c.cache_ttl = std::chrono::milliseconds(env.integer("CATALOGUE_CACHE_TTL_MS", 2000, 0, 600000));
-  c.consumer_group = env.str("KAFKA_CONSUMER_GROUP", "reservation-api");
-  c.consumer_offset_reset = env.str("KAFKA_CONSUMER_OFFSET_RESET", "earliest");
   c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
   return c;
 }
@@ -114,9 +112,8 @@ struct Runtime {
     std::lock_guard lock(mutex);
     if (stop) return;
     relay.start();
-    consumer = std::make_unique<GroupConsumer>(
-        host, config.consumer_group, config.consumer_offset_reset,
-        std::vector<std::string>{kPaymentCompletedTopic, kSeatsExpiredTopic},
+    consumer = std::make_unique<service::ConsumerWorker>(
+        host, std::vector<std::string>{kPaymentCompletedTopic, kSeatsExpiredTopic},
         make_event_handler(store, queue));
     consumer->start();
     schema_ready = true;
@@ -169,7 +166,7 @@ struct Runtime {
   outbox::Relay relay;
   ReservationStore store;
   std::atomic<bool> schema_ready{false};
-  std::unique_ptr<GroupConsumer> consumer;
+  std::unique_ptr<service::ConsumerWorker> consumer;
   std::vector<std::thread> background;
   std::mutex mutex;
   std::condition_variable cv;

@@ -22,8 +22,6 @@ struct Config {
   std::string redis_prefix = "reservation:";
   std::chrono::milliseconds cache_ttl{2000};
   // Test isolation on a shared cluster (defaults are production's).
-  std::string consumer_group = "reservation-api";
-  std::string consumer_offset_reset = "earliest";
   // Skip a payment.completed whose reservation this database never had,
   // instead of answering confirmation-failed NOT_FOUND.
   bool ignore_unknown_reservations = false;

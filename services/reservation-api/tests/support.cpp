@@ -66,7 +66,7 @@ Service::Service(const std::string& name, std::map<std::string, std::string> env
   full["IGNORE_UNKNOWN_RESERVATIONS"] = "true";
   // A fresh group starts at the end of the topics (the shared topics' history
   // is other runs' business) and the harness waits for its partitions.
-  full["KAFKA_CONSUMER_OFFSET_RESET"] = "latest";
+  full["KAFKA_AUTO_OFFSET_RESET"] = "latest";
   full["LOG_LEVEL"] = "info";
   for (auto& [k, v] : env) full[k] = v;
 

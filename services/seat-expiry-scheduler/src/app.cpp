@@ -25,8 +25,6 @@ service::Setup configure(EnvReader& env) {
   store.done_ttl = std::chrono::seconds(env.integer("EXPIRY_DONE_TTL_S", 86400, 60, 30 * 86400));
 
   SchedulerOptions sched;
-  sched.group_id = env.str("CONSUMER_GROUP", "seat-expiry-scheduler");
-  sched.auto_offset_reset = env.str("KAFKA_AUTO_OFFSET_RESET", "earliest");
   sched.session_timeout_ms =
       static_cast<int>(env.integer("KAFKA_SESSION_TIMEOUT_MS", 6000, 6000, 300000));
   sched.tick = std::chrono::milliseconds(env.integer("EXPIRY_TICK_MS", 1000, 10, 60000));
@@ -37,14 +35,13 @@ service::Setup configure(EnvReader& env) {
   sched.batch_seats = static_cast<std::size_t>(env.integer("EXPIRY_BATCH_SEATS", 500, 1, 500));
   sched.claim_lease =
       std::chrono::milliseconds(env.integer("EXPIRY_CLAIM_LEASE_MS", 10000, 1000, 600000));
-  if (sched.auto_offset_reset != "earliest" && sched.auto_offset_reset != "latest") {
-    throw ConfigError({"KAFKA_AUTO_OFFSET_RESET: must be earliest or latest"});
-  }
-  if (store.prefix.empty()) throw ConfigError({"REDIS_PREFIX: must not be empty"});
+  if (store.prefix.empty()) env.fail("REDIS_PREFIX", "must not be empty");
 
   return [store, sched](service::ServiceHost& host) mutable {
     sched.service = host.config().common.service;
     sched.bootstrap_servers = host.config().common.kafka_bootstrap;
+    sched.group_id = host.config().common.consumer_group;
+    sched.auto_offset_reset = host.config().common.auto_offset_reset;
     auto timers = std::make_shared<TimerStore>(host.infra().redis(), store);
     auto scheduler = std::make_shared<ExpiryScheduler>(sched, *timers, host.infra().producer());
     scheduler->start();

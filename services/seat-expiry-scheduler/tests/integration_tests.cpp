@@ -62,7 +62,7 @@ Instance start_scheduler(const std::string& prefix, const std::string& group,
                                          {"REDIS_URL", tt::redis_url()},
                                          {"ADMIN_PORT", std::to_string(i.admin)},
                                          {"REDIS_PREFIX", prefix},
-                                         {"CONSUMER_GROUP", group},
+                                         {"KAFKA_CONSUMER_GROUP", group},
                                          {"KAFKA_AUTO_OFFSET_RESET", "latest"},
                                          {"EXPIRY_DONE_TTL_S", "300"}};
   for (const auto& [k, v] : extra) env[k] = v;

@@ -52,27 +52,4 @@ class ReservationEventHandler {
   std::vector<std::string> trusted_;
 };
 
-// A consumer-group member on its own thread (like service::ConsumerWorker,
-// but with a configurable group id and offset reset).
-class EventWorker {
- public:
-  EventWorker(std::string bootstrap, const PaymentConfig& config, std::vector<std::string> topics,
-              events::Producer& dlq_producer, events::EventHandler handler);
-  ~EventWorker();
-  EventWorker(const EventWorker&) = delete;
-  EventWorker& operator=(const EventWorker&) = delete;
-  void start();
-  void stop();
-
- private:
-  void run();
-  std::string bootstrap_;
-  PaymentConfig config_;
-  std::vector<std::string> topics_;
-  events::Producer& producer_;
-  events::EventHandler handler_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 }  // namespace ticketing::payment

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -35,6 +36,12 @@ class EnvReader {
   std::int64_t integer(std::string_view name, std::int64_t fallback, std::int64_t min,
                        std::int64_t max);
   bool boolean(std::string_view name, bool fallback);
+  // One of `allowed` (exact match); anything else is a problem.
+  std::string choice(std::string_view name, std::string_view fallback,
+                     std::initializer_list<std::string_view> allowed);
+  // Records a problem found by the caller (a cross-variable rule, a value
+  // another parser rejected), reported with all the others by finish().
+  void fail(std::string_view name, std::string_view problem);
 
   // Throws ConfigError listing every problem seen so far.
   void finish() const;

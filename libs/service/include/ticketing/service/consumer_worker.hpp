@@ -12,7 +12,8 @@ namespace ticketing::service {
 
 class ServiceHost;
 
-// One member of the service's consumer group (group.id = service name) on its
+// One member of the service's consumer group (KAFKA_CONSUMER_GROUP, by
+// default the service name; KAFKA_AUTO_OFFSET_RESET for a new group) on its
 // own thread: polls `topics`, validates each event, runs `handler` with
 // retry-then-DLQ (events::HandlingLoop), stores offsets only after a record is
 // handled. A fatal consumer error is logged and the member rejoins after a

@@ -20,6 +20,11 @@ struct CommonConfig {
   std::string admin_host;
   std::uint16_t admin_port = 0;
   std::string kafka_bootstrap;
+  // Consumer group of every ConsumerWorker (KAFKA_CONSUMER_GROUP, default the
+  // service name) and where a new group starts (KAFKA_AUTO_OFFSET_RESET,
+  // earliest|latest). Tests give each run its own group on the shared cluster.
+  std::string consumer_group;
+  std::string auto_offset_reset;
   std::string log_level;
 
   static CommonConfig read(EnvReader& env, std::string service, std::uint16_t default_admin_port);
