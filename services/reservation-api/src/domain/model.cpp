@@ -1,7 +1,6 @@
 #include "domain/model.hpp"
 
-#include <cstdio>
-#include <ctime>
+#include "ticketing/common/ids.hpp"
 
 namespace ticketing::reservation {
 
@@ -30,19 +29,11 @@ SystemTime now_ms() {
 }
 
 std::string to_db_time(SystemTime t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  int frac = static_cast<int>(ms % 1000);
-  if (frac < 0) {
-    frac += 1000;
-    --secs;
-  }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
+  // DATETIME(3) text is the RFC 3339 UTC form with a space for "T" and no "Z".
+  std::string text = to_rfc3339(t);
+  text[10] = ' ';
+  text.pop_back();
+  return text;
 }
 
 std::string db_time_to_rfc3339(std::string_view db_time) {
