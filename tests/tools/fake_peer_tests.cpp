@@ -90,6 +90,12 @@ TEST_CASE("fake-peer fails on demand, with Retry-After, and rejects chosen bodie
   CHECK(limited.status == 429);
   CHECK(limited.header("retry-after").value_or("") == "2");
   CHECK(p.configure(R"({"failurePercent":101})").status == 400);
+
+  // Exactly the next N requests fail, then it answers normally again.
+  REQUIRE(p.configure(R"({"failurePercent":0,"failNext":2,"failureStatus":503})").status == 200);
+  CHECK(p.post("/webhook", "{}").status == 503);
+  CHECK(p.post("/webhook", "{}").status == 503);
+  CHECK(p.post("/webhook", "{}").status == 200);
 }
 
 TEST_CASE("fake-peer 'down' refuses connections until it is up again") {

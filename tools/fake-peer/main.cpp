@@ -11,7 +11,7 @@
 //                 GET  /_control/stats
 //                 POST /_control/config {"status","latencyMs","failurePercent",
 //                      "failureStatus","retryAfterSeconds","failBodyContains",
-//                      "failBodyStatus","down"}   (fields optional)
+//                      "failBodyStatus","failNext","down"}   (fields optional)
 //                 POST /_control/reset
 // "down": the data port is closed (connection refused) until down=false.
 //
@@ -48,6 +48,7 @@ struct Config {
   int retry_after_seconds = -1;  // -1: no Retry-After header
   std::string fail_body_contains;  // requests whose body contains this...
   int fail_body_status = 400;      // ...get this status
+  int fail_next = 0;               // the next N requests fail with failure_status
   bool down = false;
 };
 
@@ -128,10 +129,15 @@ class FakePeer {
     rec.content_type = std::string(r.header("content-type").value_or(""));
     rec.traceparent = std::string(r.header("traceparent").value_or(""));
     std::optional<Answer> replay;
+    bool fail_this = false;
     {
       std::lock_guard lock(mutex_);
       cfg = config_;
       rec.seq = ++seq_;
+      if (config_.fail_next > 0) {
+        --config_.fail_next;
+        fail_this = true;
+      }
       if (!rec.idempotency_key.empty()) {
         auto it = answers_.find(rec.idempotency_key);
         if (it != answers_.end()) replay = it->second;
@@ -145,7 +151,7 @@ class FakePeer {
       resp = http::Response::json(replay->status, replay->body);
     } else if (!cfg.fail_body_contains.empty() && r.body.find(cfg.fail_body_contains) != std::string::npos) {
       resp = http::Response::error(cfg.fail_body_status, "REJECTED", "the fake rejects this body on purpose");
-    } else if (cfg.failure_percent > 0 && roll() < cfg.failure_percent) {
+    } else if (fail_this || (cfg.failure_percent > 0 && roll() < cfg.failure_percent)) {
       resp = http::Response::error(cfg.failure_status, "INJECTED_FAILURE", "failure injected by the fake");
       if (cfg.retry_after_seconds >= 0)
         resp.headers.emplace_back("Retry-After", std::to_string(cfg.retry_after_seconds));
@@ -232,6 +238,7 @@ class FakePeer {
     read_int("failureStatus", next.failure_status, 100, 599);
     read_int("retryAfterSeconds", next.retry_after_seconds, -1, 3600);
     read_int("failBodyStatus", next.fail_body_status, 100, 599);
+    read_int("failNext", next.fail_next, 0, 1000000);
     if (body.has("failBodyContains"))
       if (auto v = body.string("failBodyContains", 1000)) next.fail_body_contains = *v;
     bool was_down = false;
