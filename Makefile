@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 export BUILD_DIR := $(abspath $(BUILD_DIR))
 
-.PHONY: all deps configure build up down status run demo test test-unit bench-events clean help
+.PHONY: all deps configure build up down status run demo test test-unit bench-events bench-reservation clean help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make up|down|status  the local stack: 3 Kafka nodes (KRaft), MariaDB, Redis"
 	@echo "make run           make up, then start the five services in the background"
 	@echo "make bench-events  libs/events vs Kafka's ProducerPerformance and EndToEndLatency"
+	@echo "make bench-reservation  holds via HTTP vs a raw SQL client; GET seats vs nginx"
 
 deps:
 	@bash scripts/deps.sh
@@ -53,6 +54,9 @@ test-unit: build
 
 bench-events: build
 	@bash bench/bench-events.sh
+
+bench-reservation: build
+	@bash bench/bench-reservation.sh
 
 clean:
 	rm -rf $(BUILD_DIR)

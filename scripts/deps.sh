@@ -13,6 +13,7 @@ PACKAGES=(
   libmariadb-dev default-libmysqlclient-dev libfmt-dev catch2 libssl-dev uuid-dev
   mariadb-server mariadb-client redis-server redis-tools kcat
   openjdk-17-jre-headless maven python3
+  nginx-light wrk
 )
 # Kafka pinned in deploy/kafka/pom.xml.
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml)
