@@ -1,5 +1,17 @@
 #include "app.hpp"
 
+#include <memory>
+#include <string>
+
+#include "channels/notifier.hpp"
+#include "channels/wiring.hpp"
+#include "domain/message.hpp"
+#include "ticketing/common/error.hpp"
+#include "ticketing/common/log.hpp"
+#include "ticketing/common/metrics.hpp"
+#include "ticketing/redis/pool.hpp"
+#include "ticketing/service/consumer_worker.hpp"
+
 namespace ticketing::notification {
 
 service::HostSpec spec() {
@@ -13,9 +25,89 @@ service::HostSpec spec() {
   return s;
 }
 
-service::Setup configure(EnvReader& /*env*/) {
-  // Business logic arrives with this service's issue.
-  return [](service::ServiceHost&) { return service::Teardown{}; };
+namespace {
+
+// <prefix>sent:<eventId>:<channel>, written after the channel accepted.
+class RedisDeliveryLog : public DeliveryLog {
+ public:
+  RedisDeliveryLog(redis::Pool& pool, std::string prefix, std::chrono::seconds ttl)
+      : pool_(pool), prefix_(std::move(prefix)), ttl_(ttl) {}
+  bool sent(const std::string& event_id, const std::string& channel) override {
+    return pool_.command({"EXISTS", key(event_id, channel)}).as_integer() > 0;
+  }
+  void mark_sent(const std::string& event_id, const std::string& channel) override {
+    pool_.command({"SET", key(event_id, channel), "1", "EX", std::to_string(ttl_.count())});
+  }
+
+ private:
+  [[nodiscard]] std::string key(const std::string& event_id, const std::string& channel) const {
+    return prefix_ + "sent:" + event_id + ":" + channel;
+  }
+  redis::Pool& pool_;
+  std::string prefix_;
+  std::chrono::seconds ttl_;
+};
+
+struct Settings {
+  ChannelSettings channels;
+  Language language = Language::kEn;
+  std::string redis_prefix;
+  std::chrono::seconds dedupe_ttl{7LL * 24 * 3600};
+  events::HandlingOptions handling;
+};
+
+Settings read_settings(EnvReader& env) {
+  Settings s;
+  s.channels = read_channel_settings(env);
+  s.language = language_from(env.choice("NOTIFY_LANGUAGE", "en", {"en", "ko"}));
+  s.redis_prefix = env.str("REDIS_PREFIX", "notify:");
+  s.dedupe_ttl = std::chrono::seconds(
+      env.integer("NOTIFY_DEDUPE_TTL_S", 7LL * 24 * 3600, 1, 10LL * 365 * 24 * 3600));
+  s.handling.retry.max_attempts = static_cast<int>(env.integer("NOTIFY_MAX_ATTEMPTS", 5, 1, 100));
+  s.handling.retry.initial_backoff =
+      std::chrono::milliseconds(env.integer("NOTIFY_BACKOFF_INITIAL_MS", 500, 1, 3600000));
+  s.handling.retry.max_backoff =
+      std::chrono::milliseconds(env.integer("NOTIFY_BACKOFF_MAX_MS", 10000, 1, 3600000));
+  return s;
+}
+
+}  // namespace
+
+service::Setup configure(EnvReader& env) {
+  Settings s = read_settings(env);
+  return [s](service::ServiceHost& host) {
+    auto log =
+        std::make_shared<RedisDeliveryLog>(host.infra().redis(), s.redis_prefix, s.dedupe_ttl);
+    std::shared_ptr<Notifier> notifier = build_notifier(s.channels, log);
+    auto& dead =
+        metrics::global().counter("notify_dead_lettered_total",
+                                  "Notifications handed to notifications.dlq (approximate: "
+                                  "counted when the last attempt fails)");
+    auto& handled =
+        metrics::global().counter("notify_events_total", "Notification events fully delivered");
+    const Language language = s.language;
+    const int max_attempts = s.handling.retry.max_attempts;
+    events::EventHandler handler = [notifier, language, max_attempts, &dead,
+                                    &handled](const events::Event& e) {
+      try {
+        Message m = render(*e.envelope, language);
+        notifier->send(m);
+        handled.inc();
+      } catch (const InfraError& err) {
+        if (!err.retryable() || e.attempt >= max_attempts) dead.inc();
+        throw;
+      } catch (...) {
+        dead.inc();
+        throw;
+      }
+    };
+    auto worker =
+        std::make_shared<service::ConsumerWorker>(host, notification_topics(), handler, s.handling);
+    worker->start();
+    log::info("notifying", {{"channels", notifier->name()},
+                            {"language", language == Language::kKo ? "ko" : "en"}});
+    return service::Teardown([worker] { worker->stop(); });
+  };
 }
 
 }  // namespace ticketing::notification
