@@ -21,6 +21,8 @@ KAFKA_PORT_BASE=${KAFKA_PORT_BASE:-19092}
 KAFKA_CONTROLLER_PORT_BASE=${KAFKA_CONTROLLER_PORT_BASE:-19192}
 MYSQL_PORT=${MYSQL_PORT:-13306}
 REDIS_PORT=${REDIS_PORT:-16379}
+FAKE_DATAPLATFORM_PORT=${FAKE_DATAPLATFORM_PORT:-18500}
+FAKE_DATAPLATFORM_CONTROL_PORT=${FAKE_DATAPLATFORM_CONTROL_PORT:-18501}
 KAFKA_HEAP=${KAFKA_HEAP:-"-Xms256m -Xmx512m"}
 NODES=(1 2 3)
 
@@ -298,6 +300,10 @@ cmd_status() {
   for s in "${SERVICES[@]}"; do
     if running_pid "$s" >/dev/null; then echo "$(url_var "$s")_URL=$(service_url "$s")"; fi
   done
+  if running_pid fake-dataplatform >/dev/null; then
+    echo "DATAPLATFORM_URL=http://127.0.0.1:$FAKE_DATAPLATFORM_PORT"
+    echo "FAKE_DATAPLATFORM_CONTROL_URL=http://127.0.0.1:$FAKE_DATAPLATFORM_CONTROL_PORT"
+  fi
   if [ "$any_down" = 0 ] && [ -x "$ADMIN_BIN" ]; then
     echo "# kafka"
     admin_tool describe --bootstrap "$(bootstrap)" --manifest "$ROOT/deploy/topics.manifest" | sed 's/^/#   /'
@@ -330,6 +336,14 @@ cmd_run() {
   local s bin
   eval "$(print_env | sed 's/^\([A-Z_]*\)=\(.*\)$/export \1="${\1:-\2}"/')"
   export TOKEN_SECRET=${TOKEN_SECRET:-local-development-secret}
+  # No data platform given: the fake one (tools/fake-peer) stands in for it.
+  if [ -z "${DATAPLATFORM_URL:-}" ]; then
+    start_fake_peer fake-dataplatform "$FAKE_DATAPLATFORM_PORT" "$FAKE_DATAPLATFORM_CONTROL_PORT"
+    export DATAPLATFORM_URL=http://127.0.0.1:$FAKE_DATAPLATFORM_PORT
+  fi
+  # The demo catalogue (idempotent).
+  "$BUILD_DIR/services/reservation-api/reservation-api" seed >>"$LOGS/reservation-api-seed.log" 2>&1 ||
+    die "seeding the catalogue failed: $(tail -3 "$LOGS/reservation-api-seed.log")"
   for s in "${SERVICES[@]}"; do
     running_pid "$s" >/dev/null && continue
     bin=$BUILD_DIR/services/$s/$s
@@ -346,6 +360,16 @@ cmd_run() {
   cmd_status
 }
 
+start_fake_peer() {  # name port control-port
+  running_pid "$1" >/dev/null && return 0
+  port_free_or_die "$2" "$1" FAKE_DATAPLATFORM_PORT
+  local bin=$BUILD_DIR/tools/fake-peer/fake-peer
+  [ -x "$bin" ] || die "$bin not built: run 'make build'"
+  setsid "$bin" --port "$2" --control-port "$3" >>"$LOGS/$1.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$1.pid"
+  wait_port "$3" 10 "$1"
+}
+
 wait_ready() {  # service timeout-s
   local url i
   url="http://127.0.0.1:${ADMIN_PORT[$1]}/health/ready"
@@ -360,6 +384,7 @@ wait_ready() {  # service timeout-s
 cmd_services_down() {
   local names=() f
   for s in "${SERVICES[@]}"; do for f in "$PIDS/$s"*.pid; do [ -e "$f" ] && names+=("$(basename "$f" .pid)"); done; done
+  for f in "$PIDS"/fake-*.pid; do [ -e "$f" ] && names+=("$(basename "$f" .pid)"); done
   [ ${#names[@]} -gt 0 ] && stop_all 15 "${names[@]}"
   log "services stopped"
 }
