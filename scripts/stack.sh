@@ -36,8 +36,8 @@ bootstrap() {
 
 # Service name → public HTTP port (API services) and admin port.
 SERVICES=(reservation-api payment-api seat-expiry-scheduler dataplatform-relay notification-worker)
-declare -A HTTP_PORT=([reservation-api]=${RESERVATION_API_PORT:-8081} [payment-api]=${PAYMENT_API_PORT:-8082})
-declare -A ADMIN_PORT=(
+declare -A HTTP_PORTS=([reservation-api]=${RESERVATION_API_PORT:-8081} [payment-api]=${PAYMENT_API_PORT:-8082})
+declare -A ADMIN_PORTS=(
   [reservation-api]=${RESERVATION_API_ADMIN_PORT:-9081}
   [payment-api]=${PAYMENT_API_ADMIN_PORT:-9082}
   [seat-expiry-scheduler]=${SEAT_EXPIRY_SCHEDULER_ADMIN_PORT:-9083}
@@ -248,7 +248,7 @@ print_env() {
 }
 
 service_url() {  # name
-  local port=${HTTP_PORT[$1]:-${ADMIN_PORT[$1]}}
+  local port=${HTTP_PORTS[$1]:-${ADMIN_PORTS[$1]}}
   echo "http://127.0.0.1:$port"
 }
 
@@ -348,12 +348,10 @@ cmd_run() {
     running_pid "$s" >/dev/null && continue
     bin=$BUILD_DIR/services/$s/$s
     [ -x "$bin" ] || die "$bin not built: run 'make build'"
-    (
-      [ -n "${HTTP_PORT[$s]:-}" ] && export HTTP_PORT=${HTTP_PORT[$s]}
-      export ADMIN_PORT=${ADMIN_PORT[$s]}
+    # HTTP_PORT only for the API services; the others have no public port.
+    HTTP_PORT=${HTTP_PORTS[$s]:-0} ADMIN_PORT=${ADMIN_PORTS[$s]} \
       setsid "$bin" >>"$LOGS/$s.log" 2>&1 </dev/null &
-      echo $! >"$PIDS/$s.pid"
-    )
+    echo $! >"$PIDS/$s.pid"
   done
   for s in "${SERVICES[@]}"; do wait_ready "$s" 60; done
   log "services running (logs: $LOGS)"
@@ -372,7 +370,7 @@ start_fake_peer() {  # name port control-port
 
 wait_ready() {  # service timeout-s
   local url i
-  url="http://127.0.0.1:${ADMIN_PORT[$1]}/health/ready"
+  url="http://127.0.0.1:${ADMIN_PORTS[$1]}/health/ready"
   for ((i = 0; i < $2 * 5; i++)); do
     curl -fsS -m 1 "$url" >/dev/null 2>&1 && return 0
     running_pid "$1" >/dev/null || die "$1 exited at start: $(tail -5 "$LOGS/$1.log")"

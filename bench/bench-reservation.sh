@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# reservation-api against references, side by side in one run:
+#   holds:     POST /v1/reservations over N keep-alive connections vs the same
+#              hold transaction (same statements, READ COMMITTED, outbox row)
+#              sent by a minimal SQL client (libs/db) from N threads;
+#   GET seats: GET /v1/schedules/{id}/seats vs nginx (one worker) serving the
+#              same JSON bytes from a file, both with wrk.
+# Prints each figure and the ratio; saves the report in .local/bench/. Starts
+# the stack if needed and stops it again after; starts its own reservation-api
+# on its own database / Redis prefix / consumer group and removes them after.
+#   CONNS=16 HOLD_SECONDS=10 SCHEDULES=400 WRK_SECONDS=10 bash bench/bench-reservation.sh
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+STACK="bash $ROOT/scripts/stack.sh"
+CONNS=${CONNS:-16}                  # hold connections / SQL threads
+HOLD_SECONDS=${HOLD_SECONDS:-10}    # each holds run stops after this (or when its seats run out)
+SCHEDULES=${SCHEDULES:-1200}        # extra schedules (x 50 seats) per copy
+HOLDS_PER_USER=${HOLDS_PER_USER:-10}
+HTTP_THREADS=${HTTP_THREADS:-16}
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNS=${WRK_CONNS:-50}
+WRK_SECONDS=${WRK_SECONDS:-10}
+OUT=$ROOT/.local/bench
+mkdir -p "$OUT"
+
+API=$BUILD_DIR/services/reservation-api/reservation-api
+BENCH=$BUILD_DIR/bench/reservation/reservation_bench
+# A build tree configured before bench/reservation/ existed has no target for
+# it until CMake runs again.
+if [ ! -x "$BENCH" ] && [ -f "$BUILD_DIR/build.ninja" ]; then
+  cmake "$BUILD_DIR" >/dev/null && cmake --build "$BUILD_DIR" -j "${JOBS:-2}" --target reservation_bench >/dev/null
+fi
+build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
+case "$build_type" in
+  Release | RelWithDebInfo | MinSizeRel) ;;
+  *) echo "bench-reservation: warning: $BUILD_DIR is built with CMAKE_BUILD_TYPE='${build_type}' (unoptimized): figures understate the service" >&2 ;;
+esac
+for f in "$API" "$BENCH" /usr/sbin/nginx /usr/bin/wrk; do
+  [ -x "$f" ] || { echo "bench-reservation: $f missing (make build; scripts/deps.sh installs nginx-light and wrk)" >&2; exit 1; }
+done
+
+run_id=$(date +%s)_$$
+DB=bench_res_$run_id
+PREFIX="$DB:"
+LOG=$OUT/bench-reservation-$run_id.log
+NGX=$OUT/nginx-$run_id
+: >"$LOG"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+stop_pid() {  # pid: SIGTERM, up to 15 s, then SIGKILL
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+before=$($STACK status 2>/dev/null || true)
+started=0
+grep -q ' stopped$' <<<"$before" && started=1
+api_pid=
+nginx_pid=
+seeded=0
+cleanup() {
+  [ -n "$nginx_pid" ] && stop_pid "$nginx_pid"
+  [ -n "$api_pid" ] && stop_pid "$api_pid"
+  if [ "$seeded" = 1 ]; then
+    "$BENCH" cleanup "$MYSQL_URL" "$DB" "$REDIS_URL" "$PREFIX" >>"$LOG" 2>&1 || true
+    $STACK kafka-java org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+      --bootstrap-server "$BOOTSTRAP" --delete --group "$DB" >>"$LOG" 2>&1 || true
+  fi
+  rm -rf "$NGX"
+  if [ "$started" = 1 ]; then $STACK down >/dev/null; fi
+}
+trap cleanup EXIT
+$STACK up >/dev/null
+envs=$($STACK env)
+BOOTSTRAP=$(sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p' <<<"$envs")
+MYSQL_URL=$(sed -n 's/^MYSQL_URL=//p' <<<"$envs")
+REDIS_URL=$(sed -n 's/^REDIS_URL=//p' <<<"$envs")
+
+HTTP_PORT=$(free_port)
+ADMIN_PORT=$(free_port)
+api_env=(KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MYSQL_URL="$MYSQL_URL" REDIS_URL="$REDIS_URL"
+  MYSQL_DATABASE="$DB" REDIS_PREFIX="$PREFIX" KAFKA_CONSUMER_GROUP="$DB" KAFKA_AUTO_OFFSET_RESET=latest
+  TOKEN_SECRET="bench-reservation-secret-$run_id" QUEUE_MAX_ACTIVE=1000000 MAX_HOLDS_PER_USER="$HOLDS_PER_USER"
+  HOLD_TTL_SECONDS=3600 HTTP_THREADS="$HTTP_THREADS" HTTP_PORT="$HTTP_PORT" ADMIN_PORT="$ADMIN_PORT"
+  LOG_LEVEL=info)
+
+echo "bench-reservation: database $DB, $CONNS connections, ${HOLD_SECONDS}s per holds run, HTTP_THREADS=$HTTP_THREADS"
+seeded=1
+env "${api_env[@]}" "$API" seed >>"$LOG" 2>&1
+ids=$("$BENCH" prepare "$MYSQL_URL" "$DB" "$SCHEDULES" 2>>"$LOG")
+http_first=$(sed -n 's/.*http_first=\([0-9]*\).*/\1/p' <<<"$ids")
+sql_first=$(sed -n 's/.*sql_first=\([0-9]*\).*/\1/p' <<<"$ids")
+echo "bench-reservation: seeded; 2 x $SCHEDULES extra schedules x 50 seats (HTTP from schedule $http_first, SQL from $sql_first)"
+
+env "${api_env[@]}" "$API" >>"$LOG" 2>&1 &
+api_pid=$!
+for _ in $(seq 600); do
+  curl -sf "http://127.0.0.1:$ADMIN_PORT/health/ready" >/dev/null 2>&1 && break
+  kill -0 "$api_pid" 2>/dev/null || { echo "bench-reservation: reservation-api exited, see $LOG" >&2; exit 1; }
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$ADMIN_PORT/health/ready" >/dev/null || { echo "bench-reservation: reservation-api not ready, see $LOG" >&2; exit 1; }
+
+# SQL first: the service's relay is then idle during the reference run, and
+# publishes the HTTP run's outbox rows during the HTTP run (part of its cost).
+echo "bench-reservation: [1/4] hold transaction via libs/db ($CONNS threads)"
+sql_holds=$("$BENCH" holds-sql "$MYSQL_URL" "$DB" "$CONNS" "$HOLD_SECONDS" "$sql_first" "$SCHEDULES" "$HOLDS_PER_USER" 2000000000 2>>"$LOG")
+echo "  $sql_holds"
+
+echo "bench-reservation: [2/4] POST /v1/reservations ($CONNS keep-alive connections)"
+http_holds=$("$BENCH" holds-http "$HTTP_PORT" "$CONNS" "$HOLD_SECONDS" "$http_first" "$SCHEDULES" "$HOLDS_PER_USER" 1000000000 2>>"$LOG")
+echo "  $http_holds"
+
+# GET seats: the exact body of one answer, served by nginx from a file.
+token=$("$BENCH" token "$HTTP_PORT" 999999999 2>>"$LOG")
+SEATS_PATH=/v1/schedules/1/seats
+mkdir -p "$NGX/root/v1/schedules/1" "$NGX/tmp"
+"$BENCH" get "$HTTP_PORT" "$token" "$SEATS_PATH" >"$NGX/root$SEATS_PATH" 2>>"$LOG"
+NGINX_PORT=$(free_port)
+cat >"$NGX/nginx.conf" <<EOF
+user $(id -un) $(id -gn);
+worker_processes 1;
+error_log $NGX/error.log warn;
+pid $NGX/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type application/json;
+  sendfile on;
+  keepalive_requests 100000000;
+  client_body_temp_path $NGX/tmp/body;
+  proxy_temp_path $NGX/tmp/proxy;
+  fastcgi_temp_path $NGX/tmp/fastcgi;
+  uwsgi_temp_path $NGX/tmp/uwsgi;
+  scgi_temp_path $NGX/tmp/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $NGX/root;
+    location / { }
+  }
+}
+EOF
+/usr/sbin/nginx -c "$NGX/nginx.conf" -p "$NGX" -g 'daemon off;' >>"$LOG" 2>&1 &
+nginx_pid=$!
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT$SEATS_PATH" && break; sleep 0.1; done
+cmp -s "$NGX/root$SEATS_PATH" <(curl -sf "http://127.0.0.1:$NGINX_PORT$SEATS_PATH") ||
+  { echo "bench-reservation: nginx does not serve the seats body, see $LOG" >&2; exit 1; }
+bytes=$(stat -c %s "$NGX/root$SEATS_PATH")
+
+wrk_run() {
+  /usr/bin/wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WRK_SECONDS}s" --latency \
+    -H "Authorization: Bearer $token" "$1" 2>&1 | tee -a "$LOG"
+}
+echo "bench-reservation: [3/4] nginx, 1 worker, $bytes-byte file (wrk -t$WRK_THREADS -c$WRK_CONNS -d${WRK_SECONDS}s)"
+nginx_out=$(wrk_run "http://127.0.0.1:$NGINX_PORT$SEATS_PATH")
+grep -E 'Requests/sec|^ +(50|99)%|Non-2xx' <<<"$nginx_out" | sed 's/^ */  /'
+echo "bench-reservation: [4/4] GET $SEATS_PATH on reservation-api (same wrk settings)"
+api_out=$(wrk_run "http://127.0.0.1:$HTTP_PORT$SEATS_PATH")
+grep -E 'Requests/sec|^ +(50|99)%|Non-2xx' <<<"$api_out" | sed 's/^ */  /'
+
+report=$OUT/bench-reservation-$run_id.txt
+python3 - "$sql_holds" "$http_holds" "$nginx_out" "$api_out" <<'PY' | tee "$report"
+import re, sys
+sql, http, ngx, api = sys.argv[1:]
+def kv(line):
+    return {k: v for k, v in re.findall(r"(\w+)=([0-9.]+)", line)}
+def ms(text):
+    v = float(re.match(r"([0-9.]+)", text).group(1))
+    unit = text[len(re.match(r"[0-9.]+", text).group(0)):]
+    return v * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+def wrk(out):
+    rate = float(re.search(r"Requests/sec:\s*([0-9.]+)", out).group(1))
+    p50 = ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))
+    p99 = ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    errs = re.search(r"Socket errors:.*", out)
+    return rate, p50, p99, int(bad.group(1)) if bad else 0, errs.group(0) if errs else ""
+s, h = kv(sql), kv(http)
+nr, n50, n99, nbad, nerr = wrk(ngx)
+ar, a50, a99, abad, aerr = wrk(api)
+sr, hr = float(s["rate"]), float(h["rate"])
+print()
+print(f"{'figure':40} {'reference':>12} {'reservation-api':>16} {'ratio':>8}")
+print(f"{'holds/s (SQL client vs HTTP)':40} {sr:12.0f} {hr:16.0f} {hr/sr:8.2f}")
+print(f"{'hold p50 (ms)':40} {float(s['p50_ms']):12.2f} {float(h['p50_ms']):16.2f} {float(h['p50_ms'])/max(float(s['p50_ms']),1e-9):8.2f}")
+print(f"{'hold p99 (ms)':40} {float(s['p99_ms']):12.2f} {float(h['p99_ms']):16.2f} {float(h['p99_ms'])/max(float(s['p99_ms']),1e-9):8.2f}")
+print(f"{'GET seats req/s (nginx file vs API)':40} {nr:12.0f} {ar:16.0f} {ar/nr:8.2f}")
+print(f"{'GET seats p50 (ms)':40} {n50:12.2f} {a50:16.2f} {a50/max(n50,1e-9):8.2f}")
+print(f"{'GET seats p99 (ms)':40} {n99:12.2f} {a99:16.2f} {a99/max(n99,1e-9):8.2f}")
+print()
+print(f"holds: SQL {s['holds']} ok / {s['errors']} errors in {s['seconds']}s; HTTP {h['holds']} ok (201) / {h['errors']} errors in {h['seconds']}s")
+if nbad or abad or nerr or aerr:
+    print(f"GET seats: non-2xx nginx={nbad} api={abad} {nerr} {aerr}".rstrip())
+print("targets: holds ratio >= 0.6:", "met" if hr >= 0.6 * sr else "NOT met",
+      "| GET seats ratio >= 0.8:", "met" if ar >= 0.8 * nr else "NOT met")
+print("(2-core machine shared by load generator, server, MariaDB, Redis and Kafka: rerun to compare)")
+PY
+echo "bench-reservation: report saved to $report (logs: $LOG)"
