@@ -8,6 +8,7 @@
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/consumer.hpp"
+#include "ticketing/outbox/event_row.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/http/json.hpp"
@@ -22,10 +23,7 @@ std::string rfc3339_ms(std::int64_t ms) {
 }
 
 outbox::OutboxRow to_row(const events::Envelope& env, std::int64_t key) {
-  auto rec = events::make_event_record(env, events::event_key(key));  // validates
-  outbox::OutboxRow row{rec.topic, rec.key, rec.value, {}};
-  for (auto& h : rec.headers) row.headers.emplace_back(h.key, h.value);
-  return row;
+  return outbox::event_row(env, events::event_key(key));  // validates
 }
 
 struct Fields {

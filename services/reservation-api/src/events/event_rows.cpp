@@ -3,6 +3,7 @@
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/http/json.hpp"
+#include "ticketing/outbox/event_row.hpp"
 
 namespace ticketing::reservation {
 
@@ -10,13 +11,7 @@ namespace {
 outbox::OutboxRow to_row(const std::string& type, http::JsonWriter& data, std::int64_t key,
                          const std::string& trace_id) {
   auto env = events::Envelope::make(type, std::string(kProducerName), data.str(), trace_id);
-  auto rec = events::make_event_record(env, events::event_key(key));
-  outbox::OutboxRow row;
-  row.topic = rec.topic;
-  row.key = rec.key;
-  row.payload = rec.value;
-  for (auto& h : rec.headers) row.headers.emplace_back(h.key, h.value);
-  return row;
+  return outbox::event_row(env, events::event_key(key));
 }
 }  // namespace
 
