@@ -44,7 +44,7 @@ run: build
 	@bash scripts/stack.sh run
 
 demo: build
-	@bash scripts/demo.sh
+	@USERS=$(USERS) KEEP=$(KEEP) bash scripts/demo.sh
 
 test: build
 	@bash scripts/test.sh

@@ -1,51 +1,99 @@
 #!/usr/bin/env bash
-# The main job. For now: start the stack and the five services, show that
-# each is live and ready, take one buyer through the whole system (hold,
-# pay, confirmation, data platform, notification), then stop what was
-# started (KEEP=1 leaves everything running). The ticket-open rush with
-# thousands of users is still to come.
+# The main job: a ticket-open rush end to end. Starts the stack and two
+# instances of each of the five services (consumer groups of two), the fake
+# data platform and the fake webhook, loads the demo catalogue, then runs
+# USERS buyers (default 2000) through the public HTTP APIs (tools/rush),
+# waits until the system is quiet, checks the invariants, writes the report
+# and a chart, and stops what it started (KEEP=1 leaves everything running).
+# Exits non-zero when an invariant fails.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 STACK="bash $ROOT/scripts/stack.sh"
+DATA=${TICKETING_DATA_DIR:-$ROOT/.local/stack}
+LOGS=$DATA/logs
+SERVICES=(reservation-api payment-api seat-expiry-scheduler dataplatform-relay notification-worker)
+
+USERS=${USERS:-2000}
+RUN_ID=${RUN_ID:-demo$(date +%Y%m%d%H%M%S)}
+OUT=${DEMO_OUT:-$ROOT/.local/demo/$RUN_ID}
+# A rush in minutes, not hours: short holds and queue places, fast expiry.
+export HOLD_TTL_SECONDS=${HOLD_TTL_SECONDS:-10}
+export QUEUE_MAX_ACTIVE=${QUEUE_MAX_ACTIVE:-200}
+export QUEUE_ACTIVE_TTL_SECONDS=${QUEUE_ACTIVE_TTL_SECONDS:-30}
+export EXPIRY_TICK_MS=${EXPIRY_TICK_MS:-200}
+# Events of other runs on the shared topics are none of this run's business.
+export IGNORE_UNKNOWN_RESERVATIONS=true
+export RUN_ID INSTANCES=2
 
 # Captured first: `status | grep -q` would SIGPIPE the script under pipefail.
 before=$($STACK status 2>/dev/null || true)
 started=0
 grep -q ' stopped$' <<<"$before" && started=1
 cleanup() {
+  local code=$?
   if [ "${KEEP:-0}" = 1 ]; then
-    echo "demo: KEEP=1, leaving everything running; stop it with 'make down'"
+    echo "demo: KEEP=1, everything keeps running:"
+    $STACK status | grep -E '_URLS?=' | sed 's/^/demo:   /' || true
+    echo "demo:   databases reservation_$RUN_ID and payment_$RUN_ID; logs in $LOGS"
+    echo "demo: stop it all with 'make down'"
   elif [ "$started" = 1 ]; then
-    $STACK down
+    echo "demo: stopping the services and the stack"
+    $STACK down >/dev/null
   else
-    $STACK services-down
+    echo "demo: stopping the services (the stack was already running)"
+    $STACK services-down >/dev/null
   fi
+  exit $code
 }
 trap cleanup EXIT
 
-echo "demo: [1/4] starting Kafka (3 nodes), MariaDB, Redis and the five services"
-$STACK run
+echo "demo: [1/5] Kafka (3 nodes, KRaft), MariaDB, Redis"
+$STACK up | grep -E '^stack:|^#   kafka|brokers' || true
 
-echo "demo: [2/4] health of each service"
-fail=0
-for svc in reservation-api:${RESERVATION_API_ADMIN_PORT:-9081} payment-api:${PAYMENT_API_ADMIN_PORT:-9082} \
-           seat-expiry-scheduler:${SEAT_EXPIRY_SCHEDULER_ADMIN_PORT:-9083} \
-           dataplatform-relay:${DATAPLATFORM_RELAY_ADMIN_PORT:-9084} \
-           notification-worker:${NOTIFICATION_WORKER_ADMIN_PORT:-9085}; do
-  name=${svc%%:*}; port=${svc##*:}
-  live=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/live" || true)
-  ready=$(curl -s "http://127.0.0.1:$port/health/ready" || true)
-  metrics=$(curl -s "http://127.0.0.1:$port/metrics" | grep -c '^[a-z]' || true)
-  printf 'demo:   %-22s live=%s ready=%s metrics=%s series\n' "$name" "$live" "$ready" "$metrics"
-  [ "$live" = 200 ] && [[ "$ready" == *'"ready"'* ]] || fail=1
+echo "demo: [2/5] two instances of each service, run $RUN_ID (own databases, Redis prefixes, consumer groups)"
+$STACK services-down >/dev/null  # services of an earlier `make run` would consume this run's events
+mkdir -p "$OUT" "$LOGS"
+declare -A offsets
+for s in "${SERVICES[@]}"; do
+  for name in "$s" "$s-2"; do offsets[$name]=$(stat -c %s "$LOGS/$name.log" 2>/dev/null || echo 0); done
 done
-
-[ "$fail" = 0 ] || { echo "demo: a service is not healthy" >&2; exit 1; }
-echo "demo: all five services healthy"
-
-echo "demo: [3/4] one buyer end to end, public HTTP only"
+groups=()
+for s in "${SERVICES[@]}"; do groups+=(--group "$s=$s-$RUN_ID"); done
+eval "$($STACK env | sed 's/^/export /')"
+# The new groups start where the topics end now, before any member joins.
+"$BUILD_DIR/tools/rush/rush" init-groups --kafka "$KAFKA_BOOTSTRAP_SERVERS" "${groups[@]}" | sed 's/^/demo:   /'
+$STACK run >"$OUT/run.log" || { cat "$OUT/run.log"; exit 1; }
 eval "$($STACK status | grep -E '^[A-Z_]+=' | sed 's/^/export /')"
-NOTIFICATION_LOG=${TICKETING_DATA_DIR:-$ROOT/.local/stack}/logs/notification-worker.log \
-  python3 "$ROOT/scripts/demo_flow.py"
+echo "demo:   reservation-api $RESERVATION_API_URLS"
+echo "demo:   payment-api     $PAYMENT_API_URLS"
 
-echo "demo: [4/4] stopping"
+echo "demo: [3/5] waiting until every consumer instance owns its partitions"
+for s in "${SERVICES[@]}"; do
+  for name in "$s" "$s-2"; do
+    for ((i = 0; i < 600; i++)); do
+      tail -c +"$((offsets[$name] + 1))" "$LOGS/$name.log" | grep -q '"partitions assigned"' && break
+      sleep 0.1
+    done
+    [ "$i" -lt 600 ] || { echo "demo: $name got no partitions within 60 s (log: $LOGS/$name.log)" >&2; exit 1; }
+  done
+done
+sleep 2  # a new group starts at the log end once fetching begins
+
+echo "demo: [4/5] the rush: $USERS buyers"
+webhook=()
+[ -n "${FAKE_WEBHOOK_CONTROL_URL:-}" ] && webhook=(--webhook-control "$FAKE_WEBHOOK_CONTROL_URL")
+platform=()
+[ -n "${FAKE_DATAPLATFORM_CONTROL_URL:-}" ] && platform=(--dataplatform-control "$FAKE_DATAPLATFORM_CONTROL_URL")
+set +e
+"$BUILD_DIR/tools/rush/rush" --users "$USERS" \
+  --reservation-urls "$RESERVATION_API_URLS" --payment-urls "$PAYMENT_API_URLS" \
+  --mysql-url "$MYSQL_URL" --reservation-db "reservation_$RUN_ID" --payment-db "payment_$RUN_ID" \
+  --kafka "$KAFKA_BOOTSTRAP_SERVERS" "${platform[@]}" "${webhook[@]}" "${groups[@]}" \
+  --report "$OUT/report.txt" --json "$OUT/report.json" --chart "$OUT/chart.svg"
+code=$?
+set -e
+
+echo "demo: [5/5] done: report $OUT/report.txt, chart $OUT/chart.svg"
+if [ "$code" != 0 ]; then echo "demo: an invariant failed (exit $code)" >&2; fi
+exit "$code"

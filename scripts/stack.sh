@@ -23,6 +23,8 @@ MYSQL_PORT=${MYSQL_PORT:-13306}
 REDIS_PORT=${REDIS_PORT:-16379}
 FAKE_DATAPLATFORM_PORT=${FAKE_DATAPLATFORM_PORT:-18500}
 FAKE_DATAPLATFORM_CONTROL_PORT=${FAKE_DATAPLATFORM_CONTROL_PORT:-18501}
+FAKE_WEBHOOK_PORT=${FAKE_WEBHOOK_PORT:-18502}
+FAKE_WEBHOOK_CONTROL_PORT=${FAKE_WEBHOOK_CONTROL_PORT:-18503}
 KAFKA_HEAP=${KAFKA_HEAP:-"-Xms256m -Xmx512m"}
 NODES=(1 2 3)
 
@@ -299,10 +301,24 @@ cmd_status() {
   print_env
   for s in "${SERVICES[@]}"; do
     if running_pid "$s" >/dev/null; then echo "$(url_var "$s")_URL=$(service_url "$s")"; fi
+    # More instances (INSTANCES=N run): every URL, first one first.
+    if running_pid "$s-2" >/dev/null; then
+      local urls=() n port
+      for ((n = 1; n <= 9; n++)); do
+        running_pid "$(instance_name "$s" "$n")" >/dev/null || continue
+        port=$(instance_port "${HTTP_PORTS[$s]:-${ADMIN_PORTS[$s]}}" "$n")
+        urls+=("http://127.0.0.1:$port")
+      done
+      echo "$(url_var "$s")_URLS=$(IFS=,; echo "${urls[*]}")"
+    fi
   done
   if running_pid fake-dataplatform >/dev/null; then
     echo "DATAPLATFORM_URL=http://127.0.0.1:$FAKE_DATAPLATFORM_PORT"
     echo "FAKE_DATAPLATFORM_CONTROL_URL=http://127.0.0.1:$FAKE_DATAPLATFORM_CONTROL_PORT"
+  fi
+  if running_pid fake-webhook >/dev/null; then
+    echo "WEBHOOK_URL=http://127.0.0.1:$FAKE_WEBHOOK_PORT/webhook"
+    echo "FAKE_WEBHOOK_CONTROL_URL=http://127.0.0.1:$FAKE_WEBHOOK_CONTROL_PORT"
   fi
   if [ "$any_down" = 0 ] && [ -x "$ADMIN_BIN" ]; then
     echo "# kafka"
@@ -330,10 +346,13 @@ cmd_start_broker() {
 }
 
 # Starts the five services in the background with the stack's settings; any
-# variable already set by the caller wins.
+# variable already set by the caller wins. INSTANCES=N starts N of each
+# (instance n > 1 is named <service>-n, its ports are the first's + 100*(n-1)).
+# RUN_ID=x gives this run its own databases, Redis prefixes and consumer
+# groups (new groups start at the end of the topics), as the demo does.
 cmd_run() {
   cmd_up >/dev/null
-  local s bin
+  local s bin n name ISO
   eval "$(print_env | sed 's/^\([A-Z_]*\)=\(.*\)$/export \1="${\1:-\2}"/')"
   export TOKEN_SECRET=${TOKEN_SECRET:-local-development-secret}
   # No data platform given: the fake one (tools/fake-peer) stands in for it.
@@ -341,26 +360,57 @@ cmd_run() {
     start_fake_peer fake-dataplatform "$FAKE_DATAPLATFORM_PORT" "$FAKE_DATAPLATFORM_CONTROL_PORT"
     export DATAPLATFORM_URL=http://127.0.0.1:$FAKE_DATAPLATFORM_PORT
   fi
+  # No webhook given: a fake one receives the generic webhook messages, and
+  # the Discord messages too unless a real DISCORD_WEBHOOK_URL is set.
+  if [ -z "${WEBHOOK_URL:-}" ]; then
+    start_fake_peer fake-webhook "$FAKE_WEBHOOK_PORT" "$FAKE_WEBHOOK_CONTROL_PORT"
+    export WEBHOOK_URL=http://127.0.0.1:$FAKE_WEBHOOK_PORT/webhook
+    export DISCORD_WEBHOOK_URL=${DISCORD_WEBHOOK_URL:-http://127.0.0.1:$FAKE_WEBHOOK_PORT/api/webhooks/0/fake}
+  fi
   # The demo catalogue (idempotent).
-  "$BUILD_DIR/services/reservation-api/reservation-api" seed >>"$LOGS/reservation-api-seed.log" 2>&1 ||
+  isolation_env reservation-api
+  env "${ISO[@]}" "$BUILD_DIR/services/reservation-api/reservation-api" seed >>"$LOGS/reservation-api-seed.log" 2>&1 ||
     die "seeding the catalogue failed: $(tail -3 "$LOGS/reservation-api-seed.log")"
-  for s in "${SERVICES[@]}"; do
-    running_pid "$s" >/dev/null && continue
-    bin=$BUILD_DIR/services/$s/$s
-    [ -x "$bin" ] || die "$bin not built: run 'make build'"
-    # HTTP_PORT only for the API services; the others have no public port.
-    HTTP_PORT=${HTTP_PORTS[$s]:-0} ADMIN_PORT=${ADMIN_PORTS[$s]} \
-      setsid "$bin" >>"$LOGS/$s.log" 2>&1 </dev/null &
-    echo $! >"$PIDS/$s.pid"
+  for ((n = 1; n <= ${INSTANCES:-1}; n++)); do
+    for s in "${SERVICES[@]}"; do
+      name=$(instance_name "$s" "$n")
+      running_pid "$name" >/dev/null && continue
+      bin=$BUILD_DIR/services/$s/$s
+      [ -x "$bin" ] || die "$bin not built: run 'make build'"
+      # HTTP_PORT only for the API services; the others have no public port.
+      isolation_env "$s"
+      env "${ISO[@]}" HTTP_PORT="$(instance_port "${HTTP_PORTS[$s]:-0}" "$n")" \
+        ADMIN_PORT="$(instance_port "${ADMIN_PORTS[$s]}" "$n")" \
+        setsid "$bin" >>"$LOGS/$name.log" 2>&1 </dev/null &
+      echo $! >"$PIDS/$name.pid"
+    done
   done
-  for s in "${SERVICES[@]}"; do wait_ready "$s" 60; done
+  for ((n = 1; n <= ${INSTANCES:-1}; n++)); do
+    for s in "${SERVICES[@]}"; do wait_ready "$s" "$n" 60; done
+  done
   log "services running (logs: $LOGS)"
   cmd_status
 }
 
+instance_name() { if [ "$2" = 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
+instance_port() { if [ "$1" = 0 ]; then echo 0; else echo $(($1 + 100 * ($2 - 1))); fi; }
+
+# Sets ISO to the env assignments of RUN_ID's isolation for service $1 (none
+# without RUN_ID). An array, not a wrapper function: the pid recorded for a
+# background `env ... setsid bin &` must be the service's own.
+isolation_env() {
+  ISO=()
+  [ -n "${RUN_ID:-}" ] || return 0
+  case "$1" in
+    reservation-api) ISO+=("MYSQL_DATABASE=reservation_$RUN_ID") ;;
+    payment-api) ISO+=("MYSQL_DATABASE=payment_$RUN_ID") ;;
+  esac
+  ISO+=("REDIS_PREFIX=$RUN_ID:$1:" "KAFKA_CONSUMER_GROUP=$1-$RUN_ID" KAFKA_AUTO_OFFSET_RESET=latest)
+}
+
 start_fake_peer() {  # name port control-port
   running_pid "$1" >/dev/null && return 0
-  port_free_or_die "$2" "$1" FAKE_DATAPLATFORM_PORT
+  port_free_or_die "$2" "$1" "$(url_var "$1")_PORT"
   local bin=$BUILD_DIR/tools/fake-peer/fake-peer
   [ -x "$bin" ] || die "$bin not built: run 'make build'"
   setsid "$bin" --port "$2" --control-port "$3" >>"$LOGS/$1.log" 2>&1 </dev/null &
@@ -368,15 +418,16 @@ start_fake_peer() {  # name port control-port
   wait_port "$3" 10 "$1"
 }
 
-wait_ready() {  # service timeout-s
-  local url i
-  url="http://127.0.0.1:${ADMIN_PORTS[$1]}/health/ready"
-  for ((i = 0; i < $2 * 5; i++)); do
+wait_ready() {  # service instance timeout-s
+  local url i name
+  name=$(instance_name "$1" "$2")
+  url="http://127.0.0.1:$(instance_port "${ADMIN_PORTS[$1]}" "$2")/health/ready"
+  for ((i = 0; i < $3 * 5; i++)); do
     curl -fsS -m 1 "$url" >/dev/null 2>&1 && return 0
-    running_pid "$1" >/dev/null || die "$1 exited at start: $(tail -5 "$LOGS/$1.log")"
+    running_pid "$name" >/dev/null || die "$name exited at start: $(tail -5 "$LOGS/$name.log")"
     sleep 0.2
   done
-  die "$1 not ready within $2 s: $(tail -5 "$LOGS/$1.log")"
+  die "$name not ready within $3 s: $(tail -5 "$LOGS/$name.log")"
 }
 
 cmd_services_down() {

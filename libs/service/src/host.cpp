@@ -77,7 +77,14 @@ int run_service(const HostSpec& spec, const std::function<Setup(EnvReader&)>& co
     log::init(spec.service, log::parse_level(config.common.log_level, log::Level::kInfo));
     ServiceHost host(config);
     Teardown teardown = setup ? setup(host) : Teardown{};
-    host.start();
+    try {
+      host.start();  // e.g. a port already taken
+    } catch (...) {
+      // The setup's threads must be stopped before the exception leaves:
+      // destroying them while they run would abort the process.
+      if (teardown) teardown();
+      throw;
+    }
     int sig = wait_for_shutdown_signal();
     log::info("stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
     if (teardown) teardown();

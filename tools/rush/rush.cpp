@@ -1,0 +1,533 @@
+#include "rush.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <ctime>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+
+#include "keepalive_client.hpp"
+
+namespace ticketing::rush {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+const char* to_string(Endpoint e) {
+  switch (e) {
+    case Endpoint::kToken: return "POST /v1/queue/tokens";
+    case Endpoint::kQueueStatus: return "GET /v1/queue/status";
+    case Endpoint::kConcerts: return "GET /v1/concerts";
+    case Endpoint::kSchedules: return "GET /v1/concerts/{id}/schedules";
+    case Endpoint::kSeats: return "GET /v1/schedules/{id}/seats";
+    case Endpoint::kHold: return "POST /v1/reservations";
+    case Endpoint::kCharge: return "POST /v1/points/charge";
+    case Endpoint::kPay: return "POST /v1/payments";
+    case Endpoint::kReservation: return "GET /v1/reservations/{id}";
+    case Endpoint::kPayment: return "GET /v1/payments/{id}";
+    case Endpoint::kCount: break;
+  }
+  return "?";
+}
+
+namespace {
+
+enum class Step { kToken, kPoll, kConcerts, kSchedules, kSeats, kHold, kCharge, kPay, kWatch };
+enum class Persona { kPayer, kNeverPay, kLatePay };
+
+struct Buyer {
+  std::int64_t user_id = 0;
+  Persona persona = Persona::kPayer;
+  Step step = Step::kToken;
+  std::size_t api = 0;
+  std::size_t pay_api = 0;
+  std::string token;
+  std::vector<std::int64_t> concerts;
+  std::size_t concert_index = 0;
+  std::int64_t schedule = 0;
+  int seat = 0;
+  std::int64_t reservation = 0;
+  std::int64_t price = 0;
+  std::int64_t expires_ms = 0;
+  std::int64_t payment = 0;
+  Clock::time_point looking_since{};
+  Clock::time_point paid_at{};
+  int errors = 0;
+  bool admitted = false;
+  std::mt19937_64 rng;
+};
+
+struct Due {
+  Clock::time_point at;
+  std::uint32_t buyer;
+  bool operator>(const Due& o) const { return at > o.at; }
+};
+
+std::int64_t epoch_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "2026-11-24T08:50:00.123Z" -> unix millis; 0 when it does not parse.
+std::int64_t parse_rfc3339_ms(const std::string& s) {
+  std::tm tm{};
+  int ms = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+    return 0;
+  if (s.size() > 20 && s[19] == '.') ms = std::atoi(s.substr(20, 3).c_str());
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + ms;
+}
+
+class Rush {
+ public:
+  explicit Rush(const RushConfig& c) : cfg_(c) {
+    if (cfg_.reservation_urls.empty() || cfg_.payment_urls.empty())
+      throw std::invalid_argument("reservation and payment URLs are required");
+    std::mt19937_64 rng(cfg_.seed);
+    std::uniform_real_distribution<double> share(0, 1);
+    buyers_.resize(static_cast<std::size_t>(cfg_.users));
+    for (std::size_t i = 0; i < buyers_.size(); ++i) {
+      auto& b = buyers_[i];
+      b.user_id = cfg_.first_user_id + static_cast<std::int64_t>(i);
+      double p = share(rng);
+      b.persona = p < cfg_.never_pay_share                        ? Persona::kNeverPay
+                  : p < cfg_.never_pay_share + cfg_.late_pay_share ? Persona::kLatePay
+                                                                   : Persona::kPayer;
+      b.api = i % cfg_.reservation_urls.size();
+      b.pay_api = i % cfg_.payment_urls.size();
+      b.rng.seed(cfg_.seed * 7919 + i);
+    }
+    samples_.resize(static_cast<std::size_t>(std::max(cfg_.threads, 1)));
+  }
+
+  RushResult run() {
+    start_ = Clock::now();
+    remaining_ = buyers_.size();
+    for (std::uint32_t i = 0; i < buyers_.size(); ++i) heap_.push(Due{start_, i});
+    std::vector<std::thread> workers;
+    for (int t = 0; t < std::max(cfg_.threads, 1); ++t)
+      workers.emplace_back([this, t] { work(static_cast<std::size_t>(t)); });
+    std::thread progress([this] { report_progress(); });
+    for (auto& w : workers) w.join();
+    {
+      std::lock_guard lk(mutex_);
+      finished_ = true;
+    }
+    cv_.notify_all();
+    progress.join();
+
+    RushResult r;
+    r.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    r.timed_out = timed_out_;
+    r.sold_out_at = sold_out_at_;
+    std::lock_guard lk(result_mutex_);
+    r.counters = counters_;
+    r.counters.users = static_cast<std::int64_t>(buyers_.size());
+    r.confirmed_reservations = confirmed_;
+    r.refunded_payments = refunded_;
+    r.problems = problems_;
+    for (auto& s : samples_) r.samples.insert(r.samples.end(), s.begin(), s.end());
+    std::sort(r.samples.begin(), r.samples.end(),
+              [](const Sample& a, const Sample& b) { return a.at_ms < b.at_ms; });
+    return r;
+  }
+
+ private:
+  // --- scheduling ---------------------------------------------------------
+  void work(std::size_t worker) {
+    KeepAliveClient client;
+    std::unique_lock lk(mutex_);
+    for (;;) {
+      if (finished_) return;
+      if (Clock::now() - start_ > cfg_.time_limit || (cfg_.cancel && cfg_.cancel->load())) {
+        timed_out_ = remaining_ > 0;
+        finished_ = true;
+        cv_.notify_all();
+        return;
+      }
+      if (heap_.empty()) {
+        cv_.wait_for(lk, 200ms);
+        continue;
+      }
+      auto due = heap_.top();
+      if (due.at > Clock::now()) {
+        cv_.wait_until(lk, std::min(due.at, Clock::now() + 200ms));
+        continue;
+      }
+      heap_.pop();
+      lk.unlock();
+      std::optional<Clock::time_point> next;
+      try {
+        next = step(buyers_[due.buyer], client, worker);
+      } catch (const std::exception& e) {
+        problem("driver", e.what());
+      }
+      lk.lock();
+      if (next) {
+        heap_.push(Due{*next, due.buyer});
+        cv_.notify_one();
+      } else if (--remaining_ == 0) {
+        finished_ = true;
+        cv_.notify_all();
+        return;
+      }
+    }
+  }
+
+  void report_progress() {
+    if (!cfg_.on_progress) return;
+    std::unique_lock lk(mutex_);
+    std::size_t last_samples = 0;
+    auto last = Clock::now();
+    while (!finished_) {
+      // The workers share cv_: wait for the tick, not for any wake-up.
+      if (cv_.wait_until(lk, last + cfg_.progress_every, [this] { return finished_; })) break;
+      lk.unlock();
+      Counters c;
+      std::size_t n = 0;
+      {
+        std::lock_guard rl(result_mutex_);
+        c = counters_;
+      }
+      n = requests_.load();
+      auto now = Clock::now();
+      double rate = static_cast<double>(n - last_samples) /
+                    std::max(1e-3, std::chrono::duration<double>(now - last).count());
+      last_samples = n;
+      last = now;
+      cfg_.on_progress(fmt::format(
+          "{:5.1f}s  tokens {}/{}  admitted {}  holds {} (conflicts {})  paid {}  confirmed {}{}  "
+          "refunded {}  left {}  {:.0f} req/s",
+          std::chrono::duration<double>(now - start_).count(), c.tokens, buyers_.size(), c.admitted,
+          c.holds, c.conflicts, c.payments, c.confirmed,
+          cfg_.total_seats > 0 ? fmt::format("/{}", cfg_.total_seats) : std::string(), c.refunded,
+          c.gave_up + c.lapsed + c.left_queue_sold_out + c.never_paid + c.payments_refused, rate));
+      lk.lock();
+    }
+  }
+
+  // --- one step of one buyer ---------------------------------------------
+  std::optional<Clock::time_point> step(Buyer& b, KeepAliveClient& client, std::size_t worker) {
+    auto now = Clock::now();
+    const auto& res = cfg_.reservation_urls[b.api];
+    const auto& pay = cfg_.payment_urls[b.pay_api];
+    switch (b.step) {
+      case Step::kToken: {
+        auto r = call(client, worker, Endpoint::kToken, res, "POST", "/v1/queue/tokens",
+                      fmt::format(R"({{"userId":{}}})", b.user_id), false, b);
+        if (r.status == 200 || r.status == 201) {
+          auto d = parse(r.body);
+          b.token = d["token"].GetString();
+          count(&Counters::tokens);
+          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now);
+        }
+        return retry_or_give_up(b, r, Endpoint::kToken, now);
+      }
+      case Step::kPoll: {
+        if (sold_out_.load()) {
+          count(&Counters::left_queue_sold_out);
+          return std::nullopt;
+        }
+        auto r = call(client, worker, Endpoint::kQueueStatus, res, "GET", "/v1/queue/status", {}, true, b);
+        if (r.status == 200) {
+          auto d = parse(r.body);
+          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now);
+        }
+        return retry_or_give_up(b, r, Endpoint::kQueueStatus, now);
+      }
+      case Step::kConcerts: {
+        if (looking_too_long(b, now)) return std::nullopt;
+        auto r = call(client, worker, Endpoint::kConcerts, res, "GET", "/v1/concerts", {}, true, b);
+        if (r.status == 200) {
+          auto d = parse(r.body);
+          b.concerts.clear();
+          for (auto& c : d["concerts"].GetArray()) b.concerts.push_back(c["id"].GetInt64());
+          std::shuffle(b.concerts.begin(), b.concerts.end(), b.rng);
+          b.concert_index = 0;
+          b.step = Step::kSchedules;
+          return now;
+        }
+        return on_hold_path_error(b, r, Endpoint::kConcerts, now);
+      }
+      case Step::kSchedules: {
+        if (looking_too_long(b, now)) return std::nullopt;
+        if (b.concert_index >= b.concerts.size()) {
+          // Nothing free anywhere right now; held seats may come back.
+          b.step = Step::kConcerts;
+          return now + 1s;
+        }
+        auto r = call(client, worker, Endpoint::kSchedules, res, "GET",
+                      fmt::format("/v1/concerts/{}/schedules", b.concerts[b.concert_index]), {}, true, b);
+        if (r.status == 200) {
+          auto d = parse(r.body);
+          std::vector<std::int64_t> open;
+          for (auto& s : d["schedules"].GetArray())
+            if (s["availableSeats"].GetInt64() > 0) open.push_back(s["id"].GetInt64());
+          if (open.empty()) {
+            ++b.concert_index;
+            return now;
+          }
+          b.schedule = open[b.rng() % open.size()];
+          b.step = Step::kSeats;
+          return now;
+        }
+        return on_hold_path_error(b, r, Endpoint::kSchedules, now);
+      }
+      case Step::kSeats: {
+        if (looking_too_long(b, now)) return std::nullopt;
+        auto r = call(client, worker, Endpoint::kSeats, res, "GET",
+                      fmt::format("/v1/schedules/{}/seats", b.schedule), {}, true, b);
+        if (r.status == 200) {
+          auto d = parse(r.body);
+          std::vector<int> free;
+          for (auto& s : d["seats"].GetArray())
+            if (std::string_view(s["status"].GetString()) == "AVAILABLE") free.push_back(s["seatNo"].GetInt());
+          if (free.empty()) {
+            ++b.concert_index;
+            b.step = Step::kSchedules;
+            return now;
+          }
+          b.seat = free[b.rng() % free.size()];
+          b.step = Step::kHold;
+          return now;
+        }
+        return on_hold_path_error(b, r, Endpoint::kSeats, now);
+      }
+      case Step::kHold: {
+        count(&Counters::hold_attempts);
+        auto r = call(client, worker, Endpoint::kHold, res, "POST", "/v1/reservations",
+                      fmt::format(R"({{"scheduleId":{},"seatNo":{}}})", b.schedule, b.seat), true, b);
+        if (r.status == 201) {
+          auto d = parse(r.body);
+          b.reservation = d["reservationId"].GetInt64();
+          b.price = d["price"].GetInt64();
+          b.expires_ms = parse_rfc3339_ms(d["expiresAt"].GetString());
+          count(&Counters::holds);
+          if (b.persona == Persona::kNeverPay) {
+            count(&Counters::never_paid);
+            return std::nullopt;
+          }
+          if (b.persona == Persona::kLatePay) count(&Counters::late_payers);
+          b.step = Step::kCharge;
+          return now;
+        }
+        if (r.status == 409 && r.body.find("SEAT_UNAVAILABLE") != std::string::npos) {
+          count(&Counters::conflicts);
+          b.step = Step::kSeats;  // someone was faster: look at the seat map again
+          return now;
+        }
+        return on_hold_path_error(b, r, Endpoint::kHold, now);
+      }
+      case Step::kCharge: {
+        auto r = call(client, worker, Endpoint::kCharge, pay, "POST", "/v1/points/charge",
+                      fmt::format(R"({{"amount":{}}})", b.price), true, b,
+                      fmt::format("charge-{}", b.reservation));
+        if (r.status == 200) {
+          count(&Counters::charges);
+          add(&Counters::charged_points, b.price);
+          b.step = Step::kPay;
+          if (b.persona == Persona::kLatePay) {
+            // Pay in the last moments of the hold: some payments still get
+            // in, are accepted, and then lose the race against the expiry.
+            auto lead = std::chrono::milliseconds(b.rng() % (cfg_.late_window.count() + 1));
+            auto wait = std::chrono::milliseconds(b.expires_ms - epoch_ms_now()) - lead;
+            return now + std::max(wait, std::chrono::milliseconds(0));
+          }
+          return now;
+        }
+        return retry_or_give_up(b, r, Endpoint::kCharge, now);
+      }
+      case Step::kPay: {
+        auto r = call(client, worker, Endpoint::kPay, pay, "POST", "/v1/payments",
+                      fmt::format(R"({{"reservationId":{}}})", b.reservation), true, b,
+                      fmt::format("pay-{}", b.reservation));
+        if (r.status == 201) {
+          auto d = parse(r.body);
+          b.payment = d["paymentId"].GetInt64();
+          b.paid_at = now;
+          count(&Counters::payments);
+          b.step = Step::kWatch;
+          return now + 50ms;
+        }
+        if (r.status == 409 && r.body.find("RESERVATION_EXPIRED") != std::string::npos) {
+          count(&Counters::payments_refused);  // too late: nothing was taken
+          return std::nullopt;
+        }
+        if (r.status == 404 && b.errors < 5) {  // the hold has not reached payment-api yet
+          ++b.errors;
+          return now + 200ms;
+        }
+        return retry_or_give_up(b, r, Endpoint::kPay, now);
+      }
+      case Step::kWatch: {
+        if (now - b.paid_at > cfg_.confirm_wait) {
+          problem("outcome", fmt::format("reservation {}: no confirmation or refund seen", b.reservation));
+          count(&Counters::unexpected);
+          return std::nullopt;
+        }
+        auto r = call(client, worker, Endpoint::kReservation, res, "GET",
+                      fmt::format("/v1/reservations/{}", b.reservation), {}, true, b);
+        if (r.status != 200) return retry_or_give_up(b, r, Endpoint::kReservation, now);
+        auto d = parse(r.body);
+        std::string status = d["status"].GetString();
+        if (status == "CONFIRMED") {
+          confirmed(b.reservation);
+          return std::nullopt;
+        }
+        if (status == "HELD") return now + 100ms;
+        // EXPIRED or CANCELLED after a payment: the refund must follow.
+        auto p = call(client, worker, Endpoint::kPayment, pay, "GET",
+                      fmt::format("/v1/payments/{}", b.payment), {}, true, b);
+        if (p.status == 200 && parse(p.body)["status"].GetString() == std::string("REFUNDED")) {
+          std::lock_guard lk(result_mutex_);
+          ++counters_.refunded;
+          refunded_.push_back(b.payment);
+          return std::nullopt;
+        }
+        return now + 200ms;
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Clock::time_point> admitted_or_wait(Buyer& b, bool active, Clock::time_point now) {
+    if (!active) {
+      b.step = Step::kPoll;
+      // Jitter keeps thousands of pollers from arriving in lockstep.
+      auto jitter = std::chrono::milliseconds(b.rng() % (cfg_.poll_interval.count() / 4 + 1));
+      return now + cfg_.poll_interval - cfg_.poll_interval / 8 + jitter;
+    }
+    if (!b.admitted) {
+      b.admitted = true;
+      count(&Counters::admitted);
+    }
+    b.looking_since = now;
+    b.step = Step::kConcerts;
+    return now;
+  }
+
+  bool looking_too_long(Buyer& b, Clock::time_point now) {
+    if (!sold_out_.load() && now - b.looking_since < cfg_.patience) return false;
+    count(&Counters::gave_up);
+    return true;
+  }
+
+  // Errors on the browse/hold path: a lapsed place sends the buyer back to the queue.
+  std::optional<Clock::time_point> on_hold_path_error(Buyer& b, const Reply& r, Endpoint e,
+                                                      Clock::time_point now) {
+    if (r.status == 403 && r.body.find("QUEUE_NOT_ACTIVE") != std::string::npos) {
+      b.step = Step::kPoll;
+      return now + cfg_.poll_interval;
+    }
+    if (r.status == 401 && r.body.find("TOKEN_EXPIRED") != std::string::npos) {
+      count(&Counters::lapsed);  // browsed longer than the queue's active TTL without a hold
+      return std::nullopt;
+    }
+    return retry_or_give_up(b, r, e, now);
+  }
+
+  // 5xx and transport errors are retried (a service instance may be
+  // restarting); anything else is a problem to report.
+  std::optional<Clock::time_point> retry_or_give_up(Buyer& b, const Reply& r, Endpoint e,
+                                                    Clock::time_point now) {
+    if ((r.status == 0 || r.status >= 500) && ++b.errors <= 60) {
+      if (r.status == 0 && cfg_.reservation_urls.size() > 1 && is_reservation(e))
+        b.api = (b.api + 1) % cfg_.reservation_urls.size();  // try the other instance
+      if (r.status == 0 && cfg_.payment_urls.size() > 1 && !is_reservation(e))
+        b.pay_api = (b.pay_api + 1) % cfg_.payment_urls.size();
+      return now + 250ms;
+    }
+    problem(to_string(e), fmt::format("HTTP {} {}", r.status, r.status ? r.body.substr(0, 160) : r.error));
+    count(&Counters::unexpected);
+    return std::nullopt;
+  }
+
+  static bool is_reservation(Endpoint e) {
+    return e != Endpoint::kCharge && e != Endpoint::kPay && e != Endpoint::kPayment;
+  }
+
+  Reply call(KeepAliveClient& client, std::size_t worker, Endpoint e, const std::string& base,
+             const std::string& method, const std::string& target, const std::string& body,
+             bool auth, const Buyer& b, const std::string& idempotency_key = {}) {
+    std::map<std::string, std::string> headers;
+    if (auth) headers["Authorization"] = "Bearer " + b.token;
+    if (!idempotency_key.empty()) headers["Idempotency-Key"] = idempotency_key;
+    auto t0 = Clock::now();
+    auto r = client.send(base, method, target, body, headers);
+    auto t1 = Clock::now();
+    samples_[worker].push_back(Sample{
+        static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(t0 - start_).count()),
+        static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()), e,
+        static_cast<std::uint16_t>(r.status)});
+    requests_.fetch_add(1);
+    if (r.status == 0) count(&Counters::transport_errors);
+    if (r.status >= 500) count(&Counters::server_errors);
+    return r;
+  }
+
+  static rapidjson::Document parse(const std::string& body) {
+    rapidjson::Document d;
+    d.Parse(body.c_str());
+    if (d.HasParseError() || !d.IsObject()) throw std::runtime_error("answer is not a JSON object: " + body.substr(0, 120));
+    return d;
+  }
+
+  void confirmed(std::int64_t reservation) {
+    std::lock_guard lk(result_mutex_);
+    ++counters_.confirmed;
+    confirmed_.push_back(reservation);
+    if (cfg_.total_seats > 0 && counters_.confirmed >= cfg_.total_seats && !sold_out_.load()) {
+      sold_out_at_ = std::chrono::duration<double>(Clock::now() - start_).count();
+      sold_out_ = true;
+    }
+  }
+
+  void count(std::int64_t Counters::*field) { add(field, 1); }
+  void add(std::int64_t Counters::*field, std::int64_t n) {
+    std::lock_guard lk(result_mutex_);
+    counters_.*field += n;
+  }
+
+  void problem(const std::string& kind, const std::string& text) {
+    std::lock_guard lk(result_mutex_);
+    if (++problem_kinds_[kind] <= 5) problems_.push_back(kind + ": " + text);
+  }
+
+  RushConfig cfg_;
+  std::vector<Buyer> buyers_;
+  std::vector<std::vector<Sample>> samples_;
+  Clock::time_point start_;
+
+  std::mutex mutex_;  // heap, remaining, finished
+  std::condition_variable cv_;
+  std::priority_queue<Due, std::vector<Due>, std::greater<>> heap_;
+  std::size_t remaining_ = 0;
+  bool finished_ = false;
+  bool timed_out_ = false;
+
+  std::mutex result_mutex_;
+  Counters counters_;
+  std::vector<std::int64_t> confirmed_;
+  std::vector<std::int64_t> refunded_;
+  std::vector<std::string> problems_;
+  std::map<std::string, int> problem_kinds_;
+  std::atomic<bool> sold_out_{false};
+  std::atomic<std::size_t> requests_{0};
+  double sold_out_at_ = -1;
+};
+
+}  // namespace
+
+RushResult run_rush(const RushConfig& config) { return Rush(config).run(); }
+
+}  // namespace ticketing::rush

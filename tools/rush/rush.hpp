@@ -1,0 +1,72 @@
+#pragma once
+// The ticket-open rush: N simulated buyers go through the public HTTP APIs
+// only (queue token, wait for admission, browse, hold, charge, pay), with a
+// share who never pay and a share who pay in the last moment of their hold.
+// A fixed pool of threads drives every buyer as a small state machine, so
+// thousands of buyers are in the system at once.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ticketing::rush {
+
+enum class Endpoint : std::uint8_t {
+  kToken, kQueueStatus, kConcerts, kSchedules, kSeats, kHold, kCharge, kPay, kReservation, kPayment,
+  kCount
+};
+const char* to_string(Endpoint e);
+
+struct RushConfig {
+  std::vector<std::string> reservation_urls;  // base URLs; each buyer sticks to one
+  std::vector<std::string> payment_urls;
+  int users = 2000;
+  std::int64_t first_user_id = 1;
+  int threads = 48;
+  double never_pay_share = 0.10;   // hold a seat and walk away: the hold expires
+  double late_pay_share = 0.05;    // pay within the last `late_window` of the hold
+  std::chrono::milliseconds late_window{120};
+  std::chrono::milliseconds poll_interval{1000};  // queue status polling
+  std::chrono::seconds patience{20};   // an admitted buyer looks this long for a free seat
+  std::chrono::seconds confirm_wait{60};  // how long a payer watches for the outcome
+  std::chrono::seconds time_limit{900};
+  std::int64_t total_seats = 0;  // > 0: waiting buyers leave once this many are confirmed
+  std::uint64_t seed = 1;
+  std::chrono::milliseconds progress_every{1000};
+  std::function<void(const std::string&)> on_progress;  // one line per period
+  // Stops the rush early (e.g. a test's deadline); checked between steps.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct Sample {
+  std::uint32_t at_ms;     // start, since the rush began
+  std::uint32_t took_us;
+  Endpoint endpoint;
+  std::uint16_t status;    // 0 = transport error
+};
+
+struct Counters {
+  std::int64_t users = 0, tokens = 0, admitted = 0, hold_attempts = 0, holds = 0, conflicts = 0,
+               charges = 0, charged_points = 0, payments = 0, payments_refused = 0,
+               confirmed = 0, refunded = 0, never_paid = 0, late_payers = 0,
+               gave_up = 0, lapsed = 0, left_queue_sold_out = 0, transport_errors = 0, server_errors = 0,
+               unexpected = 0;
+};
+
+struct RushResult {
+  Counters counters;
+  double seconds = 0;
+  double sold_out_at = -1;  // seconds into the rush when the last seat was confirmed
+  std::vector<Sample> samples;
+  std::vector<std::int64_t> confirmed_reservations;  // as seen by the buyers
+  std::vector<std::int64_t> refunded_payments;
+  std::vector<std::string> problems;  // unexpected answers, first few of each kind
+  bool timed_out = false;
+};
+
+RushResult run_rush(const RushConfig& config);
+
+}  // namespace ticketing::rush
