@@ -1,5 +1,6 @@
 #include "support.hpp"
 
+#include <csignal>
 #include <stdexcept>
 #include <thread>
 
@@ -35,12 +36,24 @@ std::string binary(const std::string& service) { return tt::build_path("services
 
 ServiceProcess::ServiceProcess(const std::string& service, const std::string& instance,
                                std::map<std::string, std::string> env)
-    : http_port_(tt::free_port()), admin_port_(tt::free_port()) {
+    : service_(service), instance_(instance), http_port_(tt::free_port()), admin_port_(tt::free_port()) {
   env["HTTP_PORT"] = std::to_string(http_port_);
   env["ADMIN_PORT"] = std::to_string(admin_port_);
-  proc_ = std::make_unique<tt::ChildProcess>(binary(service), std::vector<std::string>{},
-                                             with_stack(std::move(env)),
-                                             tt::build_path("tests/e2e/" + instance + ".log"));
+  env_ = with_stack(std::move(env));
+  spawn();
+}
+
+void ServiceProcess::spawn() {
+  proc_ = std::make_unique<tt::ChildProcess>(binary(service_), std::vector<std::string>{}, env_,
+                                             tt::build_path("tests/e2e/" + instance_ + ".log"));
+}
+
+void ServiceProcess::restart() {
+  if (proc_->running()) {
+    proc_->signal(SIGKILL);
+    proc_->wait(10s);
+  }
+  spawn();
 }
 
 void ServiceProcess::wait_ready(std::chrono::seconds limit) {

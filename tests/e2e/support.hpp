@@ -30,10 +30,17 @@ class ServiceProcess {
   [[nodiscard]] unsigned short http_port() const { return http_port_; }
   [[nodiscard]] unsigned short admin_port() const { return admin_port_; }
   ticketing::testing::ChildProcess& process() { return *proc_; }
+  // SIGKILL (if still running), then the same executable again on the same
+  // ports with the same settings; its log continues in the same file.
+  void restart();
   // A gauge or counter from /metrics (sum over label sets); -1 if absent.
   double metric(const std::string& name);
 
  private:
+  void spawn();
+  std::string service_;
+  std::string instance_;
+  std::map<std::string, std::string> env_;
   unsigned short http_port_;
   unsigned short admin_port_;
   std::unique_ptr<ticketing::testing::ChildProcess> proc_;

@@ -80,7 +80,7 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
                                             c.holds, c.conflicts));
   line("never paid (hold expired)", std::to_string(c.never_paid));
   line("charges", fmt::format("{} ({} points)", c.charges, c.charged_points));
-  line("payments accepted / refused", fmt::format("{} / {} (refused: 409 RESERVATION_EXPIRED)", c.payments,
+  line("payments accepted / refused", fmt::format("{} / {} (refused: hold expired, or unknown to payment-api until it expired)", c.payments,
                                                   c.payments_refused));
   line("late payers", fmt::format("{} (paid in the last {} ms of the hold)", c.late_payers, cfg.late_window.count()));
   line("confirmed / refunded (seen)", fmt::format("{} / {}", c.confirmed, c.refunded));

@@ -363,9 +363,12 @@ class Rush {
           count(&Counters::payments_refused);  // too late: nothing was taken
           return std::nullopt;
         }
-        if (r.status == 404 && b.errors < 5) {  // the hold has not reached payment-api yet
-          ++b.errors;
-          return now + 200ms;
+        if (r.status == 404) {
+          // payment-api has not seen reservation.held yet (events can lag,
+          // e.g. while a broker fails over): retry while the hold lasts.
+          if (epoch_ms_now() < b.expires_ms + 1000) return now + 300ms;
+          count(&Counters::payments_refused);
+          return std::nullopt;
         }
         return retry_or_give_up(b, r, Endpoint::kPay, now);
       }

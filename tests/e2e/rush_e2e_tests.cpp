@@ -1,0 +1,205 @@
+// The five services together, through HTTP and topics only, against the real
+// stack: one buyer's happy path; compensation (a payment accepted before the
+// hold expired but confirmed after it is refunded); a rush where random
+// service instances are SIGKILLed and restarted; a rush where a Kafka broker
+// is SIGKILLed. After each, the invariants of `make demo` must hold.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "report.hpp"
+#include "rush.hpp"
+#include "system.hpp"
+#include "ticketing/testing/stack_env.hpp"
+
+using namespace std::chrono_literals;
+namespace rush = ticketing::rush;
+
+namespace {
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(200ms);
+  }
+  return pred();
+}
+
+rush::RushConfig rush_config(e2e::System& sys, int users) {
+  rush::RushConfig cfg;
+  cfg.reservation_urls = sys.urls("reservation-api");
+  cfg.payment_urls = sys.urls("payment-api");
+  cfg.users = users;
+  cfg.first_user_id = 1'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000) * 1000;
+  cfg.threads = 16;
+  cfg.time_limit = 240s;
+  cfg.total_seats = rush::count_seats(sys.sut());
+  cfg.on_progress = [](const std::string& line) { fmt::print("rush: {}\n", line); };
+  cfg.progress_every = 5s;
+  return cfg;
+}
+
+// Settles, checks every invariant, prints the report; returns the tally.
+rush::Tally require_invariants(e2e::System& sys, const rush::RushConfig& cfg, const rush::RushResult& r) {
+  auto tally = rush::settle(sys.sut(), sys.baseline(), 150s,
+                            [](const std::string& line) { fmt::print("rush: {}\n", line); });
+  auto checks = rush::check_invariants(tally, r);
+  fmt::print("{}", rush::text_report(cfg, r, tally, checks));
+  for (const auto& c : checks) {
+    INFO(c.name << ": " << c.detail);
+    CHECK(c.ok);
+  }
+  return tally;
+}
+
+int count_requests(unsigned short control, const std::string& path, const std::string& needle) {
+  auto r = e2e::call(control, "GET", "/_control/requests?path=" + path);
+  auto d = e2e::json(r.body);
+  int n = 0;
+  for (auto& q : d["requests"].GetArray()) {
+    std::string key = q["idempotencyKey"].GetString();
+    std::string body = q["body"].GetString();
+    if (q["status"].GetInt() / 100 == 2 && (key == needle || body.find(needle) != std::string::npos)) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("happy path: one buyer through all five services") {
+  e2e::System sys({});
+  auto cfg = rush_config(sys, 1);
+  cfg.never_pay_share = 0;
+  cfg.late_pay_share = 0;
+  auto r = rush::run_rush(cfg);
+  REQUIRE(r.counters.holds == 1);
+  REQUIRE(r.counters.payments == 1);
+  REQUIRE(r.counters.confirmed == 1);
+  REQUIRE(r.confirmed_reservations.size() == 1);
+  auto tally = require_invariants(sys, cfg, r);
+  CHECK(tally.confirmed == 1);
+  CHECK(tally.reserved_seats == 1);
+  CHECK(tally.delivered == 1);
+  CHECK(tally.notified_reservations == 1);
+  CHECK(tally.notified_payments == 1);
+  CHECK(tally.balances == 0);  // charged exactly the price, then paid it
+  // The data platform saw this reservation exactly once (one accepted request).
+  auto id = r.confirmed_reservations.front();
+  CHECK(count_requests(sys.platform_control_port(), "/reservations", fmt::format("reservation-{}", id)) == 1);
+}
+
+TEST_CASE("compensation: a payment accepted before the hold expired but confirmed after it is refunded") {
+  e2e::System sys({.hold_ttl_seconds = 4});
+  auto& api = sys.first("reservation-api");
+  auto& pay = sys.first("payment-api");
+  const std::int64_t user = 2'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000);
+  auto tok = e2e::json(e2e::call(api.http_port(), "POST", "/v1/queue/tokens", fmt::format(R"({{"userId":{}}})", user)).body);
+  REQUIRE(std::string(tok["status"].GetString()) == "ACTIVE");
+  std::string token = tok["token"].GetString();
+  auto concerts = e2e::json(e2e::call(api.http_port(), "GET", "/v1/concerts", {}, token).body);
+  auto concert = concerts["concerts"][0]["id"].GetInt64();
+  auto schedules = e2e::json(
+      e2e::call(api.http_port(), "GET", fmt::format("/v1/concerts/{}/schedules", concert), {}, token).body);
+  auto schedule = schedules["schedules"][0]["id"].GetInt64();
+  auto held = e2e::call(api.http_port(), "POST", "/v1/reservations",
+                        fmt::format(R"({{"scheduleId":{},"seatNo":7}})", schedule), token);
+  REQUIRE(held.status == 201);
+  auto hold = e2e::json(held.body);
+  auto reservation = hold["reservationId"].GetInt64();
+  auto price = hold["price"].GetInt64();
+  REQUIRE(e2e::call(pay.http_port(), "POST", "/v1/points/charge", fmt::format(R"({{"amount":{}}})", price), token)
+              .status == 200);
+  std::this_thread::sleep_for(1s);  // payment-api learns the hold from reservation.held
+
+  // reservation-api freezes: the payment is accepted in time, but the
+  // confirmation can only be attempted after the hold has expired.
+  api.process().signal(SIGSTOP);
+  auto paid = e2e::call(pay.http_port(), "POST", "/v1/payments", fmt::format(R"({{"reservationId":{}}})", reservation),
+                        token);
+  std::this_thread::sleep_for(5s);
+  api.process().signal(SIGCONT);
+  REQUIRE(paid.status == 201);
+  auto payment = e2e::json(paid.body)["paymentId"].GetInt64();
+
+  CHECK(eventually(
+      [&] {
+        auto p = e2e::call(pay.http_port(), "GET", fmt::format("/v1/payments/{}", payment), {}, token);
+        return p.status == 200 && e2e::json(p.body)["status"].GetString() == std::string("REFUNDED");
+      },
+      60s));
+  auto points = e2e::json(e2e::call(pay.http_port(), "GET", "/v1/points", {}, token).body);
+  CHECK(points["balance"].GetInt64() == price);  // every point back
+  auto res = e2e::json(e2e::call(api.http_port(), "GET", fmt::format("/v1/reservations/{}", reservation), {}, token).body);
+  CHECK(res["status"].GetString() == std::string("EXPIRED"));
+
+  rush::RushResult r;  // what the "buyer" did, for the invariants
+  r.counters.charged_points = price;
+  rush::RushConfig cfg = rush_config(sys, 1);
+  auto tally = require_invariants(sys, cfg, r);
+  CHECK(tally.confirmed == 0);
+  CHECK(tally.payments_refunded == 1);
+  CHECK(tally.notified_refunds == 1);
+  CHECK(tally.delivery_attempts == 0);  // nothing confirmed, nothing sent to the data platform
+  CHECK(count_requests(sys.webhook_control_port(), "/webhook", "notifications.payment-refunded") == 1);
+}
+
+TEST_CASE("rush with two instances of every service while random instances are SIGKILLed and restarted") {
+  e2e::System sys({.instances = 2, .hold_ttl_seconds = 6, .queue_max_active = 120, .queue_active_ttl_seconds = 30});
+  auto cfg = rush_config(sys, 700);
+  std::atomic<bool> done{false};
+  int kills = 0;
+  std::vector<std::string> killed;
+  std::thread chaos([&] {
+    std::mt19937 rng(std::random_device{}());
+    std::this_thread::sleep_for(2s);
+    for (int round = 0; round < 6 && !done.load(); ++round) {
+      auto& victim = sys.instances()[rng() % sys.instances().size()];
+      killed.push_back(victim.service);
+      victim.process->process().signal(SIGKILL);
+      ++kills;
+      std::this_thread::sleep_for(1s);
+      victim.process->restart();
+      std::this_thread::sleep_for(2500ms);
+    }
+  });
+  auto r = rush::run_rush(cfg);
+  done = true;
+  chaos.join();
+  std::string names;
+  for (const auto& k : killed) names += k + " ";
+  fmt::print("rush: SIGKILLed and restarted: {}\n", names);
+  CHECK(kills >= 3);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.counters.confirmed > 0);
+  for (auto& i : sys.instances()) i.process->wait_ready();  // all back before the final state is read
+  require_invariants(sys, cfg, r);
+}
+
+TEST_CASE("rush while a Kafka broker is SIGKILLed and restarted") {
+  e2e::System sys({.instances = 2, .hold_ttl_seconds = 6, .queue_max_active = 120, .queue_active_ttl_seconds = 30});
+  auto cfg = rush_config(sys, 600);
+  auto stack = [](const std::string& args) {
+    auto cmd = "bash '" + ticketing::testing::stack_script() + "' " + args + " >/dev/null";
+    return std::system(cmd.c_str());
+  };
+  std::atomic<bool> broker_down{false};
+  std::thread fault([&] {
+    std::this_thread::sleep_for(3s);
+    if (stack("kill-broker 2") == 0) broker_down = true;
+    std::this_thread::sleep_for(10s);
+    if (broker_down && stack("start-broker 2") == 0) broker_down = false;
+  });
+  auto r = rush::run_rush(cfg);
+  fault.join();
+  if (broker_down) stack("start-broker 2");
+  REQUIRE_FALSE(broker_down);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.counters.confirmed > 0);
+  require_invariants(sys, cfg, r);
+}

@@ -1,0 +1,53 @@
+#pragma once
+// The whole system for an end-to-end test: the five services (N instances of
+// each) on their own databases, Redis prefixes and consumer groups, the fake
+// data platform and the fake webhook, the demo catalogue loaded. The groups
+// are committed at the topics' current ends before any instance starts, so
+// the test sees exactly its own events, also across instance restarts.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checks.hpp"
+#include "support.hpp"
+#include "ticketing/testing/process.hpp"
+
+namespace e2e {
+
+struct SystemOptions {
+  int instances = 1;             // of every service
+  int hold_ttl_seconds = 6;
+  int queue_max_active = 1000;
+  int queue_active_ttl_seconds = 60;
+};
+
+class System {
+ public:
+  explicit System(SystemOptions options);
+  ~System();
+
+  struct Instance {
+    std::string service;
+    std::unique_ptr<ServiceProcess> process;
+  };
+  std::vector<Instance>& instances() { return instances_; }
+  ServiceProcess& first(const std::string& service);
+  [[nodiscard]] std::vector<std::string> urls(const std::string& service) const;
+
+  [[nodiscard]] const ticketing::rush::SystemUnderTest& sut() const { return sut_; }
+  [[nodiscard]] const ticketing::rush::Baseline& baseline() const { return baseline_; }
+  [[nodiscard]] unsigned short platform_control_port() const { return platform_control_; }
+  [[nodiscard]] unsigned short webhook_control_port() const { return webhook_control_; }
+
+ private:
+  SystemOptions options_;
+  Isolation iso_;
+  unsigned short platform_port_, platform_control_, webhook_port_, webhook_control_;
+  std::unique_ptr<ticketing::testing::ChildProcess> platform_, webhook_;
+  ticketing::rush::SystemUnderTest sut_;
+  ticketing::rush::Baseline baseline_;
+  std::vector<Instance> instances_;
+};
+
+}  // namespace e2e
