@@ -229,7 +229,7 @@ class Rush {
           auto d = parse(r.body);
           b.token = d["token"].GetString();
           count(&Counters::tokens);
-          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now);
+          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now, wait_hint(d));
         }
         return retry_or_give_up(b, r, Endpoint::kToken, now);
       }
@@ -241,7 +241,7 @@ class Rush {
         auto r = call(client, worker, Endpoint::kQueueStatus, res, "GET", "/v1/queue/status", {}, true, b);
         if (r.status == 200) {
           auto d = parse(r.body);
-          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now);
+          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now, wait_hint(d));
         }
         return retry_or_give_up(b, r, Endpoint::kQueueStatus, now);
       }
@@ -403,12 +403,23 @@ class Rush {
     return std::nullopt;
   }
 
-  std::optional<Clock::time_point> admitted_or_wait(Buyer& b, bool active, Clock::time_point now) {
+  // The queue's own estimate, in milliseconds (0 when absent).
+  static std::int64_t wait_hint(const rapidjson::Document& d) {
+    auto it = d.FindMember("estimatedWaitSeconds");
+    return it != d.MemberEnd() && it->value.IsNumber() ? static_cast<std::int64_t>(it->value.GetDouble() * 1000) : 0;
+  }
+
+  std::optional<Clock::time_point> admitted_or_wait(Buyer& b, bool active, Clock::time_point now,
+                                                    std::int64_t estimated_wait_ms) {
     if (!active) {
       b.step = Step::kPoll;
-      // Jitter keeps thousands of pollers from arriving in lockstep.
-      auto jitter = std::chrono::milliseconds(b.rng() % (cfg_.poll_interval.count() / 4 + 1));
-      return now + cfg_.poll_interval - cfg_.poll_interval / 8 + jitter;
+      // Far back in the queue, ask less often (a third of the estimated
+      // wait, at most 5 poll intervals); jitter keeps thousands of pollers
+      // from arriving in lockstep.
+      auto base = std::clamp(std::chrono::milliseconds(estimated_wait_ms / 3), cfg_.poll_interval,
+                             cfg_.poll_interval * 5);
+      auto jitter = std::chrono::milliseconds(b.rng() % (base.count() / 4 + 1));
+      return now + base - base / 8 + jitter;
     }
     if (!b.admitted) {
       b.admitted = true;
