@@ -12,7 +12,7 @@ PACKAGES=(
   librdkafka-dev libboost-dev rapidjson-dev libhiredis-dev
   libmariadb-dev default-libmysqlclient-dev libfmt-dev catch2 libssl-dev uuid-dev
   mariadb-server mariadb-client redis-server redis-tools kcat
-  openjdk-17-jre-headless maven python3
+  openjdk-17-jre-headless maven python3 python3-yaml python3-jsonschema
   nginx-light wrk
 )
 # Kafka pinned in deploy/kafka/pom.xml.

@@ -85,6 +85,23 @@ TEST_CASE("router rejects malformed and duplicate routes") {
   CHECK_NOTHROW(r.add("POST", "/v1/a/{id}", named("z")));
 }
 
+TEST_CASE("router lists its routes in the order they were added, rejected ones left out") {
+  Router r;
+  CHECK(r.routes().empty());
+  r.add("POST", "/v1/reservations", named("a"));
+  r.add("GET", "/v1/reservations/{id}", named("b"));
+  CHECK_THROWS(r.add("GET", "/v1/reservations/{other}", named("c")));
+  r.add("DELETE", "/v1/reservations/{id}", named("d"));
+  auto routes = r.routes();
+  REQUIRE(routes.size() == 3);
+  CHECK(routes[0].method == "POST");
+  CHECK(routes[0].pattern == "/v1/reservations");
+  CHECK(routes[1].method == "GET");
+  CHECK(routes[1].pattern == "/v1/reservations/{id}");
+  CHECK(routes[2].method == "DELETE");
+  CHECK(routes[2].pattern == "/v1/reservations/{id}");
+}
+
 TEST_CASE("request helpers: headers and percent-decoded query parameters") {
   Request req;
   req.headers = {{"content-type", "application/json"}, {"x-a", "1"}, {"x-a", "2"}};

@@ -24,12 +24,14 @@ struct ServiceHost::Impl {
   HostConfig config;
   HealthChecks checks;
   std::unique_ptr<Infra> infra;
+  http::Router router;  // before admin: its GET /routes lists this router
   AdminServer admin;
-  http::Router router;
   std::unique_ptr<http::Server> public_server;
 
   explicit Impl(const HostConfig& c)
-      : config(c), infra(std::make_unique<Infra>(c.common, c.infra, checks)), admin(c.common, checks) {}
+      : config(c),
+        infra(std::make_unique<Infra>(c.common, c.infra, checks)),
+        admin(c.common, checks, c.public_api ? &router : nullptr) {}
 };
 
 ServiceHost::ServiceHost(const HostConfig& config) : impl_(std::make_unique<Impl>(config)) {

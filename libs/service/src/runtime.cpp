@@ -7,6 +7,7 @@
 
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
+#include "ticketing/http/json.hpp"
 #include "ticketing/http/server.hpp"
 
 namespace ticketing::service {
@@ -40,9 +41,21 @@ struct AdminServer::Impl {
   std::unique_ptr<http::Server> server;
 };
 
-AdminServer::AdminServer(const CommonConfig& config, HealthChecks& checks) : impl_(std::make_unique<Impl>()) {
+AdminServer::AdminServer(const CommonConfig& config, HealthChecks& checks, const http::Router* public_routes)
+    : impl_(std::make_unique<Impl>()) {
   http::Router router;
   add_admin_routes(router, checks);
+  if (public_routes != nullptr) {
+    router.add("GET", "/routes", [public_routes, service = config.service](const http::Request&) {
+      http::JsonWriter w;
+      w.start_object().key("service").string(service).key("routes").start_array();
+      for (const auto& r : public_routes->routes()) {
+        w.start_object().key("method").string(r.method).key("pattern").string(r.pattern).end_object();
+      }
+      w.end_array().end_object();
+      return http::Response::json(200, w.str());
+    });
+  }
   http::ServerOptions options;
   options.host = config.admin_host;
   options.port = config.admin_port;

@@ -71,6 +71,12 @@ class Router {
   void add(std::string method, std::string pattern, Handler handler);
   [[nodiscard]] RouteMatch match(std::string_view method, std::string_view path) const;
   [[nodiscard]] bool empty() const noexcept { return routes_.empty(); }
+  // Every route as added: method and pattern, in the order of add().
+  struct RouteInfo {
+    std::string method;
+    std::string pattern;
+  };
+  [[nodiscard]] std::vector<RouteInfo> routes() const;
 
  private:
   struct Segment {

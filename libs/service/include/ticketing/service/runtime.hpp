@@ -32,10 +32,14 @@ struct CommonConfig {
 
 // The admin endpoint of a service: GET /health/live, /health/ready and
 // /metrics on ADMIN_PORT. Services with a public API add the same routes to
-// their public router with add_admin_routes().
+// their public router with add_admin_routes(). With `public_routes`, also
+// GET /routes: {"service","routes":[{"method","pattern"}]}, the routes that
+// router serves (read when asked; the router must outlive this server and not
+// change once started). docs/openapi.yaml is checked against it.
 class AdminServer {
  public:
-  AdminServer(const CommonConfig& config, HealthChecks& checks);
+  AdminServer(const CommonConfig& config, HealthChecks& checks,
+              const http::Router* public_routes = nullptr);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
