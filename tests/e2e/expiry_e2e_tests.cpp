@@ -26,17 +26,6 @@ struct Hold {
   std::int64_t seat_no;
 };
 
-// Waits until `pred` holds or the limit passes; returns the last verdict.
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(250ms);
-  }
-  return pred();
-}
-
 std::string active_token(e2e::ServiceProcess& api, std::int64_t user) {
   auto r = e2e::call(api.http_port(), "POST", "/v1/queue/tokens", R"({"userId":)" + std::to_string(user) + "}");
   REQUIRE((r.status == 201 || r.status == 200));
@@ -73,7 +62,7 @@ TEST_CASE("unpaid holds expire and their seats are restored although a scheduler
   sched_a.wait_ready();
   sched_b.wait_ready();
   // Both scheduler instances serve part of the timers before one dies.
-  REQUIRE(eventually([&] { return sched_a.metric("scheduler_partitions_owned") >= 1 &&
+  REQUIRE(e2e::eventually([&] { return sched_a.metric("scheduler_partitions_owned") >= 1 &&
                                   sched_b.metric("scheduler_partitions_owned") >= 1; }, 30s));
 
   // Two dates of the first concert, 30 seats each, one hold per user.
@@ -99,7 +88,7 @@ TEST_CASE("unpaid holds expire and their seats are restored although a scheduler
   }
   // Every timer is registered before the kill: the survivor must take over
   // the dead instance's share.
-  REQUIRE(eventually([&] { return sched_a.metric("scheduler_timers_started_total") +
+  REQUIRE(e2e::eventually([&] { return sched_a.metric("scheduler_timers_started_total") +
                                   sched_b.metric("scheduler_timers_started_total") >= 60; }, 20s));
   sched_a.process().signal(SIGKILL);
   REQUIRE(sched_a.process().wait(5s));
@@ -108,7 +97,7 @@ TEST_CASE("unpaid holds expire and their seats are restored although a scheduler
   std::string ids;
   for (const auto& h : holds) ids += (ids.empty() ? "" : ",") + std::to_string(h.reservation_id);
   // Session timeout, rebalance and the hold time itself: well inside 60 s.
-  bool all_expired = eventually([&] {
+  bool all_expired = e2e::eventually([&] {
     return count("SELECT COUNT(*) FROM reservations WHERE status = 'EXPIRED' AND id IN (" + ids + ")") == 60;
   }, 60s);
   INFO("scheduler b log: " << sched_b.process().log().substr(0, 4000));

@@ -21,16 +21,6 @@ namespace rush = ticketing::rush;
 
 namespace {
 
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return pred();
-}
-
 rush::RushConfig rush_config(e2e::System& sys, int users) {
   rush::RushConfig cfg;
   cfg.reservation_urls = sys.urls("reservation-api");
@@ -127,7 +117,7 @@ TEST_CASE("compensation: a payment accepted before the hold expired but confirme
   REQUIRE(paid.status == 201);
   auto payment = e2e::json(paid.body)["paymentId"].GetInt64();
 
-  CHECK(eventually(
+  CHECK(e2e::eventually(
       [&] {
         auto p = e2e::call(pay.http_port(), "GET", fmt::format("/v1/payments/{}", payment), {}, token);
         return p.status == 200 && e2e::json(p.body)["status"].GetString() == std::string("REFUNDED");

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <rapidjson/document.h>
 
@@ -54,5 +55,16 @@ ticketing::http::ClientResponse call(unsigned short port, const std::string& met
                                      const std::string& path, const std::string& body = {},
                                      const std::string& token = {});
 rapidjson::Document json(const std::string& text);
+
+// Waits until `pred` holds or the limit passes; returns the last verdict.
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return pred();
+}
 
 }  // namespace e2e
