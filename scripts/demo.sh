@@ -49,11 +49,12 @@ cleanup() {
 trap cleanup EXIT
 
 echo "demo: [1/5] Kafka (3 nodes, KRaft), MariaDB, Redis"
-$STACK up | grep -E '^stack:|^#   kafka|brokers' || true
+mkdir -p "$OUT" "$LOGS"
+$STACK up >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log"; exit 1; }
+grep -E '^stack:|^#   (kafka|mariadb|redis)|brokers:' "$OUT/up.log" | sed 's/^/demo:   /' || true
 
 echo "demo: [2/5] two instances of each service, run $RUN_ID (own databases, Redis prefixes, consumer groups)"
 $STACK services-down >/dev/null  # services of an earlier `make run` would consume this run's events
-mkdir -p "$OUT" "$LOGS"
 declare -A offsets
 for s in "${SERVICES[@]}"; do
   for name in "$s" "$s-2"; do offsets[$name]=$(stat -c %s "$LOGS/$name.log" 2>/dev/null || echo 0); done
