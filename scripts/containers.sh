@@ -216,7 +216,7 @@ wait_healthy() {  # timeout-s
 
 cmd_down() {
   if engine_answers; then
-    compose down --volumes --remove-orphans --timeout 20 2>&1 | grep -v '^Network .* not found' >&2 || true
+    compose down --volumes --remove-orphans --timeout 20 2>&1 | grep -v 'not found' >&2 || true
   fi
   daemon_stop
 }
