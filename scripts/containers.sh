@@ -227,7 +227,7 @@ project_running() {
 
 # host:port published for a service's container port (first replica).
 published() {  # service container-port
-  compose port "$1" "$2" 2>/dev/null | tail -1
+  { compose port "$1" "$2" 2>/dev/null || true; } | tail -1
 }
 
 cmd_status() {  # [--if-running]: print nothing when the project does not run
