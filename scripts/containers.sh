@@ -102,12 +102,18 @@ daemon_stop() {
 # The Debian mirror apt on this machine already uses (deb822 or one-line format).
 debian_mirror() {
   local uri
-  uri=$(awk 'BEGIN{IGNORECASE=1}
-    /^URIs:/ {u=$2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == "bookworm" && u != "") {print u; exit}}
-    ' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  # deb822: one stanza per paragraph; the first whose Suites has bookworm.
+  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v RS= -F '\n' '{
+      u = ""; b = 0
+      for (l = 1; l <= NF; l++) {
+        n = split($l, w, /[ \t]+/)
+        if (w[1] == "URIs:") u = w[2]
+        if (w[1] == "Suites:") for (i = 2; i <= n; i++) if (w[i] == "bookworm") b = 1
+      }
+      if (b && u != "") { print u; exit }
+    }' || true)
   if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-    uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/) { if ($(i+1) == "bookworm") print $i; break } }' \
-      /etc/apt/sources.list | head -1)
+    uri=$(sed -n 's/^deb[ \t]\+\(\[[^]]*\][ \t]\+\)\?\([^ \t]\+\)[ \t]\+bookworm[ \t].*/\2/p' /etc/apt/sources.list | head -1)
   fi
   [ -n "$uri" ] || die "no Debian bookworm mirror found in /etc/apt/sources.list{,.d/*.sources}"
   echo "$uri"
