@@ -5,7 +5,8 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 export BUILD_DIR := $(abspath $(BUILD_DIR))
 
-.PHONY: all deps configure build up down status run demo test test-unit bench-events bench-reservation clean help
+.PHONY: all deps configure build up down status run demo test test-unit bench-events bench-reservation clean help \
+	images up-containers down-containers
 
 all: build
 
@@ -18,6 +19,8 @@ help:
 	@echo "make run           make up, then start the five services in the background"
 	@echo "make bench-events  libs/events vs Kafka's ProducerPerformance and EndToEndLatency"
 	@echo "make bench-reservation  holds via HTTP vs a raw SQL client; GET seats vs nginx"
+	@echo "make images        build every container image offline (scripts/containers.sh)"
+	@echo "make up-containers|down-containers  the whole system in containers (Docker Compose)"
 
 deps:
 	@bash scripts/deps.sh
@@ -57,6 +60,15 @@ bench-events: build
 
 bench-reservation: build
 	@bash bench/bench-reservation.sh
+
+images: deps
+	@bash scripts/containers.sh images
+
+up-containers: deps
+	@bash scripts/containers.sh up
+
+down-containers:
+	@bash scripts/containers.sh down
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -14,6 +14,7 @@ PACKAGES=(
   mariadb-server mariadb-client redis-server redis-tools kcat
   openjdk-17-jre-headless maven python3 python3-yaml python3-jsonschema
   nginx-light wrk
+  docker.io docker-compose debootstrap
 )
 # Kafka pinned in deploy/kafka/pom.xml.
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml)

@@ -324,6 +324,8 @@ cmd_status() {
     echo "# kafka"
     admin_tool describe --bootstrap "$(bootstrap)" --manifest "$ROOT/deploy/topics.manifest" | sed 's/^/#   /'
   fi
+  # The container mode's URLs too, when its compose project runs (scripts/containers.sh).
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then bash "$ROOT/scripts/containers.sh" status --if-running; fi
 }
 
 cmd_kill_broker() {
