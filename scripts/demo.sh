@@ -66,6 +66,9 @@ eval "$($STACK env | sed 's/^/export /')"
 "$BUILD_DIR/tools/rush/rush" init-groups --kafka "$KAFKA_BOOTSTRAP_SERVERS" "${groups[@]}" | sed 's/^/demo:   /'
 $STACK run >"$OUT/run.log" || { cat "$OUT/run.log"; exit 1; }
 eval "$($STACK status | grep -E '^[A-Z_]+=' | sed 's/^/export /')"
+# The process stack's connection settings win over a container mode's, should
+# both run.
+eval "$($STACK env | sed 's/^/export /')"
 echo "demo:   reservation-api $RESERVATION_API_URLS"
 echo "demo:   payment-api     $PAYMENT_API_URLS"
 
