@@ -106,6 +106,20 @@ return 1
   return s;
 }
 
+// ARGV[5] = token id, ARGV[6] = user id: report, and refresh the lapse
+// deadline when the token is active and belongs to that user.
+const redis::Script& check_touch_script() {
+  static const redis::Script s(std::string(kPrelude) + R"lua(
+local r = report(ARGV[5])
+if r[1] == 'ACTIVE' and redis.call('HGET', p .. 'tok:' .. ARGV[5], 'uid') == ARGV[6]
+    and redis.call('ZSCORE', KEYS[2], ARGV[5]) then
+  redis.call('ZADD', KEYS[2], now + ttl, ARGV[5])
+end
+return r
+)lua");
+  return s;
+}
+
 // ARGV[5] = user id
 const redis::Script& expire_user_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
@@ -166,14 +180,51 @@ QueueStatus QueueStore::status(const std::string& token_id) {
   auto args = base_args(options_);
   args.push_back(token_id);
   auto lease = pool_.acquire();
-  return to_status(status_script().run(*lease, keys(options_), args));
+  auto st = to_status(status_script().run(*lease, keys(options_), args));
+  remember(token_id, st);
+  return st;
 }
 
 QueueStatus QueueStore::peek(const std::string& token_id) {
   auto args = base_args(options_);
   args.push_back(token_id);
   auto lease = pool_.acquire();
-  return to_status(peek_script().run(*lease, keys(options_), args));
+  auto st = to_status(peek_script().run(*lease, keys(options_), args));
+  remember(token_id, st);
+  return st;
+}
+
+QueueStatus QueueStore::check_and_touch(const std::string& token_id, std::int64_t user_id) {
+  auto args = base_args(options_);
+  args.push_back(token_id);
+  args.push_back(std::to_string(user_id));
+  auto lease = pool_.acquire();
+  auto st = to_status(check_touch_script().run(*lease, keys(options_), args));
+  remember(token_id, st);
+  return st;
+}
+
+void QueueStore::remember(const std::string& token_id, const QueueStatus& st) {
+  if (options_.state_cache.count() <= 0) return;
+  std::lock_guard lock(cache_mu_);
+  if (st.state != QueueState::kActive) {
+    active_.erase(token_id);
+    return;
+  }
+  // Bounded: a flood of distinct tokens only costs the cache.
+  if (active_.size() >= 100000) active_.clear();
+  active_[token_id] = Cached{st.user_id, std::chrono::steady_clock::now() + options_.state_cache};
+}
+
+std::optional<QueueStatus> QueueStore::peek_cached(const std::string& token_id) const {
+  if (options_.state_cache.count() <= 0) return std::nullopt;
+  std::lock_guard lock(cache_mu_);
+  auto it = active_.find(token_id);
+  if (it == active_.end() || it->second.until < std::chrono::steady_clock::now()) return std::nullopt;
+  QueueStatus st;
+  st.state = QueueState::kActive;
+  st.user_id = it->second.user_id;
+  return st;
 }
 
 std::int64_t QueueStore::promote() {
@@ -189,6 +240,12 @@ void QueueStore::touch(const std::string& token_id) {
 }
 
 void QueueStore::expire_user(std::int64_t user_id) {
+  {
+    std::lock_guard lock(cache_mu_);
+    for (auto it = active_.begin(); it != active_.end();) {
+      it = it->second.user_id == user_id ? active_.erase(it) : std::next(it);
+    }
+  }
   auto args = base_args(options_);
   args.push_back(std::to_string(user_id));
   auto lease = pool_.acquire();

@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 namespace ticketing::redis {
 class Pool;
@@ -23,6 +25,9 @@ struct QueueOptions {
   std::string prefix = "reservation:";
   std::int64_t max_active = 100;
   std::chrono::seconds active_ttl{600};
+  // How long an ACTIVE answer may be reused in process by peek_cached()
+  // (catalogue reads); 0 = never.
+  std::chrono::milliseconds state_cache{100};
 };
 
 // The waiting queue in Redis. Every state change is one Lua script, so any
@@ -46,8 +51,16 @@ class QueueStore {
 
   // Admits waiting users up to the cap (and evicts lapsed ones), then reports.
   QueueStatus status(const std::string& token_id);
-  // Cheap check without promotion (catalogue and hold routes).
+  // Cheap check without promotion (catalogue routes).
   QueueStatus peek(const std::string& token_id);
+  // An ACTIVE state seen by peek()/status()/check_and_touch() of this process
+  // less than state_cache ago, else nullopt (then ask peek()). Never blocks.
+  // Only ACTIVE is remembered, so WAITING and ended tokens are always asked
+  // live; an ending seen elsewhere shows here within state_cache.
+  [[nodiscard]] std::optional<QueueStatus> peek_cached(const std::string& token_id) const;
+  // peek() and, when ACTIVE for `user_id`, touch() in the same script (hold
+  // route: one round trip).
+  QueueStatus check_and_touch(const std::string& token_id, std::int64_t user_id);
   // Evicts lapsed active tokens and admits the next waiting ones. Returns how many were admitted.
   std::int64_t promote();
   // A hold keeps the token active for another active_ttl.
@@ -58,8 +71,16 @@ class QueueStore {
   [[nodiscard]] const QueueOptions& options() const { return options_; }
 
  private:
+  void remember(const std::string& token_id, const QueueStatus& st);
+
   redis::Pool& pool_;
   QueueOptions options_;
+  struct Cached {
+    std::int64_t user_id;
+    std::chrono::steady_clock::time_point until;
+  };
+  mutable std::mutex cache_mu_;
+  std::unordered_map<std::string, Cached> active_;  // token id -> ACTIVE until
 };
 
 }  // namespace ticketing::reservation

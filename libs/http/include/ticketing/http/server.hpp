@@ -35,6 +35,10 @@ struct Request {
 struct Response {
   int status = 200;
   std::string body;
+  // Alternative to `body` for large immutable bodies shared between responses
+  // (e.g. a cached document): when set, it is sent instead of `body`, without
+  // a copy.
+  std::shared_ptr<const std::string> shared_body;
   std::string content_type = "application/json";
   // Extra headers. Content-Type, Content-Length, Connection, Server and Date
   // are set by the server. Names or values holding CR/LF are dropped.
@@ -49,6 +53,25 @@ struct Response {
 
 // Handlers are synchronous and may block (database calls); see Server.
 using Handler = std::function<Response(const Request&)>;
+
+// Opt-in fast path of a route: register `InlineFirst{fast, handler}` as the
+// route's Handler. The server runs `fast` on the connection's I/O thread,
+// without the hop to the handler pool; when it returns nullopt, `handler`
+// runs on the pool as usual. `fast` must never block (no database, no Redis,
+// no waiting on locks held across I/O): it stalls every connection of that
+// I/O thread. Typically it answers from an in-process cache. Exceptions from
+// `fast` are treated like a handler's (503 for InfraError, else 500).
+struct InlineFirst {
+  std::function<std::optional<Response>(const Request&)> fast;
+  Handler handler;
+  // Called when the route is invoked as a plain Handler (e.g. directly in tests).
+  Response operator()(const Request& r) const {
+    if (fast) {
+      if (auto answer = fast(r)) return std::move(*answer);
+    }
+    return handler(r);
+  }
+};
 
 // Result of Router::match; pattern points into the Router.
 struct RouteMatch {
