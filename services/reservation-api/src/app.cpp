@@ -40,6 +40,8 @@ Config Config::read(EnvReader& env) {
       std::chrono::milliseconds(env.integer("CATALOGUE_LOCAL_MAX_STALE_MS", 100, 0, 10000));
   c.queue_state_cache =
       std::chrono::milliseconds(env.integer("QUEUE_STATE_CACHE_MS", 100, 0, 10000));
+  c.outbox_min_round_interval =
+      std::chrono::milliseconds(env.integer("OUTBOX_MIN_ROUND_INTERVAL_MS", 20, 0, 1000));
   c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
   return c;
 }
@@ -92,6 +94,7 @@ struct Runtime {
     o.db = schema_connect(host.config().infra.mysql_url, host.config().infra.mysql_database);
     o.table = "outbox";
     o.instance = "reservation-api";
+    o.min_round_interval = config.outbox_min_round_interval;
     return o;
   }
 

@@ -25,6 +25,8 @@ struct Config {
   // bounds how long another instance's change may go unseen here.
   std::chrono::milliseconds catalogue_local_max_stale{100};
   std::chrono::milliseconds queue_state_cache{100};
+  // Outbox relay: rounds start at most this often (larger batches under load).
+  std::chrono::milliseconds outbox_min_round_interval{20};
   // Test isolation on a shared cluster (defaults are production's).
   // Skip a payment.completed whose reservation this database never had,
   // instead of answering confirmation-failed NOT_FOUND.

@@ -25,6 +25,12 @@ struct RelayOptions {
   std::size_t batch_size = 500;
   // Without notify(), look for new rows this often (one indexed query).
   std::chrono::milliseconds poll_interval{50};
+  // Rounds (SELECT, produce, wait for acks, UPDATE) start at most this often,
+  // notify() or not, unless the previous round filled a whole batch. 0: a
+  // notify() starts the next round at once. Under a steady stream of commits
+  // a few ms here make batches larger and rounds fewer (fewer statements and
+  // broker requests per row) for at most that much more publish latency.
+  std::chrono::milliseconds min_round_interval{0};
   // How often a standby instance tries to take the leader lock.
   std::chrono::milliseconds standby_retry{500};
   // After a failure (database, broker, partly failed batch): back off
