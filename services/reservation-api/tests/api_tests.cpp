@@ -492,8 +492,24 @@ TEST_CASE("two instances: a hold on one shows in the other's in-process seat map
   };
   for (int i = 0; i < 5; ++i) CHECK(seat7() == "AVAILABLE");  // b now answers from memory
 
+  // The holder's place would lapse in 5 s; the hold must push that out by
+  // QUEUE_ACTIVE_TTL_SECONDS (600 by default).
+  auto token_id = holder.substr(3, holder.find('.', 3) - 3);
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  auto reader_id = reader.substr(3, reader.find('.', 3) - 3);
+  REQUIRE(a.redis_int({"ZADD", a.prefix() + "active", "XX", "CH", std::to_string(now_ms() + 5000),
+                       token_id, std::to_string(now_ms() + 5000), reader_id}) == 2);
   REQUIRE(a.call("POST", "/v1/reservations", hold_body(5, 7), holder).status == 201);
   auto held = std::chrono::steady_clock::now();
+  // Only the holder's deadline moved (reads do not refresh it).
+  CHECK(a.redis_int({"ZCOUNT", a.prefix() + "active", std::to_string(now_ms() + 500000), "+inf"}) ==
+        1);
+  CHECK(a.redis_int({"ZCOUNT", a.prefix() + "active", "-inf", std::to_string(now_ms() + 10000)}) ==
+        1);
   double seen_after = -1;
   while (std::chrono::steady_clock::now() - held < 5s) {
     if (seat7() == "HELD") {

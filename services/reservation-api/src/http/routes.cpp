@@ -129,19 +129,14 @@ class Api {
     return std::get<auth::TokenClaims>(verified);
   }
 
-  // An ACTIVE queue place is needed for the catalogue and holds. Holds check
-  // live and refresh the place's lapse deadline in the same script; catalogue
-  // reads may reuse an ACTIVE answer of the last QUEUE_STATE_CACHE_MS.
-  std::variant<auth::TokenClaims, Response> require_active(const Request& req,
-                                                           bool for_hold = false) const {
+  // An ACTIVE queue place is needed for the catalogue and holds; an ACTIVE
+  // answer of the last QUEUE_STATE_CACHE_MS is reused (WAITING never is).
+  std::variant<auth::TokenClaims, Response> require_active(const Request& req) const {
     auto auth = authenticate(req);
     if (std::holds_alternative<Response>(auth)) return auth;
     auto& claims = std::get<auth::TokenClaims>(auth);
-    std::optional<QueueStatus> cached;
-    if (!for_hold) cached = d_.queue.peek_cached(claims.token_id);
-    auto st = cached                ? *cached
-              : for_hold ? d_.queue.check_and_touch(claims.token_id, claims.user_id)
-                         : d_.queue.peek(claims.token_id);
+    auto cached = d_.queue.peek_cached(claims.token_id);
+    auto st = cached ? *cached : d_.queue.peek(claims.token_id);
     if (st.state == QueueState::kExpired || st.user_id != claims.user_id) {
       return Response::error(401, "TOKEN_EXPIRED", "the queue token is no longer in the queue");
     }
@@ -343,14 +338,25 @@ class Api {
     auto& body = std::get<http::JsonBody>(parsed);
     auto schedule = body.int64("scheduleId", 1, kMaxId);
     auto seat = body.int64("seatNo", 1, kSeatsPerSchedule);
-    auto auth = require_active(req, true);
+    auto auth = require_active(req);
     if (auto* r = std::get_if<Response>(&auth)) return *r;
     if (auto err = body.error()) return *err;
     if (auto r = not_ready()) return *r;
     auto& claims = std::get<auth::TokenClaims>(auth);
+    // After the commit, one Redis round trip: the catalogue invalidation and
+    // the refresh of the token's lapse deadline (touch).
+    auto after_commit = [&](std::int64_t schedule_id) {
+      auto replies = d_.cache.invalidate_schedule(schedule_id,
+                                                  {d_.queue.touch_command(claims.token_id)});
+      try {
+        d_.queue.touched(claims.token_id, replies.empty() ? nullptr : &replies.front());
+      } catch (const InfraError& e) {
+        log::warn("queue touch failed", {{"error", e.what()}});
+      }
+    };
     auto result = d_.store.hold(UserId{claims.user_id}, ScheduleId{*schedule},
                                 SeatNo{static_cast<int>(*seat)}, d_.config.hold_ttl,
-                                d_.config.max_holds_per_user, trace_of(req));
+                                d_.config.max_holds_per_user, trace_of(req), after_commit);
     switch (result.outcome) {
       case HoldOutcome::kHeld:
         count_hold("held");

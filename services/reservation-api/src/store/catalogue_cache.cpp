@@ -120,18 +120,29 @@ CatalogueCache::Body CatalogueCache::get_or_load(
   return value;
 }
 
-void CatalogueCache::invalidate_schedule(std::int64_t schedule_id) {
-  if (ttl_.count() <= 0) return;
-  try {
-    auto lease = pool_.acquire();
-    lease->pipeline({{"INCR", generation_key(seats_key(schedule_id))},
-                     {"INCR", prefix_ + "cachegen:schedules"}});
-  } catch (const InfraError& e) {
-    // Entries still expire after the TTL.
-    log::warn("catalogue cache invalidation failed",
-              {{"schedule_id", std::to_string(schedule_id)}, {"error", e.what()}});
+std::vector<redis::Reply> CatalogueCache::invalidate_schedule(
+    std::int64_t schedule_id, const std::vector<std::vector<std::string>>& also) {
+  std::vector<redis::Reply> extra;
+  std::vector<redis::Command> commands;
+  if (ttl_.count() > 0) {
+    commands.push_back({"INCR", generation_key(seats_key(schedule_id))});
+    commands.push_back({"INCR", prefix_ + "cachegen:schedules"});
   }
-  if (!local_enabled()) return;
+  const auto own = commands.size();
+  commands.insert(commands.end(), also.begin(), also.end());
+  if (!commands.empty()) {
+    try {
+      auto lease = pool_.acquire();
+      auto replies = lease->pipeline(commands);
+      extra.assign(std::make_move_iterator(replies.begin() + static_cast<std::ptrdiff_t>(own)),
+                   std::make_move_iterator(replies.end()));
+    } catch (const InfraError& e) {
+      // Entries still expire after the TTL.
+      log::warn("catalogue cache invalidation failed",
+                {{"schedule_id", std::to_string(schedule_id)}, {"error", e.what()}});
+    }
+  }
+  if (!local_enabled()) return extra;
   // After the INCR: a load that reads the old generation from now on is
   // refused by store_local (epoch) or dropped by the next refresh().
   std::lock_guard lock(mu_);
@@ -140,6 +151,7 @@ void CatalogueCache::invalidate_schedule(std::int64_t schedule_id) {
   for (auto it = local_.begin(); it != local_.end();) {
     it = it->first.rfind("schedules:", 0) == 0 ? local_.erase(it) : std::next(it);
   }
+  return extra;
 }
 
 void CatalogueCache::refresh() noexcept {

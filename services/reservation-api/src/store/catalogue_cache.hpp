@@ -9,6 +9,9 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
+
+#include "ticketing/redis/reply.hpp"
 
 namespace ticketing::redis {
 class Pool;
@@ -47,8 +50,11 @@ class CatalogueCache {
   // The in-process entry of `key` if it is fresh (see above), else nullptr.
   // Never blocks on I/O.
   [[nodiscard]] Body peek_local(const std::string& key) const;
-  // After a committed seat change of this schedule.
-  void invalidate_schedule(std::int64_t schedule_id);
+  // After a committed seat change of this schedule. `also`: further commands
+  // sent in the same pipeline (one round trip); returns their replies, or
+  // nothing when Redis could not be reached (logged, not thrown).
+  std::vector<redis::Reply> invalidate_schedule(
+      std::int64_t schedule_id, const std::vector<std::vector<std::string>>& also = {});
   // Revalidates the in-process entries against Redis (one MGET); call every
   // refresh_interval(). Never throws.
   void refresh() noexcept;

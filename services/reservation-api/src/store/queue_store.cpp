@@ -1,6 +1,7 @@
 #include "store/queue_store.hpp"
 
 #include "domain/model.hpp"
+#include "ticketing/common/error.hpp"
 #include "ticketing/redis/pool.hpp"
 
 namespace ticketing::reservation {
@@ -106,20 +107,6 @@ return 1
   return s;
 }
 
-// ARGV[5] = token id, ARGV[6] = user id: report, and refresh the lapse
-// deadline when the token is active and belongs to that user.
-const redis::Script& check_touch_script() {
-  static const redis::Script s(std::string(kPrelude) + R"lua(
-local r = report(ARGV[5])
-if r[1] == 'ACTIVE' and redis.call('HGET', p .. 'tok:' .. ARGV[5], 'uid') == ARGV[6]
-    and redis.call('ZSCORE', KEYS[2], ARGV[5]) then
-  redis.call('ZADD', KEYS[2], now + ttl, ARGV[5])
-end
-return r
-)lua");
-  return s;
-}
-
 // ARGV[5] = user id
 const redis::Script& expire_user_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
@@ -194,16 +181,6 @@ QueueStatus QueueStore::peek(const std::string& token_id) {
   return st;
 }
 
-QueueStatus QueueStore::check_and_touch(const std::string& token_id, std::int64_t user_id) {
-  auto args = base_args(options_);
-  args.push_back(token_id);
-  args.push_back(std::to_string(user_id));
-  auto lease = pool_.acquire();
-  auto st = to_status(check_touch_script().run(*lease, keys(options_), args));
-  remember(token_id, st);
-  return st;
-}
-
 void QueueStore::remember(const std::string& token_id, const QueueStatus& st) {
   if (options_.state_cache.count() <= 0) return;
   std::lock_guard lock(cache_mu_);
@@ -237,6 +214,23 @@ void QueueStore::touch(const std::string& token_id) {
   args.push_back(token_id);
   auto lease = pool_.acquire();
   touch_script().run(*lease, keys(options_), args);
+}
+
+std::vector<std::string> QueueStore::touch_command(const std::string& token_id) const {
+  auto args = base_args(options_);
+  args.push_back(token_id);
+  return touch_script().evalsha(keys(options_), args);
+}
+
+void QueueStore::touched(const std::string& token_id, const redis::Reply* reply) {
+  if (reply != nullptr && !reply->is_error()) return;
+  if (reply != nullptr && redis::Script::is_noscript(*reply)) {
+    touch(token_id);
+    return;
+  }
+  throw RedisError("queue touch failed: " + (reply != nullptr ? reply->error_message()
+                                                              : std::string("no reply")),
+                   true);
 }
 
 void QueueStore::expire_user(std::int64_t user_id) {

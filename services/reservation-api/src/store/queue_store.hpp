@@ -6,6 +6,9 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
+
+#include "ticketing/redis/reply.hpp"
 
 namespace ticketing::redis {
 class Pool;
@@ -53,18 +56,21 @@ class QueueStore {
   QueueStatus status(const std::string& token_id);
   // Cheap check without promotion (catalogue routes).
   QueueStatus peek(const std::string& token_id);
-  // An ACTIVE state seen by peek()/status()/check_and_touch() of this process
-  // less than state_cache ago, else nullopt (then ask peek()). Never blocks.
-  // Only ACTIVE is remembered, so WAITING and ended tokens are always asked
-  // live; an ending seen elsewhere shows here within state_cache.
+  // An ACTIVE state seen by peek()/status() of this process less than
+  // state_cache ago, else nullopt (then ask peek()). Never blocks. Only
+  // ACTIVE is remembered, so WAITING and ended tokens are always asked live;
+  // an ending seen elsewhere shows here within state_cache, one done by this
+  // process (expire_user) at once.
   [[nodiscard]] std::optional<QueueStatus> peek_cached(const std::string& token_id) const;
-  // peek() and, when ACTIVE for `user_id`, touch() in the same script (hold
-  // route: one round trip).
-  QueueStatus check_and_touch(const std::string& token_id, std::int64_t user_id);
   // Evicts lapsed active tokens and admits the next waiting ones. Returns how many were admitted.
   std::int64_t promote();
   // A hold keeps the token active for another active_ttl.
   void touch(const std::string& token_id);
+  // touch() as a command to pipeline with others (one round trip after a
+  // hold); hand its reply (nullptr: the pipeline failed) to touched(), which
+  // runs the script again when the server did not know it yet.
+  [[nodiscard]] std::vector<std::string> touch_command(const std::string& token_id) const;
+  void touched(const std::string& token_id, const redis::Reply* reply);
   // After a confirmed payment: the user's current token ends.
   void expire_user(std::int64_t user_id);
 
