@@ -26,7 +26,7 @@ struct Config {
   std::chrono::milliseconds catalogue_local_max_stale{100};
   std::chrono::milliseconds queue_state_cache{100};
   // Outbox relay: rounds start at most this often (larger batches under load).
-  std::chrono::milliseconds outbox_min_round_interval{20};
+  std::chrono::milliseconds outbox_min_round_interval{50};
   // Test isolation on a shared cluster (defaults are production's).
   // Skip a payment.completed whose reservation this database never had,
   // instead of answering confirmation-failed NOT_FOUND.
