@@ -66,11 +66,25 @@ const char* state_name(QueueState s) {
   return "EXPIRED";
 }
 
+metrics::Counter& hold_counter(const char* outcome) {
+  return metrics::global().counter("reservation_holds_total", "Hold attempts by outcome",
+                                   {{"outcome", outcome}});
+}
+
+// Looked up once: a registry lookup builds label maps under its lock.
 void count_hold(std::string_view outcome) {
-  metrics::global()
-      .counter("reservation_holds_total", "Hold attempts by outcome",
-               {{"outcome", std::string(outcome)}})
-      .inc();
+  static metrics::Counter& held = hold_counter("held");
+  static metrics::Counter& unavailable = hold_counter("seat_unavailable");
+  static metrics::Counter& limit = hold_counter("hold_limit");
+  if (outcome == "held") {
+    held.inc();
+  } else if (outcome == "seat_unavailable") {
+    unavailable.inc();
+  } else if (outcome == "hold_limit") {
+    limit.inc();
+  } else {
+    hold_counter(std::string(outcome).c_str()).inc();
+  }
 }
 
 Response reservation_json(int status, const ReservationView& r) {
