@@ -35,14 +35,14 @@ struct Request {
 struct Response {
   int status = 200;
   std::string body;
-  // Alternative to `body` for large immutable bodies shared between responses
-  // (e.g. a cached document): when set, it is sent instead of `body`, without
-  // a copy.
-  std::shared_ptr<const std::string> shared_body;
   std::string content_type = "application/json";
   // Extra headers. Content-Type, Content-Length, Connection, Server and Date
   // are set by the server. Names or values holding CR/LF are dropped.
   std::vector<std::pair<std::string, std::string>> headers;
+  // Alternative to `body` for large immutable bodies shared between responses
+  // (e.g. a cached document): when set, it is sent instead of `body`, without
+  // a copy.
+  std::shared_ptr<const std::string> shared_body;
 
   static Response json(int status, std::string body);
   static Response text(int status, std::string body,
@@ -138,6 +138,8 @@ struct ServerOptions {
 //   blocks on the database therefore holds one handler thread only: other
 //   connections keep being read, timed out, rejected (413/431/503) and, as long
 //   as a handler thread is free, served.
+// - Opt-in per route (InlineFirst): a non-blocking fast path runs on the I/O
+//   thread first and only its misses are handed to the pool.
 // - Handler exceptions: ticketing::InfraError -> 503 DEPENDENCY_UNAVAILABLE
 //   with Retry-After: 1; anything else -> 500 INTERNAL, logged.
 // - Metrics in metrics::global(): http_requests_total{server,route,method,status}
