@@ -2,19 +2,22 @@
 # reservation-api against references, side by side in one run:
 #   holds:     POST /v1/reservations over N keep-alive connections vs the same
 #              hold transaction (same statements, READ COMMITTED, outbox row)
-#              sent by a minimal SQL client (libs/db) from N threads;
+#              sent by a minimal SQL client (libs/db) from N threads, in
+#              ROUNDS alternating slices (SQL, HTTP, SQL, HTTP...) so that a
+#              burst of load from elsewhere on the machine hits both sides;
 #   GET seats: GET /v1/schedules/{id}/seats vs nginx (one worker) serving the
 #              same JSON bytes from a file, both with wrk.
 # Prints each figure and the ratio; saves the report in .local/bench/. Starts
 # the stack if needed and stops it again after; starts its own reservation-api
 # on its own database / Redis prefix / consumer group and removes them after.
-#   CONNS=16 HOLD_SECONDS=10 SCHEDULES=400 WRK_SECONDS=10 bash bench/bench-reservation.sh
+#   CONNS=16 HOLD_SECONDS=10 ROUNDS=2 SCHEDULES=400 WRK_SECONDS=10 bash bench/bench-reservation.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 STACK="bash $ROOT/scripts/stack.sh"
 CONNS=${CONNS:-16}                  # hold connections / SQL threads
-HOLD_SECONDS=${HOLD_SECONDS:-10}    # each holds run stops after this (or when its seats run out)
+HOLD_SECONDS=${HOLD_SECONDS:-10}    # each side's holds time, split into ROUNDS slices (a slice also stops when its seats run out)
+ROUNDS=${ROUNDS:-2}
 SCHEDULES=${SCHEDULES:-1200}        # extra schedules (x 50 seats) per copy
 HOLDS_PER_USER=${HOLDS_PER_USER:-10}
 HTTP_THREADS=${HTTP_THREADS:-16}
@@ -107,15 +110,23 @@ for _ in $(seq 600); do
 done
 curl -sf "http://127.0.0.1:$ADMIN_PORT/health/ready" >/dev/null || { echo "bench-reservation: reservation-api not ready, see $LOG" >&2; exit 1; }
 
-# SQL first: the service's relay is then idle during the reference run, and
-# publishes the HTTP run's outbox rows during the HTTP run (part of its cost).
-echo "bench-reservation: [1/4] hold transaction via libs/db ($CONNS threads)"
-sql_holds=$("$BENCH" holds-sql "$MYSQL_URL" "$DB" "$CONNS" "$HOLD_SECONDS" "$sql_first" "$SCHEDULES" "$HOLDS_PER_USER" 2000000000 2>>"$LOG")
-echo "  $sql_holds"
-
-echo "bench-reservation: [2/4] POST /v1/reservations ($CONNS keep-alive connections)"
-http_holds=$("$BENCH" holds-http "$HTTP_PORT" "$CONNS" "$HOLD_SECONDS" "$http_first" "$SCHEDULES" "$HOLDS_PER_USER" 1000000000 2>>"$LOG")
-echo "  $http_holds"
+# SQL first in each round: the service's relay is then idle during the
+# reference slice, and publishes an HTTP slice's outbox rows during it (part of its cost).
+# Each slice has its own schedules and users.
+slice=$(python3 -c "print($HOLD_SECONDS / $ROUNDS)")
+per=$((SCHEDULES / ROUNDS))
+sql_holds=
+http_holds=
+for r in $(seq 0 $((ROUNDS - 1))); do
+  echo "bench-reservation: [1/4] hold transaction via libs/db ($CONNS threads), slice $((r + 1))/$ROUNDS"
+  out=$("$BENCH" holds-sql "$MYSQL_URL" "$DB" "$CONNS" "$slice" $((sql_first + r * per)) "$per" "$HOLDS_PER_USER" $((2000000000 + r * 10000000)) 2>>"$LOG")
+  echo "  $out"
+  sql_holds+="$out"$'\n'
+  echo "bench-reservation: [2/4] POST /v1/reservations ($CONNS keep-alive connections), slice $((r + 1))/$ROUNDS"
+  out=$("$BENCH" holds-http "$HTTP_PORT" "$CONNS" "$slice" $((http_first + r * per)) "$per" "$HOLDS_PER_USER" $((1000000000 + r * 10000000)) 2>>"$LOG")
+  echo "  $out"
+  http_holds+="$out"$'\n'
+done
 
 # GET seats: the exact body of one answer, served by nginx from a file.
 token=$("$BENCH" token "$HTTP_PORT" 999999999 2>>"$LOG")
@@ -168,8 +179,15 @@ report=$OUT/bench-reservation-$run_id.txt
 python3 - "$sql_holds" "$http_holds" "$nginx_out" "$api_out" <<'PY' | tee "$report"
 import re, sys
 sql, http, ngx, api = sys.argv[1:]
-def kv(line):
-    return {k: v for k, v in re.findall(r"(\w+)=([0-9.]+)", line)}
+def kv(lines):
+    # Slices summed; latency percentiles: the worst slice's.
+    rows = [{k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", l)} for l in lines.splitlines() if l.strip()]
+    out = {k: sum(r[k] for r in rows) for k in ("holds", "errors", "seconds")}
+    out["rate"] = out["holds"] / out["seconds"]
+    for k in ("p50_ms", "p99_ms"):
+        out[k] = max(r[k] for r in rows)
+    out["slices"] = [round(r["rate"]) for r in rows]
+    return out
 def ms(text):
     v = float(re.match(r"([0-9.]+)", text).group(1))
     unit = text[len(re.match(r"[0-9.]+", text).group(0)):]
@@ -194,7 +212,8 @@ print(f"{'GET seats req/s (nginx file vs API)':40} {nr:12.0f} {ar:16.0f} {ar/nr:
 print(f"{'GET seats p50 (ms)':40} {n50:12.2f} {a50:16.2f} {a50/max(n50,1e-9):8.2f}")
 print(f"{'GET seats p99 (ms)':40} {n99:12.2f} {a99:16.2f} {a99/max(n99,1e-9):8.2f}")
 print()
-print(f"holds: SQL {s['holds']} ok / {s['errors']} errors in {s['seconds']}s; HTTP {h['holds']} ok (201) / {h['errors']} errors in {h['seconds']}s")
+print(f"holds: SQL {s['holds']:.0f} ok / {s['errors']:.0f} errors in {s['seconds']:.2f}s (slices {s['slices']}/s); "
+      f"HTTP {h['holds']:.0f} ok (201) / {h['errors']:.0f} errors in {h['seconds']:.2f}s (slices {h['slices']}/s); p50/p99: worst slice")
 if nbad or abad or nerr or aerr:
     print(f"GET seats: non-2xx nginx={nbad} api={abad} {nerr} {aerr}".rstrip())
 print("targets: holds ratio >= 0.6:", "met" if hr >= 0.6 * sr else "NOT met",

@@ -17,6 +17,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/span_body.hpp>
 
 #include <array>
 #include <atomic>
@@ -144,6 +145,12 @@ struct Server::Impl {
   std::uint64_t next_id = 0;
 
   metrics::Gauge* open_gauge = nullptr;
+
+  // Metric lookups in the registry build label maps under its lock: cached
+  // per series so that a request costs one hash lookup.
+  std::mutex metrics_mu;
+  std::unordered_map<std::string, metrics::Counter*> counters;
+  std::unordered_map<std::string, metrics::Histogram*> histograms;
 
   // ---- lifecycle -------------------------------------------------------
 
@@ -305,20 +312,15 @@ struct Server::Impl {
 
   // ---- per connection --------------------------------------------------
 
-  bhttp::response<bhttp::string_body> make_response(Response res, unsigned version, bool keep_alive) {
-    if (res.status < 200 || res.status > 599) {
-      log::error("http handler returned an invalid status",
-                 {{"server", opts.name}, {"status", std::to_string(res.status)}});
-      res = Response::error(500, "INTERNAL", "internal error");
-    }
-    bhttp::response<bhttp::string_body> out;
+  // Status line and headers of `res` into `out` (body excluded); fixes an
+  // invalid status into a 500.
+  template <class Body>
+  void fill_head(bhttp::response<Body>& out, Response& res, unsigned version) {
     out.version(version);
     out.result(static_cast<unsigned>(res.status));
     out.set(bhttp::field::server, opts.name);
     out.set(bhttp::field::date, http_date());
-    if (res.status == 204 || res.status == 304) {
-      res.body.clear();
-    } else if (!res.content_type.empty() && !has_crlf(res.content_type)) {
+    if (res.status != 204 && res.status != 304 && !res.content_type.empty() && !has_crlf(res.content_type)) {
       out.set(bhttp::field::content_type, res.content_type);
     }
     for (const auto& [name, value] : res.headers) {
@@ -328,32 +330,85 @@ struct Server::Impl {
       }
       out.insert(name, value);
     }
-    out.body() = std::move(res.body);
+  }
+
+  static void check_status(Response& res, const std::string& name) {
+    if (res.status < 200 || res.status > 599) {
+      log::error("http handler returned an invalid status",
+                 {{"server", name}, {"status", std::to_string(res.status)}});
+      res = Response::error(500, "INTERNAL", "internal error");
+    }
+  }
+
+  bhttp::response<bhttp::string_body> make_response(Response res, unsigned version, bool keep_alive) {
+    check_status(res, opts.name);
+    bhttp::response<bhttp::string_body> out;
+    fill_head(out, res, version);
+    if (res.status == 204 || res.status == 304) {
+      res.body.clear();
+    } else if (res.shared_body) {
+      out.body() = *res.shared_body;
+    } else {
+      out.body() = std::move(res.body);
+    }
+    out.keep_alive(keep_alive);
+    out.prepare_payload();
+    return out;
+  }
+
+  // A response whose body is a shared immutable buffer: sent without a copy.
+  // `res.shared_body` must stay alive until the write completes.
+  bhttp::response<bhttp::span_body<const char>> make_shared_response(Response& res, unsigned version,
+                                                                     bool keep_alive) {
+    bhttp::response<bhttp::span_body<const char>> out;
+    fill_head(out, res, version);
+    out.body() = boost::beast::span<const char>(res.shared_body->data(), res.shared_body->size());
     out.keep_alive(keep_alive);
     out.prepare_payload();
     return out;
   }
 
   void count(std::string_view route, std::string_view method, int status, double seconds) {
-    auto& registry = metrics::global();
-    registry
-        .counter("http_requests_total", "HTTP requests by route, method and status",
-                 {{"server", opts.name},
-                  {"route", std::string(route)},
-                  {"method", method_label(method)},
-                  {"status", std::to_string(status)}})
-        .inc();
-    if (seconds >= 0) {
-      registry
-          .histogram("http_request_duration_seconds", "HTTP request latency from parsed request to response ready",
-                     {{"server", opts.name}, {"route", std::string(route)}})
-          .observe(seconds);
+    auto label = method_label(method);
+    std::string key;
+    key.reserve(route.size() + label.size() + 8);
+    key.append(route).append(1, ' ').append(label).append(1, ' ').append(std::to_string(status));
+    metrics::Counter* counter = nullptr;
+    metrics::Histogram* histogram = nullptr;
+    {
+      std::lock_guard lk(metrics_mu);
+      if (auto it = counters.find(key); it != counters.end()) counter = it->second;
+      if (seconds >= 0) {
+        if (auto it = histograms.find(std::string(route)); it != histograms.end()) histogram = it->second;
+      }
     }
+    auto& registry = metrics::global();
+    if (counter == nullptr) {
+      counter = &registry.counter("http_requests_total", "HTTP requests by route, method and status",
+                                  {{"server", opts.name},
+                                   {"route", std::string(route)},
+                                   {"method", label},
+                                   {"status", std::to_string(status)}});
+      std::lock_guard lk(metrics_mu);
+      counters.emplace(std::move(key), counter);
+    }
+    counter->inc();
+    if (seconds < 0) return;
+    if (histogram == nullptr) {
+      histogram = &registry.histogram("http_request_duration_seconds",
+                                      "HTTP request latency from parsed request to response ready",
+                                      {{"server", opts.name}, {"route", std::string(route)}});
+      std::lock_guard lk(metrics_mu);
+      histograms.emplace(std::string(route), histogram);
+    }
+    histogram->observe(seconds);
   }
 
-  Response invoke(const Handler& handler, const Request& request, std::string_view route) {
+  // Runs fn (a handler or an inline fast path) and maps its exceptions.
+  template <class Fn>
+  auto invoke_guarded(Fn&& fn, const Request& request, std::string_view route) -> decltype(fn(request)) {
     try {
-      return handler(request);
+      return fn(request);
     } catch (const InfraError& e) {
       log::warn("http handler dependency failure",
                 {{"server", opts.name}, {"route", route}, {"method", request.method}, {"error", e.what()}});
@@ -368,6 +423,10 @@ struct Server::Impl {
                  {{"server", opts.name}, {"route", route}, {"method", request.method}, {"error", "non-standard exception"}});
     }
     return Response::error(500, "INTERNAL", "internal error");
+  }
+
+  Response invoke(const Handler& handler, const Request& request, std::string_view route) {
+    return invoke_guarded(handler, request, route);
   }
 
   // Runs the handler on the handler pool; the coroutine resumes on its strand.
@@ -498,7 +557,17 @@ struct Server::Impl {
         case RouteMatch::Kind::kFound:
           route = match.pattern;
           request.params = std::move(match.params);
-          response = co_await dispatch(*match.handler, request, route);
+          if (const auto* fast_route = match.handler->target<InlineFirst>(); fast_route != nullptr && fast_route->fast) {
+            // Opt-in: answered on this I/O thread when the fast path can.
+            std::optional<Response> quick = invoke_guarded(fast_route->fast, request, route);
+            if (quick) {
+              response = std::move(*quick);
+            } else {
+              response = co_await dispatch(fast_route->handler, request, route);
+            }
+          } else {
+            response = co_await dispatch(*match.handler, request, route);
+          }
           break;
         case RouteMatch::Kind::kMethodNotAllowed:
           response = Response::error(405, "METHOD_NOT_ALLOWED",
@@ -510,13 +579,19 @@ struct Server::Impl {
           break;
       }
       keep_alive = keep_alive && !stopping;
-      auto out = make_response(std::move(response), version, keep_alive);
+      check_status(response, opts.name);
       // Recorded before the write: latency of the server, not of the
       // client's reading, and visible once the client has the response.
       std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_at;
-      count(route, request.method, static_cast<int>(out.result_int()), took.count());
+      count(route, request.method, response.status, took.count());
       c.stream.expires_after(opts.write_timeout);
-      co_await bhttp::async_write(c.stream, out, with_ec(ec));
+      if (response.shared_body && response.status != 204 && response.status != 304) {
+        auto out = make_shared_response(response, version, keep_alive);
+        co_await bhttp::async_write(c.stream, out, with_ec(ec));
+      } else {
+        auto out = make_response(std::move(response), version, keep_alive);
+        co_await bhttp::async_write(c.stream, out, with_ec(ec));
+      }
       if (ec) co_return;
       if (!keep_alive) {
         c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);

@@ -442,3 +442,60 @@ TEST_CASE("server records metrics by route pattern, never by raw path") {
   CHECK_FALSE(has(text, "/v1/items/123"));
   CHECK_FALSE(has(text, "/nope/789"));
 }
+
+TEST_CASE("server: an InlineFirst route answers on the I/O thread while every handler thread is busy") {
+  auto shared = std::make_shared<const std::string>(R"({"cached":true})");
+  std::atomic<int> fallbacks{0};
+  Router r = test_router();
+  r.add("GET", "/cached/{mode}",
+        InlineFirst{[shared](const Request& req) -> std::optional<Response> {
+                      const auto& mode = req.params.at("mode");
+                      if (mode == "infra") throw ticketing::DbError("down", true);
+                      if (mode != "hit") return std::nullopt;
+                      Response res;
+                      res.shared_body = shared;
+                      res.headers.emplace_back("X-Path", "inline");
+                      return res;
+                    },
+                    [&fallbacks](const Request&) {
+                      ++fallbacks;
+                      return Response::json(200, R"({"cached":false})");
+                    }});
+  auto o = options("inline");
+  o.threads = 1;  // one handler thread, blocked by /slow below
+  auto server = start(o, std::move(r));
+
+  auto hit = request_once(server->port(), get("/cached/hit"));
+  REQUIRE(hit);
+  CHECK(hit->status == 200);
+  CHECK(hit->body == *shared);
+  CHECK(hit->headers["content-length"] == std::to_string(shared->size()));
+  CHECK(hit->headers["content-type"] == "application/json");
+  CHECK(hit->headers["x-path"] == "inline");
+
+  auto slow = connect_local(server->port());
+  REQUIRE(send_all(slow.get(), get("/slow")));
+  std::this_thread::sleep_for(50ms);  // the only handler thread is sleeping now
+  auto t1 = Clock::now();
+  for (int i = 0; i < 3; ++i) {
+    auto again = request_once(server->port(), get("/cached/hit"));
+    REQUIRE(again);
+    CHECK(again->body == *shared);
+  }
+  CHECK(seconds_since(t1) < 0.25);
+  CHECK(fallbacks == 0);
+  // A miss waits for the handler thread, then the regular handler answers.
+  auto miss = request_once(server->port(), get("/cached/miss"));
+  REQUIRE(miss);
+  CHECK(miss->body == R"({"cached":false})");
+  CHECK(fallbacks == 1);
+  auto res = read_response(slow.get(), 3s);
+  REQUIRE(res);
+  CHECK(res->body == "slow");
+  // The fast path's exceptions are mapped like a handler's.
+  auto infra = request_once(server->port(), get("/cached/infra"));
+  REQUIRE(infra);
+  CHECK(infra->status == 503);
+  CHECK(error_code(infra->body) == "DEPENDENCY_UNAVAILABLE");
+  CHECK(fallbacks == 1);
+}

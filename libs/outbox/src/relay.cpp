@@ -140,10 +140,14 @@ struct Relay::Impl {
     cv.wait_for(lock, d, [&] { return stopping; });
   }
 
-  // Waits for notify(), stop() or the poll interval.
-  void wait_for_work() {
+  // Waits for notify(), stop() or the poll interval; after a round that
+  // published rows, not before min_round_interval after its start.
+  void wait_for_work(Clock::time_point round_started, bool busy) {
     std::unique_lock lock(mutex);
     cv.wait_for(lock, options.poll_interval, [&] { return notified || stopping; });
+    if (busy && options.min_round_interval.count() > 0) {
+      cv.wait_until(lock, round_started + options.min_round_interval, [&] { return stopping; });
+    }
     notified = false;
   }
 
@@ -385,6 +389,7 @@ struct Relay::Impl {
           sleep_for(options.standby_retry);
           continue;
         }
+        const auto round_started = Clock::now();
         BatchResult r = publish_batch();
         housekeeping();
         consecutive_errors = 0;
@@ -395,7 +400,7 @@ struct Relay::Impl {
         }
         backoff = options.min_backoff;
         if (r.fetched >= options.batch_size) continue;  // more are waiting
-        wait_for_work();
+        wait_for_work(round_started, r.fetched > 0);
       } catch (const std::exception& e) {
         report_error(e);
         if (conn && conn->broken()) drop_connection();

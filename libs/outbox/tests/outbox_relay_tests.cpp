@@ -516,6 +516,44 @@ TEST_CASE("commit to publish latency with notify()", "[outbox][kafka][latency]")
   CHECK(p50_notify < p50_poll);
 }
 
+TEST_CASE("min_round_interval: a stream of notified commits goes out in few batches",
+          "[outbox][kafka]") {
+  Env env;
+  events::Producer producer(env.producer_options());
+  auto options = env.relay_options("rounds");
+  options.min_round_interval = 1000ms;
+  outbox::Relay relay(options, producer);
+  relay.start();
+  REQUIRE(wait_for([&] { return relay.is_leader(); }, 5s));
+  env.insert(100000, 1, 1, true, {&relay});  // warm up: topic metadata
+  REQUIRE(env.wait_all_sent(30s));
+  const auto before = relay.stats();
+
+  // 60 single-row commits over ~0.4 s, each followed by notify(): without the
+  // interval each would start a round of its own (tens of batches).
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 60; ++i) {
+    env.insert(i, 1, 1, true, {&relay});
+    std::this_thread::sleep_for(6ms);
+  }
+  auto wrote = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE(env.wait_all_sent(30s));
+  const auto after = relay.stats();
+  CHECK(after.published - before.published == 60);
+  const auto batches = after.batches - before.batches;
+  // At most one round per second while writing, plus the last one.
+  CHECK(batches <= static_cast<std::uint64_t>(wrote / 1.0) + 2);
+  CHECK(batches >= 1);
+  WARN(fmt::format("60 commits in {:.2f} s published in {} batches", wrote, batches));
+
+  // After a quiet spell a lone commit is not held back by the interval.
+  std::this_thread::sleep_for(1500ms);
+  auto lone = std::chrono::steady_clock::now();
+  env.insert(1000, 1, 1, true, {&relay});
+  REQUIRE(env.wait_all_sent(30s));
+  CHECK(std::chrono::steady_clock::now() - lone < 400ms);
+}
+
 TEST_CASE("a relay needs to know its database", "[outbox]") {
   events::ProducerOptions p;
   p.bootstrap_servers = testing::kafka_bootstrap();

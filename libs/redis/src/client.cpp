@@ -207,8 +207,8 @@ const RedisOptions& Client::options() const noexcept {
 
 Script::Script(std::string lua) : lua_(std::move(lua)), sha1_(hex_sha1(lua_)) {}
 
-Reply Script::run(Client& client, const std::vector<std::string>& keys,
-                  const std::vector<std::string>& args) const {
+Command Script::evalsha(const std::vector<std::string>& keys,
+                        const std::vector<std::string>& args) const {
   Command cmd;
   cmd.reserve(3 + keys.size() + args.size());
   cmd.emplace_back("EVALSHA");
@@ -216,9 +216,19 @@ Reply Script::run(Client& client, const std::vector<std::string>& keys,
   cmd.push_back(std::to_string(keys.size()));
   cmd.insert(cmd.end(), keys.begin(), keys.end());
   cmd.insert(cmd.end(), args.begin(), args.end());
+  return cmd;
+}
+
+bool Script::is_noscript(const Reply& reply) {
+  return reply.is_error() && starts_with(reply.error_message(), "NOSCRIPT");
+}
+
+Reply Script::run(Client& client, const std::vector<std::string>& keys,
+                  const std::vector<std::string>& args) const {
+  Command cmd = evalsha(keys, args);
   // pipeline() returns error replies as values: NOSCRIPT is expected here.
   Reply r = std::move(client.pipeline({cmd}).front());
-  if (r.is_error() && starts_with(r.error_message(), "NOSCRIPT")) {
+  if (is_noscript(r)) {
     cmd[0] = "EVAL";
     cmd[1] = lua_;
     r = std::move(client.pipeline({cmd}).front());

@@ -36,6 +36,12 @@ Config Config::read(EnvReader& env) {
   c.max_holds_per_user = static_cast<int>(env.integer("MAX_HOLDS_PER_USER", 4, 1, 50));
   c.redis_prefix = env.str("REDIS_PREFIX", "reservation:");
   c.cache_ttl = std::chrono::milliseconds(env.integer("CATALOGUE_CACHE_TTL_MS", 2000, 0, 600000));
+  c.catalogue_local_max_stale =
+      std::chrono::milliseconds(env.integer("CATALOGUE_LOCAL_MAX_STALE_MS", 100, 0, 10000));
+  c.queue_state_cache =
+      std::chrono::milliseconds(env.integer("QUEUE_STATE_CACHE_MS", 100, 0, 10000));
+  c.outbox_min_round_interval =
+      std::chrono::milliseconds(env.integer("OUTBOX_MIN_ROUND_INTERVAL_MS", 50, 0, 1000));
   c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
   return c;
 }
@@ -66,8 +72,10 @@ struct Runtime {
         config(std::move(cfg)),
         signer(config.token_secret, config.token_max_age),
         queue(host.infra().redis(),
-              QueueOptions{config.redis_prefix, config.queue_max_active, config.queue_active_ttl}),
-        cache(host.infra().redis(), config.redis_prefix, config.cache_ttl),
+              QueueOptions{config.redis_prefix, config.queue_max_active, config.queue_active_ttl,
+                           config.queue_state_cache}),
+        cache(host.infra().redis(), config.redis_prefix, config.cache_ttl,
+              config.catalogue_local_max_stale),
         pool(db::PoolOptions{
             schema_connect(host.config().infra.mysql_url, host.config().infra.mysql_database),
             static_cast<std::size_t>(host.config().infra.mysql_pool_size),
@@ -86,12 +94,21 @@ struct Runtime {
     o.db = schema_connect(host.config().infra.mysql_url, host.config().infra.mysql_database);
     o.table = "outbox";
     o.instance = "reservation-api";
+    o.min_round_interval = config.outbox_min_round_interval;
     return o;
   }
 
   void start() {
     background.emplace_back([this] { prepare_schema(); });
     background.emplace_back([this] { promote_loop(); });
+    if (cache.local_enabled()) background.emplace_back([this] { cache_refresh_loop(); });
+  }
+
+  void cache_refresh_loop() {
+    while (!stopping()) {
+      cache.refresh();
+      wait_for(cache.refresh_interval());
+    }
   }
 
   // Migrations may wait for MariaDB to come up: the process serves health

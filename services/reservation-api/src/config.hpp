@@ -21,6 +21,12 @@ struct Config {
   int max_holds_per_user = 4;
   std::string redis_prefix = "reservation:";
   std::chrono::milliseconds cache_ttl{2000};
+  // In-process reuse of catalogue documents and of ACTIVE queue states:
+  // bounds how long another instance's change may go unseen here.
+  std::chrono::milliseconds catalogue_local_max_stale{100};
+  std::chrono::milliseconds queue_state_cache{100};
+  // Outbox relay: rounds start at most this often (larger batches under load).
+  std::chrono::milliseconds outbox_min_round_interval{50};
   // Test isolation on a shared cluster (defaults are production's).
   // Skip a payment.completed whose reservation this database never had,
   // instead of answering confirmation-failed NOT_FOUND.

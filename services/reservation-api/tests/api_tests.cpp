@@ -474,3 +474,53 @@ TEST_CASE("two instances: a race for one seat across both has one winner") {
       a.db().query_one("SELECT COUNT(*) AS n FROM reservations WHERE schedule_id = 11")->i64("n") ==
       1);
 }
+
+TEST_CASE("two instances: a hold on one shows in the other's in-process seat map within 100 ms") {
+  // A long Redis TTL: only the generation check can make instance b drop its copy.
+  std::map<std::string, std::string> env = {{"QUEUE_MAX_ACTIVE", "1000"},
+                                            {"CATALOGUE_CACHE_TTL_MS", "60000"},
+                                            {"CATALOGUE_LOCAL_MAX_STALE_MS", "100"}};
+  rt::Service a("localcache", env);
+  rt::Service b(a, env);
+  auto base = rt::unique_user();
+  auto holder = a.token(base);
+  auto reader = b.token(base + 1);
+  auto seat7 = [&] {
+    auto r = b.call("GET", "/v1/schedules/5/seats", "", reader);
+    REQUIRE(r.status == 200);
+    return std::string(rt::json(r.body)["seats"][6]["status"].GetString());
+  };
+  for (int i = 0; i < 5; ++i) CHECK(seat7() == "AVAILABLE");  // b now answers from memory
+
+  // The holder's place would lapse in 5 s; the hold must push that out by
+  // QUEUE_ACTIVE_TTL_SECONDS (600 by default).
+  auto token_id = holder.substr(3, holder.find('.', 3) - 3);
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  auto reader_id = reader.substr(3, reader.find('.', 3) - 3);
+  REQUIRE(a.redis_int({"ZADD", a.prefix() + "active", "XX", "CH", std::to_string(now_ms() + 5000),
+                       token_id, std::to_string(now_ms() + 5000), reader_id}) == 2);
+  REQUIRE(a.call("POST", "/v1/reservations", hold_body(5, 7), holder).status == 201);
+  auto held = std::chrono::steady_clock::now();
+  // Only the holder's deadline moved (reads do not refresh it).
+  CHECK(a.redis_int({"ZCOUNT", a.prefix() + "active", std::to_string(now_ms() + 500000), "+inf"}) ==
+        1);
+  CHECK(a.redis_int({"ZCOUNT", a.prefix() + "active", "-inf", std::to_string(now_ms() + 10000)}) ==
+        1);
+  double seen_after = -1;
+  while (std::chrono::steady_clock::now() - held < 5s) {
+    if (seat7() == "HELD") {
+      seen_after = std::chrono::duration<double>(std::chrono::steady_clock::now() - held).count();
+      break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(seen_after >= 0);
+  // Bounded by CATALOGUE_LOCAL_MAX_STALE_MS (plus the answer's own time).
+  CHECK(seen_after < 0.5);
+  // And from then on, never AVAILABLE again.
+  for (int i = 0; i < 20; ++i) CHECK(seat7() == "HELD");
+}

@@ -3,8 +3,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <limits>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <variant>
 
 #include "store/catalogue_cache.hpp"
@@ -63,11 +66,25 @@ const char* state_name(QueueState s) {
   return "EXPIRED";
 }
 
+metrics::Counter& hold_counter(const char* outcome) {
+  return metrics::global().counter("reservation_holds_total", "Hold attempts by outcome",
+                                   {{"outcome", outcome}});
+}
+
+// Looked up once: a registry lookup builds label maps under its lock.
 void count_hold(std::string_view outcome) {
-  metrics::global()
-      .counter("reservation_holds_total", "Hold attempts by outcome",
-               {{"outcome", std::string(outcome)}})
-      .inc();
+  static metrics::Counter& held = hold_counter("held");
+  static metrics::Counter& unavailable = hold_counter("seat_unavailable");
+  static metrics::Counter& limit = hold_counter("hold_limit");
+  if (outcome == "held") {
+    held.inc();
+  } else if (outcome == "seat_unavailable") {
+    unavailable.inc();
+  } else if (outcome == "hold_limit") {
+    limit.inc();
+  } else {
+    hold_counter(std::string(outcome).c_str()).inc();
+  }
 }
 
 Response reservation_json(int status, const ReservationView& r) {
@@ -97,24 +114,43 @@ class Api {
   explicit Api(const ApiDeps& d) : d_(d) {}
 
   // --- identity -----------------------------------------------------------
+  // Claims of a token whose signature this process already checked, while
+  // it is within its max age. Never blocks on I/O.
+  std::optional<auth::TokenClaims> known_token(std::string_view token) const {
+    std::lock_guard lock(verified_mu_);
+    auto it = verified_.find(std::string(token));
+    if (it == verified_.end()) return std::nullopt;
+    if (std::time(nullptr) - it->second.issued_at > d_.config.token_max_age.count()) return std::nullopt;
+    return it->second;
+  }
+  void remember_token(std::string_view token, const auth::TokenClaims& claims) const {
+    std::lock_guard lock(verified_mu_);
+    if (verified_.size() >= 100000) verified_.clear();  // bounded
+    verified_.emplace(std::string(token), claims);
+  }
+
   std::variant<auth::TokenClaims, Response> authenticate(const Request& req) const {
     auto token = auth::bearer_token(req.header("authorization"));
     if (!token) return Response::error(401, "UNAUTHORIZED", "a Bearer queue token is required");
+    if (auto known = known_token(*token)) return *known;
     auto verified = d_.signer.verify(*token);
     if (auto* err = std::get_if<auth::TokenError>(&verified)) {
       if (*err == auth::TokenError::kExpired)
         return Response::error(401, "TOKEN_EXPIRED", "the queue token has expired");
       return Response::error(401, "INVALID_TOKEN", "the queue token is not valid");
     }
+    remember_token(*token, std::get<auth::TokenClaims>(verified));
     return std::get<auth::TokenClaims>(verified);
   }
 
-  // An ACTIVE queue place is needed for the catalogue and holds.
+  // An ACTIVE queue place is needed for the catalogue and holds; an ACTIVE
+  // answer of the last QUEUE_STATE_CACHE_MS is reused (WAITING never is).
   std::variant<auth::TokenClaims, Response> require_active(const Request& req) const {
     auto auth = authenticate(req);
     if (std::holds_alternative<Response>(auth)) return auth;
     auto& claims = std::get<auth::TokenClaims>(auth);
-    auto st = d_.queue.peek(claims.token_id);
+    auto cached = d_.queue.peek_cached(claims.token_id);
+    auto st = cached ? *cached : d_.queue.peek(claims.token_id);
     if (st.state == QueueState::kExpired || st.user_id != claims.user_id) {
       return Response::error(401, "TOKEN_EXPIRED", "the queue token is no longer in the queue");
     }
@@ -210,7 +246,7 @@ class Api {
           w.end_array().end_object();
           return w.str();
         });
-    return Response::json(200, *body);
+    return shared_json(body);
   }
 
   Response schedules(const Request& req) const {
@@ -241,7 +277,7 @@ class Api {
           return w.str();
         });
     if (!body) return Response::error(404, "CONCERT_NOT_FOUND", "no such concert");
-    return Response::json(200, *body);
+    return shared_json(body);
   }
 
   Response seats(const Request& req) const {
@@ -270,7 +306,43 @@ class Api {
           return w.str();
         });
     if (!body) return Response::error(404, "SCHEDULE_NOT_FOUND", "no such schedule");
-    return Response::json(200, *body);
+    return shared_json(body);
+  }
+
+  static Response shared_json(CatalogueCache::Body body) {
+    Response r;
+    r.status = 200;
+    r.shared_body = std::move(body);
+    return r;
+  }
+
+  // Inline fast path of the catalogue reads (run on the I/O thread): answers
+  // only a 200 from the in-process cache for a token known to be ACTIVE;
+  // anything else (miss, error, unknown token) goes to the handler pool.
+  std::optional<Response> cached_read(const Request& req, const std::string& key) const {
+    if (!d_.schema_ready.load()) return std::nullopt;
+    auto token = auth::bearer_token(req.header("authorization"));
+    if (!token) return std::nullopt;
+    auto claims = known_token(*token);
+    if (!claims) return std::nullopt;
+    auto st = d_.queue.peek_cached(claims->token_id);
+    if (!st || st->user_id != claims->user_id) return std::nullopt;
+    auto body = d_.cache.peek_local(key);
+    if (!body) return std::nullopt;
+    return shared_json(std::move(body));
+  }
+  std::optional<Response> concerts_fast(const Request& req) const {
+    return cached_read(req, CatalogueCache::concerts_key());
+  }
+  std::optional<Response> schedules_fast(const Request& req) const {
+    auto id = parse_id(req, "id");
+    if (!id) return std::nullopt;
+    return cached_read(req, CatalogueCache::schedules_key(*id));
+  }
+  std::optional<Response> seats_fast(const Request& req) const {
+    auto id = parse_id(req, "id");
+    if (!id) return std::nullopt;
+    return cached_read(req, CatalogueCache::seats_key(*id));
   }
 
   // --- reservations ----------------------------------------------------------
@@ -285,17 +357,23 @@ class Api {
     if (auto err = body.error()) return *err;
     if (auto r = not_ready()) return *r;
     auto& claims = std::get<auth::TokenClaims>(auth);
+    // After the commit, one Redis round trip: the catalogue invalidation and
+    // the refresh of the token's lapse deadline (touch).
+    auto after_commit = [&](std::int64_t schedule_id) {
+      auto replies = d_.cache.invalidate_schedule(schedule_id,
+                                                  {d_.queue.touch_command(claims.token_id)});
+      try {
+        d_.queue.touched(claims.token_id, replies.empty() ? nullptr : &replies.front());
+      } catch (const InfraError& e) {
+        log::warn("queue touch failed", {{"error", e.what()}});
+      }
+    };
     auto result = d_.store.hold(UserId{claims.user_id}, ScheduleId{*schedule},
                                 SeatNo{static_cast<int>(*seat)}, d_.config.hold_ttl,
-                                d_.config.max_holds_per_user, trace_of(req));
+                                d_.config.max_holds_per_user, trace_of(req), after_commit);
     switch (result.outcome) {
       case HoldOutcome::kHeld:
         count_hold("held");
-        try {
-          d_.queue.touch(claims.token_id);
-        } catch (const InfraError& e) {
-          log::warn("queue touch failed", {{"error", e.what()}});
-        }
         return reservation_json(201, result.reservation);
       case HoldOutcome::kSeatUnavailable:
         count_hold("seat_unavailable");
@@ -346,6 +424,8 @@ class Api {
 
  private:
   ApiDeps d_;
+  mutable std::mutex verified_mu_;
+  mutable std::unordered_map<std::string, auth::TokenClaims> verified_;  // token -> claims
 };
 
 }  // namespace
@@ -354,10 +434,17 @@ void add_routes(http::Router& router, const ApiDeps& deps) {
   auto api = std::make_shared<Api>(deps);
   router.add("POST", "/v1/queue/tokens", [api](const Request& r) { return api->issue_token(r); });
   router.add("GET", "/v1/queue/status", [api](const Request& r) { return api->queue_status(r); });
-  router.add("GET", "/v1/concerts", [api](const Request& r) { return api->concerts(r); });
+  // Catalogue reads: answered on the I/O thread from the in-process cache
+  // when possible (http::InlineFirst), else on the handler pool.
+  router.add("GET", "/v1/concerts",
+             http::InlineFirst{[api](const Request& r) { return api->concerts_fast(r); },
+                               [api](const Request& r) { return api->concerts(r); }});
   router.add("GET", "/v1/concerts/{id}/schedules",
-             [api](const Request& r) { return api->schedules(r); });
-  router.add("GET", "/v1/schedules/{id}/seats", [api](const Request& r) { return api->seats(r); });
+             http::InlineFirst{[api](const Request& r) { return api->schedules_fast(r); },
+                               [api](const Request& r) { return api->schedules(r); }});
+  router.add("GET", "/v1/schedules/{id}/seats",
+             http::InlineFirst{[api](const Request& r) { return api->seats_fast(r); },
+                               [api](const Request& r) { return api->seats(r); }});
   router.add("POST", "/v1/reservations", [api](const Request& r) { return api->hold(r); });
   router.add("GET", "/v1/reservations/{id}",
              [api](const Request& r) { return api->get_reservation(r); });

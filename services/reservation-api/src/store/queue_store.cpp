@@ -1,6 +1,7 @@
 #include "store/queue_store.hpp"
 
 #include "domain/model.hpp"
+#include "ticketing/common/error.hpp"
 #include "ticketing/redis/pool.hpp"
 
 namespace ticketing::reservation {
@@ -166,14 +167,41 @@ QueueStatus QueueStore::status(const std::string& token_id) {
   auto args = base_args(options_);
   args.push_back(token_id);
   auto lease = pool_.acquire();
-  return to_status(status_script().run(*lease, keys(options_), args));
+  auto st = to_status(status_script().run(*lease, keys(options_), args));
+  remember(token_id, st);
+  return st;
 }
 
 QueueStatus QueueStore::peek(const std::string& token_id) {
   auto args = base_args(options_);
   args.push_back(token_id);
   auto lease = pool_.acquire();
-  return to_status(peek_script().run(*lease, keys(options_), args));
+  auto st = to_status(peek_script().run(*lease, keys(options_), args));
+  remember(token_id, st);
+  return st;
+}
+
+void QueueStore::remember(const std::string& token_id, const QueueStatus& st) {
+  if (options_.state_cache.count() <= 0) return;
+  std::lock_guard lock(cache_mu_);
+  if (st.state != QueueState::kActive) {
+    active_.erase(token_id);
+    return;
+  }
+  // Bounded: a flood of distinct tokens only costs the cache.
+  if (active_.size() >= 100000) active_.clear();
+  active_[token_id] = Cached{st.user_id, std::chrono::steady_clock::now() + options_.state_cache};
+}
+
+std::optional<QueueStatus> QueueStore::peek_cached(const std::string& token_id) const {
+  if (options_.state_cache.count() <= 0) return std::nullopt;
+  std::lock_guard lock(cache_mu_);
+  auto it = active_.find(token_id);
+  if (it == active_.end() || it->second.until < std::chrono::steady_clock::now()) return std::nullopt;
+  QueueStatus st;
+  st.state = QueueState::kActive;
+  st.user_id = it->second.user_id;
+  return st;
 }
 
 std::int64_t QueueStore::promote() {
@@ -188,7 +216,30 @@ void QueueStore::touch(const std::string& token_id) {
   touch_script().run(*lease, keys(options_), args);
 }
 
+std::vector<std::string> QueueStore::touch_command(const std::string& token_id) const {
+  auto args = base_args(options_);
+  args.push_back(token_id);
+  return touch_script().evalsha(keys(options_), args);
+}
+
+void QueueStore::touched(const std::string& token_id, const redis::Reply* reply) {
+  if (reply != nullptr && !reply->is_error()) return;
+  if (reply != nullptr && redis::Script::is_noscript(*reply)) {
+    touch(token_id);
+    return;
+  }
+  throw RedisError("queue touch failed: " + (reply != nullptr ? reply->error_message()
+                                                              : std::string("no reply")),
+                   true);
+}
+
 void QueueStore::expire_user(std::int64_t user_id) {
+  {
+    std::lock_guard lock(cache_mu_);
+    for (auto it = active_.begin(); it != active_.end();) {
+      it = it->second.user_id == user_id ? active_.erase(it) : std::next(it);
+    }
+  }
   auto args = base_args(options_);
   args.push_back(std::to_string(user_id));
   auto lease = pool_.acquire();

@@ -2,8 +2,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ticketing/redis/reply.hpp"
 
 namespace ticketing::redis {
 class Pool;
@@ -23,6 +28,9 @@ struct QueueOptions {
   std::string prefix = "reservation:";
   std::int64_t max_active = 100;
   std::chrono::seconds active_ttl{600};
+  // How long an ACTIVE answer may be reused in process by peek_cached()
+  // (catalogue reads); 0 = never.
+  std::chrono::milliseconds state_cache{100};
 };
 
 // The waiting queue in Redis. Every state change is one Lua script, so any
@@ -46,20 +54,39 @@ class QueueStore {
 
   // Admits waiting users up to the cap (and evicts lapsed ones), then reports.
   QueueStatus status(const std::string& token_id);
-  // Cheap check without promotion (catalogue and hold routes).
+  // Cheap check without promotion (catalogue routes).
   QueueStatus peek(const std::string& token_id);
+  // An ACTIVE state seen by peek()/status() of this process less than
+  // state_cache ago, else nullopt (then ask peek()). Never blocks. Only
+  // ACTIVE is remembered, so WAITING and ended tokens are always asked live;
+  // an ending seen elsewhere shows here within state_cache, one done by this
+  // process (expire_user) at once.
+  [[nodiscard]] std::optional<QueueStatus> peek_cached(const std::string& token_id) const;
   // Evicts lapsed active tokens and admits the next waiting ones. Returns how many were admitted.
   std::int64_t promote();
   // A hold keeps the token active for another active_ttl.
   void touch(const std::string& token_id);
+  // touch() as a command to pipeline with others (one round trip after a
+  // hold); hand its reply (nullptr: the pipeline failed) to touched(), which
+  // runs the script again when the server did not know it yet.
+  [[nodiscard]] std::vector<std::string> touch_command(const std::string& token_id) const;
+  void touched(const std::string& token_id, const redis::Reply* reply);
   // After a confirmed payment: the user's current token ends.
   void expire_user(std::int64_t user_id);
 
   [[nodiscard]] const QueueOptions& options() const { return options_; }
 
  private:
+  void remember(const std::string& token_id, const QueueStatus& st);
+
   redis::Pool& pool_;
   QueueOptions options_;
+  struct Cached {
+    std::int64_t user_id;
+    std::chrono::steady_clock::time_point until;
+  };
+  mutable std::mutex cache_mu_;
+  std::unordered_map<std::string, Cached> active_;  // token id -> ACTIVE until
 };
 
 }  // namespace ticketing::reservation

@@ -37,9 +37,15 @@ ReservationStore::ReservationStore(db::Pool& pool, StoreHooks hooks, std::string
       consumer_name_(std::move(consumer_name)),
       ignore_unknown_(ignore_unknown_reservations) {}
 
-void ReservationStore::committed(std::int64_t schedule_id) {
+void ReservationStore::committed(std::int64_t schedule_id,
+                                 const std::function<void(std::int64_t)>& seats_changed) {
   if (hooks_.outbox_appended) hooks_.outbox_appended();
-  if (hooks_.seats_changed && schedule_id > 0) hooks_.seats_changed(schedule_id);
+  if (schedule_id <= 0) return;
+  if (seats_changed) {
+    seats_changed(schedule_id);
+  } else if (hooks_.seats_changed) {
+    hooks_.seats_changed(schedule_id);
+  }
 }
 
 std::vector<ConcertView> ReservationStore::concerts() {
@@ -90,7 +96,8 @@ std::optional<std::vector<SeatView>> ReservationStore::seats(ScheduleId schedule
 
 HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
                                   std::chrono::seconds ttl, int max_holds,
-                                  const std::string& trace_id) {
+                                  const std::string& trace_id,
+                                  const std::function<void(std::int64_t)>& seats_changed) {
   HoldResult result;
   auto held_at = now_ms();
   auto expires_at = held_at + ttl;
@@ -174,7 +181,7 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
                                  price, held_at_text, to_rfc3339(expires_at)},
                                 trace_id));
   tx.commit();
-  committed(schedule.value);
+  committed(schedule.value, seats_changed);
 
   result.outcome = HoldOutcome::kHeld;
   result.reservation =

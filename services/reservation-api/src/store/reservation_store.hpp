@@ -76,8 +76,11 @@ class ReservationStore {
   // nullopt: unknown schedule.
   std::optional<std::vector<SeatView>> seats(ScheduleId schedule);
 
+  // `seats_changed`, when given, replaces the hooks' seats_changed for this
+  // hold (the route pipelines its own Redis work with the invalidation).
   HoldResult hold(UserId user, ScheduleId schedule, SeatNo seat, std::chrono::seconds ttl,
-                  int max_holds, const std::string& trace_id);
+                  int max_holds, const std::string& trace_id,
+                  const std::function<void(std::int64_t schedule_id)>& seats_changed = {});
   std::optional<ReservationView> find(ReservationId id, UserId owner);
   std::pair<CancelOutcome, std::optional<ReservationView>> cancel(ReservationId id, UserId owner,
                                                                   const std::string& trace_id);
@@ -89,7 +92,8 @@ class ReservationStore {
              const std::vector<ExpiredSeat>& seats, const std::string& trace_id);
 
  private:
-  void committed(std::int64_t schedule_id);
+  void committed(std::int64_t schedule_id,
+                 const std::function<void(std::int64_t)>& seats_changed = {});
 
   db::Pool& pool_;
   StoreHooks hooks_;

@@ -39,6 +39,10 @@ struct Response {
   // Extra headers. Content-Type, Content-Length, Connection, Server and Date
   // are set by the server. Names or values holding CR/LF are dropped.
   std::vector<std::pair<std::string, std::string>> headers;
+  // Alternative to `body` for large immutable bodies shared between responses
+  // (e.g. a cached document): when set, it is sent instead of `body`, without
+  // a copy.
+  std::shared_ptr<const std::string> shared_body;
 
   static Response json(int status, std::string body);
   static Response text(int status, std::string body,
@@ -49,6 +53,25 @@ struct Response {
 
 // Handlers are synchronous and may block (database calls); see Server.
 using Handler = std::function<Response(const Request&)>;
+
+// Opt-in fast path of a route: register `InlineFirst{fast, handler}` as the
+// route's Handler. The server runs `fast` on the connection's I/O thread,
+// without the hop to the handler pool; when it returns nullopt, `handler`
+// runs on the pool as usual. `fast` must never block (no database, no Redis,
+// no waiting on locks held across I/O): it stalls every connection of that
+// I/O thread. Typically it answers from an in-process cache. Exceptions from
+// `fast` are treated like a handler's (503 for InfraError, else 500).
+struct InlineFirst {
+  std::function<std::optional<Response>(const Request&)> fast;
+  Handler handler;
+  // Called when the route is invoked as a plain Handler (e.g. directly in tests).
+  Response operator()(const Request& r) const {
+    if (fast) {
+      if (auto answer = fast(r)) return std::move(*answer);
+    }
+    return handler(r);
+  }
+};
 
 // Result of Router::match; pattern points into the Router.
 struct RouteMatch {
@@ -121,6 +144,8 @@ struct ServerOptions {
 //   blocks on the database therefore holds one handler thread only: other
 //   connections keep being read, timed out, rejected (413/431/503) and, as long
 //   as a handler thread is free, served.
+// - Opt-in per route (InlineFirst): a non-blocking fast path runs on the I/O
+//   thread first and only its misses are handed to the pool.
 // - Handler exceptions: ticketing::InfraError -> 503 DEPENDENCY_UNAVAILABLE
 //   with Retry-After: 1; anything else -> 500 INTERNAL, logged.
 // - Metrics in metrics::global(): http_requests_total{server,route,method,status}

@@ -25,6 +25,14 @@ struct RelayOptions {
   std::size_t batch_size = 500;
   // Without notify(), look for new rows this often (one indexed query).
   std::chrono::milliseconds poll_interval{50};
+  // After a round (SELECT, produce, wait for acks, UPDATE) that published
+  // rows, the next one starts no sooner than this after it began, notify()
+  // or not, unless it filled a whole batch. 0: a notify() starts the next
+  // round at once. Under a steady stream of commits this makes batches larger
+  // and rounds fewer (fewer statements and broker requests per row) for at
+  // most that much more publish latency; a commit after a quiet spell still
+  // goes out at once.
+  std::chrono::milliseconds min_round_interval{0};
   // How often a standby instance tries to take the leader lock.
   std::chrono::milliseconds standby_retry{500};
   // After a failure (database, broker, partly failed batch): back off

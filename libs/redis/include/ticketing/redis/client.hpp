@@ -61,6 +61,13 @@ class Script {
   Reply run(Client& client, const std::vector<std::string>& keys,
             const std::vector<std::string>& args = {}) const;
 
+  // The EVALSHA command of run(), to send in a pipeline with others. Its
+  // reply is a NOSCRIPT error (see is_noscript) when the server does not
+  // know the script yet: then run() it.
+  [[nodiscard]] Command evalsha(const std::vector<std::string>& keys,
+                                const std::vector<std::string>& args = {}) const;
+  [[nodiscard]] static bool is_noscript(const Reply& reply);
+
  private:
   std::string lua_;
   std::string sha1_;  // lower-case hex
