@@ -170,7 +170,8 @@ class Rush {
       try {
         next = step(buyers_[due.buyer], client, worker);
       } catch (const std::exception& e) {
-        problem("driver", e.what());
+        problem("driver", e.what());  // e.g. an answer that is not the documented JSON
+        count(&Counters::unexpected);
       }
       lk.lock();
       if (next) {
