@@ -1,5 +1,8 @@
 #include "ticketing/events/schema.hpp"
 
+// Must precede <rapidjson/schema.h>: it replaces the regex behind `pattern`.
+#include "schema_regex.hpp"
+
 // RapidJSON 1.1's validator trips g++ 12's -Wnull-dereference once inlined at
 // -O2 (a false positive inside schema.h); the system-header exemption does not
 // cover warnings raised by the optimizer.
@@ -7,7 +10,6 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/internal/regex.h>
 #include <rapidjson/pointer.h>
 #include <rapidjson/schema.h>
 #include <rapidjson/stringbuffer.h>
@@ -15,8 +17,9 @@
 #pragma GCC diagnostic pop
 
 #include <map>
-#include <mutex>
 #include <stdexcept>
+#include <type_traits>
+#include <vector>
 
 #include "ticketing/common/error.hpp"
 
@@ -24,28 +27,46 @@ namespace ticketing::events {
 
 namespace {
 
+// Schemas and payloads are parsed as SchemaEncoding (plain UTF-8 under its own
+// name) so that `pattern` goes through schema_regex.hpp. That regex is
+// thread-safe, so validators run concurrently on one shared SchemaDocument
+// (RapidJSON's own regex keeps match state in the schema: see the
+// thread-safety test in tests/events/unit/schema_tests.cpp).
+using detail::SchemaEncoding;
+using Value = rapidjson::GenericValue<SchemaEncoding>;
+using Document = rapidjson::GenericDocument<SchemaEncoding>;
+using SchemaDocument = rapidjson::GenericSchemaDocument<Value>;
+using Validator = rapidjson::GenericSchemaValidator<SchemaDocument>;
+using Pointer = rapidjson::GenericPointer<Value>;
+static_assert(std::is_same_v<SchemaDocument::SchemaType::EncodingType, SchemaEncoding>);
+
 struct Compiled {
   // RapidJSON's SchemaDocument copies what it needs, but keeping the source
   // document costs little and rules out any dangling reference.
-  rapidjson::Document source;
-  std::unique_ptr<rapidjson::SchemaDocument> schema;
-  // RapidJSON 1.1's regex (the `pattern` keyword) keeps its match state
-  // inside the SchemaDocument, so two threads validating against one schema
-  // corrupt each other (crashes, false "pattern" failures). Validation takes
-  // microseconds: one lock per schema keeps every caller safe.
-  std::unique_ptr<std::mutex> mutex = std::make_unique<std::mutex>();
+  Document source;
+  std::unique_ptr<SchemaDocument> schema;
 };
 
-std::string pointer_text(const rapidjson::Pointer& p) {
+// The same pointer over plain rapidjson::Value, so that messages are written
+// exactly as before (RapidJSON's same-encoding code paths).
+std::string pointer_text(const Pointer& p) {
+  std::vector<rapidjson::Pointer::Token> tokens;
+  tokens.reserve(p.GetTokenCount());
+  for (std::size_t i = 0; i < p.GetTokenCount(); ++i) {
+    const auto& t = p.GetTokens()[i];
+    tokens.push_back({t.name, t.length, t.index});
+  }
+  const rapidjson::Pointer plain(tokens.data(), tokens.size());
   rapidjson::StringBuffer buf;
-  p.StringifyUriFragment(buf);
+  plain.StringifyUriFragment(buf);
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-std::string value_excerpt(const rapidjson::Value* v) {
+std::string value_excerpt(const Value* v) {
   if (v == nullptr) return "absent";
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  rapidjson::GenericStringBuffer<SchemaEncoding> buf;
+  rapidjson::Writer<rapidjson::GenericStringBuffer<SchemaEncoding>, SchemaEncoding, SchemaEncoding> w(
+      buf);
   v->Accept(w);
   std::string text(buf.GetString(), buf.GetSize());
   constexpr std::size_t kMax = 80;
@@ -55,11 +76,11 @@ std::string value_excerpt(const rapidjson::Value* v) {
 
 // RapidJSON drops a `pattern` its regex engine cannot parse and then accepts
 // any string, so a schema with such a pattern is refused up front.
-void check_patterns(const rapidjson::Value& v, const std::string& type) {
+void check_patterns(const Value& v, const std::string& type) {
   if (v.IsObject()) {
     for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
       if (std::string_view(it->name.GetString()) == "pattern" && it->value.IsString()) {
-        rapidjson::internal::Regex re(it->value.GetString());
+        const detail::SchemaRegex re(it->value.GetString());
         if (!re.IsValid()) {
           throw std::invalid_argument("schema of " + type + ": pattern '" + it->value.GetString() +
                                       "' is not supported by RapidJSON's regex engine");
@@ -67,7 +88,7 @@ void check_patterns(const rapidjson::Value& v, const std::string& type) {
       }
       if (std::string_view(it->name.GetString()) == "patternProperties" && it->value.IsObject()) {
         for (auto p = it->value.MemberBegin(); p != it->value.MemberEnd(); ++p) {
-          rapidjson::internal::Regex re(p->name.GetString());
+          const detail::SchemaRegex re(p->name.GetString());
           if (!re.IsValid()) {
             throw std::invalid_argument("schema of " + type + ": patternProperties key '" +
                                         p->name.GetString() + "' is not supported");
@@ -106,7 +127,7 @@ SchemaRegistry::SchemaRegistry(std::span<const SchemaSource> sources)
       throw std::invalid_argument("schema of " + std::string(src.type) + " is not an object");
     }
     check_patterns(c.source, std::string(src.type));
-    c.schema = std::make_unique<rapidjson::SchemaDocument>(c.source);
+    c.schema = std::make_unique<SchemaDocument>(c.source);
     if (!impl_->by_type.emplace(std::string(src.type), std::move(c)).second) {
       throw std::invalid_argument("schema of " + std::string(src.type) + " given twice");
     }
@@ -122,18 +143,17 @@ void SchemaRegistry::validate(std::string_view event_type, std::string_view enve
   if (it == impl_->by_type.end()) {
     throw PoisonError("unknown event type '" + std::string(event_type) + "'");
   }
-  rapidjson::Document doc;
+  Document doc;
   doc.Parse(envelope_json.data(), envelope_json.size());
   if (doc.HasParseError()) {
     throw PoisonError(std::string(event_type) +
                       ": not valid JSON: " + rapidjson::GetParseError_En(doc.GetParseError()) +
                       " at offset " + std::to_string(doc.GetErrorOffset()));
   }
-  std::lock_guard lock(*it->second.mutex);
-  rapidjson::SchemaValidator validator(*it->second.schema);
+  Validator validator(*it->second.schema);
   if (!doc.Accept(validator)) {
-    const rapidjson::Pointer at = validator.GetInvalidDocumentPointer();
-    const rapidjson::Pointer rule = validator.GetInvalidSchemaPointer();
+    const Pointer at = validator.GetInvalidDocumentPointer();
+    const Pointer rule = validator.GetInvalidSchemaPointer();
     std::string msg = std::string(event_type) + ": schema violation: '" +
                       validator.GetInvalidSchemaKeyword() + "' failed at " + pointer_text(at) +
                       " (value " + value_excerpt(at.Get(doc)) + "; schema " + pointer_text(rule) +
