@@ -19,39 +19,20 @@ const std::vector<std::string>& services() {
   return s;
 }
 
-std::unique_ptr<tt::ChildProcess> fake_peer(const std::string& name, unsigned short port, unsigned short control) {
-  auto p = std::make_unique<tt::ChildProcess>(
-      tt::build_path("tools/fake-peer/fake-peer"),
-      std::vector<std::string>{"--port", std::to_string(port), "--control-port", std::to_string(control)},
-      std::map<std::string, std::string>{}, tt::build_path("tests/e2e/" + name + ".log"));
-  for (int i = 0; i < 100; ++i) {
-    try {
-      if (call(control, "GET", "/_control/stats").status == 200) return p;
-    } catch (const std::exception&) {
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  throw std::runtime_error(name + " did not start: " + p->log());
-}
-
 }  // namespace
 
 System::System(SystemOptions options)
     : options_(options),
       iso_("e2e_sys"),
-      platform_port_(tt::free_port()),
-      platform_control_(tt::free_port()),
-      webhook_port_(tt::free_port()),
-      webhook_control_(tt::free_port()) {
-  platform_ = fake_peer(iso_.name + "-dataplatform", platform_port_, platform_control_);
-  webhook_ = fake_peer(iso_.name + "-webhook", webhook_port_, webhook_control_);
+      platform_("tests/e2e/" + iso_.name + "-dataplatform.log"),
+      webhook_("tests/e2e/" + iso_.name + "-webhook.log") {
 
   sut_.mysql_url = tt::mysql_url();
   sut_.reservation_db = iso_.name + "_res";
   sut_.payment_db = iso_.name + "_pay";
   sut_.kafka_bootstrap = tt::kafka_bootstrap();
-  sut_.dataplatform_control_url = "http://127.0.0.1:" + std::to_string(platform_control_);
-  sut_.webhook_control_url = "http://127.0.0.1:" + std::to_string(webhook_control_);
+  sut_.dataplatform_control_url = platform_.control_url();
+  sut_.webhook_control_url = webhook_.control_url();
   for (const auto& s : services()) sut_.groups[s] = iso_.name + "-" + s;
   baseline_ = ticketing::rush::take_baseline(sut_);
   ticketing::rush::start_groups_at(sut_, baseline_);
@@ -66,8 +47,8 @@ System::System(SystemOptions options)
                                  {"IGNORE_UNKNOWN_RESERVATIONS", "true"}});
   env["payment-api"].insert({{"MYSQL_DATABASE", sut_.payment_db}});
   env["seat-expiry-scheduler"].insert({{"EXPIRY_TICK_MS", "200"}});
-  env["dataplatform-relay"].insert({{"DATAPLATFORM_URL", "http://127.0.0.1:" + std::to_string(platform_port_)}});
-  env["notification-worker"].insert({{"WEBHOOK_URL", "http://127.0.0.1:" + std::to_string(webhook_port_) + "/webhook"}});
+  env["dataplatform-relay"].insert({{"DATAPLATFORM_URL", platform_.url()}});
+  env["notification-worker"].insert({{"WEBHOOK_URL", webhook_.url("/webhook")}});
 
   run_command("reservation-api", "seed", env["reservation-api"]);
   for (int n = 1; n <= options.instances; ++n)

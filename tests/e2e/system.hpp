@@ -37,14 +37,14 @@ class System {
 
   [[nodiscard]] const ticketing::rush::SystemUnderTest& sut() const { return sut_; }
   [[nodiscard]] const ticketing::rush::Baseline& baseline() const { return baseline_; }
-  [[nodiscard]] unsigned short platform_control_port() const { return platform_control_; }
-  [[nodiscard]] unsigned short webhook_control_port() const { return webhook_control_; }
+  [[nodiscard]] unsigned short platform_control_port() const { return platform_.control_port(); }
+  [[nodiscard]] unsigned short webhook_control_port() const { return webhook_.control_port(); }
 
  private:
   SystemOptions options_;
   Isolation iso_;
-  unsigned short platform_port_, platform_control_, webhook_port_, webhook_control_;
-  std::unique_ptr<ticketing::testing::ChildProcess> platform_, webhook_;
+  ticketing::testing::FakePeerProcess platform_;  // the data platform
+  ticketing::testing::FakePeerProcess webhook_;
   ticketing::rush::SystemUnderTest sut_;
   ticketing::rush::Baseline baseline_;
   std::vector<Instance> instances_;

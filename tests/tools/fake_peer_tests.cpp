@@ -18,24 +18,10 @@ using ticketing::http::ClientResponse;
 namespace {
 
 struct Peer {
-  unsigned short port = tt::free_port();
-  unsigned short control = tt::free_port();
-  tt::ChildProcess proc{tt::build_path("tools/fake-peer/fake-peer"),
-                        {"--port", std::to_string(port), "--control-port", std::to_string(control)},
-                        {},
-                        tt::build_path("tests/tools/fake-peer.log")};
+  tt::FakePeerProcess peer{"tests/tools/fake-peer.log"};
+  unsigned short port = peer.port();
+  unsigned short control = peer.control_port();
   Client client;
-
-  Peer() {
-    for (int i = 0; i < 100; ++i) {
-      try {
-        if (get("/_control/stats").status == 200) return;
-      } catch (const std::exception&) {
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    FAIL("fake-peer did not start: " << proc.log());
-  }
 
   ClientResponse send(unsigned short p, const std::string& method, const std::string& path,
                       const std::string& body, std::vector<std::pair<std::string, std::string>> headers = {}) {

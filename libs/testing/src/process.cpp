@@ -116,4 +116,39 @@ std::string build_path(const std::string& relative) {
   return std::string(dir != nullptr ? dir : TICKETING_BINARY_DIR) + "/" + relative;
 }
 
+bool port_open(unsigned short port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool open = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return open;
+}
+
+FakePeerProcess::FakePeerProcess(const std::string& log_relative)
+    : port_(free_port()),
+      control_(free_port()),
+      proc_(build_path("tools/fake-peer/fake-peer"),
+            {"--port", std::to_string(port_), "--control-port", std::to_string(control_)}, {},
+            build_path(log_relative)) {
+  // fake-peer opens its data port before its control port.
+  for (int i = 0; i < 100; ++i) {
+    if (port_open(control_)) return;
+    if (!proc_.running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw std::runtime_error("fake-peer did not start: " + proc_.log());
+}
+
+std::string FakePeerProcess::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::string FakePeerProcess::control_url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(control_) + path;
+}
+
 }  // namespace ticketing::testing

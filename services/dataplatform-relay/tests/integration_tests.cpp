@@ -72,24 +72,10 @@ struct PlatformRequest {
 };
 
 struct FakePlatform {
-  unsigned short port = tt::free_port();
-  unsigned short control = tt::free_port();
-  tt::ChildProcess proc{tt::build_path("tools/fake-peer/fake-peer"),
-                        {"--port", std::to_string(port), "--control-port", std::to_string(control)},
-                        {},
-                        tt::build_path("services/dataplatform-relay/fake-platform.log")};
+  tt::FakePeerProcess peer{"services/dataplatform-relay/fake-platform.log"};
 
-  FakePlatform() {
-    for (int i = 0; i < 100; ++i) {
-      if (auto r = http_call("GET", control_url("/_control/stats")); r && r->status == 200) return;
-      std::this_thread::sleep_for(50ms);
-    }
-    FAIL("fake-peer did not start: " << proc.log());
-  }
-  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
-  [[nodiscard]] std::string control_url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(control) + path;
-  }
+  [[nodiscard]] std::string url() const { return peer.url(); }
+  [[nodiscard]] std::string control_url(const std::string& path) const { return peer.control_url(path); }
   void configure(const std::string& json) {
     auto r = http_call("POST", control_url("/_control/config"), json);
     REQUIRE(r);

@@ -79,26 +79,11 @@ struct Received {
 };
 
 struct FakeHook {
-  unsigned short port = tt::free_port();
-  unsigned short control = tt::free_port();
-  tt::ChildProcess proc;
+  tt::FakePeerProcess peer;
 
-  explicit FakeHook(const std::string& name)
-      : proc(tt::build_path("tools/fake-peer/fake-peer"),
-             {"--port", std::to_string(port), "--control-port", std::to_string(control)}, {},
-             tt::build_path("services/notification-worker/fake-" + name + ".log")) {
-    for (int i = 0; i < 100; ++i) {
-      if (auto r = http_call("GET", control_url("/_control/stats")); r && r->status == 200) return;
-      std::this_thread::sleep_for(50ms);
-    }
-    FAIL("fake-peer did not start: " << proc.log());
-  }
-  [[nodiscard]] std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port) + path;
-  }
-  [[nodiscard]] std::string control_url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(control) + path;
-  }
+  explicit FakeHook(const std::string& name) : peer("services/notification-worker/fake-" + name + ".log") {}
+  [[nodiscard]] std::string url(const std::string& path) const { return peer.url(path); }
+  [[nodiscard]] std::string control_url(const std::string& path) const { return peer.control_url(path); }
   void configure(const std::string& json) {
     auto r = http_call("POST", control_url("/_control/config"), json);
     REQUIRE(r);

@@ -41,4 +41,27 @@ unsigned short free_port();
 // TICKETING_BUILD_DIR (set by the test's CMake).
 std::string build_path(const std::string& relative);
 
+// True while something accepts TCP connections on 127.0.0.1:port.
+bool port_open(unsigned short port);
+
+// tools/fake-peer (the fake data platform / webhook of the tests) on two free
+// ports, started and accepting connections; killed on destruction. Throws
+// std::runtime_error (with its log) when it is not up within 5 s.
+class FakePeerProcess {
+ public:
+  // `log_relative`: the log file, relative to the build directory.
+  explicit FakePeerProcess(const std::string& log_relative);
+
+  [[nodiscard]] unsigned short port() const { return port_; }
+  [[nodiscard]] unsigned short control_port() const { return control_; }
+  [[nodiscard]] std::string url(const std::string& path = {}) const;
+  [[nodiscard]] std::string control_url(const std::string& path = {}) const;
+  [[nodiscard]] std::string log() const { return proc_.log(); }
+
+ private:
+  unsigned short port_;
+  unsigned short control_;
+  ChildProcess proc_;
+};
+
 }  // namespace ticketing::testing
