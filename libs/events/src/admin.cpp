@@ -495,4 +495,33 @@ int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milli
   }
 }
 
+void commit_group_at_end(const std::string& bootstrap, const std::string& group,
+                         const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+  ConfPtr conf = new_conf();
+  set_conf(conf.get(), "bootstrap.servers", bootstrap);
+  set_conf(conf.get(), "group.id", group);
+  set_conf(conf.get(), "enable.auto.commit", "false");
+  // Never subscribes: it only reads watermarks and commits, without joining.
+  KafkaPtr rk = new_client(RD_KAFKA_CONSUMER, std::move(conf));
+  MetadataPtr md = fetch_metadata(rk.get(), true, timeout);
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(16));
+  for (const auto& topic : topics) {
+    const rd_kafka_metadata_topic_t* t = nullptr;
+    for (int i = 0; i < md->topic_cnt; ++i)
+      if (topic == md->topics[i].topic) t = &md->topics[i];
+    if (t == nullptr || t->partition_cnt == 0) throw KafkaError("unknown topic " + topic, false);
+    for (int p = 0; p < t->partition_cnt; ++p) {
+      int64_t low = 0, high = 0;
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high,
+                                                                 to_timeout_ms(timeout));
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        throw KafkaError("end offset of " + topic + ": " + err_text(err), is_retryable(err), err);
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = high;
+    }
+  }
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk.get(), list.get(), 0);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    throw KafkaError("committing offsets of group " + group + ": " + err_text(err), is_retryable(err), err);
+}
+
 }  // namespace ticketing::events

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "ticketing/common/ids.hpp"
+#include "ticketing/events/admin.hpp"
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/events/dlq.hpp"
 #include "ticketing/events/envelope.hpp"
@@ -156,6 +157,9 @@ struct RelayProcess {
 };
 
 std::map<std::string, std::string> relay_env(const std::string& run, const FakePlatform& fake) {
+  // The run's group starts at the topic's end even if a relay is SIGKILLed
+  // before its first commit ("latest" alone would then skip records).
+  ev::commit_group_at_end(tt::kafka_bootstrap(), "relay-test-" + run, {"reservation.confirmed"});
   return {{"DATAPLATFORM_URL", fake.url()},
           {"KAFKA_CONSUMER_GROUP", "relay-test-" + run},
           {"REDIS_PREFIX", "relay-test:" + run + ":"},

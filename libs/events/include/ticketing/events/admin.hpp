@@ -111,4 +111,13 @@ ManifestCheck check_manifest(const ClusterInfo& cluster, const Manifest& manifes
 // unreachable cluster (it just keeps trying until the timeout).
 int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milliseconds timeout);
 
+// Commits, for `group`, the current end offset of every partition of
+// `topics`, so that a new group with `auto.offset.reset=latest` starts exactly
+// there even if a member dies before its own first commit (otherwise its
+// successor would reset to a later end and skip what was never handled).
+// Call it before any member joins. Throws KafkaError.
+void commit_group_at_end(const std::string& bootstrap, const std::string& group,
+                         const std::vector<std::string>& topics,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
 }  // namespace ticketing::events
