@@ -34,8 +34,8 @@ System::System(SystemOptions options)
   sut_.dataplatform_control_url = platform_.control_url();
   sut_.webhook_control_url = webhook_.control_url();
   for (const auto& s : services()) sut_.groups[s] = iso_.name + "-" + s;
+  ticketing::rush::start_groups_at_end(sut_);
   baseline_ = ticketing::rush::take_baseline(sut_);
-  ticketing::rush::start_groups_at(sut_, baseline_);
 
   std::map<std::string, std::map<std::string, std::string>> env;
   for (const auto& s : services())

@@ -12,6 +12,7 @@
 
 #include "ticketing/db/connection.hpp"
 #include "ticketing/db/options.hpp"
+#include "ticketing/events/admin.hpp"
 #include "ticketing/http/client.hpp"
 
 namespace ticketing::rush {
@@ -82,19 +83,6 @@ class KafkaProbe {
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return hi;
       // Leadership moves while a broker restarts: ask again.
       if (attempt == 20) throw std::runtime_error(fmt::format("end offset of {}[{}]: {}", topic, partition, rd_kafka_err2str(e)));
-      std::this_thread::sleep_for(500ms);
-    }
-  }
-
-  void commit(const std::string& topic, const std::vector<std::int64_t>& offsets) {
-    std::unique_ptr<rd_kafka_topic_partition_list_t, decltype(&rd_kafka_topic_partition_list_destroy)> list(
-        rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())), rd_kafka_topic_partition_list_destroy);
-    for (std::size_t p = 0; p < offsets.size(); ++p)
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), static_cast<std::int32_t>(p))->offset = offsets[p];
-    for (int attempt = 0;; ++attempt) {
-      auto e = rd_kafka_commit(rk_.get(), list.get(), 0);
-      if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-      if (attempt == 20) throw std::runtime_error(fmt::format("committing offsets of {}: {}", topic, rd_kafka_err2str(e)));
       std::this_thread::sleep_for(500ms);
     }
   }
@@ -194,12 +182,10 @@ Baseline take_baseline(const SystemUnderTest& sut) {
   return b;
 }
 
-void start_groups_at(const SystemUnderTest& sut, const Baseline& base) {
+void start_groups_at_end(const SystemUnderTest& sut) {
   for (const auto& [service, topics] : subscriptions()) {
     auto g = sut.groups.find(service);
-    if (g == sut.groups.end()) continue;
-    KafkaProbe probe(sut.kafka_bootstrap, g->second);
-    for (const auto& topic : topics) probe.commit(topic, base.end_offsets.at(topic));
+    if (g != sut.groups.end()) events::commit_group_at_end(sut.kafka_bootstrap, g->second, topics);
   }
 }
 

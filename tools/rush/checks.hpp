@@ -42,12 +42,11 @@ struct Baseline {
 };
 Baseline take_baseline(const SystemUnderTest& sut);
 
-// Commits the baseline's end offsets for every group of `sut` on the topics
-// it consumes, before any member joins: a new group then starts exactly at
-// the rush's beginning (not at the topics' history, and without the gaps
-// `auto.offset.reset=latest` leaves when a member dies before its first
-// commit). Throws when a group already has members.
-void start_groups_at(const SystemUnderTest& sut, const Baseline& base);
+// Commits the current end offsets for every group of `sut` on the topics it
+// consumes (events::commit_group_at_end), before any member joins: a new
+// group then starts exactly at the rush's beginning, not at the topics'
+// history, even if a member dies before its first commit.
+void start_groups_at_end(const SystemUnderTest& sut);
 
 std::int64_t count_seats(const SystemUnderTest& sut);
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   SystemUnderTest sut;
   std::string report_path, json_path, chart_path;
   int settle_s = 120;
+  std::map<std::string, std::string> named_groups;  // the --group options
   // `rush init-groups ...`: only commit the topics' current ends for the
   // groups (run before the services start), then exit.
   bool init_groups = argc > 1 && std::string(argv[1]) == "init-groups";
@@ -83,13 +85,15 @@ int main(int argc, char** argv) {
         auto eq = v.find('=');
         if (eq == std::string::npos) throw std::invalid_argument("--group wants SERVICE=GROUP");
         sut.groups[v.substr(0, eq)] = v.substr(eq + 1);
+        named_groups[v.substr(0, eq)] = v.substr(eq + 1);
       } else if (a == "--settle-s") settle_s = std::stoi(v);
       else if (a == "--report") report_path = v;
       else if (a == "--json") json_path = v;
       else if (a == "--chart") chart_path = v;
       else throw std::invalid_argument("unknown option " + a);
     }
-    if (init_groups && sut.kafka_bootstrap.empty()) throw std::invalid_argument("--kafka is required");
+    if (init_groups && (sut.kafka_bootstrap.empty() || named_groups.empty()))
+      throw std::invalid_argument("init-groups needs --kafka and at least one --group");
     if (!init_groups && (cfg.reservation_urls.empty() || cfg.payment_urls.empty() || sut.mysql_url.empty() ||
                          sut.kafka_bootstrap.empty()))
       throw std::invalid_argument("--reservation-urls, --payment-urls, --mysql-url and --kafka are required");
@@ -105,7 +109,8 @@ int main(int argc, char** argv) {
 
   if (init_groups) {
     try {
-      start_groups_at(sut, take_baseline(sut));
+      sut.groups = named_groups;  // only the groups named: never the services' default ones
+      start_groups_at_end(sut);
       std::cout << "rush: consumer groups start at the topics' current ends:";
       for (const auto& [service, group] : sut.groups) std::cout << " " << group;
       std::cout << std::endl;
