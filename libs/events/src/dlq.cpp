@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -34,6 +35,13 @@ metrics::Counter& dead_letter_counter(const std::string& topic) {
                                    {{"topic", topic}});
 }
 
+metrics::Gauge& stalled_gauge(const TopicPartition& tp) {
+  return metrics::global().gauge(
+      "events_partition_stalled_seconds",
+      "How long the record at the head of a partition has been failing (0: flowing)",
+      {{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}});
+}
+
 metrics::Counter& retry_counter(const std::string& topic) {
   return metrics::global().counter("events_handler_retries_total",
                                    "Failed handler attempts that were retried, by topic",
@@ -47,6 +55,7 @@ struct Work {
   std::string trace_id;
   int attempts = 0;   // handler calls so far (1 for a poison pill)
   std::string error;  // last failure
+  Clock::time_point first_failure{};
   bool poison = false;
   bool refetch = false;  // later records of the partition were dropped: seek on release
 };
@@ -137,11 +146,45 @@ std::chrono::milliseconds RetryPolicy::backoff(int failed_attempts) const {
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
+std::chrono::milliseconds RetryPolicy::jittered(int failed_attempts, std::minstd_rand& rng) const {
+  const auto full = backoff(failed_attempts);
+  const double spread = std::clamp(jitter, 0.0, 1.0) * static_cast<double>(full.count());
+  std::uniform_real_distribution<double> cut(0.0, spread);
+  return std::chrono::milliseconds(
+      static_cast<std::int64_t>(static_cast<double>(full.count()) - cut(rng)));
+}
+
+void StallBoard::update(const TopicPartition& tp, Clock::time_point since, int attempts,
+                        const std::string& error) {
+  std::lock_guard lock(mutex_);
+  entries_.insert_or_assign(tp, Entry{since, attempts, error});
+}
+
+void StallBoard::clear(const TopicPartition& tp) {
+  std::lock_guard lock(mutex_);
+  entries_.erase(tp);
+}
+
+std::vector<StallBoard::Stall> StallBoard::longer_than(Clock::duration threshold) const {
+  const auto now = Clock::now();
+  std::vector<Stall> out;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [tp, e] : entries_) {
+      if (now - e.since >= threshold) out.push_back({tp, now - e.since, e.attempts, e.error});
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Stall& a, const Stall& b) { return a.stalled_for > b.stalled_for; });
+  return out;
+}
+
 struct HandlingLoop::Impl {
   Impl(Consumer& c, Producer& p, EventHandler h, HandlingOptions o, const SchemaRegistry& s)
       : consumer(c), producer(p), handler(std::move(h)), options(std::move(o)), schemas(s) {
     group = options.consumer_group.empty() ? consumer.options().group_id : options.consumer_group;
     if (options.retry.max_attempts < 1) options.retry.max_attempts = 1;
+    if (!options.stalls) options.stalls = std::make_shared<StallBoard>();
   }
 
   Consumer& consumer;
@@ -155,6 +198,20 @@ struct HandlingLoop::Impl {
   std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
   std::uint64_t next_token = 0;
   Stats stats;
+  std::minstd_rand rng{std::random_device{}()};
+
+  // The partition flows again (or is no longer ours).
+  void unstall(const TopicPartition& tp) {
+    options.stalls->clear(tp);
+    stalled_gauge(tp).set(0);
+  }
+
+  void refresh_stalls() const {
+    const auto now = Clock::now();
+    for (const auto& [tp, b] : blocked) {
+      stalled_gauge(tp).set(std::chrono::duration<double>(now - b.work.first_failure).count());
+    }
+  }
 
   void on_rebalance(RebalanceEvent ev, const std::vector<TopicPartition>& parts) {
     // librdkafka keeps an application pause on a partition across unassign
@@ -172,6 +229,7 @@ struct HandlingLoop::Impl {
     for (const auto& tp : parts) {
       if (blocked.erase(tp) > 0) {
         ++stats.dropped_on_revoke;
+        unstall(tp);
         consumer.resume(tp.topic, tp.partition);
         log::info("dropping blocked record of revoked partition",
                   {{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}});
@@ -181,6 +239,7 @@ struct HandlingLoop::Impl {
 
   void block(const TopicPartition& tp, Blocked b, bool already_paused) {
     if (!already_paused) consumer.pause(tp.topic, tp.partition);
+    options.stalls->update(tp, b.work.first_failure, b.work.attempts, b.work.error);
     blocked.insert_or_assign(tp, std::move(b));
   }
 
@@ -197,6 +256,7 @@ struct HandlingLoop::Impl {
       }
     }
     consumer.resume(tp.topic, tp.partition);
+    unstall(tp);
   }
 
   void process(Message m) {
@@ -220,6 +280,7 @@ struct HandlingLoop::Impl {
         w.envelope = std::move(e);
       } catch (const PoisonError& e) {
         w.attempts = 1;
+        w.first_failure = Clock::now();
         w.poison = true;
         w.error = std::string("poison: ") + e.what();
         log::warn("poison record, dead-lettering", {{"topic", w.msg.topic},
@@ -241,7 +302,7 @@ struct HandlingLoop::Impl {
 
   void attempt(const TopicPartition& tp, Work w, bool paused) {
     ++w.attempts;
-    bool retryable = false;
+    enum class Kind { kOutage, kPermanent, kUnknown } kind = Kind::kUnknown;
     try {
       handler(Event{w.msg, w.envelope ? &*w.envelope : nullptr, w.trace_id, w.attempts});
       consumer.store(w.msg);
@@ -251,16 +312,21 @@ struct HandlingLoop::Impl {
       return;
     } catch (const InfraError& e) {
       w.error = e.what();
-      retryable = e.retryable();
+      kind = e.retryable() ? Kind::kOutage : Kind::kPermanent;
     } catch (const PoisonError& e) {
       w.error = std::string("poison: ") + e.what();
+      kind = Kind::kPermanent;
     } catch (const std::exception& e) {
       w.error = e.what();
     } catch (...) {
       w.error = "unknown exception";
     }
-    if (retryable && w.attempts < options.retry.max_attempts) {
-      const auto delay = options.retry.backoff(w.attempts);
+    if (w.attempts == 1) w.first_failure = Clock::now();
+    const int limit = kind == Kind::kOutage     ? options.retry.max_infra_attempts
+                      : kind == Kind::kUnknown ? options.retry.max_attempts
+                                               : 1;
+    if (kind != Kind::kPermanent && (limit <= 0 || w.attempts < limit)) {
+      const auto delay = options.retry.jittered(w.attempts, rng);
       ++stats.retries;
       retry_counter(w.msg.topic).inc();
       log::warn("handler failed, will retry", {{"topic", w.msg.topic},
@@ -423,6 +489,7 @@ void HandlingLoop::poll_once(std::chrono::milliseconds max_wait) {
   Impl& s = *impl_;
   s.settle_dead_letters();
   s.run_due();
+  s.refresh_stalls();
   auto msg = s.consumer.poll(s.wait_budget(max_wait));
   if (msg) s.process(std::move(*msg));
   s.settle_dead_letters();
@@ -444,6 +511,10 @@ HandlingLoop::Stats HandlingLoop::stats() const {
 
 std::size_t HandlingLoop::blocked_partitions() const {
   return impl_->blocked.size();
+}
+
+const StallBoard& HandlingLoop::stalls() const {
+  return *impl_->options.stalls;
 }
 
 }  // namespace ticketing::events

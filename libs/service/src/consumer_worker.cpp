@@ -38,6 +38,7 @@ void ConsumerWorker::run() {
       events::Consumer consumer(options);
       auto handling = options_;
       if (handling.consumer_group.empty()) handling.consumer_group = common.consumer_group;
+      if (!handling.stalls) handling.stalls = host_.stalls();
       events::HandlingLoop loop(consumer, host_.infra().producer(), handler_, handling);
       loop.run(stop_);
       consumer.close();

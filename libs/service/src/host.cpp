@@ -3,6 +3,8 @@
 #include <csignal>
 
 #include "ticketing/common/log.hpp"
+#include "ticketing/events/dlq.hpp"
+#include "ticketing/http/json.hpp"
 #include "ticketing/http/server.hpp"
 
 namespace ticketing::service {
@@ -27,6 +29,7 @@ struct ServiceHost::Impl {
   http::Router router;  // before admin: its GET /routes lists this router
   AdminServer admin;
   std::unique_ptr<http::Server> public_server;
+  std::shared_ptr<events::StallBoard> stalls = std::make_shared<events::StallBoard>();
 
   explicit Impl(const HostConfig& c)
       : config(c),
@@ -34,14 +37,45 @@ struct ServiceHost::Impl {
         admin(c.common, checks, c.public_api ? &router : nullptr) {}
 };
 
+namespace {
+
+// [{"topic","partition","stalledSeconds","attempts","error"}], longest first.
+std::string stalls_json(const events::StallBoard& board, std::chrono::seconds threshold) {
+  http::JsonWriter w;
+  w.start_array();
+  for (const auto& s : board.longer_than(threshold)) {
+    w.start_object()
+        .key("topic")
+        .string(s.partition.topic)
+        .key("partition")
+        .integer(s.partition.partition)
+        .key("stalledSeconds")
+        .integer(std::chrono::duration_cast<std::chrono::seconds>(s.stalled_for).count())
+        .key("attempts")
+        .integer(s.attempts)
+        .key("error")
+        .string(s.error.substr(0, 300))
+        .end_object();
+  }
+  w.end_array();
+  return w.str();
+}
+
+}  // namespace
+
 ServiceHost::ServiceHost(const HostConfig& config) : impl_(std::make_unique<Impl>(config)) {
   if (config.public_api) add_admin_routes(impl_->router, impl_->checks);
+  impl_->checks.add_detail(
+      "stalled", [board = impl_->stalls, after = std::chrono::seconds(config.common.stalled_after_s)] {
+        return stalls_json(*board, after);
+      });
 }
 
 ServiceHost::~ServiceHost() { stop(); }
 
 Infra& ServiceHost::infra() { return *impl_->infra; }
 HealthChecks& ServiceHost::health() { return impl_->checks; }
+const std::shared_ptr<events::StallBoard>& ServiceHost::stalls() { return impl_->stalls; }
 http::Router& ServiceHost::router() { return impl_->router; }
 const HostConfig& ServiceHost::config() const { return impl_->config; }
 

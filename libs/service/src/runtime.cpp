@@ -21,12 +21,15 @@ CommonConfig CommonConfig::read(EnvReader& env, std::string service, std::uint16
   c.consumer_group = env.str("KAFKA_CONSUMER_GROUP", c.service);
   c.auto_offset_reset = env.choice("KAFKA_AUTO_OFFSET_RESET", "earliest", {"earliest", "latest"});
   c.log_level = env.str("LOG_LEVEL", "info");
+  c.stalled_after_s = static_cast<int>(env.integer("CONSUMER_STALLED_AFTER_S", 30, 1, 86400));
   return c;
 }
 
 void add_admin_routes(http::Router& router, HealthChecks& checks) {
-  router.add("GET", "/health/live", [](const http::Request&) {
-    return http::Response::json(200, R"({"status":"live"})");
+  router.add("GET", "/health/live", [&checks](const http::Request&) {
+    auto result = checks.run_liveness();
+    return http::Response::json(result.ready ? 200 : 503,
+                                HealthChecks::to_json(result, "live", "not_live"));
   });
   router.add("GET", "/health/ready", [&checks](const http::Request&) {
     auto result = checks.run();

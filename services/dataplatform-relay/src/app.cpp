@@ -39,7 +39,7 @@ Settings read_settings(EnvReader& env) {
   c.timeout = std::chrono::milliseconds(env.integer("DATAPLATFORM_TIMEOUT_MS", 5000, 1, 600000));
   c.tls_verify = env.boolean("DATAPLATFORM_TLS_VERIFY", true);
   c.ca_file = env.str("DATAPLATFORM_CA_FILE", "");
-  c.max_attempts = static_cast<int>(env.integer("RELAY_MAX_ATTEMPTS", 8, 1, 1000));
+  c.max_attempts = static_cast<int>(env.integer("RELAY_MAX_ATTEMPTS", 0, 0, 100000));
   c.backoff.initial =
       std::chrono::milliseconds(env.integer("RELAY_BACKOFF_INITIAL_MS", 200, 1, 3600000));
   c.backoff.max = std::chrono::milliseconds(env.integer("RELAY_BACKOFF_MAX_MS", 30000, 1, 3600000));

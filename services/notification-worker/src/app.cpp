@@ -63,7 +63,9 @@ Settings read_settings(EnvReader& env) {
   s.redis_prefix = env.str("REDIS_PREFIX", "notify:");
   s.dedupe_ttl = std::chrono::seconds(
       env.integer("NOTIFY_DEDUPE_TTL_S", 7LL * 24 * 3600, 1, 10LL * 365 * 24 * 3600));
-  s.handling.retry.max_attempts = static_cast<int>(env.integer("NOTIFY_MAX_ATTEMPTS", 5, 1, 100));
+  // 0: a channel that is down is waited out, never dead-lettered.
+  s.handling.retry.max_infra_attempts =
+      static_cast<int>(env.integer("NOTIFY_MAX_ATTEMPTS", 0, 0, 100000));
   s.handling.retry.initial_backoff =
       std::chrono::milliseconds(env.integer("NOTIFY_BACKOFF_INITIAL_MS", 500, 1, 3600000));
   s.handling.retry.max_backoff =
@@ -86,7 +88,7 @@ service::Setup configure(EnvReader& env) {
     auto& handled =
         metrics::global().counter("notify_events_total", "Notification events fully delivered");
     const Language language = s.language;
-    const int max_attempts = s.handling.retry.max_attempts;
+    const int max_attempts = s.handling.retry.max_infra_attempts;
     events::EventHandler handler = [notifier, language, max_attempts, &dead,
                                     &handled](const events::Event& e) {
       try {
@@ -94,7 +96,7 @@ service::Setup configure(EnvReader& env) {
         notifier->send(m);
         handled.inc();
       } catch (const InfraError& err) {
-        if (!err.retryable() || e.attempt >= max_attempts) dead.inc();
+        if (!err.retryable() || (max_attempts > 0 && e.attempt >= max_attempts)) dead.inc();
         throw;
       } catch (...) {
         dead.inc();

@@ -86,7 +86,7 @@ service::Setup configure(EnvReader& env) {
     relay_options.instance = std::string(kServiceName);
     rt->relay = std::make_unique<outbox::Relay>(relay_options, host.infra().producer());
     events::HandlingOptions handling;
-    handling.retry.max_attempts = rt->config.consumer_max_attempts;
+    handling.retry.max_infra_attempts = rt->config.consumer_max_attempts;
     handling.retry.max_backoff = rt->config.consumer_max_backoff;
     rt->worker = std::make_unique<service::ConsumerWorker>(
         host,

@@ -14,7 +14,8 @@ PaymentConfig PaymentConfig::read(EnvReader& env) {
       env.integer("MAX_BALANCE", 100'000'000, 1, std::numeric_limits<std::int64_t>::max() / 4);
   c.hold_wait = std::chrono::milliseconds(env.integer("PAYMENT_HOLD_WAIT_MS", 3000, 0, 60000));
   c.hold_poll = std::chrono::milliseconds(env.integer("PAYMENT_HOLD_POLL_MS", 50, 5, 1000));
-  c.consumer_max_attempts = static_cast<int>(env.integer("CONSUMER_MAX_ATTEMPTS", 8, 1, 100));
+  c.consumer_max_attempts =
+      static_cast<int>(env.integer("CONSUMER_MAX_ATTEMPTS", 0, 0, 100000));
   c.consumer_max_backoff =
       std::chrono::milliseconds(env.integer("CONSUMER_MAX_BACKOFF_MS", 5000, 10, 600000));
   auto trusted = env.str("TRUSTED_EVENT_PRODUCERS", "");

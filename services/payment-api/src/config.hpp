@@ -19,7 +19,7 @@ struct PaymentConfig {
   std::chrono::milliseconds hold_poll{50};    // PAYMENT_HOLD_POLL_MS
   // A confirmation-failed event whose payment is not visible yet is retried
   // this many times with backoff (~16 s with the defaults), then dead-lettered.
-  int consumer_max_attempts = 8;                         // CONSUMER_MAX_ATTEMPTS
+  int consumer_max_attempts = 0;  // CONSUMER_MAX_ATTEMPTS (outage retries; 0: no limit)
   std::chrono::milliseconds consumer_max_backoff{5000};  // CONSUMER_MAX_BACKOFF_MS
 
   // Envelope `producer` values accepted on the reservation.* topics; events

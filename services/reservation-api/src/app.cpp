@@ -33,6 +33,8 @@ Config Config::read(EnvReader& env) {
   c.promote_interval =
       std::chrono::milliseconds(env.integer("QUEUE_PROMOTE_INTERVAL_MS", 200, 10, 10000));
   c.hold_ttl = std::chrono::seconds(env.integer("HOLD_TTL_SECONDS", 300, 1, 86400));
+  c.hold_release_grace =
+      std::chrono::seconds(env.integer("HOLD_RELEASE_GRACE_SECONDS", 10, 0, 3600));
   c.max_holds_per_user = static_cast<int>(env.integer("MAX_HOLDS_PER_USER", 4, 1, 50));
   c.redis_prefix = env.str("REDIS_PREFIX", "reservation:");
   c.cache_ttl = std::chrono::milliseconds(env.integer("CATALOGUE_CACHE_TTL_MS", 2000, 0, 600000));
@@ -85,7 +87,8 @@ struct Runtime {
               StoreHooks{
                   [this] { relay.notify(); },
                   [this](std::int64_t schedule_id) { cache.invalidate_schedule(schedule_id); }},
-              "reservation-api", config.ignore_unknown_reservations) {
+              "reservation-api",
+              StoreOptions{config.hold_release_grace, config.ignore_unknown_reservations}) {
     host.health().add("schema", [this] { return schema_ready.load(); });
   }
 

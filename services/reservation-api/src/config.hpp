@@ -18,6 +18,10 @@ struct Config {
   std::chrono::seconds queue_active_ttl{600};
   std::chrono::milliseconds promote_interval{200};
   std::chrono::seconds hold_ttl{300};
+  // Seats are released this long after a hold's expiresAt (payments are
+  // still refused at expiresAt): a payment made in time confirms the hold
+  // even when its event is a little late.
+  std::chrono::seconds hold_release_grace{10};
   int max_holds_per_user = 4;
   std::string redis_prefix = "reservation:";
   std::chrono::milliseconds cache_ttl{2000};

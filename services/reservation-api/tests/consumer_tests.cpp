@@ -1,6 +1,7 @@
 // The consumers of payment.completed and seats.expired, fed through Kafka.
 #include <catch2/catch.hpp>
 
+#include <optional>
 #include <thread>
 
 #include "support.hpp"
@@ -38,10 +39,11 @@ bool wait_until(const std::function<bool()>& cond, std::chrono::seconds limit) {
   return cond();
 }
 
-// Moves a hold's expiry into the past, as if its five minutes had passed.
-void age_hold(rt::Service& svc, std::int64_t id) {
-  svc.db().exec("UPDATE reservations SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?",
-                {id});
+// Moves a hold's expiry `ago` into the past (default: beyond the release
+// grace, as if its five minutes and the grace had passed).
+void age_hold(rt::Service& svc, std::int64_t id, std::chrono::seconds ago = 3600s) {
+  svc.db().exec("UPDATE reservations SET expires_at = NOW(3) - INTERVAL ? SECOND WHERE id = ?",
+                {static_cast<std::int64_t>(ago.count()), id});
   svc.db().exec(
       "UPDATE seats s JOIN reservations r ON r.schedule_id = s.schedule_id AND r.seat_no = "
       "s.seat_no"
@@ -49,10 +51,29 @@ void age_hold(rt::Service& svc, std::int64_t id) {
       {id});
 }
 
-std::string payment_json(std::int64_t payment, std::int64_t reservation, std::int64_t user) {
+std::int64_t price_of(rt::Service& svc, std::int64_t reservation) {
+  auto row = svc.db().query_one("SELECT price FROM reservations WHERE id = ?", {reservation});
+  return row ? row->i64("price") : 1;
+}
+
+// A payment of the reservation's price unless `amount` is given.
+std::string payment_json(rt::Service& svc, std::int64_t payment, std::int64_t reservation,
+                         std::int64_t user, const std::string& paid_at = ticketing::now_rfc3339(),
+                         std::optional<std::int64_t> amount = std::nullopt) {
+  if (!amount) amount = price_of(svc, reservation);
   return R"({"paymentId":)" + std::to_string(payment) + R"(,"reservationId":)" +
          std::to_string(reservation) + R"(,"userId":)" + std::to_string(user) +
-         R"(,"amount":150000,"paidAt":")" + ticketing::now_rfc3339() + "\"}";
+         R"(,"amount":)" + std::to_string(*amount) + R"(,"paidAt":")" + paid_at + "\"}";
+}
+
+// The hold's expiresAt as stored, minus `before`, in RFC 3339.
+std::string before_expiry(rt::Service& svc, std::int64_t id, std::chrono::milliseconds before) {
+  auto row = svc.db().query_one(
+      "SELECT DATE_FORMAT(expires_at - INTERVAL ? MICROSECOND, '%Y-%m-%dT%H:%i:%s.%fZ') AS t"
+      " FROM reservations WHERE id = ?",
+      {static_cast<std::int64_t>(before.count()) * 1000, id});
+  auto t = row->str("t");
+  return t.substr(0, 23) + "Z";  // microseconds to milliseconds
 }
 
 void check_valid(const std::vector<std::string>& records, const std::string& type) {
@@ -72,12 +93,12 @@ TEST_CASE("payment.completed: one confirmation however often delivered; late pay
   auto event_id = ticketing::new_uuid();
 
   // The same event twice, then the same payment under a new event id.
-  rt::publish("payment.completed", payment_json(payment, id, user), std::to_string(id), trace,
+  rt::publish("payment.completed", payment_json(svc, payment, id, user), std::to_string(id), trace,
               event_id);
-  rt::publish("payment.completed", payment_json(payment, id, user), std::to_string(id), trace,
+  rt::publish("payment.completed", payment_json(svc, payment, id, user), std::to_string(id), trace,
               event_id);
   auto second_id = ticketing::new_uuid();
-  rt::publish("payment.completed", payment_json(payment, id, user), std::to_string(id), trace,
+  rt::publish("payment.completed", payment_json(svc, payment, id, user), std::to_string(id), trace,
               second_id);
   REQUIRE(wait_until([&] { return status_of(svc, id) == "CONFIRMED"; }, 60s));
   REQUIRE(wait_until(
@@ -122,14 +143,14 @@ TEST_CASE("payment.completed: one confirmation however often delivered; late pay
   auto late = hold(svc, late_token, 7, 22);
   age_hold(svc, late);
   auto late_trace = rt::new_trace();
-  rt::publish("payment.completed", payment_json(payment + 1, late, late_user), std::to_string(late),
+  rt::publish("payment.completed", payment_json(svc, payment + 1, late, late_user), std::to_string(late),
               late_trace);
   auto late_failed = rt::collect({"reservation.confirmation-failed"}, late_trace, 1, 60s, 2s);
   REQUIRE(late_failed.size() == 1);
   check_valid(late_failed, "reservation.confirmation-failed");
   auto f = rt::json(late_failed[0]);
   CHECK(std::string(f["data"]["reason"].GetString()) == "HOLD_EXPIRED");
-  CHECK(f["data"]["amount"].GetInt64() == 150000);
+  CHECK(f["data"]["amount"].GetInt64() == price_of(svc, late));
   CHECK(f["data"]["paymentId"].GetInt64() == payment + 1);
   CHECK(status_of(svc, late) == "HELD");  // stored as is; seats.expired ends it
   CHECK(svc.db()
@@ -203,7 +224,7 @@ TEST_CASE("seats.expired: restores expired holds only, twice changes nothing") {
 
   // Payment arriving after the expiry: confirmation-failed HOLD_EXPIRED.
   auto pay_trace = rt::new_trace();
-  rt::publish("payment.completed", payment_json(svc.id_base() + 5, r1, u1), std::to_string(r1),
+  rt::publish("payment.completed", payment_json(svc, svc.id_base() + 5, r1, u1), std::to_string(r1),
               pay_trace);
   auto failed = rt::collect({"reservation.confirmation-failed"}, pay_trace, 1, 60s);
   REQUIRE(failed.size() == 1);
@@ -231,4 +252,74 @@ TEST_CASE("a new hold takes over an expired one and ends it with reservation.can
   CHECK(d["data"]["reservationId"].GetInt64() == old_id);
   CHECK(std::string(d["data"]["reason"].GetString()) == "EXPIRED");
   CHECK(rt::collect({"reservation.held"}, trace, 1, 30s).size() == 1);
+}
+
+TEST_CASE("a payment made before expiresAt confirms its hold even when its event comes later") {
+  rt::Service svc("late-event");
+  auto user = rt::unique_user();
+  auto id = hold(svc, svc.token(user), 10, 31);
+  age_hold(svc, id, 30s);  // past expiresAt and past the grace; nobody took the seat yet
+  auto trace = rt::new_trace();
+  rt::publish("payment.completed",
+              payment_json(svc, svc.id_base() + 31, id, user, before_expiry(svc, id, 5ms)),
+              std::to_string(id), trace);
+  REQUIRE(wait_until([&] { return status_of(svc, id) == "CONFIRMED"; }, 60s));
+  CHECK(svc.db()
+            .query_one("SELECT status FROM seats WHERE schedule_id = 10 AND seat_no = 31")
+            ->str("status") == "RESERVED");
+  CHECK(rt::collect({"reservation.confirmed"}, trace, 1, 30s).size() == 1);
+  CHECK(rt::collect({"reservation.confirmation-failed"}, trace, 1, 3s).empty());
+}
+
+TEST_CASE("within the release grace a hold's seat is neither taken over nor released") {
+  rt::Service svc("grace");
+  auto user = rt::unique_user();
+  auto id = hold(svc, svc.token(user), 10, 32);
+  age_hold(svc, id, 1s);  // expired 1 s ago; the grace is 10 s
+  // Shown unpayable to nobody else: the seat stays HELD for everyone.
+  auto other = svc.token(user + 1);
+  auto taken = svc.call("POST", "/v1/reservations", hold_body(10, 32), other);
+  CHECK(taken.status == 409);
+  auto seats = rt::json(svc.call("GET", "/v1/schedules/10/seats", "", other).body);
+  std::string seat_status;
+  for (const auto& s : seats["seats"].GetArray())
+    if (s["seatNo"].GetInt() == 32) seat_status = s["status"].GetString();
+  CHECK(seat_status == "HELD");
+  // seats.expired for it (e.g. a scheduler with a shorter grace) changes nothing yet.
+  auto trace = rt::new_trace();
+  auto event_id = ticketing::new_uuid();
+  rt::publish("seats.expired",
+              R"({"scheduleId":10,"seats":[{"reservationId":)" + std::to_string(id) +
+                  R"(,"seatNo":32,"expiresAt":")" + ticketing::now_rfc3339() + "\"}]}",
+              "10", trace, event_id);
+  REQUIRE(wait_until(
+      [&] {
+        return svc.db()
+                   .query_one("SELECT COUNT(*) AS n FROM processed_events WHERE event_id = ?",
+                              {event_id})
+                   ->i64("n") == 1;
+      },
+      60s));
+  CHECK(status_of(svc, id) == "HELD");
+  // Past the grace the seat is free for the next buyer, who takes it over.
+  age_hold(svc, id, 11s);
+  CHECK(svc.call("POST", "/v1/reservations", hold_body(10, 32), other).status == 201);
+  CHECK(status_of(svc, id) == "EXPIRED");
+}
+
+TEST_CASE("a payment of another amount than the hold's price does not confirm it") {
+  rt::Service svc("mismatch");
+  auto user = rt::unique_user();
+  auto id = hold(svc, svc.token(user), 10, 33);
+  auto price = svc.db().query_one("SELECT price FROM reservations WHERE id = ?", {id})->i64("price");
+  auto trace = rt::new_trace();
+  rt::publish("payment.completed",
+              payment_json(svc, svc.id_base() + 33, id, user, ticketing::now_rfc3339(), price - 1),
+              std::to_string(id), trace);
+  auto failed = rt::collect({"reservation.confirmation-failed"}, trace, 1, 60s);
+  REQUIRE(failed.size() == 1);
+  check_valid(failed, "reservation.confirmation-failed");
+  CHECK(std::string(rt::json(failed[0])["data"]["reason"].GetString()) == "PAYMENT_MISMATCH");
+  CHECK(status_of(svc, id) == "HELD");
+  CHECK(rt::collect({"reservation.confirmed"}, trace, 1, 2s).empty());
 }

@@ -25,6 +25,35 @@ TEST_CASE("a HELD reservation past its expiry is shown as EXPIRED") {
         "CONFIRMED");
 }
 
+TEST_CASE("a payment confirms by when it was made, for the hold's price, by its owner") {
+  using namespace std::chrono_literals;
+  const SystemTime expires = SystemTime{} + 1'000'000h;
+  PaidReservation held{"HELD", 7, 500, std::nullopt, expires};
+  PaymentCompleted pay{"e1", 70, 1, 7, 500, expires - 1ms};
+  CHECK(decide_confirmation(held, pay) == ConfirmOutcome::kConfirmed);
+  // Paid in time: confirmed however late the event is (the clock is not read).
+  CHECK(decide_confirmation(held, pay) == ConfirmOutcome::kConfirmed);
+  auto late = pay;
+  late.paid_at = expires;
+  CHECK(decide_confirmation(held, late) == ConfirmOutcome::kHoldExpired);
+  auto cheap = pay;
+  cheap.amount = 499;
+  CHECK(decide_confirmation(held, cheap) == ConfirmOutcome::kPaymentMismatch);
+  auto stranger = pay;
+  stranger.user_id = 8;
+  CHECK(decide_confirmation(held, stranger) == ConfirmOutcome::kNotFound);
+  CHECK(decide_confirmation(std::nullopt, pay) == ConfirmOutcome::kNotFound);
+  PaidReservation confirmed{"CONFIRMED", 7, 500, 70, expires};
+  CHECK(decide_confirmation(confirmed, pay) == ConfirmOutcome::kDuplicate);
+  auto other = pay;
+  other.payment_id = 71;
+  CHECK(decide_confirmation(confirmed, other) == ConfirmOutcome::kHoldReleased);
+  PaidReservation expired{"EXPIRED", 7, 500, std::nullopt, expires};
+  CHECK(decide_confirmation(expired, pay) == ConfirmOutcome::kHoldExpired);
+  PaidReservation cancelled{"CANCELLED", 7, 500, std::nullopt, expires};
+  CHECK(decide_confirmation(cancelled, pay) == ConfirmOutcome::kHoldReleased);
+}
+
 TEST_CASE("seat numbers are 1..50") {
   CHECK_FALSE(SeatNo{0}.valid());
   CHECK(SeatNo{1}.valid());

@@ -35,6 +35,8 @@ service::Setup configure(EnvReader& env) {
   sched.batch_seats = static_cast<std::size_t>(env.integer("EXPIRY_BATCH_SEATS", 500, 1, 500));
   sched.claim_lease =
       std::chrono::milliseconds(env.integer("EXPIRY_CLAIM_LEASE_MS", 10000, 1000, 600000));
+  sched.release_grace =
+      std::chrono::seconds(env.integer("HOLD_RELEASE_GRACE_SECONDS", 10, 0, 3600));
   if (store.prefix.empty()) env.fail("REDIS_PREFIX", "must not be empty");
 
   return [store, sched](service::ServiceHost& host) mutable {

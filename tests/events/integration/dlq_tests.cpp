@@ -122,15 +122,17 @@ TEST_CASE("poison records go to the DLQ with dlq headers; the next good record i
   CHECK(header(letters[2], "dlq-error").find("unknown event type") != std::string::npos);
 }
 
-TEST_CASE("retryable failures are retried with backoff, then dead-lettered; order is kept",
+TEST_CASE("an outage is retried for as long as it lasts; only permanent failures are dead-lettered; order is kept",
           "[dlq]") {
   const std::string base = ticketing::testing::unique_name("it_retry");
   evtest::TempTopics topics({base, ev::dlq_topic_for(base)});
   ev::Producer producer(evtest::producer_options("it-retry-producer"));
-  // partition 0: e1 (fails twice, then works), e2 (always retryable), e3 (fatal), e4 (fine)
+  // partition 0: e1 (deadlock twice, then works), e2 (Redis down for 7
+  // attempts, then works), e3 (permanent), e4 (unknown exception, always),
+  // e5 (fine)
   // partition 1: other (fine) - must not wait for partition 0's backoff
   std::vector<ev::Envelope> p0;
-  for (int i = 1; i <= 4; ++i) p0.push_back(evtest::payment_completed(i, 11));
+  for (int i = 1; i <= 5; ++i) p0.push_back(evtest::payment_completed(i, 11));
   const ev::Envelope other = evtest::payment_completed(99, 12);
   for (const auto& e : p0) {
     ev::Record r = ev::make_event_record(e, "11", base);
@@ -144,71 +146,82 @@ TEST_CASE("retryable failures are retried with backoff, then dead-lettered; orde
   const std::string group = ticketing::testing::unique_name("it_retry_group");
   ev::Consumer consumer(evtest::consumer_options(group, {base}));
   ev::HandlingOptions opts;
-  opts.retry.max_attempts = 4;
-  opts.retry.initial_backoff = 300ms;
-  opts.retry.max_backoff = 600ms;
+  opts.retry.max_attempts = 3;  // unknown exceptions only
+  opts.retry.initial_backoff = 100ms;
+  opts.retry.max_backoff = 200ms;
+  opts.retry.jitter = 0;
   struct Call {
     std::string id;
     int attempt;
     std::chrono::steady_clock::time_point at;
   };
   std::vector<Call> calls;
+  std::size_t longest_stall_seen = 0;
   ev::HandlingLoop loop(
       consumer, producer,
       [&](const ev::Event& e) {
         calls.push_back({e.envelope->event_id, e.attempt, std::chrono::steady_clock::now()});
         const std::string& id = e.envelope->event_id;
         if (id == p0[0].event_id && e.attempt < 3) throw ticketing::DbError("deadlock", true);
-        if (id == p0[1].event_id) throw ticketing::RedisError("connection refused", true);
+        if (id == p0[1].event_id && e.attempt < 8)
+          throw ticketing::RedisError("connection refused", true);
         if (id == p0[2].event_id) throw ticketing::DbError("constraint violated", false);
+        if (id == p0[3].event_id) throw std::runtime_error("bug");
       },
       opts);
   const auto t0 = std::chrono::steady_clock::now();
-  while ((loop.stats().handled < 3 || loop.stats().dead_lettered < 2) &&
+  while ((loop.stats().handled < 4 || loop.stats().dead_lettered < 2) &&
          evtest::seconds_since(t0) < 60) {
     loop.poll_once(100ms);
+    for (const auto& s : loop.stalls().longer_than(0ms)) {
+      CHECK(s.partition.partition == 0);
+      longest_stall_seen = std::max(longest_stall_seen, static_cast<std::size_t>(s.attempts));
+    }
   }
   const auto stats = loop.stats();
-  CHECK(stats.handled == 3);        // e1, e4, other
-  CHECK(stats.dead_lettered == 2);  // e2, e3
-  CHECK(stats.retries == 2 + 3);    // e1 twice, e2 three times
+  CHECK(stats.handled == 4);        // e1, e2, e5, other
+  CHECK(stats.dead_lettered == 2);  // e3, e4
+  CHECK(stats.retries == 2 + 7 + 2);
   CHECK(stats.poison == 0);
+  CHECK(longest_stall_seen == 7);  // e2's seven failed attempts were on the board
+  CHECK(loop.stalls().longer_than(0ms).empty());  // flowing again
 
-  // partition 0's calls, in order: e1 x3, e2 x4, e3 x1, e4 x1
+  // partition 0's calls, in order: e1 x3, e2 x8, e3 x1, e4 x3, e5 x1
   std::vector<std::pair<std::string, int>> seq0;
   std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> times;
   for (const auto& c : calls) {
     times[c.id].push_back(c.at);
     if (c.id != other.event_id) seq0.emplace_back(c.id, c.attempt);
   }
-  const std::vector<std::pair<std::string, int>> want = {
-      {p0[0].event_id, 1}, {p0[0].event_id, 2}, {p0[0].event_id, 3},
-      {p0[1].event_id, 1}, {p0[1].event_id, 2}, {p0[1].event_id, 3},
-      {p0[1].event_id, 4}, {p0[2].event_id, 1}, {p0[3].event_id, 1}};
+  std::vector<std::pair<std::string, int>> want = {
+      {p0[0].event_id, 1}, {p0[0].event_id, 2}, {p0[0].event_id, 3}};
+  for (int i = 1; i <= 8; ++i) want.emplace_back(p0[1].event_id, i);
+  want.emplace_back(p0[2].event_id, 1);
+  for (int i = 1; i <= 3; ++i) want.emplace_back(p0[3].event_id, i);
+  want.emplace_back(p0[4].event_id, 1);
   CHECK(seq0 == want);
-  // backoff really waited (300 ms, then 600 ms)
+  // backoff really waited (100 ms, then 200 ms, capped at 200 ms)
   REQUIRE(times[p0[0].event_id].size() == 3);
-  CHECK(times[p0[0].event_id][1] - times[p0[0].event_id][0] >= 290ms);
-  CHECK(times[p0[0].event_id][2] - times[p0[0].event_id][1] >= 590ms);
+  CHECK(times[p0[0].event_id][1] - times[p0[0].event_id][0] >= 95ms);
+  CHECK(times[p0[0].event_id][2] - times[p0[0].event_id][1] >= 195ms);
   // the other partition did not wait for partition 0's retries
   REQUIRE(times[other.event_id].size() == 1);
   CHECK(times[other.event_id][0] < times[p0[0].event_id][2]);
 
   consumer.commit();
-  CHECK(consumer.committed(base, 0, 10s) == std::optional<std::int64_t>(4));
+  CHECK(consumer.committed(base, 0, 10s) == std::optional<std::int64_t>(5));
   CHECK(consumer.committed(base, 1, 10s) == std::optional<std::int64_t>(1));
   consumer.close();
 
   const auto letters = evtest::read_all({ev::dlq_topic_for(base)}, 2, 5s, 60s);
   REQUIRE(letters.size() == 2);
-  CHECK(ev::parse_envelope(letters[0].value).event_id == p0[1].event_id);
-  CHECK(header(letters[0], "dlq-attempts") == "4");
-  CHECK(header(letters[0], "dlq-error") == "redis: connection refused");
-  CHECK(header(letters[0], "dlq-original-offset") == "1");
-  CHECK(ev::parse_envelope(letters[1].value).event_id == p0[2].event_id);
-  CHECK(header(letters[1], "dlq-attempts") == "1");
-  CHECK(header(letters[1], "dlq-error") == "db: constraint violated");
-  CHECK(header(letters[1], "event-type") == "payment.completed");
+  CHECK(ev::parse_envelope(letters[0].value).event_id == p0[2].event_id);
+  CHECK(header(letters[0], "dlq-attempts") == "1");
+  CHECK(header(letters[0], "dlq-error") == "db: constraint violated");
+  CHECK(header(letters[0], "event-type") == "payment.completed");
+  CHECK(ev::parse_envelope(letters[1].value).event_id == p0[3].event_id);
+  CHECK(header(letters[1], "dlq-attempts") == "3");
+  CHECK(header(letters[1], "dlq-error") == "bug");
 }
 
 TEST_CASE("a failed DLQ produce is retried and the offset is stored only after the ack", "[dlq]") {

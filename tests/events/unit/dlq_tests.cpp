@@ -70,6 +70,41 @@ TEST_CASE("retry backoff grows exponentially up to the cap", "[dlq]") {
   CHECK(p.backoff(50).count() == 1000);
 }
 
+TEST_CASE("retry jitter draws each delay from [(1 - jitter) * backoff, backoff]", "[dlq]") {
+  RetryPolicy p;
+  p.initial_backoff = std::chrono::milliseconds(1000);
+  p.max_backoff = std::chrono::milliseconds(4000);
+  p.jitter = 0.5;
+  std::minstd_rand rng(7);
+  std::int64_t lo = 1'000'000, hi = 0;
+  for (int i = 0; i < 2000; ++i) {
+    auto d = p.jittered(3, rng).count();  // backoff(3) = 4000
+    lo = std::min(lo, d);
+    hi = std::max(hi, d);
+  }
+  CHECK(lo >= 2000);
+  CHECK(hi <= 4000);
+  CHECK(hi - lo > 1500);  // really spread, not a constant
+  p.jitter = 0;
+  CHECK(p.jittered(2, rng).count() == 2000);
+}
+
+TEST_CASE("the stall board lists partitions stalled longer than a threshold, longest first", "[dlq]") {
+  StallBoard board;
+  const auto now = StallBoard::Clock::now();
+  board.update({"a", 0}, now - std::chrono::seconds(40), 9, "db: down");
+  board.update({"b", 2}, now - std::chrono::seconds(90), 30, "redis: down");
+  board.update({"c", 1}, now - std::chrono::seconds(2), 1, "db: deadlock");
+  auto over = board.longer_than(std::chrono::seconds(30));
+  REQUIRE(over.size() == 2);
+  CHECK(over[0].partition.topic == "b");
+  CHECK(over[0].attempts == 30);
+  CHECK(over[1].partition.topic == "a");
+  CHECK(over[1].error == "db: down");
+  board.clear({"b", 2});
+  CHECK(board.longer_than(std::chrono::seconds(30)).size() == 1);
+}
+
 TEST_CASE("Message::header returns the last occurrence", "[dlq]") {
   Message m;
   m.headers = {{"a", "1"}, {"b", "2"}, {"a", "3"}};

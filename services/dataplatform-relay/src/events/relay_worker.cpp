@@ -312,7 +312,7 @@ struct RelayWorker::Impl {
       return;
     }
     ++p.attempts;
-    if (p.attempts >= config.max_attempts) {
+    if (config.max_attempts > 0 && p.attempts >= config.max_attempts) {
       wait = false;
       p.reason = DlqReason::kExhausted;
       p.stage = Stage::kDeadLetter;

@@ -96,6 +96,8 @@ Message reservation_completed(const events::Envelope& env, Language l) {
 std::string refund_reason(Language l, const std::string& reason) {
   if (reason == "HOLD_EXPIRED") return pick(l, "the seat hold expired", "좌석 선점 시간 만료");
   if (reason == "HOLD_RELEASED") return pick(l, "the seat hold was released", "좌석 선점 해제");
+  if (reason == "PAYMENT_MISMATCH")
+    return pick(l, "the payment did not match the reservation", "결제 정보가 예약과 일치하지 않음");
   if (reason == "NOT_FOUND") return pick(l, "the reservation was not found", "예약을 찾을 수 없음");
   return reason;
 }

@@ -195,7 +195,9 @@ void ReservationEventHandler::operator()(const events::Event& event) {
         log::info("refund already applied", {{"event_id", env.event_id}, {"reservation_id", rid}});
         break;
       case RefundResult::kPaymentMissing:
-        throw PaymentNotVisible("no payment yet for reservation " + rid);
+        // The payment commits before the payment.completed that caused this
+        // event: a missing one is not late, it never existed here.
+        throw PoisonError("no payment for reservation " + rid);
       case RefundResult::kPaymentMismatch:
         throw PoisonError("paymentId " + std::to_string(p.value) +
                           " is not the payment of reservation " + rid);

@@ -31,13 +31,6 @@ std::vector<outbox::OutboxRow> payment_refunded_rows(const PaymentRecord& p,
                                                      std::string_view reason,
                                                      const std::string& trace_id);
 
-// The payment not being visible yet when its confirmation-failed arrives:
-// retried with backoff by the handling loop, then dead-lettered.
-class PaymentNotVisible : public InfraError {
- public:
-  explicit PaymentNotVisible(const std::string& what) : InfraError(what, true) {}
-};
-
 // Handles reservation.held / .cancelled / .confirmation-failed.
 class ReservationEventHandler {
  public:

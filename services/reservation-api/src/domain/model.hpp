@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,11 +40,37 @@ enum class ConfirmOutcome {
   kHoldExpired,
   kHoldReleased,
   kNotFound,
+  kPaymentMismatch,  // not the held reservation's price
   kAlreadyHandled,
   kIgnored
 };
 
 std::string_view to_string(ConfirmOutcome o);
+
+// What payment.completed claims.
+struct PaymentCompleted {
+  std::string event_id;
+  std::int64_t payment_id, reservation_id, user_id, amount;
+  SystemTime paid_at;
+};
+
+// The reservation a payment is for, as stored.
+struct PaidReservation {
+  std::string status;  // HELD | CONFIRMED | EXPIRED | CANCELLED
+  std::int64_t user_id = 0;
+  std::int64_t price = 0;
+  std::optional<std::int64_t> payment_id;
+  SystemTime expires_at;
+};
+
+// Whether a payment confirms its reservation. Decided by when the payment
+// was accepted (paidAt), not by when the event arrives: a hold whose seat is
+// still its own (HELD: not released, not taken over) is confirmed by a
+// payment of its price, by its owner, made before expiresAt. Anything else
+// gets a confirmation-failed (and so a refund), except the same payment
+// announced again.
+ConfirmOutcome decide_confirmation(const std::optional<PaidReservation>& reservation,
+                                   const PaymentCompleted& payment);
 
 // Times: the database keeps DATETIME(3) in UTC ("2026-11-24 06:30:00.123"),
 // events and responses carry RFC 3339 ("2026-11-24T06:30:00.123Z").
@@ -51,9 +78,10 @@ SystemTime now_ms();
 std::string to_db_time(SystemTime t);
 std::string db_time_to_rfc3339(std::string_view db_time);
 
-// What the client is shown for a reservation row: a HELD row past its expiry
-// is EXPIRED even before seats.expired has been applied.
+// What the client is shown for a reservation row: a HELD row whose seat may
+// be released (expires_at before `release_cutoff_db`, i.e. now minus the
+// release grace) is EXPIRED even before seats.expired has been applied.
 std::string_view visible_status(std::string_view stored_status, std::string_view expires_at_db,
-                                std::string_view now_db);
+                                std::string_view release_cutoff_db);
 
 }  // namespace ticketing::reservation

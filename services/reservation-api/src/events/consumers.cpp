@@ -7,6 +7,7 @@
 #include "store/queue_store.hpp"
 #include "store/reservation_store.hpp"
 #include "ticketing/common/error.hpp"
+#include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 
@@ -29,10 +30,19 @@ std::int64_t get_i64(const rapidjson::Value& obj, const char* name) {
   return it->value.GetInt64();
 }
 
+SystemTime get_time(const rapidjson::Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  std::optional<SystemTime> t;
+  if (it != obj.MemberEnd() && it->value.IsString()) t = parse_rfc3339(it->value.GetString());
+  if (!t) throw PoisonError(std::string("event data field ") + name + " is not an RFC 3339 time");
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(*t);
+}
+
 void on_payment_completed(ReservationStore& store, QueueStore& queue, const events::Event& ev) {
   auto doc = parse_data(*ev.envelope);
-  PaymentCompleted p{ev.envelope->event_id, get_i64(doc, "paymentId"),
-                     get_i64(doc, "reservationId"), get_i64(doc, "userId"), get_i64(doc, "amount")};
+  PaymentCompleted p{ev.envelope->event_id,       get_i64(doc, "paymentId"),
+                     get_i64(doc, "reservationId"), get_i64(doc, "userId"),
+                     get_i64(doc, "amount"),        get_time(doc, "paidAt")};
   auto outcome = store.confirm(p, ev.trace_id);
   metrics::global()
       .counter("reservation_payments_handled_total", "payment.completed events by outcome",

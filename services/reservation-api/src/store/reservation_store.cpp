@@ -13,7 +13,7 @@ namespace {
 constexpr const char* kReservationColumns =
     "id, user_id, schedule_id, seat_no, price, status, held_at, expires_at, confirmed_at";
 
-ReservationView to_view(const db::Row& r, const std::string& now_db) {
+ReservationView to_view(const db::Row& r, const std::string& release_cutoff_db) {
   ReservationView v;
   v.id = r.i64("id");
   v.user_id = r.i64("user_id");
@@ -21,7 +21,7 @@ ReservationView to_view(const db::Row& r, const std::string& now_db) {
   v.seat_no = static_cast<int>(r.i64("seat_no"));
   v.price = r.i64("price");
   auto expires = r.str("expires_at");
-  v.status = std::string(visible_status(r.str("status"), expires, now_db));
+  v.status = std::string(visible_status(r.str("status"), expires, release_cutoff_db));
   v.held_at = db_time_to_rfc3339(r.str("held_at"));
   v.expires_at = db_time_to_rfc3339(expires);
   if (auto c = r.opt_str("confirmed_at")) v.confirmed_at = db_time_to_rfc3339(*c);
@@ -31,11 +31,15 @@ ReservationView to_view(const db::Row& r, const std::string& now_db) {
 }  // namespace
 
 ReservationStore::ReservationStore(db::Pool& pool, StoreHooks hooks, std::string consumer_name,
-                                   bool ignore_unknown_reservations)
+                                   StoreOptions options)
     : pool_(pool),
       hooks_(std::move(hooks)),
       consumer_name_(std::move(consumer_name)),
-      ignore_unknown_(ignore_unknown_reservations) {}
+      options_(options) {}
+
+std::string ReservationStore::release_cutoff(SystemTime now) const {
+  return to_db_time(now - options_.release_grace);
+}
 
 void ReservationStore::committed(std::int64_t schedule_id,
                                  const std::function<void(std::int64_t)>& seats_changed) {
@@ -61,7 +65,7 @@ std::optional<std::vector<ScheduleView>> ReservationStore::schedules(ConcertId c
   auto lease = pool_.acquire();
   if (!lease->query_one("SELECT id FROM concerts WHERE id = ?", {concert.value}))
     return std::nullopt;
-  auto now = to_db_time(now_ms());
+  auto cutoff = release_cutoff(now_ms());
   std::vector<ScheduleView> out;
   for (const auto& r :
        lease->query("SELECT s.id, s.starts_at,"
@@ -70,7 +74,7 @@ std::optional<std::vector<ScheduleView>> ReservationStore::schedules(ConcertId c
                     " FROM schedules s JOIN seats st ON st.schedule_id = s.id"
                     " WHERE s.concert_id = ? GROUP BY s.id, s.starts_at HAVING available > 0"
                     " ORDER BY s.starts_at, s.id",
-                    {now, concert.value})) {
+                    {cutoff, concert.value})) {
     out.push_back(
         {r.i64("id"), concert.value, db_time_to_rfc3339(r.str("starts_at")), r.i64("available")});
   }
@@ -81,14 +85,14 @@ std::optional<std::vector<SeatView>> ReservationStore::seats(ScheduleId schedule
   auto lease = pool_.acquire();
   if (!lease->query_one("SELECT id FROM schedules WHERE id = ?", {schedule.value}))
     return std::nullopt;
-  auto now = to_db_time(now_ms());
+  auto cutoff = release_cutoff(now_ms());
   std::vector<SeatView> out;
   out.reserve(kSeatsPerSchedule);
   for (const auto& r :
        lease->query("SELECT seat_no, price,"
                     " IF(status = 'HELD' AND hold_expires_at <= ?, 'AVAILABLE', status) AS status"
                     " FROM seats WHERE schedule_id = ? ORDER BY seat_no",
-                    {now, schedule.value})) {
+                    {cutoff, schedule.value})) {
     out.push_back({static_cast<int>(r.i64("seat_no")), r.str("status"), r.i64("price")});
   }
   return out;
@@ -102,6 +106,7 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
   auto held_at = now_ms();
   auto expires_at = held_at + ttl;
   auto now_db = to_db_time(held_at);
+  auto cutoff = release_cutoff(held_at);
   auto expires_db = to_db_time(expires_at);
 
   auto lease = pool_.acquire();
@@ -136,7 +141,7 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
   }
   auto status = row->str("status");
   auto hold_expires = row->opt_str("hold_expires_at");
-  bool takeover = status == "HELD" && hold_expires && *hold_expires <= now_db;
+  bool takeover = status == "HELD" && hold_expires && *hold_expires <= cutoff;
   if (status != "AVAILABLE" && !takeover) {
     result.outcome = HoldOutcome::kSeatUnavailable;
     return result;
@@ -155,7 +160,7 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
       "version + 1"
       " WHERE schedule_id = ? AND seat_no = ?"
       " AND (status = 'AVAILABLE' OR (status = 'HELD' AND hold_expires_at <= ?))",
-      {reservation_id, expires_db, schedule.value, seat.value, now_db});
+      {reservation_id, expires_db, schedule.value, seat.value, cutoff});
   if (updated.affected_rows != 1) {
     result.outcome = HoldOutcome::kSeatUnavailable;
     return result;  // rolls back
@@ -196,13 +201,14 @@ std::optional<ReservationView> ReservationStore::find(ReservationId id, UserId o
                                   " FROM reservations WHERE id = ? AND user_id = ?",
                               {id.value, owner.value});
   if (!row) return std::nullopt;
-  return to_view(*row, to_db_time(now_ms()));
+  return to_view(*row, release_cutoff(now_ms()));
 }
 
 std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cancel(
     ReservationId id, UserId owner, const std::string& trace_id) {
   auto now = now_ms();
   auto now_db = to_db_time(now);
+  auto cutoff = release_cutoff(now);
   auto lease = pool_.acquire();
   auto& conn = *lease;
   db::Transaction tx(conn, db::Isolation::kReadCommitted);
@@ -211,8 +217,8 @@ std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cance
                             {id.value, owner.value});
   if (!row) return {CancelOutcome::kNotFound, std::nullopt};
   auto status = row->str("status");
-  if (status == "CONFIRMED") return {CancelOutcome::kAlreadyConfirmed, to_view(*row, now_db)};
-  if (status != "HELD") return {CancelOutcome::kNotHeld, to_view(*row, now_db)};
+  if (status == "CONFIRMED") return {CancelOutcome::kAlreadyConfirmed, to_view(*row, cutoff)};
+  if (status != "HELD") return {CancelOutcome::kNotHeld, to_view(*row, cutoff)};
   auto schedule_id = row->i64("schedule_id");
   auto seat_no = static_cast<int>(row->i64("seat_no"));
   conn.exec(
@@ -229,7 +235,7 @@ std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cance
                                      trace_id));
   tx.commit();
   committed(schedule_id);
-  auto view = to_view(*row, now_db);
+  auto view = to_view(*row, cutoff);
   view.status = "CANCELLED";
   return {CancelOutcome::kCancelled, view};
 }
@@ -252,27 +258,20 @@ ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::s
       "s.concert_id"
       " WHERE r.id = ? FOR UPDATE",
       {p.reservation_id});
-  ConfirmOutcome outcome;
   std::int64_t schedule_id = 0;
-  if (!row && ignore_unknown_) {
+  if (!row && options_.ignore_unknown_reservations) {
     tx.commit();
     return ConfirmOutcome::kIgnored;
   }
-  if (!row || row->i64("user_id") != p.user_id) {
-    outcome = ConfirmOutcome::kNotFound;
-  } else {
-    auto status = row->str("status");
-    auto payment = row->opt_i64("payment_id");
-    if (status == "CONFIRMED" && payment && *payment == p.payment_id) {
-      outcome = ConfirmOutcome::kDuplicate;  // same payment announced again under a new event id
-    } else if (status == "HELD" && row->str("expires_at") > now_db) {
-      outcome = ConfirmOutcome::kConfirmed;
-    } else if (status == "HELD" || status == "EXPIRED") {
-      outcome = ConfirmOutcome::kHoldExpired;
-    } else {
-      outcome = ConfirmOutcome::kHoldReleased;  // cancelled, or confirmed by another payment
-    }
+  std::optional<PaidReservation> paid;
+  if (row) {
+    auto expires = parse_rfc3339(db_time_to_rfc3339(row->str("expires_at")));
+    if (!expires) throw DbError("reservation expires_at is not a time", false);
+    paid = PaidReservation{row->str("status"), row->i64("user_id"), row->i64("price"),
+                           row->opt_i64("payment_id"),
+                           std::chrono::time_point_cast<std::chrono::milliseconds>(*expires)};
   }
+  const ConfirmOutcome outcome = decide_confirmation(paid, p);
   if (outcome == ConfirmOutcome::kConfirmed) {
     schedule_id = row->i64("schedule_id");
     auto seat_no = static_cast<int>(row->i64("seat_no"));
@@ -302,11 +301,8 @@ ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::s
     outbox::append(conn, confirmed_row(d, trace_id));
     outbox::append(conn, reservation_completed_row(d, trace_id));
   } else if (outcome != ConfirmOutcome::kDuplicate) {
-    std::string_view reason = outcome == ConfirmOutcome::kHoldExpired    ? "HOLD_EXPIRED"
-                              : outcome == ConfirmOutcome::kHoldReleased ? "HOLD_RELEASED"
-                                                                         : "NOT_FOUND";
     outbox::append(conn, confirmation_failed_row({p.reservation_id, p.payment_id, p.user_id,
-                                                  p.amount, reason, to_rfc3339(now)},
+                                                  p.amount, to_string(outcome), to_rfc3339(now)},
                                                  trace_id));
   }
   tx.commit();
@@ -327,13 +323,14 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
     return 0;
   }
   std::string in;
-  db::Params params{schedule.value, now_db};
+  db::Params params{schedule.value, release_cutoff(now)};
   for (const auto& s : seats) {
     in += in.empty() ? "?" : ", ?";
     params.emplace_back(s.reservation_id);
   }
-  // Only holds that are still HELD and really ran out: a hold confirmed or
-  // cancelled meanwhile, or already expired by a redelivery, is left alone.
+  // Only holds that are still HELD and past their release time: a hold
+  // confirmed or cancelled meanwhile, or already expired by a redelivery, is
+  // left alone.
   auto due = conn.query(
       "SELECT id, user_id, seat_no FROM reservations WHERE schedule_id = ? AND status = 'HELD'"
       " AND expires_at <= ? AND id IN (" +

@@ -47,10 +47,6 @@ struct HoldResult {
   ReservationView reservation{};
 };
 
-struct PaymentCompleted {
-  std::string event_id;
-  std::int64_t payment_id, reservation_id, user_id, amount;
-};
 struct ExpiredSeat {
   std::int64_t reservation_id;
   int seat_no;
@@ -63,12 +59,21 @@ struct StoreHooks {
   std::function<void(std::int64_t schedule_id)> seats_changed;
 };
 
+struct StoreOptions {
+  // A hold's seat is released (seats.expired, takeover by a new hold, shown
+  // free) only this long after its expiresAt (HOLD_RELEASE_GRACE_SECONDS).
+  std::chrono::milliseconds release_grace{10000};
+  // Test isolation on a shared cluster: skip a payment.completed whose
+  // reservation this database never had.
+  bool ignore_unknown_reservations = false;
+};
+
 // All SQL of the service. Each state change is one transaction that also
 // appends its events to the outbox.
 class ReservationStore {
  public:
   ReservationStore(db::Pool& pool, StoreHooks hooks, std::string consumer_name,
-                   bool ignore_unknown_reservations = false);
+                   StoreOptions options = {});
 
   std::vector<ConcertView> concerts();
   // nullopt: unknown concert.
@@ -95,10 +100,14 @@ class ReservationStore {
   void committed(std::int64_t schedule_id,
                  const std::function<void(std::int64_t)>& seats_changed = {});
 
+  // now minus the release grace, as DATETIME(3) text: a HELD row whose
+  // expires_at is at or before it may lose its seat.
+  [[nodiscard]] std::string release_cutoff(SystemTime now) const;
+
   db::Pool& pool_;
   StoreHooks hooks_;
   std::string consumer_name_;
-  bool ignore_unknown_;
+  StoreOptions options_;
 };
 
 }  // namespace ticketing::reservation

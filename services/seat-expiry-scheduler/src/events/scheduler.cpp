@@ -168,7 +168,6 @@ void ExpiryScheduler::consume_loop() {
       // a short outage would be a lost timer: retry (partition paused, the
       // member stays in the group) until Redis is back.
       events::HandlingOptions hopts;
-      hopts.retry.max_attempts = 1'000'000'000;
       hopts.retry.initial_backoff = std::chrono::milliseconds(200);
       hopts.retry.max_backoff = std::chrono::milliseconds(5000);
       events::HandlingLoop loop(
@@ -232,10 +231,11 @@ std::size_t ExpiryScheduler::claim_and_publish(const std::set<std::int32_t>& own
   std::vector<Timer> due;
   const auto now = now_unix_millis();
   const auto until = now + options_.claim_lease.count();
+  const auto expired_before = now - options_.release_grace.count();
   for (auto bucket : owned) {
     if (due.size() >= budget) break;
     try {
-      auto more = store_.claim_due(bucket, now, budget - due.size(), until);
+      auto more = store_.claim_due(bucket, expired_before, budget - due.size(), until);
       due.insert(due.end(), std::make_move_iterator(more.begin()),
                  std::make_move_iterator(more.end()));
     } catch (const std::exception& e) {
@@ -309,7 +309,7 @@ std::size_t ExpiryScheduler::claim_and_publish(const std::set<std::int32_t>& own
 }
 
 void ExpiryScheduler::update_gauges(const std::set<std::int32_t>& owned) {
-  const auto now = now_unix_millis();
+  const auto now = now_unix_millis() - options_.release_grace.count();
   std::int64_t pending = 0;
   std::int64_t oldest = 0;
   for (auto bucket : owned) {

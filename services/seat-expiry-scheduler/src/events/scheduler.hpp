@@ -50,6 +50,10 @@ struct SchedulerOptions {
   std::size_t max_in_flight = 20000;  // timers awaiting the broker's ack
   std::size_t batch_seats = 500;      // seats per seats.expired record (schema max)
   std::chrono::milliseconds claim_lease{10000};
+  // A hold is released this long after its expiresAt, so that a payment made
+  // in time and still in the pipeline confirms it (HOLD_RELEASE_GRACE_SECONDS,
+  // the same setting as reservation-api's).
+  std::chrono::milliseconds release_grace{10000};
 };
 
 // Starts (held) or drops (confirmed, cancelled) a timer. Throws PoisonError

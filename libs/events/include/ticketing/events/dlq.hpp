@@ -5,12 +5,16 @@
 //   1. parse the envelope and validate it against its schema; a failure is a
 //      poison pill and goes to the DLQ at once (dlq-attempts: 1);
 //   2. call the handler; returning normally means handled;
-//   3. an InfraError with retryable() is retried with exponential backoff,
-//      up to RetryPolicy::max_attempts handler calls; while it backs off the
-//      partition is paused (other partitions keep flowing and the consumer
-//      keeps polling, so it stays in the group);
-//   4. anything else (PoisonError, non-retryable InfraError, any other
-//      exception), or the last failed attempt, goes to the DLQ.
+//   3. an InfraError with retryable() (an outage: database, Redis, Kafka or a
+//      peer unreachable, pool exhausted, deadlock, timeout) is retried for as
+//      long as it lasts, with capped exponential backoff and jitter; while it
+//      backs off the partition is paused (other partitions keep flowing and
+//      the consumer keeps polling, so it stays in the group) and, past a
+//      threshold, shows as stalled (StallBoard, events_partition_stalled_seconds);
+//   4. a PoisonError or a non-retryable InfraError (a permanent rejection)
+//      goes to the DLQ at once; any other exception (an unknown failure) is
+//      retried up to RetryPolicy::max_attempts handler calls, then goes to
+//      the DLQ.
 // The offset is stored only after the handler succeeded or the DLQ broker
 // acknowledged the dead letter. A failed DLQ produce is retried (the
 // partition stays paused): a record is never skipped.
@@ -19,9 +23,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/events/envelope.hpp"
@@ -52,12 +60,49 @@ Record make_dead_letter(const Message& message, std::string_view error, int atte
                         std::string_view consumer_group, std::string dlq_topic = {});
 
 struct RetryPolicy {
-  int max_attempts = 5;  // handler calls in total for retryable errors (>= 1)
+  // Retryable InfraError: handler calls in total before the DLQ. 0 (the
+  // default) = no limit: an outage is waited out, never dead-lettered.
+  int max_infra_attempts = 0;
+  // Any other exception (neither PoisonError nor InfraError): handler calls
+  // in total before the DLQ (>= 1).
+  int max_attempts = 5;
   std::chrono::milliseconds initial_backoff{200};
-  std::chrono::milliseconds max_backoff{10000};
+  std::chrono::milliseconds max_backoff{5000};
   double multiplier = 2.0;
-  // Delay after the n-th failed attempt (n >= 1).
+  // Each delay is drawn from [(1 - jitter) * backoff(n), backoff(n)], so that
+  // instances that failed together do not retry in lockstep. 0..1.
+  double jitter = 0.5;
+  // Delay after the n-th failed attempt (n >= 1), before jitter.
   [[nodiscard]] std::chrono::milliseconds backoff(int failed_attempts) const;
+  [[nodiscard]] std::chrono::milliseconds jittered(int failed_attempts,
+                                                   std::minstd_rand& rng) const;
+};
+
+// Partitions whose head record keeps failing, readable from any thread (e.g.
+// /health/ready) while a HandlingLoop updates it.
+class StallBoard {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Stall {
+    TopicPartition partition;
+    Clock::duration stalled_for{};
+    int attempts = 0;
+    std::string error;
+  };
+  void update(const TopicPartition& tp, Clock::time_point since, int attempts,
+              const std::string& error);
+  void clear(const TopicPartition& tp);
+  // Stalls older than threshold, longest first.
+  [[nodiscard]] std::vector<Stall> longer_than(Clock::duration threshold) const;
+
+ private:
+  struct Entry {
+    Clock::time_point since;
+    int attempts = 0;
+    std::string error;
+  };
+  mutable std::mutex mutex_;
+  std::map<TopicPartition, Entry> entries_;
 };
 
 struct HandlingOptions {
@@ -74,6 +119,8 @@ struct HandlingOptions {
   bool parse_envelopes = true;
   // DLQ topic override; empty = dlq_topic_for(record topic).
   std::string dlq_topic;
+  // Where the loop reports stalled partitions; null = a board of its own.
+  std::shared_ptr<StallBoard> stalls;
 };
 
 // What a handler sees for one record.
@@ -122,6 +169,7 @@ class HandlingLoop {
   [[nodiscard]] Stats stats() const;
   // Partitions currently paused for a retry or a dead letter in flight.
   [[nodiscard]] std::size_t blocked_partitions() const;
+  [[nodiscard]] const StallBoard& stalls() const;
 
  private:
   struct Impl;

@@ -13,6 +13,9 @@
 namespace ticketing::http {
 class Router;
 }
+namespace ticketing::events {
+class StallBoard;
+}
 
 namespace ticketing::service {
 
@@ -48,6 +51,10 @@ class ServiceHost {
 
   Infra& infra();
   HealthChecks& health();
+  // Partitions whose head record keeps failing, for every consumer of the
+  // process; listed in /health/ready's body as "stalled" once older than
+  // CONSUMER_STALLED_AFTER_S (readiness itself does not change).
+  const std::shared_ptr<events::StallBoard>& stalls();
   http::Router& router();  // public routes; only before start()
   [[nodiscard]] const HostConfig& config() const;
 

@@ -26,6 +26,9 @@ struct CommonConfig {
   std::string consumer_group;
   std::string auto_offset_reset;
   std::string log_level;
+  // A partition whose head record has failed for this long shows as stalled
+  // in /health/ready's body (CONSUMER_STALLED_AFTER_S).
+  int stalled_after_s = 30;
 
   static CommonConfig read(EnvReader& env, std::string service, std::uint16_t default_admin_port);
 };
