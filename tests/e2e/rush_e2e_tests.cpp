@@ -105,12 +105,13 @@ TEST_CASE("compensation: a payment accepted before the hold expired is confirmed
   auto price = hold["price"].GetInt64();
   REQUIRE(e2e::call(pay.http_port(), "POST", "/v1/points/charge", fmt::format(R"({{"amount":{}}})", price), token)
               .status == 200);
-  std::this_thread::sleep_for(1s);  // payment-api learns the hold from reservation.held
 
   // reservation-api freezes: the payment is accepted in time, but the
   // confirmation can only be attempted after the hold has expired.
   api.process().signal(SIGSTOP);
-  auto paid = e2e::call(pay.http_port(), "POST", "/v1/payments", fmt::format(R"({{"reservationId":{}}})", reservation),
+  auto paid = e2e::call(pay.http_port(), "POST", "/v1/payments",
+                        fmt::format(R"({{"reservationId":{},"holdReceipt":"{}"}})", reservation,
+                                    hold["holdReceipt"].GetString()),
                         token);
   std::this_thread::sleep_for(5s);
   api.process().signal(SIGCONT);

@@ -345,13 +345,16 @@ def exercise(c, spec):
 
     # --- holds (MAX_HOLDS_PER_USER=3) --------------------------------------------------
     held = []
+    receipts = []
     for seat in (1, 2, 3):
         _, _, r = c.call(R, "POST", "/v1/reservations", 201, body={"scheduleId": schedule, "seatNo": seat},
                          token=ta)
         if not r:
             raise Failure("hold failed; cannot go on")
         held.append(r["reservationId"])
+        receipts.append(r.get("holdReceipt", ""))
     pay_id, cancel_id, other_id = held
+    pay_receipt = receipts[0]
     c.call(R, "POST", "/v1/reservations", 409, body={"scheduleId": schedule, "seatNo": 4}, token=ta)
     c.call(R, "POST", "/v1/reservations", 409, body={"scheduleId": schedule, "seatNo": 1}, token=tb)
     _, _, rb = c.call(R, "POST", "/v1/reservations", 201, body={"scheduleId": schedule, "seatNo": 10},
@@ -401,13 +404,19 @@ def exercise(c, spec):
 
     # --- payments -------------------------------------------------------------------------
     pkey = {"Idempotency-Key": f"pay-{base}"}
-    _, _, paid = c.call(P, "POST", "/v1/payments", 201, body={"reservationId": pay_id}, token=ta, headers=pkey)
+    c.call(P, "POST", "/v1/payments", 400, body={"reservationId": pay_id, "holdReceipt": pay_receipt + "x"},
+           token=ta)
+    c.call(P, "POST", "/v1/payments", 400, body={"reservationId": other_id, "holdReceipt": pay_receipt},
+           token=ta)
+    _, _, paid = c.call(P, "POST", "/v1/payments", 201, body={"reservationId": pay_id, "holdReceipt": pay_receipt},
+                        token=ta, headers=pkey)
     _, h, _ = c.call(P, "POST", "/v1/payments", 201, body={"reservationId": pay_id}, token=ta, headers=pkey)
     if h.get("idempotent-replayed") != "true":
         c.failures.append("payment replay without Idempotent-Replayed: true")
     c.call(P, "POST", "/v1/payments", 409, body={"reservationId": other_id}, token=ta, headers=pkey)
     c.call(P, "POST", "/v1/payments", 409, body={"reservationId": pay_id}, token=ta)
-    c.call(P, "POST", "/v1/payments", 402, body={"reservationId": rb["reservationId"]}, token=tb)
+    c.call(P, "POST", "/v1/payments", 402,
+           body={"reservationId": rb["reservationId"], "holdReceipt": rb.get("holdReceipt", "")}, token=tb)
     c.call(P, "POST", "/v1/payments", 404, body={"reservationId": other_id}, token=tb)
     if not eventually(lambda: consumed(c.services[P], "reservation.cancelled") >= 1):
         c.failures.append("payment-api never consumed reservation.cancelled")
@@ -418,7 +427,7 @@ def exercise(c, spec):
     c.call(P, "POST", "/v1/payments", 401, body={"reservationId": pay_id}, token="garbage")
     c.call(P, "POST", "/v1/payments", 415, body="x", token=ta, content_type="text/plain")
     c.call(P, "POST", "/v1/payments", 413, body=big, token=ta)
-    c.call(P, "POST", "/v1/payments", 404, body={"reservationId": 999999999}, token=ta)  # waits for the hold
+    c.call(P, "POST", "/v1/payments", 404, body={"reservationId": 999999999}, token=ta)
 
     payment_id = paid["paymentId"] if paid else 1
     c.call(P, "GET", "/v1/payments/{id}", 200, {"id": payment_id}, token=ta)
@@ -537,8 +546,7 @@ def main():
     res_env = dict(stack, MYSQL_DATABASE=f"{run}_res", REDIS_PREFIX=f"{run}:", KAFKA_CONSUMER_GROUP=f"{run}_res",
                    QUEUE_MAX_ACTIVE="2", MAX_HOLDS_PER_USER="3", IGNORE_UNKNOWN_RESERVATIONS="true")
     pay_env = dict(stack, MYSQL_DATABASE=f"{run}_pay", KAFKA_CONSUMER_GROUP=f"{run}_pay",
-                   MAX_BALANCE=str(MAX_BALANCE), TRUSTED_EVENT_PRODUCERS="reservation-api",
-                   PAYMENT_HOLD_WAIT_MS="3000")
+                   MAX_BALANCE=str(MAX_BALANCE), TRUSTED_EVENT_PRODUCERS="reservation-api")
     seed = subprocess.run([os.path.join(build, "services/reservation-api/reservation-api"), "seed"],
                           env=res_env, capture_output=True, text=True, timeout=120)
     if seed.returncode != 0:

@@ -53,6 +53,7 @@ struct Buyer {
   std::int64_t schedule = 0;
   int seat = 0;
   std::int64_t reservation = 0;
+  std::string hold_receipt;
   std::int64_t price = 0;
   std::int64_t expires_ms = 0;
   std::int64_t payment = 0;
@@ -311,6 +312,7 @@ class Rush {
         if (r.status == 201) {
           auto d = parse(r.body);
           b.reservation = d["reservationId"].GetInt64();
+          b.hold_receipt = d["holdReceipt"].GetString();
           b.price = d["price"].GetInt64();
           b.expires_ms = parse_rfc3339_ms(d["expiresAt"].GetString());
           count(&Counters::holds);
@@ -350,7 +352,9 @@ class Rush {
       }
       case Step::kPay: {
         auto r = call(client, worker, Endpoint::kPay, pay, "POST", "/v1/payments",
-                      fmt::format(R"({{"reservationId":{}}})", b.reservation), true, b,
+                      fmt::format(R"({{"reservationId":{},"holdReceipt":"{}"}})", b.reservation,
+                                  b.hold_receipt),
+                      true, b,
                       fmt::format("pay-{}", b.reservation));
         if (r.status == 201) {
           auto d = parse(r.body);

@@ -12,8 +12,6 @@ PaymentConfig PaymentConfig::read(EnvReader& env) {
   c.max_charge = env.integer("MAX_CHARGE", 1'000'000, 1, std::numeric_limits<std::int32_t>::max());
   c.max_balance =
       env.integer("MAX_BALANCE", 100'000'000, 1, std::numeric_limits<std::int64_t>::max() / 4);
-  c.hold_wait = std::chrono::milliseconds(env.integer("PAYMENT_HOLD_WAIT_MS", 3000, 0, 60000));
-  c.hold_poll = std::chrono::milliseconds(env.integer("PAYMENT_HOLD_POLL_MS", 50, 5, 1000));
   c.consumer_max_attempts =
       static_cast<int>(env.integer("CONSUMER_MAX_ATTEMPTS", 0, 0, 100000));
   c.consumer_max_backoff =

@@ -15,11 +15,10 @@ struct PaymentConfig {
   std::chrono::seconds token_max_age{86400};  // TOKEN_MAX_AGE_SECONDS
   std::int64_t max_charge = 1'000'000;        // MAX_CHARGE: largest single charge
   std::int64_t max_balance = 100'000'000;     // MAX_BALANCE: a charge may not go above it
-  std::chrono::milliseconds hold_wait{3000};  // PAYMENT_HOLD_WAIT_MS
-  std::chrono::milliseconds hold_poll{50};    // PAYMENT_HOLD_POLL_MS
-  // A confirmation-failed event whose payment is not visible yet is retried
-  // this many times with backoff (~16 s with the defaults), then dead-lettered.
-  int consumer_max_attempts = 0;  // CONSUMER_MAX_ATTEMPTS (outage retries; 0: no limit)
+  // A consumed event that meets an outage (database down, pool exhausted,
+  // deadlock) is retried with backoff this many times in all, then
+  // dead-lettered; 0: for as long as the outage lasts.
+  int consumer_max_attempts = 0;  // CONSUMER_MAX_ATTEMPTS
   std::chrono::milliseconds consumer_max_backoff{5000};  // CONSUMER_MAX_BACKOFF_MS
 
   // Envelope `producer` values accepted on the reservation.* topics; events

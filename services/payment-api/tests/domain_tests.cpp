@@ -82,7 +82,7 @@ TEST_CASE("configuration: defaults and the trusted producer list") {
   CHECK_NOTHROW(defaults.finish());
   CHECK(c.max_charge == 1'000'000);
   CHECK(c.max_balance == 100'000'000);
-  CHECK(c.hold_wait == std::chrono::milliseconds(3000));
+  CHECK(c.consumer_max_attempts == 0);
   CHECK(c.trusted_producers.empty());
 
   vars["TRUSTED_EVENT_PRODUCERS"] = "reservation-api,,other";

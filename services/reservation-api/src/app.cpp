@@ -73,6 +73,7 @@ struct Runtime {
       : host(h),
         config(std::move(cfg)),
         signer(config.token_secret, config.token_max_age),
+        receipts(config.token_secret),
         queue(host.infra().redis(),
               QueueOptions{config.redis_prefix, config.queue_max_active, config.queue_active_ttl,
                            config.queue_state_cache}),
@@ -180,6 +181,7 @@ struct Runtime {
   service::ServiceHost& host;
   Config config;
   auth::TokenSigner signer;
+  auth::HoldReceipts receipts;
   QueueStore queue;
   CatalogueCache cache;
   db::Pool pool;
@@ -200,7 +202,8 @@ service::Setup configure(EnvReader& env) {
   return [config](service::ServiceHost& host) {
     auto rt = std::make_shared<Runtime>(host, config);
     add_routes(host.router(),
-               ApiDeps{rt->config, rt->signer, rt->queue, rt->store, rt->cache, rt->schema_ready});
+               ApiDeps{rt->config, rt->signer, rt->receipts, rt->queue, rt->store, rt->cache,
+                       rt->schema_ready});
     rt->start();
     return service::Teardown([rt] { rt->shutdown(); });
   };

@@ -2,10 +2,11 @@
 
 #include <charconv>
 #include <chrono>
-#include <thread>
+#include <memory>
 #include <variant>
 
 #include "events/payment_events.hpp"
+#include "ticketing/auth/hold_receipt.hpp"
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/envelope.hpp"
@@ -122,6 +123,7 @@ void add_routes(http::Router& outer, Store& store, const PaymentConfig& config,
                  });
     }
   } router{outer, std::move(ready)};
+  auto receipts = std::make_shared<const auth::HoldReceipts>(config.token_secret);
 
   router.add("GET", "/v1/points", [&](const Request& req) {
     auto who = authenticate(req, signer);
@@ -204,7 +206,7 @@ void add_routes(http::Router& outer, Store& store, const PaymentConfig& config,
     return Response::json(200, w.str());
   });
 
-  router.add("POST", "/v1/payments", [&](const Request& req) {
+  router.add("POST", "/v1/payments", [&, receipts](const Request& req) {
     auto who = authenticate(req, signer);
     if (auto* r = std::get_if<Response>(&who)) return *r;
     auto user = std::get<UserId>(who);
@@ -214,8 +216,21 @@ void add_routes(http::Router& outer, Store& store, const PaymentConfig& config,
     if (auto* r = std::get_if<Response>(&parsed)) return *r;
     auto& body = std::get<http::JsonBody>(parsed);
     auto rid = body.int64("reservationId", 1, INT64_MAX);
+    std::optional<std::string> receipt_text;
+    if (body.has("holdReceipt")) receipt_text = body.string("holdReceipt", 256);
     if (auto err = body.error()) return *err;
     ReservationId reservation{*rid};
+    // The hold's receipt from reservation-api stands in for reservation.held
+    // when that event has not arrived yet: nothing waits for it.
+    std::optional<auth::HoldClaims> receipt;
+    if (receipt_text) {
+      receipt = receipts->verify(*receipt_text);
+      if (!receipt || receipt->reservation_id != reservation.value || receipt->user_id != user.value) {
+        count("payment", "INVALID_HOLD_RECEIPT");
+        return Response::error(400, "INVALID_HOLD_RECEIPT",
+                               "holdReceipt: not a receipt of this reservation's hold for you");
+      }
+    }
 
     std::optional<IdempotentRequest> idem;
     if (auto* k = std::get_if<std::string>(&key)) {
@@ -226,26 +241,9 @@ void add_routes(http::Router& outer, Store& store, const PaymentConfig& config,
       if (conflict) return outcome_error(Outcome::kIdempotencyConflict);
     }
 
-    // The hold may still be on its way (reservation.held is consumed by any
-    // instance): poll the shared read model for a bounded time.
-    auto waited_from = std::chrono::steady_clock::now();
-    auto deadline = waited_from + config.hold_wait;
-    while (!store.find_hold(reservation)) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        count("payment", "HOLD_NOT_ARRIVED");
-        return outcome_error(Outcome::kReservationNotFound);
-      }
-      std::this_thread::sleep_for(config.hold_poll);
-    }
-    metrics::global()
-        .histogram("payment_api_hold_wait_seconds",
-                   "Time a payment waited for its hold to reach the read model")
-        .observe(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - waited_from).count());
-
     auto trace = trace_of(req);
     auto result = store.pay(
-        user, reservation, now_unix_millis(), idem,
+        user, reservation, receipt, now_unix_millis(), idem,
         [&](const PaymentRecord& p, std::int64_t balance) {
           return payment_completed_rows(p, balance, trace);
         },

@@ -148,17 +148,6 @@ std::optional<PaymentRecord> Store::payment(PaymentId id) {
   return payment_from_row(*row);
 }
 
-std::optional<Hold> Store::find_hold(ReservationId id) {
-  auto lease = pool_.acquire();
-  auto row = lease->query_one(
-      fmt::format("SELECT user_id, price, expires_at_ms, status FROM {} WHERE reservation_id = ?",
-                  holds_),
-      {id.value});
-  if (!row) return std::nullopt;
-  return Hold{id, UserId{row->i64(0)}, row->i64(1), row->i64(2),
-              parse_hold_status(row->str(3)).value_or(HoldStatus::kCancelled)};
-}
-
 std::optional<StoredResponse> Store::find_idempotent(UserId user, std::string_view scope,
                                                      const IdempotentRequest& req, bool* conflict) {
   auto lease = pool_.acquire();
@@ -262,7 +251,8 @@ ChargeResult Store::charge(UserId user, std::int64_t amount, std::int64_t max_ba
 }
 
 PayResult Store::pay(
-    UserId user, ReservationId reservation, std::int64_t now_ms,
+    UserId user, ReservationId reservation, const std::optional<auth::HoldClaims>& receipt,
+    std::int64_t now_ms,
     const std::optional<IdempotentRequest>& idem,
     const std::function<std::vector<outbox::OutboxRow>(const PaymentRecord&, std::int64_t)>& events,
     const std::function<StoredResponse(const PaymentRecord&)>& render) {
@@ -282,6 +272,12 @@ PayResult Store::pay(
       }
     }
     // Lock order everywhere: idempotency key, hold, payment, wallet.
+    if (receipt) {
+      insert_hold(conn,
+                  Hold{reservation, UserId{receipt->user_id}, receipt->price,
+                       receipt->expires_at_ms, HoldStatus::kHeld},
+                  receipt->schedule_id, receipt->seat_no);
+    }
     auto hold_row = conn.query_one(fmt::format("SELECT user_id, price, expires_at_ms, status FROM "
                                                "{} WHERE reservation_id = ? FOR UPDATE",
                                                holds_),
@@ -337,15 +333,21 @@ PayResult Store::pay(
   });
 }
 
+void Store::insert_hold(db::Connection& conn, const Hold& hold, std::int64_t schedule_id,
+                        int seat_no) {
+  // A redelivered or late held (or a receipt) never revives a hold that
+  // already ended.
+  conn.exec(
+      fmt::format("INSERT IGNORE INTO {} (reservation_id, user_id, schedule_id, seat_no, price, "
+                  "expires_at_ms, status, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'HELD', ?)",
+                  holds_),
+      {hold.reservation.value, hold.user.value, schedule_id, seat_no, hold.price,
+       hold.expires_at_ms, now_unix_millis()});
+}
+
 void Store::apply_held(const Hold& hold, std::int64_t schedule_id, int seat_no) {
-  // A redelivered or late held never revives a hold that already ended.
   with_retry(pool_, [&](db::Connection& conn) {
-    conn.exec(
-        fmt::format("INSERT IGNORE INTO {} (reservation_id, user_id, schedule_id, seat_no, price, "
-                    "expires_at_ms, status, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'HELD', ?)",
-                    holds_),
-        {hold.reservation.value, hold.user.value, schedule_id, seat_no, hold.price,
-         hold.expires_at_ms, now_unix_millis()});
+    insert_hold(conn, hold, schedule_id, seat_no);
     return 0;
   });
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "domain/wallet.hpp"
+#include "ticketing/auth/hold_receipt.hpp"
 #include "ticketing/db/migrate.hpp"
 #include "ticketing/outbox/outbox.hpp"
 
@@ -86,7 +87,6 @@ class Store {
   // Newest first; entries with id < before (when given).
   std::vector<HistoryEntry> history(UserId user, std::optional<std::int64_t> before, int limit);
   std::optional<PaymentRecord> payment(PaymentId id);
-  std::optional<Hold> find_hold(ReservationId id);
   std::optional<StoredResponse> find_idempotent(UserId user, std::string_view scope,
                                                 const IdempotentRequest& req, bool* conflict);
 
@@ -97,7 +97,10 @@ class Store {
                       const std::function<StoredResponse(std::int64_t balance)>& render);
   // `outbox_rows` builds the payment.completed / notifications rows for the
   // committed payment.
-  PayResult pay(UserId user, ReservationId reservation, std::int64_t now_ms,
+  // `receipt`: the hold as reservation-api signed it; recorded in the read
+  // model first unless the hold (or its end) is already known.
+  PayResult pay(UserId user, ReservationId reservation,
+                const std::optional<auth::HoldClaims>& receipt, std::int64_t now_ms,
                 const std::optional<IdempotentRequest>& idem,
                 const std::function<std::vector<outbox::OutboxRow>(const PaymentRecord&,
                                                                    std::int64_t balance)>& events,
@@ -115,6 +118,7 @@ class Store {
 
  private:
   void ensure_wallet(db::Connection& conn, UserId user);
+  void insert_hold(db::Connection& conn, const Hold& hold, std::int64_t schedule_id, int seat_no);
   // Inserts the key's placeholder row; a committed one with the same key is
   // returned instead (or conflict set).
   std::optional<StoredResponse> claim_key(db::Connection& conn, UserId user, std::string_view scope,

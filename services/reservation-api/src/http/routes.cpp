@@ -87,7 +87,9 @@ void count_hold(std::string_view outcome) {
   }
 }
 
-Response reservation_json(int status, const ReservationView& r) {
+// A HELD reservation carries its signed holdReceipt: payment-api accepts it
+// in place of the reservation.held event that may still be on its way.
+Response reservation_json(int status, const ReservationView& r, const auth::HoldReceipts& receipts) {
   http::JsonWriter w;
   w.start_object()
       .key("reservationId")
@@ -105,6 +107,13 @@ Response reservation_json(int status, const ReservationView& r) {
       .key("expiresAt")
       .string(r.expires_at);
   if (r.confirmed_at) w.key("confirmedAt").string(*r.confirmed_at);
+  if (r.status == "HELD") {
+    if (auto expires = parse_rfc3339(r.expires_at)) {
+      w.key("holdReceipt")
+          .string(receipts.sign({r.id, r.user_id, r.schedule_id, r.seat_no, r.price,
+                                 unix_millis(*expires)}));
+    }
+  }
   w.end_object();
   return Response::json(status, w.str());
 }
@@ -374,7 +383,7 @@ class Api {
     switch (result.outcome) {
       case HoldOutcome::kHeld:
         count_hold("held");
-        return reservation_json(201, result.reservation);
+        return reservation_json(201, result.reservation, d_.receipts);
       case HoldOutcome::kSeatUnavailable:
         count_hold("seat_unavailable");
         return Response::error(409, "SEAT_UNAVAILABLE", "the seat is not available");
@@ -396,7 +405,7 @@ class Api {
     auto& claims = std::get<auth::TokenClaims>(auth);
     auto found = d_.store.find(ReservationId{*id}, UserId{claims.user_id});
     if (!found) return Response::error(404, "RESERVATION_NOT_FOUND", "no such reservation");
-    return reservation_json(200, *found);
+    return reservation_json(200, *found, d_.receipts);
   }
 
   Response cancel(const Request& req) const {
@@ -410,7 +419,7 @@ class Api {
         d_.store.cancel(ReservationId{*id}, UserId{claims.user_id}, trace_of(req));
     switch (outcome) {
       case CancelOutcome::kCancelled:
-        return reservation_json(200, *view);
+        return reservation_json(200, *view, d_.receipts);
       case CancelOutcome::kNotFound:
         return Response::error(404, "RESERVATION_NOT_FOUND", "no such reservation");
       case CancelOutcome::kAlreadyConfirmed:

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "config.hpp"
+#include "ticketing/auth/hold_receipt.hpp"
 #include "ticketing/auth/token.hpp"
 
 namespace ticketing::http {
@@ -18,6 +19,7 @@ class CatalogueCache;
 struct ApiDeps {
   const Config& config;
   const auth::TokenSigner& signer;
+  const auth::HoldReceipts& receipts;  // holdReceipt of a HELD reservation
   QueueStore& queue;
   ReservationStore& store;
   CatalogueCache& cache;
