@@ -326,6 +326,16 @@ TEST_CASE("ticketing-admin dlq: list, show, replay (dry run, range, resume, rate
       }
     }
     CHECK(from_p1 == 1);
+
+    // Each selection has its own default group: the records the range replay
+    // passed over (p0/0, p0/4) are not hidden from a replay of the whole partition.
+    Run whole = replay("replay-p0", {"--partition", "0"});
+    INFO(whole.out);
+    REQUIRE(whole.code == std::optional<int>(0));
+    CHECK(count_of(whole.out, R"("action":"replayed")") == 5);
+    CHECK(whole.out.find(R"("group":"ticketing-admin.dlq-replay.)" + topics.dlq + ".sel-") !=
+          std::string::npos);
+    CHECK(read_all(topics.original).size() == 15);
   }
 
   SECTION("usage errors are listed at once, exit 2; an unknown topic exits 2") {

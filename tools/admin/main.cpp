@@ -101,8 +101,9 @@ const char* kUsageText =
     "  dlq show: the selected records, one JSON object a line, at most --limit (100; 0 = all).\n"
     "  dlq replay: each selected record to its dlq-original-topic (same key and value, headers\n"
     "      without dlq-*, plus dlq-replayed-from), --rate records/s (100), progress committed\n"
-    "      in --group (ticketing-admin.dlq-replay.<DLQ_TOPIC>) after each acknowledged batch,\n"
-    "      so a second run replays nothing again; ends at the end offsets seen at its start.\n"
+    "      in --group after each acknowledged batch, so a second run of the same selection\n"
+    "      replays nothing again (default group: ticketing-admin.dlq-replay.<DLQ_TOPIC>, plus\n"
+    "      .sel-<hash> with a selection); ends at the end offsets seen at its start.\n"
     "      --timeout-s: give up when nothing arrives for N s (15).\n"
     "exit codes: 0 ok, 1 check/creation failed or a record not replayed, 2 usage,\n"
     "  3 cluster unreachable\n";
@@ -314,7 +315,12 @@ DlqArgs parse_dlq_args(const Args& a) {
   if (d.bootstrap.empty()) problems.push_back("missing --bootstrap");
   ev::check_selection(d.selection, problems);
   if (!problems.empty()) throw UsageError(join_lines(problems));
-  if (d.group.empty()) d.group = "ticketing-admin.dlq-replay." + d.topic;
+  if (d.group.empty()) {
+    // One group per selection: a narrower replay never hides the records it
+    // passed over from a later, different one (those may come twice; consumers dedupe).
+    const std::string id = ev::selection_id(d.selection);
+    d.group = "ticketing-admin.dlq-replay." + d.topic + (id.empty() ? "" : ".sel-" + id);
+  }
   return d;
 }
 
@@ -394,8 +400,8 @@ int cmd_dlq_show(const DlqArgs& d) {
     std::printf("%s\n", ev::dead_letter_json(*m).c_str());
   }
   std::fflush(stdout);
-  std::fprintf(stderr, "ticketing-admin: %lld records shown (%lld read)\n",
-               static_cast<long long>(shown), static_cast<long long>(read));
+  std::fprintf(stderr, "ticketing-admin: %lld shown, %lld read\n", static_cast<long long>(shown),
+               static_cast<long long>(read));
   return kOk;
 }
 
@@ -413,19 +419,8 @@ int cmd_dlq_replay(const DlqArgs& d) {
     std::printf("%s\n", ev::replay_item_json(item).c_str());
     std::fflush(stdout);
   };
-  const auto started = std::chrono::steady_clock::now();
   const ev::ReplaySummary s = ev::replay_dead_letters(o);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf(
-      "{\"summary\":{\"dryRun\":%s,\"read\":%llu,\"passed\":%llu,\"selected\":%llu,"
-      "\"wouldReplay\":%llu,\"replayed\":%llu,\"skipped\":%llu,\"failed\":%llu,\"seconds\":%.1f}}"
-      "\n",
-      d.dry_run ? "true" : "false", static_cast<unsigned long long>(s.read),
-      static_cast<unsigned long long>(s.passed), static_cast<unsigned long long>(s.selected),
-      static_cast<unsigned long long>(s.would_replay), static_cast<unsigned long long>(s.replayed),
-      static_cast<unsigned long long>(s.skipped), static_cast<unsigned long long>(s.failed),
-      seconds);
+  std::printf("%s\n", ev::replay_summary_json(s, d.group, d.dry_run).c_str());
   return s.skipped == 0 && s.failed == 0 ? kOk : kFailed;
 }
 

@@ -10,7 +10,6 @@
 #include <cmath>
 #include <future>
 #include <limits>
-#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -165,6 +164,30 @@ void check_selection(const DlqSelection& sel, std::vector<std::string>& problems
   }
 }
 
+std::string selection_id(const DlqSelection& sel) {
+  std::string text;
+  auto add = [&](const char* name, const auto& field) {
+    if (field) text += std::string(name) + "=" + std::to_string(*field) + ";";
+  };
+  add("partition", sel.partition);
+  add("from", sel.from_offset);
+  add("to", sel.to_offset);
+  add("since", sel.since_ms);
+  add("until", sel.until_ms);
+  if (sel.key) text += "key=" + std::to_string(sel.key->size()) + ":" + *sel.key + ";";
+  if (text.empty()) return {};
+  // FNV-1a 64: the same on every build, unlike std::hash.
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = kDigits[h & 0xf];
+  return out;
+}
+
 std::string error_class(std::string_view error) {
   constexpr std::size_t kMax = 80;
   constexpr std::string_view kPoison = "poison: ";
@@ -200,10 +223,13 @@ std::string dead_letter_json(const Message& m) {
   write_text_field(w, "value", m.value);
   w.Key("headers");
   w.StartObject();
-  std::set<std::string_view> written;
-  for (auto it = m.headers.rbegin(); it != m.headers.rend(); ++it) {
-    if (!written.insert(it->key).second) continue;  // an earlier duplicate: the last one wins
-    if (valid_utf8(it->key)) write_text_field(w, it->key, it->value);
+  for (std::size_t i = 0; i < m.headers.size(); ++i) {
+    const Header& h = m.headers[i];
+    // In record order; of equal names only the last is written.
+    const bool later_duplicate =
+        std::any_of(m.headers.begin() + static_cast<std::ptrdiff_t>(i) + 1, m.headers.end(),
+                    [&](const Header& o) { return o.key == h.key; });
+    if (!later_duplicate && valid_utf8(h.key)) write_text_field(w, h.key, h.value);
   }
   w.EndObject();
   w.EndObject();
@@ -478,6 +504,29 @@ std::string replay_item_json(const ReplayItem& item) {
     // Not an envelope (e.g. the poison itself): nothing to name it by.
   }
   if (!item.detail.empty()) write_text_field(w, "detail", item.detail);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+std::string replay_summary_json(const ReplaySummary& s, std::string_view group, bool dry_run) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("summary");
+  w.StartObject();
+  write_text_field(w, "group", group);
+  w.Key("dryRun");
+  w.Bool(dry_run);
+  const std::pair<const char*, std::uint64_t> counts[] = {
+      {"read", s.read},         {"passed", s.passed},
+      {"selected", s.selected}, {"wouldReplay", s.would_replay},
+      {"replayed", s.replayed}, {"skipped", s.skipped},
+      {"failed", s.failed}};
+  for (const auto& [name, n] : counts) {
+    w.Key(name);
+    w.Uint64(n);
+  }
+  w.EndObject();
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }

@@ -168,3 +168,21 @@ TEST_CASE("replay_record keeps key, value and non-dlq headers and names its sour
   CHECK(r.headers[2].key == "dlq-replayed-from");
   CHECK(r.headers[2].value == "payment.completed.dlq/2/41");
 }
+
+TEST_CASE("selection_id: empty for everything, stable, different per selection", "[dlq-replay]") {
+  CHECK(ev::selection_id({}).empty());
+  ev::DlqSelection a;
+  a.partition = 0;
+  a.from_offset = 1;
+  a.to_offset = 3;
+  ev::DlqSelection b = a;
+  b.to_offset = 4;
+  ev::DlqSelection k;
+  k.key = "1";
+  ev::DlqSelection p;
+  p.partition = 1;
+  CHECK(ev::selection_id(a).size() == 16);
+  CHECK(ev::selection_id(a) == ev::selection_id(a));
+  CHECK(ev::selection_id(a) != ev::selection_id(b));
+  CHECK(ev::selection_id(k) != ev::selection_id(p));  // key "1" is not partition 1
+}

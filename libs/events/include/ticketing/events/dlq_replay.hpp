@@ -65,6 +65,10 @@ bool apply_selection_option(std::string_view name, std::string_view value, DlqSe
 // Rules across options: offsets or times, not both; from <= to; since < until.
 void check_selection(const DlqSelection& selection, std::vector<std::string>& problems);
 
+// A stable id of a selection ("" when it selects everything): 16 hex digits of
+// a hash of its fields, e.g. to give each selection its own replay group.
+std::string selection_id(const DlqSelection& selection);
+
 // A short class of a dlq-error value for counting: "poison: <first part>" for
 // poison verdicts, else the text up to its first ':', at most 80 characters.
 std::string error_class(std::string_view error);
@@ -177,5 +181,7 @@ ReplaySummary replay_dead_letters(const ReplayOptions& options);
 // One JSON object for a replay line: action, partition, offset, key, toTopic,
 // eventId (when the value is an envelope), detail (when skipped or failed).
 std::string replay_item_json(const ReplayItem& item);
+// {"summary":{"group","dryRun","read","passed","selected","wouldReplay","replayed","skipped","failed"}}
+std::string replay_summary_json(const ReplaySummary& summary, std::string_view group, bool dry_run);
 
 }  // namespace ticketing::events
