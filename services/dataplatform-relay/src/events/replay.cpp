@@ -1,12 +1,9 @@
 #include "events/replay.hpp"
 
-#include <atomic>
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
-#include <future>
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,20 +14,18 @@
 #include "ticketing/common/log.hpp"
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/events/dlq.hpp"
+#include "ticketing/events/dlq_replay.hpp"
 #include "ticketing/events/producer.hpp"
 
 namespace ticketing::relay {
 
 namespace {
 
-using events::TopicPartition;
 using std::chrono::milliseconds;
 
 struct Selection {
   bool dry_run = false;
-  std::optional<std::int32_t> partition;
-  std::optional<std::int64_t> from_offset, to_offset;  // inclusive
-  std::optional<std::int64_t> since_ms, until_ms;      // [since, until)
+  events::DlqSelection dlq;
   int idle_ms = 3000;
 };
 
@@ -41,79 +36,38 @@ std::optional<std::int64_t> parse_int(std::string_view s) {
   return v;
 }
 
-// Throws ConfigError listing every bad argument.
+// Throws ConfigError listing every bad argument. The selection options are
+// ticketing-admin dlq's (events::apply_selection_option).
 Selection parse_args(int argc, char** argv) {
   Selection sel;
   std::vector<std::string> problems;
   for (int i = 2; i < argc; ++i) {
     const std::string_view a = argv[i];
-    auto value = [&]() -> std::optional<std::string_view> {
-      if (i + 1 >= argc) {
-        problems.push_back(std::string(a) + " needs a value");
-        return std::nullopt;
-      }
-      return std::string_view(argv[++i]);
-    };
-    auto number = [&](std::optional<std::int64_t>& out) {
-      if (auto v = value()) {
-        if (auto n = parse_int(*v); n && *n >= 0)
-          out = *n;
-        else
-          problems.push_back(std::string(a) + ": not a non-negative integer: " + std::string(*v));
-      }
-    };
-    auto time = [&](std::optional<std::int64_t>& out) {
-      if (auto v = value()) {
-        if (auto t = parse_rfc3339(*v))
-          out = unix_millis(*t);
-        else
-          problems.push_back(std::string(a) + ": not an RFC 3339 time: " + std::string(*v));
-      }
-    };
     if (a == "--dry-run") {
       sel.dry_run = true;
-    } else if (a == "--from-offset") {
-      number(sel.from_offset);
-    } else if (a == "--to-offset") {
-      number(sel.to_offset);
-    } else if (a == "--since") {
-      time(sel.since_ms);
-    } else if (a == "--until") {
-      time(sel.until_ms);
-    } else if (a == "--partition") {
-      std::optional<std::int64_t> p;
-      number(p);
-      if (p) sel.partition = static_cast<std::int32_t>(*p);
-    } else if (a == "--idle-ms") {
-      std::optional<std::int64_t> v;
-      number(v);
-      if (v) sel.idle_ms = static_cast<int>(std::min<std::int64_t>(*v, 600000));
-    } else {
+      continue;
+    }
+    if (!a.starts_with("--")) {
+      problems.push_back("unknown argument: " + std::string(a));
+      continue;
+    }
+    if (i + 1 >= argc) {
+      problems.push_back(std::string(a) + " needs a value");
+      continue;
+    }
+    const std::string_view value = argv[++i];
+    if (a == "--idle-ms") {
+      if (auto v = parse_int(value); v && *v >= 0)
+        sel.idle_ms = static_cast<int>(std::min<std::int64_t>(*v, 600000));
+      else
+        problems.push_back("--idle-ms: not a non-negative integer: " + std::string(value));
+    } else if (!events::apply_selection_option(a.substr(2), value, sel.dlq, problems)) {
       problems.push_back("unknown argument: " + std::string(a));
     }
   }
-  const bool offsets = sel.from_offset || sel.to_offset;
-  const bool times = sel.since_ms || sel.until_ms;
-  if (offsets && times) problems.push_back("choose an offset range or a time range, not both");
-  if (sel.from_offset && sel.to_offset && *sel.from_offset > *sel.to_offset)
-    problems.push_back("--from-offset is after --to-offset");
-  if (sel.since_ms && sel.until_ms && *sel.since_ms >= *sel.until_ms)
-    problems.push_back("--since is not before --until");
+  events::check_selection(sel.dlq, problems);
   if (!problems.empty()) throw ConfigError(problems);
   return sel;
-}
-
-enum class Verdict { kBefore, kSelected, kAfter, kForeign };
-
-Verdict judge(const Selection& sel, const events::Message& m, const std::string& relay_group) {
-  if (sel.partition && m.partition != *sel.partition) return Verdict::kForeign;
-  const std::string* group = m.header(events::dlq_header::kConsumerGroup);
-  if (group == nullptr || *group != relay_group) return Verdict::kForeign;
-  if (sel.from_offset && m.offset < *sel.from_offset) return Verdict::kBefore;
-  if (sel.to_offset && m.offset > *sel.to_offset) return Verdict::kAfter;
-  if (sel.since_ms && m.timestamp_ms < *sel.since_ms) return Verdict::kBefore;
-  if (sel.until_ms && m.timestamp_ms >= *sel.until_ms) return Verdict::kAfter;
-  return Verdict::kSelected;
 }
 
 std::string header_or(const events::Message& m, std::string_view name, std::string fallback) {
@@ -157,83 +111,42 @@ int replay(const Selection& sel, EnvReader& env) {
   const std::string dlq_topic = env.str("RELAY_DLQ_TOPIC", "reservation.confirmed.dlq");
   env.finish();
 
-  events::ConsumerOptions copts;
-  copts.bootstrap_servers = bootstrap;
-  copts.group_id = replay_group;
-  copts.client_id = replay_group;
-  copts.topics = {dlq_topic};
-  copts.auto_offset_reset = "earliest";
-  events::Consumer consumer(copts);
-  std::optional<events::Producer> producer;
-  if (!sel.dry_run) {
-    events::ProducerOptions popts;
-    popts.bootstrap_servers = bootstrap;
-    popts.client_id = replay_group;
-    producer.emplace(popts);
-  }
-
-  std::set<TopicPartition> stopped;
-  std::uint64_t moved = 0, selected = 0, passed = 0;
-  auto last_activity = std::chrono::steady_clock::now();
-  bool assigned = false;
-  const auto deadline_idle = milliseconds(sel.idle_ms);
-  const auto join_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  for (;;) {
-    std::optional<events::Message> m = consumer.poll(milliseconds(200));
-    const auto now = std::chrono::steady_clock::now();
-    if (!m) {
-      if (!assigned && !consumer.assignment().empty()) {
-        assigned = true;
-        last_activity = now;
-      }
-      if (assigned && now - last_activity >= deadline_idle) break;
-      if (!assigned && now > join_deadline)
-        throw KafkaError("no partitions assigned within 60 s", true);
-      continue;
-    }
-    assigned = true;
-    last_activity = now;
-    TopicPartition tp{m->topic, m->partition};
-    if (stopped.count(tp) > 0) continue;
-    switch (judge(sel, *m, relay_group)) {
-      case Verdict::kAfter:
-        stopped.insert(tp);
-        consumer.pause(tp.topic, tp.partition);
-        continue;
-      case Verdict::kBefore:
-      case Verdict::kForeign:
-        ++passed;
-        if (!sel.dry_run) consumer.store(*m);
-        continue;
-      case Verdict::kSelected:
+  events::ReplayOptions o;
+  o.bootstrap = bootstrap;
+  o.dlq_topic = dlq_topic;
+  o.selection = sel.dlq;
+  o.group = replay_group;
+  o.client_id = replay_group;
+  o.dry_run = sel.dry_run;
+  o.rate_per_s = 0;  // the relay's own DLQ: small, and the platform dedupes by key
+  o.batch = 1;       // commit after each acknowledged record
+  // The read ends at the end offsets seen at its start; --idle-ms only bounds
+  // a stalled read (never less than 10 s, so a slow broker is not taken for the end).
+  o.idle_timeout = std::max(milliseconds(sel.idle_ms), milliseconds(10000));
+  o.filter = [&](const events::Message& m) {
+    const std::string* group = m.header(events::dlq_header::kConsumerGroup);
+    return group != nullptr && *group == relay_group;
+  };
+  o.fallback_topic = "reservation.confirmed";
+  o.on_record = [](const events::ReplayItem& item) {
+    switch (item.outcome) {
+      case events::ReplayOutcome::kWouldReplay:
+      case events::ReplayOutcome::kReplayed:
+        print_line(describe(item.dead_letter, item.outcome == events::ReplayOutcome::kWouldReplay,
+                            item.to_topic));
+        break;
+      case events::ReplayOutcome::kSkipped:
+      case events::ReplayOutcome::kFailed:
+        print_line(events::replay_item_json(item));
         break;
     }
-    ++selected;
-    const std::string to_topic =
-        header_or(*m, events::dlq_header::kOriginalTopic, "reservation.confirmed");
-    if (sel.dry_run) {
-      print_line(describe(*m, true, to_topic));
-      continue;
-    }
-    events::Record rec;
-    rec.topic = to_topic;
-    rec.key = m->key;
-    rec.value = m->value;
-    for (const auto& h : m->headers) {
-      if (h.key.rfind("dlq-", 0) != 0) rec.headers.push_back(h);
-    }
-    events::DeliveryReport rep = producer->produce(std::move(rec)).get();
-    if (!rep.ok) throw KafkaError("replay produce failed: " + rep.error, rep.retryable);
-    consumer.store(*m);
-    consumer.commit();
-    ++moved;
-    print_line(describe(*m, false, to_topic));
-  }
-  if (!sel.dry_run) consumer.commit();
-  consumer.close();
-  print_line("{\"summary\":{\"dryRun\":" + std::string(sel.dry_run ? "true" : "false") +
-             ",\"moved\":" + std::to_string(moved) + ",\"selected\":" + std::to_string(selected) +
-             ",\"passed\":" + std::to_string(passed) + "}}");
+  };
+  const events::ReplaySummary s = events::replay_dead_letters(o);
+  print_line(
+      "{\"summary\":{\"dryRun\":" + std::string(sel.dry_run ? "true" : "false") +
+      ",\"moved\":" + std::to_string(s.replayed) + ",\"selected\":" + std::to_string(s.selected) +
+      ",\"passed\":" + std::to_string(s.passed) + ",\"failed\":" + std::to_string(s.failed) + "}}");
+  if (s.failed > 0) throw KafkaError(std::to_string(s.failed) + " record(s) not replayed", true);
   return 0;
 }
 
