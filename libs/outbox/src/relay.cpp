@@ -432,7 +432,6 @@ struct Relay::Impl {
     if (!db::get_lock(*conn, lock_name, 0s) && !take_over_stale_leader()) return false;
     write_heartbeat();  // before anything else: standbys judge us by it
     set_leader(true);
-    ensure_columns();
     last_cleanup = Clock::time_point{};  // clean up soon after taking over
     last_pending = Clock::time_point{};
     return true;
@@ -717,6 +716,7 @@ struct Relay::Impl {
             continue;
           }
         }
+        ensure_columns();
         const auto round_started = Clock::now();
         BatchResult r = publish_batch();
         housekeeping();
