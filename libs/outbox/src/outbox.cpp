@@ -31,8 +31,18 @@ std::string create_table_sql(std::string_view table) {
       "  headers TEXT NOT NULL,\n"
       "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),\n"
       "  sent_at DATETIME(3) NULL DEFAULT NULL,\n"
+      "  parked_at DATETIME(3) NULL DEFAULT NULL,\n"
+      "  park_error VARCHAR(1024) NULL DEFAULT NULL,\n"
       "  KEY idx_outbox_sent_id (sent_at, id)\n"
       ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+      quote_table(table));
+}
+
+std::string upgrade_table_sql(std::string_view table) {
+  // Nullable columns appended at the end: an instant ALTER in MariaDB 10.3+.
+  return fmt::format(
+      "ALTER TABLE {} ADD COLUMN IF NOT EXISTS parked_at DATETIME(3) NULL DEFAULT NULL, "
+      "ADD COLUMN IF NOT EXISTS park_error VARCHAR(1024) NULL DEFAULT NULL",
       quote_table(table));
 }
 

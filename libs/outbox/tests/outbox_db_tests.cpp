@@ -94,7 +94,8 @@ TEST_CASE("the relay's queries use the (sent_at, id) index", "[outbox]") {
   CHECK(plan[0].opt_str("Extra").value_or("").find("filesort") == std::string::npos);
 }
 
-TEST_CASE("the inbox applies an event once per consumer, with the caller's transaction", "[inbox]") {
+TEST_CASE("the inbox applies an event once per consumer, with the caller's transaction",
+          "[inbox]") {
   TestDb t;
   auto conn = t.pool->acquire();
   conn->exec_raw(outbox::inbox_create_table_sql());
@@ -120,4 +121,34 @@ TEST_CASE("the inbox applies an event once per consumer, with the caller's trans
   CHECK(conn->query_one("SELECT balance FROM wallet")->i64(0) == 120);
   CHECK(conn->query_one("SELECT COUNT(*) FROM processed_events")->i64(0) == 2);
   CHECK_THROWS_AS(outbox::record_processed(*conn, "payment-api", event), std::logic_error);
+}
+
+TEST_CASE("upgrade_table_sql adds the parking columns to an older table, any number of times",
+          "[outbox]") {
+  TestDb t;
+  auto conn = t.pool->acquire();
+  conn->exec_raw(outbox::create_table_sql("old_outbox"));
+  conn->exec_raw("ALTER TABLE old_outbox DROP COLUMN parked_at, DROP COLUMN park_error");
+  conn->exec_raw(
+      "INSERT INTO old_outbox (topic, msg_key, payload, headers) VALUES ('t', 'k', 'p', '{}')");
+  auto columns = [&] {
+    return conn
+        ->query_one(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND "
+            "TABLE_NAME = 'old_outbox' AND COLUMN_NAME IN ('parked_at', 'park_error')",
+            {t.name})
+        ->i64(0);
+  };
+  REQUIRE(columns() == 0);
+  conn->exec_raw(outbox::upgrade_table_sql("old_outbox"));
+  CHECK(columns() == 2);
+  conn->exec_raw(outbox::upgrade_table_sql(t.name + ".old_outbox"));  // again, qualified
+  CHECK(columns() == 2);
+  auto row = conn->query_one("SELECT parked_at, park_error FROM old_outbox");
+  REQUIRE(row);
+  CHECK(row->is_null(0));  // existing rows are not parked
+  CHECK(row->is_null(1));
+  // A fresh table has them already; the upgrade is then a no-op.
+  conn->exec_raw(outbox::create_table_sql("new_outbox"));
+  conn->exec_raw(outbox::upgrade_table_sql("new_outbox"));
 }

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -21,10 +22,12 @@
 
 #include "kafka_test_util.hpp"
 #include "ticketing/common/log.hpp"
+#include "ticketing/common/metrics.hpp"
 #include "ticketing/db/db.hpp"
 #include "ticketing/events/producer.hpp"
 #include "ticketing/outbox/outbox.hpp"
 #include "ticketing/outbox/relay.hpp"
+#include "ticketing/testing/process.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
 extern char** environ;
@@ -75,6 +78,7 @@ struct Env {
     outbox::RelayOptions o;
     o.db = opts;
     o.instance = instance;
+    o.producer = producer_options();
     return o;
   }
   [[nodiscard]] events::ProducerOptions producer_options() const {
@@ -367,6 +371,7 @@ TEST_CASE("a relay process killed mid-batch loses no row", "[outbox][kafka]") {
 
 TEST_CASE("rows are marked only after an ack; failed rows are retried, rejected ones do not block",
           "[outbox][kafka]") {
+  // (The second part also covers parking through a borrowed producer.)
   Env env;
   // A broker that does not exist: every delivery times out, nothing is marked.
   {
@@ -398,10 +403,13 @@ TEST_CASE("rows are marked only after an ack; failed rows are retried, rejected 
   relay.start();
   REQUIRE(env.wait_all_sent(30s, 1));
   CHECK(env.unsent() == 1);
-  CHECK(wait_for([&] { return relay.stats().failed >= 1; }, 5s));  // counted after the UPDATE
-  CHECK(
-      env.pool->acquire()->query_one("SELECT msg_key FROM outbox WHERE sent_at IS NULL")->str(0) ==
-      "k-big");
+  CHECK(wait_for([&] { return relay.stats().parked == 1; }, 5s));  // counted after the UPDATE
+  auto big = env.pool->acquire()->query_one(
+      "SELECT msg_key, parked_at IS NOT NULL, park_error FROM outbox WHERE sent_at IS NULL");
+  REQUIRE(big);
+  CHECK(big->str(0) == "k-big");
+  CHECK(big->i64(1) == 1);
+  CHECK_THAT(big->str(2), Catch::Contains("MSG_SIZE_TOO_LARGE"));
   relay.stop();
 
   TopicReader reader(env.bootstrap, env.topic, kPartitions);
@@ -519,8 +527,8 @@ TEST_CASE("commit to publish latency with notify()", "[outbox][kafka][latency]")
   const double p50_poll = measure(1000, 200, false, 25ms);
   reading = false;
   reader_thread.join();
-  CHECK(p50_notify < 500);             // a quarter of the poll interval
-  CHECK(p50_poll > 2 * p50_notify);    // polling alone waits ~half an interval
+  CHECK(p50_notify < 500);           // a quarter of the poll interval
+  CHECK(p50_poll > 2 * p50_notify);  // polling alone waits ~half an interval
 }
 
 TEST_CASE("min_round_interval: a stream of notified commits goes out in few batches",
@@ -574,4 +582,330 @@ TEST_CASE("a relay needs to know its database", "[outbox]") {
   outbox::Relay relay(o, producer);
   CHECK(relay.qualified_table() == "somedb.outbox");
   CHECK_FALSE(relay.is_leader());
+}
+
+// ---------------------------------------------------------------------------
+// Resilience: takeover from a frozen or killed leader, giving up, parking,
+// liveness. Run as their own ctest entry (outbox.relay.resilience).
+
+namespace {
+
+std::string probe_url(const Env& env) {
+  std::string url = testing::mysql_url();
+  url = url.substr(0, url.find('?'));
+  if (url.empty() || url.back() != '/') url += '/';
+  return url + env.dbname;
+}
+
+std::unique_ptr<testing::ChildProcess> start_probe(const Env& env, const std::string& instance) {
+  const auto log = std::filesystem::temp_directory_path() / (env.dbname + "-" + instance + ".log");
+  return std::make_unique<testing::ChildProcess>(
+      OUTBOX_RELAY_PROBE,
+      std::vector<std::string>{probe_url(env), "outbox", env.bootstrap, "500",
+                               "instance=" + instance},
+      std::map<std::string, std::string>{}, log.string());
+}
+
+// The instance whose session holds the leader lock, according to the lease
+// table; empty when the lock is free or its holder wrote no heartbeat (or no
+// relay created the table yet).
+std::string leader_instance(Env& env) {
+  auto conn = env.pool->acquire();
+  if (conn->query_one("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND "
+                      "TABLE_NAME = 'outbox_leader'",
+                      {env.dbname})
+          ->i64(0) == 0) {
+    return {};
+  }
+  auto row = conn->query_one(
+      "SELECT l.instance FROM outbox_leader l WHERE l.name = ? AND "
+      "l.connection_id = IS_USED_LOCK(?)",
+      {env.lock_name(), env.lock_name()});
+  return row ? row->str(0) : std::string();
+}
+
+// The probe's last line: {"probe":"stopped",...,"terms":N,"takeovers":N}.
+std::uint64_t probe_figure(const std::string& log, const std::string& name) {
+  const auto at = log.rfind("\"" + name + "\":");
+  if (at == std::string::npos) return ~0ULL;
+  return std::stoull(log.substr(at + name.size() + 3));
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+TEST_CASE("a frozen leader (SIGSTOP) is replaced within seconds and does not lead again",
+          "[outbox][kafka][resilience]") {
+  Env env;
+  auto a = start_probe(env, "a");
+  REQUIRE(wait_for([&] { return leader_instance(env) == "a"; }, 15s));
+  auto b = start_probe(env, "b");
+  std::this_thread::sleep_for(1500ms);  // b is up and a standby
+  REQUIRE(leader_instance(env) == "a");
+  env.insert(0, 200, 10, true);
+  REQUIRE(env.wait_all_sent(30s));
+
+  // Frozen while it holds the lock: the server keeps its session (and the
+  // lock) open for as long as wait_timeout allows; b must not wait for that.
+  a->signal(SIGSTOP);
+  const auto t0 = std::chrono::steady_clock::now();
+  env.insert(200, 200, 10, true);
+  const bool taken_over = env.wait_all_sent(60s);
+  const double takeover_s = seconds_since(t0);
+  a->signal(SIGCONT);
+  REQUIRE(taken_over);
+  WARN(fmt::format("rows committed while the leader was frozen were sent after {:.1f} s",
+                   takeover_s));
+  CHECK(takeover_s < 15.0);  // leader_stale_after is 5 s
+  CHECK(leader_instance(env) == "b");
+
+  // a resumes, finds its session gone and stays standby: b keeps leading.
+  env.insert(400, 200, 10, true);
+  REQUIRE(env.wait_all_sent(30s));
+  std::this_thread::sleep_for(3s);
+  env.insert(600, 100, 10, true);
+  REQUIRE(env.wait_all_sent(30s));
+  CHECK(leader_instance(env) == "b");
+
+  a->signal(SIGTERM);
+  b->signal(SIGTERM);
+  CHECK(a->wait(30s) == std::optional<int>(0));
+  CHECK(b->wait(30s) == std::optional<int>(0));
+  const std::string log_a = a->log();
+  const std::string log_b = b->log();
+  CHECK(probe_figure(log_a, "terms") == 1);  // never led again after SIGCONT
+  CHECK(probe_figure(log_b, "terms") == 1);
+  CHECK(probe_figure(log_b, "takeovers") == 1);  // b killed a's session
+  CHECK(log_a.find("not leading") != std::string::npos);
+  CHECK(env.unsent() == 0);
+
+  TopicReader reader(env.bootstrap, env.topic, kPartitions);
+  Arrivals got = read_all(reader, 0, 700, 60s);
+  CHECK(got.missing(0, 700).empty());
+  CHECK(got.foreign.empty());
+  CHECK(got.per_key_order_kept());
+  WARN(fmt::format("frozen leader: {} records for 700 rows, {} duplicates", got.total,
+                   got.duplicates()));
+}
+
+TEST_CASE("a leader frozen mid-stream: the standby takes over, the old leader marks nothing",
+          "[outbox][kafka][resilience]") {
+  Env env;
+  constexpr int kRows = 20000;
+  env.pool->acquire()->exec_raw(
+      fmt::format("INSERT INTO outbox (topic, msg_key, payload, headers) "
+                  "SELECT '{}', CONCAT('k', seq % {}), CONCAT('p-', seq), '{{}}' "
+                  "FROM seq_0_to_{} ORDER BY seq",
+                  env.topic, kKeys, kRows - 1));
+  auto a = start_probe(env, "a");
+  REQUIRE(wait_for([&] { return leader_instance(env) == "a"; }, 15s));
+  auto b = start_probe(env, "b");
+  // Freeze a while it is publishing the backlog.
+  std::int64_t marked = 0;
+  REQUIRE(wait_for(
+      [&] {
+        marked = kRows - env.unsent();
+        return marked >= 1000;
+      },
+      60s));
+  a->signal(SIGSTOP);
+  // A statement a sent just before the freeze completes on the server (its
+  // answer waits in a's socket): after that, what is marked stays put.
+  std::this_thread::sleep_for(500ms);
+  const std::int64_t marked_at_freeze = kRows - env.unsent();
+  REQUIRE(marked_at_freeze < kRows);
+  const bool finished = env.wait_all_sent(120s);
+  a->signal(SIGCONT);
+  REQUIRE(finished);
+  CHECK(leader_instance(env) == "b");
+  std::this_thread::sleep_for(2s);  // a resumes, finds its session killed
+  CHECK(leader_instance(env) == "b");
+
+  a->signal(SIGTERM);
+  b->signal(SIGTERM);
+  CHECK(a->wait(30s) == std::optional<int>(0));
+  CHECK(b->wait(30s) == std::optional<int>(0));
+  CHECK(probe_figure(a->log(), "terms") == 1);
+  CHECK(probe_figure(b->log(), "takeovers") == 1);
+  // What a marked: only before the freeze (its statements after it failed).
+  CHECK(probe_figure(a->log(), "published") == static_cast<std::uint64_t>(marked_at_freeze));
+
+  TopicReader reader(env.bootstrap, env.topic, kPartitions);
+  Arrivals got = read_all(reader, 0, kRows, 120s, 3000ms);
+  CHECK(got.missing(0, kRows).empty());
+  CHECK(got.foreign.empty());
+  CHECK(got.per_key_order_kept());
+  WARN(fmt::format("frozen with {} of {} rows marked; {} records on the topic, {} duplicates",
+                   marked_at_freeze, kRows, got.total, got.duplicates()));
+}
+
+TEST_CASE("a leader process SIGKILLed: the other instance takes over at once",
+          "[outbox][kafka][resilience]") {
+  Env env;
+  auto a = start_probe(env, "a");
+  REQUIRE(wait_for([&] { return leader_instance(env) == "a"; }, 15s));
+  auto b = start_probe(env, "b");
+  std::this_thread::sleep_for(1500ms);
+  env.insert(0, 200, 10, true);
+  REQUIRE(env.wait_all_sent(30s));
+
+  a->signal(SIGKILL);
+  CHECK(a->wait(10s).has_value());
+  const auto t0 = std::chrono::steady_clock::now();
+  env.insert(200, 200, 10, true);
+  REQUIRE(env.wait_all_sent(60s));
+  const double takeover_s = seconds_since(t0);
+  WARN(fmt::format("rows committed after the leader was killed were sent after {:.1f} s",
+                   takeover_s));
+  CHECK(takeover_s < 15.0);
+  CHECK(leader_instance(env) == "b");
+  b->signal(SIGTERM);
+  CHECK(b->wait(30s) == std::optional<int>(0));
+  // The server ended a's session with the process: no kill was needed.
+  CHECK(probe_figure(b->log(), "takeovers") == 0);
+
+  TopicReader reader(env.bootstrap, env.topic, kPartitions);
+  Arrivals got = read_all(reader, 0, 400, 60s);
+  CHECK(got.missing(0, 400).empty());
+  CHECK(got.foreign.empty());
+  CHECK(got.per_key_order_kept());
+}
+
+TEST_CASE("a leader that cannot publish gives up; an instance that can takes over",
+          "[outbox][kafka][resilience]") {
+  Env env;
+  auto broken_options = env.relay_options("broken");
+  broken_options.producer.bootstrap_servers = "127.0.0.1:1";  // nothing listens there
+  broken_options.producer.delivery_timeout_ms = 1500;
+  broken_options.producer.close_timeout = 1s;
+  broken_options.max_failed_rounds = 2;
+  broken_options.min_backoff = 50ms;
+  outbox::Relay broken(broken_options);
+  broken.start();
+  REQUIRE(wait_for([&] { return broken.is_leader(); }, 10s));
+
+  outbox::Relay good(env.relay_options("good"));
+  good.start();
+  env.insert(0, 50, 5, true, {&broken, &good});
+
+  REQUIRE(wait_for([&] { return broken.stats().give_ups >= 1; }, 30s));
+  REQUIRE(env.wait_all_sent(30s));
+  CHECK(wait_for([&] { return good.stats().published == 50; }, 5s));
+  CHECK(good.is_leader());
+  CHECK_FALSE(broken.is_leader());
+  CHECK(broken.stats().published == 0);
+  CHECK(broken.stats().failed >= 2);             // at least two failed rounds
+  CHECK(broken.stats().producers_created >= 2);  // recreated when it gave up
+  // It keeps trying to lead, but the good leader's heartbeat is fresh.
+  std::this_thread::sleep_for(3s);
+  CHECK(good.is_leader());
+  CHECK(good.stats().takeovers == 0);
+  CHECK(broken.healthy());  // a standby is healthy
+  CHECK(good.healthy());
+  good.stop();
+  broken.stop();
+
+  TopicReader reader(env.bootstrap, env.topic, kPartitions);
+  Arrivals got = read_all(reader, 0, 50, 30s);
+  CHECK(got.missing(0, 50).empty());
+  CHECK(got.duplicates() == 0);  // the broken leader never reached a broker
+  CHECK(got.per_key_order_kept());
+}
+
+TEST_CASE("rows that can never be published are parked; the rows around them go out",
+          "[outbox][kafka][resilience]") {
+  Env env;
+  // A table made before parking existed: the relay adds the columns.
+  env.pool->acquire()->exec_raw("ALTER TABLE outbox DROP COLUMN parked_at, DROP COLUMN park_error");
+  const std::string missing_topic = testing::unique_name("outbox-missing");
+  auto append_one = [&](const std::string& topic, const std::string& key, std::string payload) {
+    auto conn = env.pool->acquire();
+    db::Transaction tx(*conn);
+    outbox::append(*conn, outbox::OutboxRow{topic, key, std::move(payload), {}});
+    tx.commit();
+  };
+  env.insert(0, 10, 5, true);
+  append_one(missing_topic, "k-missing", "missing-topic");  // auto topic creation is off
+  env.insert(10, 10, 5, true);
+  append_one(env.topic, "k-big", "big-" + std::string(3'000'000, 'x'));  // > message.max.bytes
+  env.insert(20, 10, 5, true);
+
+  outbox::Relay relay(env.relay_options("parking"));
+  auto& parked_total =
+      metrics::global().counter("outbox_parked_total", "", {{"table", relay.qualified_table()}});
+  auto& parked_gauge =
+      metrics::global().gauge("outbox_parked", "", {{"table", relay.qualified_table()}});
+  const auto parked_before = parked_total.value();
+  relay.start();
+  REQUIRE(env.wait_all_sent(60s, 2));
+  REQUIRE(wait_for([&] { return relay.stats().parked == 2; }, 30s));
+  CHECK(parked_total.value() - parked_before == 2);
+  CHECK(wait_for([&] { return parked_gauge.value() == 2.0; }, 5s));
+  CHECK(wait_for([&] { return relay.stats().published == 30; }, 5s));
+
+  auto rows = env.pool->acquire()->query(
+      "SELECT msg_key, park_error FROM outbox WHERE parked_at IS NOT NULL AND sent_at IS NULL "
+      "ORDER BY id");
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].str(0) == "k-missing");
+  CHECK_THAT(rows[0].str(1), Catch::Contains("UNKNOWN_TOPIC"));
+  CHECK(rows[1].str(0) == "k-big");
+  CHECK_THAT(rows[1].str(1), Catch::Contains("MSG_SIZE_TOO_LARGE"));
+
+  // Parked rows are never selected again: later rows go out at once.
+  const auto failed_before = relay.stats().failed;
+  const auto t0 = std::chrono::steady_clock::now();
+  env.insert(30, 10, 5, true, {&relay});
+  REQUIRE(env.wait_all_sent(30s, 2));
+  CHECK(seconds_since(t0) < 5.0);
+  CHECK(relay.stats().parked == 2);
+  CHECK(relay.stats().failed == failed_before);
+  CHECK(relay.healthy());
+  relay.stop();
+
+  TopicReader reader(env.bootstrap, env.topic, kPartitions);
+  Arrivals got = read_all(reader, 0, 40, 30s);
+  CHECK(got.missing(0, 40).empty());
+  CHECK(got.foreign.empty());  // the big row is not on the topic
+  CHECK(got.per_key_order_kept());
+}
+
+TEST_CASE("healthy(): a leader without progress fails, a standby does not",
+          "[outbox][kafka][resilience]") {
+  Env env;
+  auto stuck_options = env.relay_options("stuck");
+  stuck_options.producer.bootstrap_servers = "127.0.0.1:1";
+  stuck_options.producer.delivery_timeout_ms = 120000;  // acks never come
+  stuck_options.producer.close_timeout = 1s;
+  stuck_options.give_up_after = std::chrono::hours(1);  // never gives up here
+  stuck_options.stuck_after = 2s;
+  stuck_options.drain_timeout = 500ms;
+  outbox::Relay stuck(stuck_options);
+  CHECK(stuck.healthy());  // not started
+  stuck.start();
+  REQUIRE(wait_for([&] { return stuck.is_leader(); }, 10s));
+  CHECK(stuck.healthy());  // leading, nothing to publish
+
+  auto standby_options = env.relay_options("standby");
+  standby_options.stuck_after = 2s;
+  outbox::Relay standby(standby_options);
+  standby.start();
+
+  env.insert(0, 5, 5, true, {&stuck});
+  REQUIRE(wait_for([&] { return !stuck.healthy(); }, 15s));
+  CHECK(stuck.is_leader());
+  // The stuck leader still heartbeats while it waits for acks: the standby
+  // leaves it alone and stays healthy.
+  CHECK(standby.healthy());
+  CHECK_FALSE(standby.is_leader());
+  CHECK(standby.stats().takeovers == 0);
+  CHECK(env.unsent() == 5);
+  stuck.stop();
+  CHECK(stuck.healthy());  // stopped
+  // The standby takes over and publishes.
+  REQUIRE(env.wait_all_sent(30s));
+  CHECK(standby.healthy());
 }

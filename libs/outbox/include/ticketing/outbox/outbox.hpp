@@ -27,8 +27,13 @@ inline constexpr std::string_view kDefaultTable = "outbox";
 // CREATE TABLE IF NOT EXISTS for an outbox table. `table` is a plain or
 // schema-qualified name ("outbox", "reservation.outbox"). The (sent_at, id)
 // index serves both "unsent rows in id order" (sent_at IS NULL, then the
-// primary key order) and the retention delete.
+// primary key order) and the retention delete. parked_at / park_error mark a
+// row the relay could never publish (it stays unsent and is skipped).
 std::string create_table_sql(std::string_view table = kDefaultTable);
+// Brings a table made by an older create_table_sql up to date (adds the
+// parking columns); can run any number of times. The relay also applies it
+// itself when it takes the lead on a table that lacks the columns.
+std::string upgrade_table_sql(std::string_view table = kDefaultTable);
 
 // Inserts the row on `conn`, which must be inside the caller's open
 // transaction (Transaction): the state change and its event commit or roll
