@@ -779,6 +779,19 @@ Relay::Relay(RelayOptions options) {
   init(std::move(options), nullptr);
 }
 
+RelayOptions relay_options_for(const std::string& mysql_url, const std::string& database,
+                               const std::string& bootstrap, const std::string& service) {
+  RelayOptions o;
+  o.db = db::parse_url(mysql_url);
+  o.db.database = database;
+  o.table = "outbox";
+  o.instance = service + "-" + std::to_string(::getpid());
+  o.producer.bootstrap_servers = bootstrap;
+  o.producer.client_id = service + "-outbox";
+  o.producer.delivery_timeout_ms = 30000;
+  return o;
+}
+
 Relay::Relay(RelayOptions options, events::Producer& shared_producer) {
   init(std::move(options), &shared_producer);
 }

@@ -79,12 +79,10 @@ service::Setup configure(EnvReader& env) {
     auto& pool = host.infra().mysql();
 
     rt->store = std::make_unique<Store>(pool, infra.mysql_database);
-    outbox::RelayOptions relay_options;
-    relay_options.db = db::parse_url(infra.mysql_url);
-    relay_options.db.database = infra.mysql_database;
-    relay_options.table = "outbox";
-    relay_options.instance = std::string(kServiceName);
-    rt->relay = std::make_unique<outbox::Relay>(relay_options, host.infra().producer());
+    rt->relay = std::make_unique<outbox::Relay>(
+        outbox::relay_options_for(infra.mysql_url, infra.mysql_database,
+                                  host.config().common.kafka_bootstrap, std::string(kServiceName)));
+    host.health().add_liveness("outbox", [r = rt->relay.get()] { return r->healthy(); });
     events::HandlingOptions handling;
     handling.retry.max_infra_attempts = rt->config.consumer_max_attempts;
     handling.retry.max_backoff = rt->config.consumer_max_backoff;

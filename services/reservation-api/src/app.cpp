@@ -83,7 +83,7 @@ struct Runtime {
             schema_connect(host.config().infra.mysql_url, host.config().infra.mysql_database),
             static_cast<std::size_t>(host.config().infra.mysql_pool_size),
             std::chrono::milliseconds(5000), std::chrono::milliseconds(5000)}),
-        relay(make_relay_options(), host.infra().producer()),
+        relay(make_relay_options()),
         store(pool,
               StoreHooks{
                   [this] { relay.notify(); },
@@ -91,13 +91,13 @@ struct Runtime {
               "reservation-api",
               StoreOptions{config.hold_release_grace, config.ignore_unknown_reservations}) {
     host.health().add("schema", [this] { return schema_ready.load(); });
+    host.health().add_liveness("outbox", [this] { return relay.healthy(); });
   }
 
   outbox::RelayOptions make_relay_options() const {
-    outbox::RelayOptions o;
-    o.db = schema_connect(host.config().infra.mysql_url, host.config().infra.mysql_database);
-    o.table = "outbox";
-    o.instance = "reservation-api";
+    auto o = outbox::relay_options_for(host.config().infra.mysql_url,
+                                       host.config().infra.mysql_database,
+                                       host.config().common.kafka_bootstrap, "reservation-api");
     o.min_round_interval = config.outbox_min_round_interval;
     return o;
   }

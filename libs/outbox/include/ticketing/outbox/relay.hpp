@@ -73,6 +73,13 @@ struct RelayOptions {
   std::string instance;
 };
 
+// The options of a service's relay on its `outbox` table: the database from
+// MYSQL_URL and the service's schema, its own producer on `bootstrap`
+// (client id "<service>-outbox", records given up after 30 s so that a
+// failed round ends and the leader can give up), instance "<service>-<pid>".
+RelayOptions relay_options_for(const std::string& mysql_url, const std::string& database,
+                               const std::string& bootstrap, const std::string& service);
+
 // Publishes committed outbox rows in id order through a Kafka producer, marks
 // them sent only after the broker acknowledged them (at-least-once: a crash
 // re-publishes, never loses), one UPDATE per batch.
