@@ -13,6 +13,7 @@
 #include "ticketing/common/log.hpp"
 #include "ticketing/db/db.hpp"
 #include "ticketing/http/server.hpp"
+#include "ticketing/outbox/pruner.hpp"
 #include "ticketing/outbox/relay.hpp"
 #include "ticketing/service/consumer_worker.hpp"
 
@@ -37,6 +38,7 @@ struct Runtime {
   auth::TokenSigner signer;
   std::unique_ptr<Store> store;
   std::unique_ptr<outbox::Relay> relay;
+  std::unique_ptr<outbox::Pruner> pruner;
   std::unique_ptr<service::ConsumerWorker> worker;
   // The schema exists (migrations applied) and relay and consumer run.
   std::atomic<bool> started{false};
@@ -56,6 +58,7 @@ void start_when_schema_ready(Runtime& rt, db::Pool& pool, const std::string& dat
       log::info("migrations applied",
                 {{"database", database}, {"applied", std::to_string(applied)}});
       rt.relay->start();
+      rt.pruner->start();
       rt.worker->start();
       rt.started.store(true);
       return;
@@ -83,6 +86,13 @@ service::Setup configure(EnvReader& env) {
         outbox::relay_options_for(infra.mysql_url, infra.mysql_database,
                                   host.config().common.kafka_bootstrap, std::string(kServiceName)));
     host.health().add_liveness("outbox", [r = rt->relay.get()] { return r->healthy(); });
+    auto prune = outbox::pruner_options_for(infra.mysql_url, infra.mysql_database, rt->config.prune,
+                                            std::string(kServiceName));
+    prune.tables = {{"processed_events", "processed_at", outbox::TimeColumn::kDatetime,
+                     rt->config.prune.dedupe_retention},
+                    {"idempotency_keys", "created_at_ms", outbox::TimeColumn::kUnixMillis,
+                     rt->config.idempotency_key_retention}};
+    rt->pruner = std::make_unique<outbox::Pruner>(std::move(prune));
     events::HandlingOptions handling;
     handling.retry.max_infra_attempts = rt->config.consumer_max_attempts;
     handling.retry.max_backoff = rt->config.consumer_max_backoff;
@@ -104,6 +114,7 @@ service::Setup configure(EnvReader& env) {
     return [rt] {
       rt->stopping.store(true);
       if (rt->starter.joinable()) rt->starter.join();
+      rt->pruner->stop();
       rt->worker->stop();
       rt->relay->stop();
     };

@@ -16,6 +16,9 @@ PaymentConfig PaymentConfig::read(EnvReader& env) {
       static_cast<int>(env.integer("CONSUMER_MAX_ATTEMPTS", 0, 0, 100000));
   c.consumer_max_backoff =
       std::chrono::milliseconds(env.integer("CONSUMER_MAX_BACKOFF_MS", 5000, 10, 600000));
+  c.prune = outbox::PruneSettings::read(env);
+  c.idempotency_key_retention =
+      outbox::read_retention(env, "IDEMPOTENCY_KEY_RETENTION_S", c.idempotency_key_retention);
   auto trusted = env.str("TRUSTED_EVENT_PRODUCERS", "");
   std::size_t start = 0;
   while (start < trusted.size()) {

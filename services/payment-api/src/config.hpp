@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ticketing/common/config.hpp"
+#include "ticketing/outbox/pruner.hpp"
 
 namespace ticketing::payment {
 
@@ -25,6 +26,11 @@ struct PaymentConfig {
   // of any other producer are skipped (counted, not applied). Empty: any.
   // Production may pin "reservation-api"; isolated test runs pin their own.
   std::vector<std::string> trusted_producers;  // TRUSTED_EVENT_PRODUCERS (comma-separated)
+
+  // Pruning of processed_events (DEDUPE_RETENTION_S, PRUNE_*) and of
+  // idempotency keys: a key replays its first answer for this long.
+  outbox::PruneSettings prune;
+  std::chrono::seconds idempotency_key_retention{7LL * 24 * 3600};  // IDEMPOTENCY_KEY_RETENTION_S
 
   static PaymentConfig read(EnvReader& env);
 };

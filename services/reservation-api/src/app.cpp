@@ -18,6 +18,7 @@
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/db/pool.hpp"
+#include "ticketing/outbox/pruner.hpp"
 #include "ticketing/outbox/relay.hpp"
 #include "ticketing/service/runtime.hpp"
 
@@ -45,6 +46,7 @@ Config Config::read(EnvReader& env) {
   c.outbox_min_round_interval =
       std::chrono::milliseconds(env.integer("OUTBOX_MIN_ROUND_INTERVAL_MS", 100, 0, 1000));
   c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
+  c.prune = outbox::PruneSettings::read(env);
   return c;
 }
 
@@ -84,6 +86,7 @@ struct Runtime {
             static_cast<std::size_t>(host.config().infra.mysql_pool_size),
             std::chrono::milliseconds(5000), std::chrono::milliseconds(5000)}),
         relay(make_relay_options()),
+        pruner(make_pruner_options()),
         store(pool,
               StoreHooks{
                   [this] { relay.notify(); },
@@ -99,6 +102,15 @@ struct Runtime {
                                        host.config().infra.mysql_database,
                                        host.config().common.kafka_bootstrap, "reservation-api");
     o.min_round_interval = config.outbox_min_round_interval;
+    return o;
+  }
+
+  outbox::PrunerOptions make_pruner_options() const {
+    auto o = outbox::pruner_options_for(host.config().infra.mysql_url,
+                                        host.config().infra.mysql_database, config.prune,
+                                        "reservation-api");
+    o.tables = {{"processed_events", "processed_at", outbox::TimeColumn::kDatetime,
+                 config.prune.dedupe_retention}};
     return o;
   }
 
@@ -133,6 +145,7 @@ struct Runtime {
     std::lock_guard lock(mutex);
     if (stop) return;
     relay.start();
+    pruner.start();
     consumer = std::make_unique<service::ConsumerWorker>(
         host, std::vector<std::string>{kPaymentCompletedTopic, kSeatsExpiredTopic},
         make_event_handler(store, queue));
@@ -174,6 +187,7 @@ struct Runtime {
     for (auto& t : background) {
       if (t.joinable()) t.join();
     }
+    pruner.stop();
     if (consumer) consumer->stop();
     relay.stop();
   }
@@ -186,6 +200,7 @@ struct Runtime {
   CatalogueCache cache;
   db::Pool pool;
   outbox::Relay relay;
+  outbox::Pruner pruner;
   ReservationStore store;
   std::atomic<bool> schema_ready{false};
   std::unique_ptr<service::ConsumerWorker> consumer;

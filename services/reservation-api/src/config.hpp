@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "ticketing/outbox/pruner.hpp"
+
 namespace ticketing {
 class EnvReader;
 }
@@ -35,6 +37,8 @@ struct Config {
   // Skip a payment.completed whose reservation this database never had,
   // instead of answering confirmation-failed NOT_FOUND.
   bool ignore_unknown_reservations = false;
+  // Pruning of processed_events: DEDUPE_RETENTION_S, PRUNE_*.
+  outbox::PruneSettings prune;
 
   static Config read(EnvReader& env);
 };

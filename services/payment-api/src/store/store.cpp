@@ -102,6 +102,9 @@ std::vector<db::Migration> migrations() {
        ") ENGINE=InnoDB"},
       {2, "outbox", outbox::create_table_sql("outbox")},
       {3, "processed events", outbox::inbox_create_table_sql("processed_events")},
+      // For pruning by age (outbox::Pruner): a range scan over old keys only.
+      {4, "idempotency keys by age",
+       "ALTER TABLE idempotency_keys ADD INDEX IF NOT EXISTS idx_created_at (created_at_ms)"},
   };
 }
 
