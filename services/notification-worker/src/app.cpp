@@ -52,7 +52,9 @@ struct Settings {
   ChannelSettings channels;
   Language language = Language::kEn;
   std::string redis_prefix;
-  std::chrono::seconds dedupe_ttl{7LL * 24 * 3600};
+  // Longer than a notification can be delivered again from its topic
+  // (retention.ms + segment.ms, 14 days): see outbox::kDefaultDedupeRetention.
+  std::chrono::seconds dedupe_ttl{15LL * 24 * 3600};
   events::HandlingOptions handling;
 };
 
@@ -62,7 +64,7 @@ Settings read_settings(EnvReader& env) {
   s.language = language_from(env.choice("NOTIFY_LANGUAGE", "en", {"en", "ko"}));
   s.redis_prefix = env.str("REDIS_PREFIX", "notify:");
   s.dedupe_ttl = std::chrono::seconds(
-      env.integer("NOTIFY_DEDUPE_TTL_S", 7LL * 24 * 3600, 1, 10LL * 365 * 24 * 3600));
+      env.integer("NOTIFY_DEDUPE_TTL_S", s.dedupe_ttl.count(), 1, 10LL * 365 * 24 * 3600));
   // 0: a channel that is down is waited out, never dead-lettered.
   s.handling.retry.max_infra_attempts =
       static_cast<int>(env.integer("NOTIFY_MAX_ATTEMPTS", 0, 0, 100000));

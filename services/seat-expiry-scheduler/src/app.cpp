@@ -22,7 +22,10 @@ service::HostSpec spec() {
 service::Setup configure(EnvReader& env) {
   StoreOptions store;
   store.prefix = env.str("REDIS_PREFIX", "scheduler:");
-  store.done_ttl = std::chrono::seconds(env.integer("EXPIRY_DONE_TTL_S", 86400, 60, 30 * 86400));
+  // A tombstone outlives every redelivery of its reservation.held: records stay
+  // readable up to retention.ms + segment.ms (14 days) after they were written.
+  store.done_ttl = std::chrono::seconds(
+      env.integer("EXPIRY_DONE_TTL_S", store.done_ttl.count(), 60, 30 * 86400));
 
   SchedulerOptions sched;
   sched.session_timeout_ms =

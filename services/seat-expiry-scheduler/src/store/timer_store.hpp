@@ -25,7 +25,7 @@ namespace ticketing::scheduler {
 
 struct StoreOptions {
   std::string prefix = "scheduler:";
-  std::chrono::seconds done_ttl{86400};
+  std::chrono::seconds done_ttl{15LL * 86400};  // see EXPIRY_DONE_TTL_S
 };
 
 struct BucketStats {
