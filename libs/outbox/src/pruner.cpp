@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -65,6 +66,7 @@ PrunerOptions pruner_options_for(const std::string& mysql_url, const std::string
   o.db = db::parse_url(mysql_url);
   o.db.database = database;
   o.interval = settings.interval;
+  o.first_delay = std::min<std::chrono::milliseconds>(o.first_delay, settings.interval);
   o.batch_size = settings.batch_size;
   o.batch_pause = settings.batch_pause;
   o.instance = service + "-" + std::to_string(::getpid());

@@ -173,6 +173,7 @@ class Fixture {
         {"KAFKA_AUTO_OFFSET_RESET", "latest"},
         {"CONSUMER_MAX_ATTEMPTS", "4"},
         {"CONSUMER_MAX_BACKOFF_MS", "500"},
+        {"PRUNE_INTERVAL_S", "1"},
         // Only this run's events: the topics also carry other runs' records
         // and a live reservation-api's answers (confirmation-failed NOT_FOUND
         // for the payments of our made-up reservations).
@@ -1031,4 +1032,63 @@ TEST_CASE("MariaDB down at start: live, not ready, 503 on the API, stops cleanly
   REQUIRE(code);
   CHECK(*code == 0);
   CHECK(proc.log().find("migrations failed; retrying") != std::string::npos);
+}
+
+TEST_CASE("dedupe state is pruned after its retention; an expired key counts as new") {
+  auto& f = fx();
+  auto user = f.new_id();
+  auto key = "prune-" + ticketing::new_uuid();
+  std::vector<std::pair<std::string, std::string>> h = {{"Idempotency-Key", key}};
+  REQUIRE(f.send("POST", "/v1/points/charge", f.token(user), R"({"amount":100})", h).status == 200);
+  f.charged(user, 100);
+  CHECK(f.count("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+                "DATABASE() AND TABLE_NAME = 'idempotency_keys' AND INDEX_NAME = "
+                "'idx_created_at' AND SEQ_IN_INDEX = 1 AND COLUMN_NAME = 'created_at_ms'",
+                {}) == 1);
+
+  // Age the key past IDEMPOTENCY_KEY_RETENTION_S (7 days) and add processed
+  // events past DEDUPE_RETENTION_S (15 days) and inside it.
+  f.db().exec("UPDATE idempotency_keys SET created_at_ms = ? WHERE user_id = ? AND idem_key = ?",
+              {ticketing::now_unix_millis() - 8LL * 86400 * 1000, user, key});
+  const auto old_event = ticketing::new_uuid();
+  const auto kept_event = ticketing::new_uuid();
+  f.db().exec(
+      "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES "
+      "('payment-api', ?, NOW(3) - INTERVAL 16 DAY), ('payment-api', ?, NOW(3) - INTERVAL 14 DAY)",
+      {old_event, kept_event});
+  auto gone = [&] {
+    return f.count("SELECT COUNT(*) FROM idempotency_keys WHERE user_id = ?", {user}) == 0 &&
+           f.count("SELECT COUNT(*) FROM processed_events WHERE event_id = ?", {old_event}) == 0;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!gone() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100ms);
+  INFO(f.log());
+  REQUIRE(gone());
+  CHECK(f.count("SELECT COUNT(*) FROM processed_events WHERE event_id = ?", {kept_event}) == 1);
+
+  // The key is no longer known: the same request is applied again.
+  auto again = f.send("POST", "/v1/points/charge", f.token(user), R"({"amount":100})", h);
+  CHECK(again.status == 200);
+  f.charged(user, 100);
+  CHECK(f.balance(user) == 200);
+}
+
+TEST_CASE("a dedupe retention below one day is refused at start, naming the variable") {
+  std::map<std::string, std::string> env = {{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
+                                            {"MYSQL_URL", tt::mysql_url()},
+                                            {"MYSQL_DATABASE", tt::unique_name("payment_badcfg")},
+                                            {"TOKEN_SECRET", "bad-config-secret"},
+                                            {"HTTP_PORT", std::to_string(tt::free_port())},
+                                            {"ADMIN_PORT", std::to_string(tt::free_port())},
+                                            {"DEDUPE_RETENTION_S", "3600"},
+                                            {"IDEMPOTENCY_KEY_RETENTION_S", "600"}};
+  auto log = tt::build_path("services/payment-api/blackbox-badcfg.log");
+  std::filesystem::remove(log);
+  tt::ChildProcess proc(tt::build_path("services/payment-api/payment-api"), {}, env, log);
+  auto code = proc.wait(15s);
+  INFO(proc.log());
+  REQUIRE(code);
+  CHECK(*code != 0);
+  CHECK(proc.log().find("DEDUPE_RETENTION_S") != std::string::npos);
+  CHECK(proc.log().find("IDEMPOTENCY_KEY_RETENTION_S") != std::string::npos);
 }

@@ -82,7 +82,8 @@ std::chrono::seconds read_retention(EnvReader& env, std::string_view name,
                                     std::chrono::seconds fallback);
 
 // Options for a service's pruner on its database (MYSQL_URL + schema), with
-// no tables yet; instance "<service>-<pid>".
+// no tables yet; first round after a minute or the interval, whichever is
+// shorter; instance "<service>-<pid>".
 PrunerOptions pruner_options_for(const std::string& mysql_url, const std::string& database,
                                  const PruneSettings& settings, const std::string& service);
 
