@@ -328,15 +328,6 @@ cmd_status() {
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then bash "$ROOT/scripts/containers.sh" status --if-running; fi
 }
 
-cmd_kill_broker() {
-  local n=${1:?node number}
-  local pid
-  pid=$(running_pid "kafka-$n") || die "kafka-$n is not running"
-  kill -KILL "$pid"
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-  rm -f "$PIDS/kafka-$n.pid"
-  log "kafka-$n killed (SIGKILL)"
-}
 
 cmd_start_broker() {
   local n=${1:?node number}
@@ -345,6 +336,37 @@ cmd_start_broker() {
   wait_port "$(kafka_port "$n")" 90 "kafka-$n"
   wait_brokers 3 90
   log "kafka-$n running"
+}
+
+# Fault injection for the fault suite (tests/faults): one component of the
+# stack, by name (kafka-N, mariadb, redis).
+component_pid() {
+  case "$1" in kafka-[1-3] | mariadb | redis) ;; *) die "unknown component '$1' (kafka-N, mariadb, redis)" ;; esac
+  running_pid "$1" || die "$1 is not running"
+}
+cmd_kill() {  # SIGKILL, as a crash would
+  local pid
+  pid=$(component_pid "${1:?component}")
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$PIDS/$1.pid"
+  log "$1 killed (SIGKILL)"
+}
+cmd_start() {
+  mkdir -p "$PIDS" "$LOGS"
+  case "${1:?component}" in
+    kafka-[1-3])  # does not wait for the other nodes: two may be starting again
+      start_kafka_node "${1#kafka-}" && wait_port "$(kafka_port "${1#kafka-}")" 90 "$1" && log "$1 running" ;;
+    mariadb) start_mariadb && wait_port "$MYSQL_PORT" 120 mariadb && log "mariadb running" ;;
+    redis) start_redis && wait_port "$REDIS_PORT" 60 redis && log "redis running" ;;
+    *) die "unknown component '$1' (kafka-N, mariadb, redis)" ;;
+  esac
+}
+cmd_pause() {  # SIGSTOP: the process holds its sockets but answers nothing
+  kill -STOP "$(component_pid "${1:?component}")" && log "$1 paused (SIGSTOP)"
+}
+cmd_resume() {
+  kill -CONT "$(component_pid "${1:?component}")" && log "$1 resumed (SIGCONT)"
 }
 
 # Starts the five services in the background with the stack's settings; any
@@ -447,8 +469,12 @@ case "${1:-}" in
   env) print_env ;;
   run) cmd_run ;;
   services-down) cmd_services_down ;;
-  kill-broker) cmd_kill_broker "${2:-}" ;;
+  kill-broker) cmd_kill "kafka-${2:?node number}" ;;
   start-broker) cmd_start_broker "${2:-}" ;;
+  kill) cmd_kill "${2:-}" ;;
+  start) cmd_start "${2:-}" ;;
+  pause) cmd_pause "${2:-}" ;;
+  resume) cmd_resume "${2:-}" ;;
   kafka-java) shift; kafka_java "$@" ;;
-  *) echo "usage: $0 up|down|status|env|run|services-down|kill-broker N|start-broker N|kafka-java CLASS ARGS" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|run|services-down|kill-broker N|start-broker N|kill|start|pause|resume kafka-N|mariadb|redis|kafka-java CLASS ARGS" >&2; exit 2 ;;
 esac

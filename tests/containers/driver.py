@@ -146,7 +146,9 @@ check("hold", hold is not None, hold and f"reservation {hold['reservationId']}")
 used = {(hold["scheduleId"], hold["seatNo"])}
 s, wallet = call("POST", f"{PAY}/v1/points/charge", {"amount": hold["price"]}, token, key=f"charge-{user}")
 check("charge", s == 200, f"balance {wallet.get('balance')}")
-s, payment = call("POST", f"{PAY}/v1/payments", {"reservationId": hold["reservationId"]}, token, key=f"pay-{user}")
+s, payment = call("POST", f"{PAY}/v1/payments",
+                  {"reservationId": hold["reservationId"], "holdReceipt": hold["holdReceipt"]}, token,
+                  key=f"pay-{user}")
 check("pay", s == 201 and payment.get("status") == "COMPLETED", f"HTTP {s} {payment}")
 
 
@@ -219,7 +221,7 @@ while len(holds) < BURST:
         i += 1
         s, body = call("POST", f"{RES}/v1/reservations", {"scheduleId": sch, "seatNo": seat}, tok)
         check("hold for the burst", s == 201, f"HTTP {s} {body}", quiet=True)
-        holds.append((body["reservationId"], tok, body["price"]))
+        holds.append((body["reservationId"], tok, body["price"], body["holdReceipt"]))
         total += body["price"]
         mine += 1
     s, _ = call("POST", f"{PAY}/v1/points/charge", {"amount": total}, tok, key=f"charge-{uid}")
@@ -233,8 +235,9 @@ half = threading.Event()
 
 def pay(h):
     global done
-    rid, tok, _ = h
-    s, body = call("POST", f"{PAY}/v1/payments", {"reservationId": rid}, tok, key=f"pay-{rid}", timeout=30)
+    rid, tok, _, receipt = h
+    s, body = call("POST", f"{PAY}/v1/payments", {"reservationId": rid, "holdReceipt": receipt}, tok,
+                   key=f"pay-{rid}", timeout=30)
     with done_lock:
         done += 1
         if done >= len(holds) // 2:
@@ -256,8 +259,8 @@ with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
 bad = [(rid, s, b) for rid, s, b in results if s != 201]
 check(f"{len(holds)} payments", not bad, f"{time.time() - started:.1f} s; failures {bad[:3]}")
 
-all_ids = {rid for rid, _, _ in holds}
-tokens = {rid: tok for rid, tok, _ in holds}
+all_ids = {rid for rid, _, _, _ in holds}
+tokens = {rid: tok for rid, tok, _, _ in holds}
 
 
 def delivered():

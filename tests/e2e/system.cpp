@@ -47,6 +47,8 @@ System::System(SystemOptions options)
                                  {"IGNORE_UNKNOWN_RESERVATIONS", "true"}});
   env["payment-api"].insert({{"MYSQL_DATABASE", sut_.payment_db}});
   env["seat-expiry-scheduler"].insert({{"EXPIRY_TICK_MS", "200"}});
+  for (const auto* s : {"reservation-api", "seat-expiry-scheduler"})
+    env[s]["HOLD_RELEASE_GRACE_SECONDS"] = std::to_string(options.hold_release_grace_seconds);
   env["dataplatform-relay"].insert({{"DATAPLATFORM_URL", platform_.url()}});
   env["notification-worker"].insert({{"WEBHOOK_URL", webhook_.url("/webhook")}});
 

@@ -20,6 +20,9 @@ struct SystemOptions {
   int hold_ttl_seconds = 6;
   int queue_max_active = 1000;
   int queue_active_ttl_seconds = 60;
+  // HOLD_RELEASE_GRACE_SECONDS of reservation-api and the scheduler: short,
+  // so that tests need not wait for the production default.
+  int hold_release_grace_seconds = 3;
 };
 
 class System {

@@ -86,7 +86,8 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
   line("confirmed / refunded (seen)", fmt::format("{} / {}", c.confirmed, c.refunded));
   line("gave up / place lapsed", fmt::format("{} / {}", c.gave_up, c.lapsed));
   line("left the sold-out queue", std::to_string(c.left_queue_sold_out));
-  line("5xx / transport errors", fmt::format("{} / {}", c.server_errors, c.transport_errors));
+  line("5xx (not 503) / transport errors",
+       fmt::format("{} ({}) / {}", c.server_errors, c.server_errors_not_503, c.transport_errors));
   line("duration", fmt::format("{:.1f} s{}", r.seconds, r.timed_out ? " (time limit reached)" : ""));
   line("time to sell out", r.sold_out_at >= 0 ? fmt::format("{:.1f} s ({} seats)", r.sold_out_at, t.seats)
                                               : fmt::format("not sold out ({} of {} seats)", t.reserved_seats, t.seats));
@@ -129,7 +130,8 @@ std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally&
   w.key("payments").integer(c.payments).key("paymentsRefused").integer(c.payments_refused);
   w.key("confirmed").integer(c.confirmed).key("refunded").integer(c.refunded);
   w.key("gaveUp").integer(c.gave_up).key("lapsed").integer(c.lapsed).key("leftSoldOutQueue").integer(c.left_queue_sold_out);
-  w.key("serverErrors").integer(c.server_errors).key("transportErrors").integer(c.transport_errors);
+  w.key("serverErrors").integer(c.server_errors).key("serverErrorsNot503").integer(c.server_errors_not_503);
+  w.key("transportErrors").integer(c.transport_errors);
   w.key("unexpected").integer(c.unexpected);
   w.end_object();
   w.key("seconds").number(r.seconds);

@@ -459,7 +459,7 @@ class Rush {
   // restarting); anything else is a problem to report.
   std::optional<Clock::time_point> retry_or_give_up(Buyer& b, const Reply& r, Endpoint e,
                                                     Clock::time_point now) {
-    if ((r.status == 0 || r.status >= 500) && ++b.errors <= 60) {
+    if ((r.status == 0 || r.status >= 500) && ++b.errors <= cfg_.max_errors) {
       if (r.status == 0 && cfg_.reservation_urls.size() > 1 && is_reservation(e))
         b.api = (b.api + 1) % cfg_.reservation_urls.size();  // try the other instance
       if (r.status == 0 && cfg_.payment_urls.size() > 1 && !is_reservation(e))
@@ -491,6 +491,7 @@ class Rush {
     requests_.fetch_add(1);
     if (r.status == 0) count(&Counters::transport_errors);
     if (r.status >= 500) count(&Counters::server_errors);
+    if (r.status >= 500 && r.status != 503) count(&Counters::server_errors_not_503);
     return r;
   }
 

@@ -33,6 +33,9 @@ struct RushConfig {
   std::chrono::seconds patience{20};   // an admitted buyer looks this long for a free seat
   std::chrono::seconds confirm_wait{60};  // how long a payer watches for the outcome
   std::chrono::seconds time_limit{900};
+  // 5xx answers and transport errors a buyer retries (every 250 ms) before
+  // giving up; fault tests raise it to outlast an outage.
+  int max_errors = 60;
   std::int64_t total_seats = 0;  // > 0: waiting buyers leave once this many are confirmed
   std::uint64_t seed = 1;
   std::chrono::milliseconds progress_every{1000};
@@ -53,6 +56,7 @@ struct Counters {
                charges = 0, charged_points = 0, payments = 0, payments_refused = 0,
                confirmed = 0, refunded = 0, never_paid = 0, late_payers = 0,
                gave_up = 0, lapsed = 0, left_queue_sold_out = 0, transport_errors = 0, server_errors = 0,
+               server_errors_not_503 = 0,  // of server_errors: anything but "retry later"
                unexpected = 0;
 };
 

@@ -47,6 +47,7 @@ service::Setup configure(EnvReader& env) {
     sched.bootstrap_servers = host.config().common.kafka_bootstrap;
     sched.group_id = host.config().common.consumer_group;
     sched.auto_offset_reset = host.config().common.auto_offset_reset;
+    sched.stalls = host.stalls();
     auto timers = std::make_shared<TimerStore>(host.infra().redis(), store);
     auto scheduler = std::make_shared<ExpiryScheduler>(sched, *timers, host.infra().producer());
     scheduler->start();

@@ -170,6 +170,7 @@ void ExpiryScheduler::consume_loop() {
       events::HandlingOptions hopts;
       hopts.retry.initial_backoff = std::chrono::milliseconds(200);
       hopts.retry.max_backoff = std::chrono::milliseconds(5000);
+      hopts.stalls = options_.stalls;
       events::HandlingLoop loop(
           consumer, producer_, [this](const events::Event& e) { apply_event(store_, e); }, hopts);
       // The loop owns the consumer's rebalance listener, so ownership is read

@@ -54,6 +54,8 @@ struct SchedulerOptions {
   // in time and still in the pipeline confirms it (HOLD_RELEASE_GRACE_SECONDS,
   // the same setting as reservation-api's).
   std::chrono::milliseconds release_grace{10000};
+  // Where stalled partitions are reported (the host's, for /health/ready).
+  std::shared_ptr<events::StallBoard> stalls;
 };
 
 // Starts (held) or drops (confirmed, cancelled) a timer. Throws PoisonError
