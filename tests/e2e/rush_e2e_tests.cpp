@@ -26,7 +26,8 @@ rush::RushConfig rush_config(e2e::System& sys, int users) {
   cfg.reservation_urls = sys.urls("reservation-api");
   cfg.payment_urls = sys.urls("payment-api");
   cfg.users = users;
-  cfg.first_user_id = 1'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000) * 1000;
+  cfg.first_user_id =
+      1'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000) * 1000;
   cfg.threads = 16;
   cfg.time_limit = 240s;
   cfg.total_seats = rush::count_seats(sys.sut());
@@ -36,7 +37,8 @@ rush::RushConfig rush_config(e2e::System& sys, int users) {
 }
 
 // Settles, checks every invariant, prints the report; returns the tally.
-rush::Tally require_invariants(e2e::System& sys, const rush::RushConfig& cfg, const rush::RushResult& r) {
+rush::Tally require_invariants(e2e::System& sys, const rush::RushConfig& cfg,
+                               const rush::RushResult& r) {
   auto tally = rush::settle(sys.sut(), sys.baseline(), 150s,
                             [](const std::string& line) { fmt::print("rush: {}\n", line); });
   auto checks = rush::check_invariants(tally, r);
@@ -55,7 +57,9 @@ int count_requests(unsigned short control, const std::string& path, const std::s
   for (auto& q : d["requests"].GetArray()) {
     std::string key = q["idempotencyKey"].GetString();
     std::string body = q["body"].GetString();
-    if (q["status"].GetInt() / 100 == 2 && (key == needle || body.find(needle) != std::string::npos)) ++n;
+    if (q["status"].GetInt() / 100 == 2 &&
+        (key == needle || body.find(needle) != std::string::npos))
+      ++n;
   }
   return n;
 }
@@ -81,21 +85,28 @@ TEST_CASE("happy path: one buyer through all five services") {
   CHECK(tally.balances == 0);  // charged exactly the price, then paid it
   // The data platform saw this reservation exactly once (one accepted request).
   auto id = r.confirmed_reservations.front();
-  CHECK(count_requests(sys.platform_control_port(), "/reservations", fmt::format("reservation-{}", id)) == 1);
+  CHECK(count_requests(sys.platform_control_port(), "/reservations",
+                       fmt::format("reservation-{}", id)) == 1);
 }
 
-TEST_CASE("compensation: a payment accepted before the hold expired is confirmed even when reservation-api sees it later") {
+TEST_CASE(
+    "compensation: a payment accepted before the hold expired is confirmed even when "
+    "reservation-api sees it later") {
   e2e::System sys({.hold_ttl_seconds = 4});
   auto& api = sys.first("reservation-api");
   auto& pay = sys.first("payment-api");
-  const std::int64_t user = 2'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000);
-  auto tok = e2e::json(e2e::call(api.http_port(), "POST", "/v1/queue/tokens", fmt::format(R"({{"userId":{}}})", user)).body);
+  const std::int64_t user =
+      2'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000);
+  auto tok = e2e::json(e2e::call(api.http_port(), "POST", "/v1/queue/tokens",
+                                 fmt::format(R"({{"userId":{}}})", user))
+                           .body);
   REQUIRE(std::string(tok["status"].GetString()) == "ACTIVE");
   std::string token = tok["token"].GetString();
   auto concerts = e2e::json(e2e::call(api.http_port(), "GET", "/v1/concerts", {}, token).body);
   auto concert = concerts["concerts"][0]["id"].GetInt64();
-  auto schedules = e2e::json(
-      e2e::call(api.http_port(), "GET", fmt::format("/v1/concerts/{}/schedules", concert), {}, token).body);
+  auto schedules = e2e::json(e2e::call(api.http_port(), "GET",
+                                       fmt::format("/v1/concerts/{}/schedules", concert), {}, token)
+                                 .body);
   auto schedule = schedules["schedules"][0]["id"].GetInt64();
   auto held = e2e::call(api.http_port(), "POST", "/v1/reservations",
                         fmt::format(R"({{"scheduleId":{},"seatNo":7}})", schedule), token);
@@ -103,7 +114,8 @@ TEST_CASE("compensation: a payment accepted before the hold expired is confirmed
   auto hold = e2e::json(held.body);
   auto reservation = hold["reservationId"].GetInt64();
   auto price = hold["price"].GetInt64();
-  REQUIRE(e2e::call(pay.http_port(), "POST", "/v1/points/charge", fmt::format(R"({{"amount":{}}})", price), token)
+  REQUIRE(e2e::call(pay.http_port(), "POST", "/v1/points/charge",
+                    fmt::format(R"({{"amount":{}}})", price), token)
               .status == 200);
 
   // reservation-api freezes: the payment is accepted in time, but the
@@ -122,11 +134,14 @@ TEST_CASE("compensation: a payment accepted before the hold expired is confirmed
   // seat was still the hold's (release grace), so it is confirmed, not refunded.
   CHECK(e2e::eventually(
       [&] {
-        auto res = e2e::call(api.http_port(), "GET", fmt::format("/v1/reservations/{}", reservation), {}, token);
-        return res.status == 200 && e2e::json(res.body)["status"].GetString() == std::string("CONFIRMED");
+        auto res = e2e::call(api.http_port(), "GET",
+                             fmt::format("/v1/reservations/{}", reservation), {}, token);
+        return res.status == 200 &&
+               e2e::json(res.body)["status"].GetString() == std::string("CONFIRMED");
       },
       60s));
-  auto p = e2e::json(e2e::call(pay.http_port(), "GET", fmt::format("/v1/payments/{}", payment), {}, token).body);
+  auto p = e2e::json(
+      e2e::call(pay.http_port(), "GET", fmt::format("/v1/payments/{}", payment), {}, token).body);
   CHECK(p["status"].GetString() == std::string("COMPLETED"));
   auto points = e2e::json(e2e::call(pay.http_port(), "GET", "/v1/points", {}, token).body);
   CHECK(points["balance"].GetInt64() == 0);
@@ -139,11 +154,16 @@ TEST_CASE("compensation: a payment accepted before the hold expired is confirmed
   CHECK(tally.payments_refunded == 0);
   CHECK(tally.notified_refunds == 0);
   CHECK(tally.delivered == 1);
-  CHECK(count_requests(sys.webhook_control_port(), "/webhook", "notifications.payment-refunded") == 0);
+  CHECK(count_requests(sys.webhook_control_port(), "/webhook", "notifications.payment-refunded") ==
+        0);
 }
 
-TEST_CASE("rush with two instances of every service while random instances are SIGKILLed and restarted") {
-  e2e::System sys({.instances = 2, .hold_ttl_seconds = 6, .queue_max_active = 120, .queue_active_ttl_seconds = 30});
+TEST_CASE(
+    "rush with two instances of every service while random instances are SIGKILLed and restarted") {
+  e2e::System sys({.instances = 2,
+                   .hold_ttl_seconds = 6,
+                   .queue_max_active = 120,
+                   .queue_active_ttl_seconds = 30});
   auto cfg = rush_config(sys, 700);
   std::atomic<bool> done{false};
   int kills = 0;
@@ -170,12 +190,16 @@ TEST_CASE("rush with two instances of every service while random instances are S
   CHECK(kills >= 3);
   CHECK_FALSE(r.timed_out);
   CHECK(r.counters.confirmed > 0);
-  for (auto& i : sys.instances()) i.process->wait_ready();  // all back before the final state is read
+  for (auto& i : sys.instances())
+    i.process->wait_ready();  // all back before the final state is read
   require_invariants(sys, cfg, r);
 }
 
 TEST_CASE("rush while a Kafka broker is SIGKILLed and restarted") {
-  e2e::System sys({.instances = 2, .hold_ttl_seconds = 6, .queue_max_active = 120, .queue_active_ttl_seconds = 30});
+  e2e::System sys({.instances = 2,
+                   .hold_ttl_seconds = 6,
+                   .queue_max_active = 120,
+                   .queue_active_ttl_seconds = 30});
   auto cfg = rush_config(sys, 600);
   auto stack = [](const std::string& args) {
     auto cmd = "bash '" + ticketing::testing::stack_script() + "' " + args + " >/dev/null";

@@ -14,8 +14,9 @@ namespace e2e {
 namespace {
 
 const std::vector<std::string>& services() {
-  static const std::vector<std::string> s = {"reservation-api", "payment-api", "seat-expiry-scheduler",
-                                             "dataplatform-relay", "notification-worker"};
+  static const std::vector<std::string> s = {"reservation-api", "payment-api",
+                                             "seat-expiry-scheduler", "dataplatform-relay",
+                                             "notification-worker"};
   return s;
 }
 
@@ -26,7 +27,6 @@ System::System(SystemOptions options)
       iso_("e2e_sys"),
       platform_("tests/e2e/" + iso_.name + "-dataplatform.log"),
       webhook_("tests/e2e/" + iso_.name + "-webhook.log") {
-
   sut_.mysql_url = tt::mysql_url();
   sut_.reservation_db = iso_.name + "_res";
   sut_.payment_db = iso_.name + "_pay";
@@ -39,12 +39,14 @@ System::System(SystemOptions options)
 
   std::map<std::string, std::map<std::string, std::string>> env;
   for (const auto& s : services())
-    env[s] = {{"REDIS_PREFIX", iso_.name + ":" + s + ":"}, {"KAFKA_CONSUMER_GROUP", sut_.groups[s]}};
-  env["reservation-api"].insert({{"MYSQL_DATABASE", sut_.reservation_db},
-                                 {"HOLD_TTL_SECONDS", std::to_string(options.hold_ttl_seconds)},
-                                 {"QUEUE_MAX_ACTIVE", std::to_string(options.queue_max_active)},
-                                 {"QUEUE_ACTIVE_TTL_SECONDS", std::to_string(options.queue_active_ttl_seconds)},
-                                 {"IGNORE_UNKNOWN_RESERVATIONS", "true"}});
+    env[s] = {{"REDIS_PREFIX", iso_.name + ":" + s + ":"},
+              {"KAFKA_CONSUMER_GROUP", sut_.groups[s]}};
+  env["reservation-api"].insert(
+      {{"MYSQL_DATABASE", sut_.reservation_db},
+       {"HOLD_TTL_SECONDS", std::to_string(options.hold_ttl_seconds)},
+       {"QUEUE_MAX_ACTIVE", std::to_string(options.queue_max_active)},
+       {"QUEUE_ACTIVE_TTL_SECONDS", std::to_string(options.queue_active_ttl_seconds)},
+       {"IGNORE_UNKNOWN_RESERVATIONS", "true"}});
   env["payment-api"].insert({{"MYSQL_DATABASE", sut_.payment_db}});
   env["seat-expiry-scheduler"].insert({{"EXPIRY_TICK_MS", "200"}});
   for (const auto* s : {"reservation-api", "seat-expiry-scheduler"})
@@ -55,8 +57,9 @@ System::System(SystemOptions options)
   run_command("reservation-api", "seed", env["reservation-api"]);
   for (int n = 1; n <= options.instances; ++n)
     for (const auto& s : services())
-      instances_.push_back(Instance{
-          s, std::make_unique<ServiceProcess>(s, iso_.name + "-" + s + "-" + std::to_string(n), env[s])});
+      instances_.push_back(
+          Instance{s, std::make_unique<ServiceProcess>(
+                          s, iso_.name + "-" + s + "-" + std::to_string(n), env[s])});
   for (auto& i : instances_) i.process->wait_ready();
 }
 
@@ -71,7 +74,8 @@ ServiceProcess& System::first(const std::string& service) {
 std::vector<std::string> System::urls(const std::string& service) const {
   std::vector<std::string> out;
   for (const auto& i : instances_)
-    if (i.service == service) out.push_back("http://127.0.0.1:" + std::to_string(i.process->http_port()));
+    if (i.service == service)
+      out.push_back("http://127.0.0.1:" + std::to_string(i.process->http_port()));
   return out;
 }
 

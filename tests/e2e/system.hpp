@@ -16,7 +16,7 @@
 namespace e2e {
 
 struct SystemOptions {
-  int instances = 1;             // of every service
+  int instances = 1;  // of every service
   int hold_ttl_seconds = 6;
   int queue_max_active = 1000;
   int queue_active_ttl_seconds = 60;

@@ -35,7 +35,9 @@ namespace ev = ticketing::events;
 
 namespace {
 
-void say(const std::string& line) { fmt::print("faults: {}\n", line); }
+void say(const std::string& line) {
+  fmt::print("faults: {}\n", line);
+}
 
 // scripts/stack.sh <args>; REQUIREs success.
 void stack(const std::string& args) {
@@ -233,7 +235,8 @@ void require_clean_answers(const rush::RushResult& r, bool instances_stayed_up =
 }
 
 void require_clean_probes(const Prober::Tally& p, bool expect_unavailable) {
-  say(fmt::format("probes: {} ok, {} 503, {} other 5xx, {} 503 without code, {} hung, {} liveness "
+  say(
+      fmt::format("probes: {} ok, {} 503, {} other 5xx, {} 503 without code, {} hung, {} liveness "
                   "down {}",
                   p.ok, p.unavailable, p.other_5xx, p.no_code, p.hung, p.live_down, p.first_bad));
   INFO(p.first_bad);
@@ -356,13 +359,13 @@ TEST_CASE("the data platform down for 60 s during a rush", "[faults][platform]")
   outage_case(
       250, 4s, false,
       [](e2e::System& sys) {
-        auto r = e2e::call(sys.platform_control_port(), "POST", "/_control/config",
-                           R"({"down":true})");
+        auto r =
+            e2e::call(sys.platform_control_port(), "POST", "/_control/config", R"({"down":true})");
         REQUIRE(r.status == 200);
       },
       [](e2e::System& sys) {
-        auto r = e2e::call(sys.platform_control_port(), "POST", "/_control/config",
-                           R"({"down":false})");
+        auto r =
+            e2e::call(sys.platform_control_port(), "POST", "/_control/config", R"({"down":false})");
         REQUIRE(r.status == 200);
       },
       60s);
@@ -405,10 +408,10 @@ TEST_CASE("the outbox leaders SIGKILLed, then frozen while they hold the leader 
           return false;
         },
         20s);
-    say(fmt::format("payment-api standby took over after {} ms",
-                    std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - t0)
-                        .count()));
+    say(fmt::format(
+        "payment-api standby took over after {} ms",
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count()));
     std::this_thread::sleep_for(8s);
     frozen.process().signal(SIGCONT);
     say("payment-api old leader resumed");
@@ -423,9 +426,10 @@ TEST_CASE("the outbox leaders SIGKILLed, then frozen while they hold the leader 
   require_invariants(sys, cfg, r);
 }
 
-TEST_CASE("a poison record on every consumed topic: only it is dead-lettered; a fixed copy "
-          "replays",
-          "[faults][poison]") {
+TEST_CASE(
+    "a poison record on every consumed topic: only it is dead-lettered; a fixed copy "
+    "replays",
+    "[faults][poison]") {
   e2e::System sys(two_of_each());
   auto cfg = fault_rush(sys, 200);
   ev::ProducerOptions po;

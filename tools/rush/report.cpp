@@ -76,40 +76,50 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
   line("users", fmt::format("{} ({} reservation-api, {} payment-api instances)", c.users,
                             cfg.reservation_urls.size(), cfg.payment_urls.size()));
   line("queue tokens / admitted", fmt::format("{} / {}", c.tokens, c.admitted));
-  line("hold attempts / holds", fmt::format("{} / {} ({} conflicts: 409 SEAT_UNAVAILABLE)", c.hold_attempts,
-                                            c.holds, c.conflicts));
+  line("hold attempts / holds", fmt::format("{} / {} ({} conflicts: 409 SEAT_UNAVAILABLE)",
+                                            c.hold_attempts, c.holds, c.conflicts));
   line("never paid (hold expired)", std::to_string(c.never_paid));
   line("charges", fmt::format("{} ({} points)", c.charges, c.charged_points));
-  line("payments accepted / refused", fmt::format("{} / {} (refused: hold expired, or unknown to payment-api until it expired)", c.payments,
-                                                  c.payments_refused));
-  line("late payers", fmt::format("{} (paid in the last {} ms of the hold)", c.late_payers, cfg.late_window.count()));
+  line("payments accepted / refused",
+       fmt::format("{} / {} (refused: hold expired, or unknown to payment-api until it expired)",
+                   c.payments, c.payments_refused));
+  line("late payers", fmt::format("{} (paid in the last {} ms of the hold)", c.late_payers,
+                                  cfg.late_window.count()));
   line("confirmed / refunded (seen)", fmt::format("{} / {}", c.confirmed, c.refunded));
   line("gave up / place lapsed", fmt::format("{} / {}", c.gave_up, c.lapsed));
   line("left the sold-out queue", std::to_string(c.left_queue_sold_out));
   line("5xx (not 503) / transport errors",
        fmt::format("{} ({}) / {}", c.server_errors, c.server_errors_not_503, c.transport_errors));
-  line("duration", fmt::format("{:.1f} s{}", r.seconds, r.timed_out ? " (time limit reached)" : ""));
-  line("time to sell out", r.sold_out_at >= 0 ? fmt::format("{:.1f} s ({} seats)", r.sold_out_at, t.seats)
-                                              : fmt::format("not sold out ({} of {} seats)", t.reserved_seats, t.seats));
+  line("duration",
+       fmt::format("{:.1f} s{}", r.seconds, r.timed_out ? " (time limit reached)" : ""));
+  line("time to sell out",
+       r.sold_out_at >= 0
+           ? fmt::format("{:.1f} s ({} seats)", r.sold_out_at, t.seats)
+           : fmt::format("not sold out ({} of {} seats)", t.reserved_seats, t.seats));
   s += "system state (databases, fakes, Kafka)\n";
-  line("seats RESERVED / HELD", fmt::format("{} / {} of {}", t.reserved_seats, t.held_seats, t.seats));
-  line("reservations", fmt::format("{} CONFIRMED, {} EXPIRED, {} CANCELLED, {} HELD", t.confirmed, t.expired,
-                                   t.cancelled, t.held));
-  line("payments", fmt::format("{} COMPLETED, {} REFUNDED", t.payments_completed, t.payments_refunded));
-  line("data platform", fmt::format("{} reservations accepted ({} requests)", t.delivered, t.delivery_attempts));
-  line("notifications", fmt::format("{} reservation, {} payment, {} refund ({} requests)", t.notified_reservations,
-                                    t.notified_payments, t.notified_refunds, t.notifications_received));
+  line("seats RESERVED / HELD",
+       fmt::format("{} / {} of {}", t.reserved_seats, t.held_seats, t.seats));
+  line("reservations", fmt::format("{} CONFIRMED, {} EXPIRED, {} CANCELLED, {} HELD", t.confirmed,
+                                   t.expired, t.cancelled, t.held));
+  line("payments",
+       fmt::format("{} COMPLETED, {} REFUNDED", t.payments_completed, t.payments_refunded));
+  line("data platform",
+       fmt::format("{} reservations accepted ({} requests)", t.delivered, t.delivery_attempts));
+  line("notifications",
+       fmt::format("{} reservation, {} payment, {} refund ({} requests)", t.notified_reservations,
+                   t.notified_payments, t.notified_refunds, t.notifications_received));
   line("dead letters (new)", std::to_string(t.total_dead_letters()));
   line("consumer lag", std::to_string(t.total_lag()));
-  s += fmt::format("latency per endpoint (ms)\n  {:<34} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6}\n", "endpoint", "calls",
-                   "p50", "p95", "p99", "max", "errors");
+  s += fmt::format("latency per endpoint (ms)\n  {:<34} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6}\n",
+                   "endpoint", "calls", "p50", "p95", "p99", "max", "errors");
   for (const auto& e : endpoint_stats(r.samples)) {
     if (e.count == 0) continue;
-    s += fmt::format("  {:<34} {:>7} {:>7.1f} {:>7.1f} {:>7.1f} {:>8.1f} {:>6}\n", e.name, e.count, e.p50_ms,
-                     e.p95_ms, e.p99_ms, e.max_ms, e.errors);
+    s += fmt::format("  {:<34} {:>7} {:>7.1f} {:>7.1f} {:>7.1f} {:>8.1f} {:>6}\n", e.name, e.count,
+                     e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms, e.errors);
   }
   s += "invariants\n";
-  for (const auto& ch : checks) s += fmt::format("  {} {}: {}\n", ch.ok ? "ok  " : "FAIL", ch.name, ch.detail);
+  for (const auto& ch : checks)
+    s += fmt::format("  {} {}: {}\n", ch.ok ? "ok  " : "FAIL", ch.name, ch.detail);
   for (const auto& p : r.problems) s += "  problem: " + p + "\n";
   return s;
 }
@@ -124,26 +134,57 @@ std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally&
   w.key("paymentApiInstances").integer(static_cast<std::int64_t>(cfg.payment_urls.size()));
   w.key("buyers").start_object();
   w.key("tokens").integer(c.tokens).key("admitted").integer(c.admitted);
-  w.key("holdAttempts").integer(c.hold_attempts).key("holds").integer(c.holds).key("conflicts").integer(c.conflicts);
+  w.key("holdAttempts")
+      .integer(c.hold_attempts)
+      .key("holds")
+      .integer(c.holds)
+      .key("conflicts")
+      .integer(c.conflicts);
   w.key("neverPaid").integer(c.never_paid).key("latePayers").integer(c.late_payers);
   w.key("charges").integer(c.charges).key("chargedPoints").integer(c.charged_points);
   w.key("payments").integer(c.payments).key("paymentsRefused").integer(c.payments_refused);
   w.key("confirmed").integer(c.confirmed).key("refunded").integer(c.refunded);
-  w.key("gaveUp").integer(c.gave_up).key("lapsed").integer(c.lapsed).key("leftSoldOutQueue").integer(c.left_queue_sold_out);
-  w.key("serverErrors").integer(c.server_errors).key("serverErrorsNot503").integer(c.server_errors_not_503);
+  w.key("gaveUp")
+      .integer(c.gave_up)
+      .key("lapsed")
+      .integer(c.lapsed)
+      .key("leftSoldOutQueue")
+      .integer(c.left_queue_sold_out);
+  w.key("serverErrors")
+      .integer(c.server_errors)
+      .key("serverErrorsNot503")
+      .integer(c.server_errors_not_503);
   w.key("transportErrors").integer(c.transport_errors);
   w.key("unexpected").integer(c.unexpected);
   w.end_object();
   w.key("seconds").number(r.seconds);
-  if (r.sold_out_at >= 0) w.key("soldOutSeconds").number(r.sold_out_at);
-  else w.key("soldOutSeconds").null();
+  if (r.sold_out_at >= 0)
+    w.key("soldOutSeconds").number(r.sold_out_at);
+  else
+    w.key("soldOutSeconds").null();
   w.key("system").start_object();
   w.key("seats").integer(t.seats).key("reservedSeats").integer(t.reserved_seats);
-  w.key("confirmed").integer(t.confirmed).key("expired").integer(t.expired).key("cancelled").integer(t.cancelled);
-  w.key("paymentsCompleted").integer(t.payments_completed).key("paymentsRefunded").integer(t.payments_refunded);
-  w.key("charges").integer(t.charges).key("payments").integer(t.payments).key("refunds").integer(t.refunds);
+  w.key("confirmed")
+      .integer(t.confirmed)
+      .key("expired")
+      .integer(t.expired)
+      .key("cancelled")
+      .integer(t.cancelled);
+  w.key("paymentsCompleted")
+      .integer(t.payments_completed)
+      .key("paymentsRefunded")
+      .integer(t.payments_refunded);
+  w.key("charges")
+      .integer(t.charges)
+      .key("payments")
+      .integer(t.payments)
+      .key("refunds")
+      .integer(t.refunds);
   w.key("balances").integer(t.balances);
-  w.key("dataPlatformDelivered").integer(t.delivered).key("dataPlatformRequests").integer(t.delivery_attempts);
+  w.key("dataPlatformDelivered")
+      .integer(t.delivered)
+      .key("dataPlatformRequests")
+      .integer(t.delivery_attempts);
   w.key("reservationNotifications").integer(t.notified_reservations);
   w.key("paymentNotifications").integer(t.notified_payments);
   w.key("refundNotifications").integer(t.notified_refunds);
@@ -157,7 +198,11 @@ std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally&
   w.key("endpoints").start_array();
   for (const auto& e : endpoint_stats(r.samples)) {
     if (e.count == 0) continue;
-    w.start_object().key("endpoint").string(e.name).key("calls").integer(static_cast<std::int64_t>(e.count));
+    w.start_object()
+        .key("endpoint")
+        .string(e.name)
+        .key("calls")
+        .integer(static_cast<std::int64_t>(e.count));
     w.key("errors").integer(static_cast<std::int64_t>(e.errors));
     w.key("p50Ms").number(e.p50_ms).key("p95Ms").number(e.p95_ms).key("p99Ms").number(e.p99_ms);
     w.key("maxMs").number(e.max_ms).end_object();
@@ -165,7 +210,14 @@ std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally&
   w.end_array();
   w.key("invariants").start_array();
   for (const auto& ch : checks)
-    w.start_object().key("name").string(ch.name).key("ok").boolean(ch.ok).key("detail").string(ch.detail).end_object();
+    w.start_object()
+        .key("name")
+        .string(ch.name)
+        .key("ok")
+        .boolean(ch.ok)
+        .key("detail")
+        .string(ch.detail)
+        .end_object();
   w.end_array();
   w.end_object();
   return w.str();
@@ -180,7 +232,8 @@ std::string svg_chart(const RushResult& r) {
   double max_rate = 1, max_sales = 1, max_lat = 1;
   for (const auto& v : secs) {
     max_rate = std::max(max_rate, static_cast<double>(v.requests));
-    max_sales = std::max({max_sales, static_cast<double>(v.holds), static_cast<double>(v.confirms_paid)});
+    max_sales =
+        std::max({max_sales, static_cast<double>(v.holds), static_cast<double>(v.confirms_paid)});
     max_lat = std::max(max_lat, v.p99);
   }
   auto x = [&](double i) { return left + plot_w * i / static_cast<double>(n - 1); };
@@ -192,7 +245,8 @@ std::string svg_chart(const RushResult& r) {
       width, height, left, r.counters.users, r.seconds);
   // One panel: frame, y ticks, title, then a line per series.
   auto panel_at = [&](int k, double max, const std::string& title,
-                      const std::vector<std::pair<std::string, std::function<double(const Second&)>>>& series) {
+                      const std::vector<
+                          std::pair<std::string, std::function<double(const Second&)>>>& series) {
     double y0 = top + k * (panel + gap);
     s += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#999"/>)"
                      "\n"
@@ -215,9 +269,10 @@ std::string svg_chart(const RushResult& r) {
                        d, colour);
     }
     if (r.sold_out_at >= 0)
-      s += fmt::format(R"(<line x1="{0:.1f}" x2="{0:.1f}" y1="{1}" y2="{2}" stroke="#000" stroke-dasharray="4 3"/>)"
-                       "\n",
-                       x(r.sold_out_at), y0, y0 + panel);
+      s += fmt::format(
+          R"(<line x1="{0:.1f}" x2="{0:.1f}" y1="{1}" y2="{2}" stroke="#000" stroke-dasharray="4 3"/>)"
+          "\n",
+          x(r.sold_out_at), y0, y0 + panel);
   };
   panel_at(0, max_rate, "requests per second (all endpoints)",
            {{"#888", [](const Second& v) { return static_cast<double>(v.requests); }}});
@@ -225,7 +280,8 @@ std::string svg_chart(const RushResult& r) {
            {{"#1f6feb", [](const Second& v) { return static_cast<double>(v.holds); }},
             {"#2da44e", [](const Second& v) { return static_cast<double>(v.confirms_paid); }}});
   panel_at(2, max_lat, "latency, all endpoints (ms): p50 (blue), p99 (red)",
-           {{"#1f6feb", [](const Second& v) { return v.p50; }}, {"#cf222e", [](const Second& v) { return v.p99; }}});
+           {{"#1f6feb", [](const Second& v) { return v.p50; }},
+            {"#cf222e", [](const Second& v) { return v.p99; }}});
   double axis_y = top + 3 * panel + 2 * gap + 16;
   for (std::size_t i = 0; i < n; i += std::max<std::size_t>(1, n / 10))
     s += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" text-anchor="middle">{}s</text>)"

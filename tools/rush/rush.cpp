@@ -21,17 +21,28 @@ using namespace std::chrono_literals;
 
 const char* to_string(Endpoint e) {
   switch (e) {
-    case Endpoint::kToken: return "POST /v1/queue/tokens";
-    case Endpoint::kQueueStatus: return "GET /v1/queue/status";
-    case Endpoint::kConcerts: return "GET /v1/concerts";
-    case Endpoint::kSchedules: return "GET /v1/concerts/{id}/schedules";
-    case Endpoint::kSeats: return "GET /v1/schedules/{id}/seats";
-    case Endpoint::kHold: return "POST /v1/reservations";
-    case Endpoint::kCharge: return "POST /v1/points/charge";
-    case Endpoint::kPay: return "POST /v1/payments";
-    case Endpoint::kReservation: return "GET /v1/reservations/{id}";
-    case Endpoint::kPayment: return "GET /v1/payments/{id}";
-    case Endpoint::kCount: break;
+    case Endpoint::kToken:
+      return "POST /v1/queue/tokens";
+    case Endpoint::kQueueStatus:
+      return "GET /v1/queue/status";
+    case Endpoint::kConcerts:
+      return "GET /v1/concerts";
+    case Endpoint::kSchedules:
+      return "GET /v1/concerts/{id}/schedules";
+    case Endpoint::kSeats:
+      return "GET /v1/schedules/{id}/seats";
+    case Endpoint::kHold:
+      return "POST /v1/reservations";
+    case Endpoint::kCharge:
+      return "POST /v1/points/charge";
+    case Endpoint::kPay:
+      return "POST /v1/payments";
+    case Endpoint::kReservation:
+      return "GET /v1/reservations/{id}";
+    case Endpoint::kPayment:
+      return "GET /v1/payments/{id}";
+    case Endpoint::kCount:
+      break;
   }
   return "?";
 }
@@ -101,7 +112,7 @@ class Rush {
       auto& b = buyers_[i];
       b.user_id = cfg_.first_user_id + static_cast<std::int64_t>(i);
       double p = share(rng);
-      b.persona = p < cfg_.never_pay_share                        ? Persona::kNeverPay
+      b.persona = p < cfg_.never_pay_share                         ? Persona::kNeverPay
                   : p < cfg_.never_pay_share + cfg_.late_pay_share ? Persona::kLatePay
                                                                    : Persona::kPayer;
       b.api = i % cfg_.reservation_urls.size();
@@ -231,7 +242,8 @@ class Rush {
           auto d = parse(r.body);
           b.token = d["token"].GetString();
           count(&Counters::tokens);
-          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now, wait_hint(d));
+          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now,
+                                  wait_hint(d));
         }
         return retry_or_give_up(b, r, Endpoint::kToken, now);
       }
@@ -240,10 +252,12 @@ class Rush {
           count(&Counters::left_queue_sold_out);
           return std::nullopt;
         }
-        auto r = call(client, worker, Endpoint::kQueueStatus, res, "GET", "/v1/queue/status", {}, true, b);
+        auto r = call(client, worker, Endpoint::kQueueStatus, res, "GET", "/v1/queue/status", {},
+                      true, b);
         if (r.status == 200) {
           auto d = parse(r.body);
-          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now, wait_hint(d));
+          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now,
+                                  wait_hint(d));
         }
         return retry_or_give_up(b, r, Endpoint::kQueueStatus, now);
       }
@@ -269,7 +283,8 @@ class Rush {
           return now + 1s;
         }
         auto r = call(client, worker, Endpoint::kSchedules, res, "GET",
-                      fmt::format("/v1/concerts/{}/schedules", b.concerts[b.concert_index]), {}, true, b);
+                      fmt::format("/v1/concerts/{}/schedules", b.concerts[b.concert_index]), {},
+                      true, b);
         if (r.status == 200) {
           auto d = parse(r.body);
           std::vector<std::int64_t> open;
@@ -293,7 +308,8 @@ class Rush {
           auto d = parse(r.body);
           std::vector<int> free;
           for (auto& s : d["seats"].GetArray())
-            if (std::string_view(s["status"].GetString()) == "AVAILABLE") free.push_back(s["seatNo"].GetInt());
+            if (std::string_view(s["status"].GetString()) == "AVAILABLE")
+              free.push_back(s["seatNo"].GetInt());
           if (free.empty()) {
             ++b.concert_index;
             b.step = Step::kSchedules;
@@ -307,8 +323,9 @@ class Rush {
       }
       case Step::kHold: {
         count(&Counters::hold_attempts);
-        auto r = call(client, worker, Endpoint::kHold, res, "POST", "/v1/reservations",
-                      fmt::format(R"({{"scheduleId":{},"seatNo":{}}})", b.schedule, b.seat), true, b);
+        auto r =
+            call(client, worker, Endpoint::kHold, res, "POST", "/v1/reservations",
+                 fmt::format(R"({{"scheduleId":{},"seatNo":{}}})", b.schedule, b.seat), true, b);
         if (r.status == 201) {
           auto d = parse(r.body);
           b.reservation = d["reservationId"].GetInt64();
@@ -354,8 +371,7 @@ class Rush {
         auto r = call(client, worker, Endpoint::kPay, pay, "POST", "/v1/payments",
                       fmt::format(R"({{"reservationId":{},"holdReceipt":"{}"}})", b.reservation,
                                   b.hold_receipt),
-                      true, b,
-                      fmt::format("pay-{}", b.reservation));
+                      true, b, fmt::format("pay-{}", b.reservation));
         if (r.status == 201) {
           auto d = parse(r.body);
           b.payment = d["paymentId"].GetInt64();
@@ -379,7 +395,8 @@ class Rush {
       }
       case Step::kWatch: {
         if (now - b.paid_at > cfg_.confirm_wait) {
-          problem("outcome", fmt::format("reservation {}: no confirmation or refund seen", b.reservation));
+          problem("outcome",
+                  fmt::format("reservation {}: no confirmation or refund seen", b.reservation));
           count(&Counters::unexpected);
           return std::nullopt;
         }
@@ -411,7 +428,9 @@ class Rush {
   // The queue's own estimate, in milliseconds (0 when absent).
   static std::int64_t wait_hint(const rapidjson::Document& d) {
     auto it = d.FindMember("estimatedWaitSeconds");
-    return it != d.MemberEnd() && it->value.IsNumber() ? static_cast<std::int64_t>(it->value.GetDouble() * 1000) : 0;
+    return it != d.MemberEnd() && it->value.IsNumber()
+               ? static_cast<std::int64_t>(it->value.GetDouble() * 1000)
+               : 0;
   }
 
   std::optional<Clock::time_point> admitted_or_wait(Buyer& b, bool active, Clock::time_point now,
@@ -466,7 +485,8 @@ class Rush {
         b.pay_api = (b.pay_api + 1) % cfg_.payment_urls.size();
       return now + 250ms;
     }
-    problem(to_string(e), fmt::format("HTTP {} {}", r.status, r.status ? r.body.substr(0, 160) : r.error));
+    problem(to_string(e),
+            fmt::format("HTTP {} {}", r.status, r.status ? r.body.substr(0, 160) : r.error));
     count(&Counters::unexpected);
     return std::nullopt;
   }
@@ -484,10 +504,12 @@ class Rush {
     auto t0 = Clock::now();
     auto r = client.send(base, method, target, body, headers);
     auto t1 = Clock::now();
-    samples_[worker].push_back(Sample{
-        static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(t0 - start_).count()),
-        static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()), e,
-        static_cast<std::uint16_t>(r.status)});
+    samples_[worker].push_back(
+        Sample{static_cast<std::uint32_t>(
+                   std::chrono::duration_cast<std::chrono::milliseconds>(t0 - start_).count()),
+               static_cast<std::uint32_t>(
+                   std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()),
+               e, static_cast<std::uint16_t>(r.status)});
     requests_.fetch_add(1);
     if (r.status == 0) count(&Counters::transport_errors);
     if (r.status >= 500) count(&Counters::server_errors);
@@ -498,7 +520,8 @@ class Rush {
   static rapidjson::Document parse(const std::string& body) {
     rapidjson::Document d;
     d.Parse(body.c_str());
-    if (d.HasParseError() || !d.IsObject()) throw std::runtime_error("answer is not a JSON object: " + body.substr(0, 120));
+    if (d.HasParseError() || !d.IsObject())
+      throw std::runtime_error("answer is not a JSON object: " + body.substr(0, 120));
     return d;
   }
 
@@ -548,6 +571,8 @@ class Rush {
 
 }  // namespace
 
-RushResult run_rush(const RushConfig& config) { return Rush(config).run(); }
+RushResult run_rush(const RushConfig& config) {
+  return Rush(config).run();
+}
 
 }  // namespace ticketing::rush

@@ -15,7 +15,16 @@
 namespace ticketing::rush {
 
 enum class Endpoint : std::uint8_t {
-  kToken, kQueueStatus, kConcerts, kSchedules, kSeats, kHold, kCharge, kPay, kReservation, kPayment,
+  kToken,
+  kQueueStatus,
+  kConcerts,
+  kSchedules,
+  kSeats,
+  kHold,
+  kCharge,
+  kPay,
+  kReservation,
+  kPayment,
   kCount
 };
 const char* to_string(Endpoint e);
@@ -26,11 +35,11 @@ struct RushConfig {
   int users = 2000;
   std::int64_t first_user_id = 1;
   int threads = 48;
-  double never_pay_share = 0.10;   // hold a seat and walk away: the hold expires
-  double late_pay_share = 0.05;    // pay within the last `late_window` of the hold
+  double never_pay_share = 0.10;  // hold a seat and walk away: the hold expires
+  double late_pay_share = 0.05;   // pay within the last `late_window` of the hold
   std::chrono::milliseconds late_window{120};
   std::chrono::milliseconds poll_interval{1000};  // queue status polling
-  std::chrono::seconds patience{20};   // an admitted buyer looks this long for a free seat
+  std::chrono::seconds patience{20};      // an admitted buyer looks this long for a free seat
   std::chrono::seconds confirm_wait{60};  // how long a payer watches for the outcome
   std::chrono::seconds time_limit{900};
   // 5xx answers and transport errors a buyer retries (every 250 ms) before
@@ -45,19 +54,19 @@ struct RushConfig {
 };
 
 struct Sample {
-  std::uint32_t at_ms;     // start, since the rush began
+  std::uint32_t at_ms;  // start, since the rush began
   std::uint32_t took_us;
   Endpoint endpoint;
-  std::uint16_t status;    // 0 = transport error
+  std::uint16_t status;  // 0 = transport error
 };
 
 struct Counters {
   std::int64_t users = 0, tokens = 0, admitted = 0, hold_attempts = 0, holds = 0, conflicts = 0,
-               charges = 0, charged_points = 0, payments = 0, payments_refused = 0,
-               confirmed = 0, refunded = 0, never_paid = 0, late_payers = 0,
-               gave_up = 0, lapsed = 0, left_queue_sold_out = 0, transport_errors = 0, server_errors = 0,
+               charges = 0, charged_points = 0, payments = 0, payments_refused = 0, confirmed = 0,
+               refunded = 0, never_paid = 0, late_payers = 0, gave_up = 0, lapsed = 0,
+               left_queue_sold_out = 0, transport_errors = 0, server_errors = 0,
                server_errors_not_503 = 0,  // of server_errors: anything but "retry later"
-               unexpected = 0;
+      unexpected = 0;
 };
 
 struct RushResult {

@@ -36,9 +36,12 @@ std::string signed_part(const TokenClaims& c) {
 
 std::string_view to_string(TokenError e) {
   switch (e) {
-    case TokenError::kMalformed: return "malformed token";
-    case TokenError::kBadSignature: return "bad token signature";
-    case TokenError::kExpired: return "token expired";
+    case TokenError::kMalformed:
+      return "malformed token";
+    case TokenError::kBadSignature:
+      return "bad token signature";
+    case TokenError::kExpired:
+      return "token expired";
   }
   return "invalid token";
 }
@@ -67,7 +70,8 @@ std::variant<TokenClaims, TokenError> TokenSigner::verify(std::string_view token
                                                           std::int64_t now_unix) const {
   if (token.size() > 256) return TokenError::kMalformed;
   const auto parts = split_dots(token);
-  if (parts.size() != 5 || parts[0] != kVersion || !is_uuid(parts[1])) return TokenError::kMalformed;
+  if (parts.size() != 5 || parts[0] != kVersion || !is_uuid(parts[1]))
+    return TokenError::kMalformed;
   auto user = parse_int(parts[2]);
   auto issued = parse_int(parts[3]);
   if (!user || *user <= 0 || !issued) return TokenError::kMalformed;

@@ -34,5 +34,6 @@ TEST_CASE("a hold receipt that was altered, re-signed elsewhere or malformed is 
   CHECK_FALSE(receipts.verify("h1.-1.2.3.4.5.6.sig"));
   CHECK_FALSE(receipts.verify(std::string(300, 'h')));
   // A queue token's signature is not a receipt's.
-  CHECK_FALSE(receipts.verify("v1.1234.42.7.21.150000.1800000000000." + r.substr(r.rfind('.') + 1)));
+  CHECK_FALSE(
+      receipts.verify("v1.1234.42.7.21.150000.1800000000000." + r.substr(r.rfind('.') + 1)));
 }

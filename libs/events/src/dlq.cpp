@@ -322,7 +322,7 @@ struct HandlingLoop::Impl {
       w.error = "unknown exception";
     }
     if (w.attempts == 1) w.first_failure = Clock::now();
-    const int limit = kind == Kind::kOutage     ? options.retry.max_infra_attempts
+    const int limit = kind == Kind::kOutage    ? options.retry.max_infra_attempts
                       : kind == Kind::kUnknown ? options.retry.max_attempts
                                                : 1;
     if (kind != Kind::kPermanent && (limit <= 0 || w.attempts < limit)) {

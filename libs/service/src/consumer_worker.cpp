@@ -10,9 +10,14 @@ namespace ticketing::service {
 
 ConsumerWorker::ConsumerWorker(ServiceHost& host, std::vector<std::string> topics,
                                events::EventHandler handler, events::HandlingOptions options)
-    : host_(host), topics_(std::move(topics)), handler_(std::move(handler)), options_(std::move(options)) {}
+    : host_(host),
+      topics_(std::move(topics)),
+      handler_(std::move(handler)),
+      options_(std::move(options)) {}
 
-ConsumerWorker::~ConsumerWorker() { stop(); }
+ConsumerWorker::~ConsumerWorker() {
+  stop();
+}
 
 void ConsumerWorker::start() {
   if (thread_.joinable()) return;
@@ -44,7 +49,8 @@ void ConsumerWorker::run() {
       consumer.close();
     } catch (const std::exception& e) {
       log::error("consumer failed; rejoining the group shortly", {{"error", e.what()}});
-      for (int i = 0; i < 20 && !stop_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 20 && !stop_.load(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
 }

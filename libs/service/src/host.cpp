@@ -16,7 +16,8 @@ HostConfig HostConfig::read(EnvReader& env, const HostSpec& spec) {
   c.public_api = spec.default_http_port != 0;
   if (c.public_api) {
     c.http_host = env.str("HTTP_HOST", "127.0.0.1");
-    c.http_port = static_cast<std::uint16_t>(env.integer("HTTP_PORT", spec.default_http_port, 0, 65535));
+    c.http_port =
+        static_cast<std::uint16_t>(env.integer("HTTP_PORT", spec.default_http_port, 0, 65535));
     c.http_threads = static_cast<int>(env.integer("HTTP_THREADS", 16, 1, 256));
   }
   return c;
@@ -66,18 +67,31 @@ std::string stalls_json(const events::StallBoard& board, std::chrono::seconds th
 ServiceHost::ServiceHost(const HostConfig& config) : impl_(std::make_unique<Impl>(config)) {
   if (config.public_api) add_admin_routes(impl_->router, impl_->checks);
   impl_->checks.add_detail(
-      "stalled", [board = impl_->stalls, after = std::chrono::seconds(config.common.stalled_after_s)] {
+      "stalled",
+      [board = impl_->stalls, after = std::chrono::seconds(config.common.stalled_after_s)] {
         return stalls_json(*board, after);
       });
 }
 
-ServiceHost::~ServiceHost() { stop(); }
+ServiceHost::~ServiceHost() {
+  stop();
+}
 
-Infra& ServiceHost::infra() { return *impl_->infra; }
-HealthChecks& ServiceHost::health() { return impl_->checks; }
-const std::shared_ptr<events::StallBoard>& ServiceHost::stalls() { return impl_->stalls; }
-http::Router& ServiceHost::router() { return impl_->router; }
-const HostConfig& ServiceHost::config() const { return impl_->config; }
+Infra& ServiceHost::infra() {
+  return *impl_->infra;
+}
+HealthChecks& ServiceHost::health() {
+  return impl_->checks;
+}
+const std::shared_ptr<events::StallBoard>& ServiceHost::stalls() {
+  return impl_->stalls;
+}
+http::Router& ServiceHost::router() {
+  return impl_->router;
+}
+const HostConfig& ServiceHost::config() const {
+  return impl_->config;
+}
 
 void ServiceHost::start() {
   impl_->admin.start();
@@ -90,9 +104,10 @@ void ServiceHost::start() {
     impl_->public_server = std::make_unique<http::Server>(options, impl_->router);
     impl_->public_server->start();
   }
-  log::info("started", {{"admin_port", std::to_string(impl_->admin.port())},
-                        {"http_port", impl_->public_server ? std::to_string(impl_->public_server->port())
-                                                           : std::string("none")}});
+  log::info("started",
+            {{"admin_port", std::to_string(impl_->admin.port())},
+             {"http_port", impl_->public_server ? std::to_string(impl_->public_server->port())
+                                                : std::string("none")}});
 }
 
 void ServiceHost::stop() {

@@ -1,9 +1,9 @@
 #include "ticketing/service/runtime.hpp"
 
+#include <pthread.h>
 #include <csignal>
 #include <cstdio>
 #include <exception>
-#include <pthread.h>
 
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
@@ -12,11 +12,13 @@
 
 namespace ticketing::service {
 
-CommonConfig CommonConfig::read(EnvReader& env, std::string service, std::uint16_t default_admin_port) {
+CommonConfig CommonConfig::read(EnvReader& env, std::string service,
+                                std::uint16_t default_admin_port) {
   CommonConfig c;
   c.service = std::move(service);
   c.admin_host = env.str("ADMIN_HOST", "127.0.0.1");
-  c.admin_port = static_cast<std::uint16_t>(env.integer("ADMIN_PORT", default_admin_port, 0, 65535));
+  c.admin_port =
+      static_cast<std::uint16_t>(env.integer("ADMIN_PORT", default_admin_port, 0, 65535));
   c.kafka_bootstrap = env.required("KAFKA_BOOTSTRAP_SERVERS");
   c.consumer_group = env.str("KAFKA_CONSUMER_GROUP", c.service);
   c.auto_offset_reset = env.choice("KAFKA_AUTO_OFFSET_RESET", "earliest", {"earliest", "latest"});
@@ -36,7 +38,8 @@ void add_admin_routes(http::Router& router, HealthChecks& checks) {
     return http::Response::json(result.ready ? 200 : 503, HealthChecks::to_json(result));
   });
   router.add("GET", "/metrics", [](const http::Request&) {
-    return http::Response::text(200, metrics::global().render(), "text/plain; version=0.0.4; charset=utf-8");
+    return http::Response::text(200, metrics::global().render(),
+                                "text/plain; version=0.0.4; charset=utf-8");
   });
 }
 
@@ -44,7 +47,8 @@ struct AdminServer::Impl {
   std::unique_ptr<http::Server> server;
 };
 
-AdminServer::AdminServer(const CommonConfig& config, HealthChecks& checks, const http::Router* public_routes)
+AdminServer::AdminServer(const CommonConfig& config, HealthChecks& checks,
+                         const http::Router* public_routes)
     : impl_(std::make_unique<Impl>()) {
   http::Router router;
   add_admin_routes(router, checks);
@@ -53,7 +57,12 @@ AdminServer::AdminServer(const CommonConfig& config, HealthChecks& checks, const
       http::JsonWriter w;
       w.start_object().key("service").string(service).key("routes").start_array();
       for (const auto& r : public_routes->routes()) {
-        w.start_object().key("method").string(r.method).key("pattern").string(r.pattern).end_object();
+        w.start_object()
+            .key("method")
+            .string(r.method)
+            .key("pattern")
+            .string(r.pattern)
+            .end_object();
       }
       w.end_array().end_object();
       return http::Response::json(200, w.str());
@@ -69,9 +78,15 @@ AdminServer::AdminServer(const CommonConfig& config, HealthChecks& checks, const
 
 AdminServer::~AdminServer() = default;
 
-void AdminServer::start() { impl_->server->start(); }
-void AdminServer::stop() { impl_->server->stop(); }
-std::uint16_t AdminServer::port() const { return impl_->server->port(); }
+void AdminServer::start() {
+  impl_->server->start();
+}
+void AdminServer::stop() {
+  impl_->server->stop();
+}
+std::uint16_t AdminServer::port() const {
+  return impl_->server->port();
+}
 
 void block_shutdown_signals() {
   sigset_t set;

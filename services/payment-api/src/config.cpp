@@ -12,8 +12,7 @@ PaymentConfig PaymentConfig::read(EnvReader& env) {
   c.max_charge = env.integer("MAX_CHARGE", 1'000'000, 1, std::numeric_limits<std::int32_t>::max());
   c.max_balance =
       env.integer("MAX_BALANCE", 100'000'000, 1, std::numeric_limits<std::int64_t>::max() / 4);
-  c.consumer_max_attempts =
-      static_cast<int>(env.integer("CONSUMER_MAX_ATTEMPTS", 0, 0, 100000));
+  c.consumer_max_attempts = static_cast<int>(env.integer("CONSUMER_MAX_ATTEMPTS", 0, 0, 100000));
   c.consumer_max_backoff =
       std::chrono::milliseconds(env.integer("CONSUMER_MAX_BACKOFF_MS", 5000, 10, 600000));
   c.prune = outbox::PruneSettings::read(env);

@@ -19,7 +19,7 @@ struct PaymentConfig {
   // A consumed event that meets an outage (database down, pool exhausted,
   // deadlock) is retried with backoff this many times in all, then
   // dead-lettered; 0: for as long as the outage lasts.
-  int consumer_max_attempts = 0;  // CONSUMER_MAX_ATTEMPTS
+  int consumer_max_attempts = 0;                         // CONSUMER_MAX_ATTEMPTS
   std::chrono::milliseconds consumer_max_backoff{5000};  // CONSUMER_MAX_BACKOFF_MS
 
   // Envelope `producer` values accepted on the reservation.* topics; events

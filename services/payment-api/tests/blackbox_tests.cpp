@@ -559,7 +559,8 @@ TEST_CASE("tokens: missing, forged, altered and expired are 401 UNAUTHORIZED") {
   CHECK(f.balance(user + 1) == 0);
 }
 
-TEST_CASE("payment: a hold receipt pays a hold whose event has not arrived; nothing waits for one") {
+TEST_CASE(
+    "payment: a hold receipt pays a hold whose event has not arrived; nothing waits for one") {
   auto& f = fx();
   auto user = f.new_id();
   auto reservation = f.new_id();
@@ -618,13 +619,15 @@ TEST_CASE("payment: a hold receipt pays a hold whose event has not arrived; noth
   auto other = f.new_id();
   auto good = f.receipt(other, user, 100);
   auto pay_with = [&](std::int64_t rid, const std::string& rc) {
-    return f.send("POST", "/v1/payments", f.token(user),
-                  R"({"reservationId":)" + std::to_string(rid) + R"(,"holdReceipt":")" + rc + "\"}");
+    return f.send(
+        "POST", "/v1/payments", f.token(user),
+        R"({"reservationId":)" + std::to_string(rid) + R"(,"holdReceipt":")" + rc + "\"}");
   };
   auto cheaper = good;
   cheaper.replace(cheaper.find(".100."), 5, ".001.");
-  for (const auto& bad : {pay_with(other, cheaper), pay_with(other, f.receipt(other, f.new_id(), 100)),
-                          pay_with(never, good)}) {
+  for (const auto& bad :
+       {pay_with(other, cheaper), pay_with(other, f.receipt(other, f.new_id(), 100)),
+        pay_with(never, good)}) {
     CHECK(bad.status == 400);
     CHECK(error_code(bad.body) == "INVALID_HOLD_RECEIPT");
   }

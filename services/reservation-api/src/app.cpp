@@ -8,7 +8,6 @@
 
 #include "config.hpp"
 #include "events/consumers.hpp"
-#include "ticketing/service/consumer_worker.hpp"
 #include "http/routes.hpp"
 #include "store/catalogue_cache.hpp"
 #include "store/queue_store.hpp"
@@ -20,6 +19,7 @@
 #include "ticketing/db/pool.hpp"
 #include "ticketing/outbox/pruner.hpp"
 #include "ticketing/outbox/relay.hpp"
+#include "ticketing/service/consumer_worker.hpp"
 #include "ticketing/service/runtime.hpp"
 
 namespace ticketing::reservation {
@@ -98,9 +98,9 @@ struct Runtime {
   }
 
   outbox::RelayOptions make_relay_options() const {
-    auto o = outbox::relay_options_for(host.config().infra.mysql_url,
-                                       host.config().infra.mysql_database,
-                                       host.config().common.kafka_bootstrap, "reservation-api");
+    auto o =
+        outbox::relay_options_for(host.config().infra.mysql_url, host.config().infra.mysql_database,
+                                  host.config().common.kafka_bootstrap, "reservation-api");
     o.min_round_interval = config.outbox_min_round_interval;
     return o;
   }
@@ -216,9 +216,8 @@ service::Setup configure(EnvReader& env) {
   auto config = Config::read(env);
   return [config](service::ServiceHost& host) {
     auto rt = std::make_shared<Runtime>(host, config);
-    add_routes(host.router(),
-               ApiDeps{rt->config, rt->signer, rt->receipts, rt->queue, rt->store, rt->cache,
-                       rt->schema_ready});
+    add_routes(host.router(), ApiDeps{rt->config, rt->signer, rt->receipts, rt->queue, rt->store,
+                                      rt->cache, rt->schema_ready});
     rt->start();
     return service::Teardown([rt] { rt->shutdown(); });
   };

@@ -62,8 +62,8 @@ std::string payment_json(rt::Service& svc, std::int64_t payment, std::int64_t re
                          std::optional<std::int64_t> amount = std::nullopt) {
   if (!amount) amount = price_of(svc, reservation);
   return R"({"paymentId":)" + std::to_string(payment) + R"(,"reservationId":)" +
-         std::to_string(reservation) + R"(,"userId":)" + std::to_string(user) +
-         R"(,"amount":)" + std::to_string(*amount) + R"(,"paidAt":")" + paid_at + "\"}";
+         std::to_string(reservation) + R"(,"userId":)" + std::to_string(user) + R"(,"amount":)" +
+         std::to_string(*amount) + R"(,"paidAt":")" + paid_at + "\"}";
 }
 
 // The hold's expiresAt as stored, minus `before`, in RFC 3339.
@@ -143,8 +143,8 @@ TEST_CASE("payment.completed: one confirmation however often delivered; late pay
   auto late = hold(svc, late_token, 7, 22);
   age_hold(svc, late);
   auto late_trace = rt::new_trace();
-  rt::publish("payment.completed", payment_json(svc, payment + 1, late, late_user), std::to_string(late),
-              late_trace);
+  rt::publish("payment.completed", payment_json(svc, payment + 1, late, late_user),
+              std::to_string(late), late_trace);
   auto late_failed = rt::collect({"reservation.confirmation-failed"}, late_trace, 1, 60s, 2s);
   REQUIRE(late_failed.size() == 1);
   check_valid(late_failed, "reservation.confirmation-failed");
@@ -311,7 +311,8 @@ TEST_CASE("a payment of another amount than the hold's price does not confirm it
   rt::Service svc("mismatch");
   auto user = rt::unique_user();
   auto id = hold(svc, svc.token(user), 10, 33);
-  auto price = svc.db().query_one("SELECT price FROM reservations WHERE id = ?", {id})->i64("price");
+  auto price =
+      svc.db().query_one("SELECT price FROM reservations WHERE id = ?", {id})->i64("price");
   auto trace = rt::new_trace();
   rt::publish("payment.completed",
               payment_json(svc, svc.id_base() + 33, id, user, ticketing::now_rfc3339(), price - 1),

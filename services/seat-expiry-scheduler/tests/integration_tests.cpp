@@ -377,9 +377,10 @@ std::string in(std::chrono::milliseconds d) {
 
 }  // namespace
 
-TEST_CASE("holds with a 2 s TTL expire 2 s of grace later, within TTL + grace + 2 s; confirmed and "
-          "cancelled holds never do",
-          "[expire]") {
+TEST_CASE(
+    "holds with a 2 s TTL expire 2 s of grace later, within TTL + grace + 2 s; confirmed and "
+    "cancelled holds never do",
+    "[expire]") {
   const auto prefix = tt::unique_name("sched-test") + ":";
   const auto group = tt::unique_name("seat-expiry-scheduler-test");
   const auto base = id_base() + 1'000'000;

@@ -122,8 +122,10 @@ TEST_CASE("poison records go to the DLQ with dlq headers; the next good record i
   CHECK(header(letters[2], "dlq-error").find("unknown event type") != std::string::npos);
 }
 
-TEST_CASE("an outage is retried for as long as it lasts; only permanent failures are dead-lettered; order is kept",
-          "[dlq]") {
+TEST_CASE(
+    "an outage is retried for as long as it lasts; only permanent failures are dead-lettered; "
+    "order is kept",
+    "[dlq]") {
   const std::string base = ticketing::testing::unique_name("it_retry");
   evtest::TempTopics topics({base, ev::dlq_topic_for(base)});
   ev::Producer producer(evtest::producer_options("it-retry-producer"));
@@ -183,7 +185,7 @@ TEST_CASE("an outage is retried for as long as it lasts; only permanent failures
   CHECK(stats.dead_lettered == 2);  // e3, e4
   CHECK(stats.retries == 2 + 7 + 2);
   CHECK(stats.poison == 0);
-  CHECK(longest_stall_seen == 7);  // e2's seven failed attempts were on the board
+  CHECK(longest_stall_seen == 7);                 // e2's seven failed attempts were on the board
   CHECK(loop.stalls().longer_than(0ms).empty());  // flowing again
 
   // partition 0's calls, in order: e1 x3, e2 x8, e3 x1, e4 x3, e5 x1

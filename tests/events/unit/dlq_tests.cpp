@@ -89,7 +89,8 @@ TEST_CASE("retry jitter draws each delay from [(1 - jitter) * backoff, backoff]"
   CHECK(p.jittered(2, rng).count() == 2000);
 }
 
-TEST_CASE("the stall board lists partitions stalled longer than a threshold, longest first", "[dlq]") {
+TEST_CASE("the stall board lists partitions stalled longer than a threshold, longest first",
+          "[dlq]") {
   StallBoard board;
   const auto now = StallBoard::Clock::now();
   board.update({"a", 0}, now - std::chrono::seconds(40), 9, "db: down");

@@ -8,10 +8,10 @@
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/consumer.hpp"
-#include "ticketing/outbox/event_row.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/http/json.hpp"
+#include "ticketing/outbox/event_row.hpp"
 #include "ticketing/outbox/relay.hpp"
 
 namespace ticketing::payment {

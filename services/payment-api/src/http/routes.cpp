@@ -225,7 +225,8 @@ void add_routes(http::Router& outer, Store& store, const PaymentConfig& config,
     std::optional<auth::HoldClaims> receipt;
     if (receipt_text) {
       receipt = receipts->verify(*receipt_text);
-      if (!receipt || receipt->reservation_id != reservation.value || receipt->user_id != user.value) {
+      if (!receipt || receipt->reservation_id != reservation.value ||
+          receipt->user_id != user.value) {
         count("payment", "INVALID_HOLD_RECEIPT");
         return Response::error(400, "INVALID_HOLD_RECEIPT",
                                "holdReceipt: not a receipt of this reservation's hold for you");

@@ -255,8 +255,7 @@ ChargeResult Store::charge(UserId user, std::int64_t amount, std::int64_t max_ba
 
 PayResult Store::pay(
     UserId user, ReservationId reservation, const std::optional<auth::HoldClaims>& receipt,
-    std::int64_t now_ms,
-    const std::optional<IdempotentRequest>& idem,
+    std::int64_t now_ms, const std::optional<IdempotentRequest>& idem,
     const std::function<std::vector<outbox::OutboxRow>(const PaymentRecord&, std::int64_t)>& events,
     const std::function<StoredResponse(const PaymentRecord&)>& render) {
   return with_retry(pool_, [&](db::Connection& conn) -> PayResult {

@@ -40,7 +40,7 @@ SystemTime get_time(const rapidjson::Value& obj, const char* name) {
 
 void on_payment_completed(ReservationStore& store, QueueStore& queue, const events::Event& ev) {
   auto doc = parse_data(*ev.envelope);
-  PaymentCompleted p{ev.envelope->event_id,       get_i64(doc, "paymentId"),
+  PaymentCompleted p{ev.envelope->event_id,         get_i64(doc, "paymentId"),
                      get_i64(doc, "reservationId"), get_i64(doc, "userId"),
                      get_i64(doc, "amount"),        get_time(doc, "paidAt")};
   auto outcome = store.confirm(p, ev.trace_id);

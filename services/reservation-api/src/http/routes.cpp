@@ -89,7 +89,8 @@ void count_hold(std::string_view outcome) {
 
 // A HELD reservation carries its signed holdReceipt: payment-api accepts it
 // in place of the reservation.held event that may still be on its way.
-Response reservation_json(int status, const ReservationView& r, const auth::HoldReceipts& receipts) {
+Response reservation_json(int status, const ReservationView& r,
+                          const auth::HoldReceipts& receipts) {
   http::JsonWriter w;
   w.start_object()
       .key("reservationId")
@@ -110,8 +111,8 @@ Response reservation_json(int status, const ReservationView& r, const auth::Hold
   if (r.status == "HELD") {
     if (auto expires = parse_rfc3339(r.expires_at)) {
       w.key("holdReceipt")
-          .string(receipts.sign({r.id, r.user_id, r.schedule_id, r.seat_no, r.price,
-                                 unix_millis(*expires)}));
+          .string(receipts.sign(
+              {r.id, r.user_id, r.schedule_id, r.seat_no, r.price, unix_millis(*expires)}));
     }
   }
   w.end_object();
@@ -129,7 +130,8 @@ class Api {
     std::lock_guard lock(verified_mu_);
     auto it = verified_.find(std::string(token));
     if (it == verified_.end()) return std::nullopt;
-    if (std::time(nullptr) - it->second.issued_at > d_.config.token_max_age.count()) return std::nullopt;
+    if (std::time(nullptr) - it->second.issued_at > d_.config.token_max_age.count())
+      return std::nullopt;
     return it->second;
   }
   void remember_token(std::string_view token, const auth::TokenClaims& claims) const {
@@ -369,8 +371,8 @@ class Api {
     // After the commit, one Redis round trip: the catalogue invalidation and
     // the refresh of the token's lapse deadline (touch).
     auto after_commit = [&](std::int64_t schedule_id) {
-      auto replies = d_.cache.invalidate_schedule(schedule_id,
-                                                  {d_.queue.touch_command(claims.token_id)});
+      auto replies =
+          d_.cache.invalidate_schedule(schedule_id, {d_.queue.touch_command(claims.token_id)});
       try {
         d_.queue.touched(claims.token_id, replies.empty() ? nullptr : &replies.front());
       } catch (const InfraError& e) {

@@ -21,8 +21,8 @@ namespace ticketing::service {
 
 // What a service is, fixed in its code.
 struct HostSpec {
-  std::string service;               // also the consumer group id
-  std::uint16_t default_admin_port;  // ADMIN_PORT
+  std::string service;                  // also the consumer group id
+  std::uint16_t default_admin_port;     // ADMIN_PORT
   std::uint16_t default_http_port = 0;  // HTTP_PORT of a public API; 0: none
   InfraNeeds needs;
 };
