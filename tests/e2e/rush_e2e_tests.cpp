@@ -21,21 +21,6 @@ namespace rush = ticketing::rush;
 
 namespace {
 
-rush::RushConfig rush_config(e2e::System& sys, int users) {
-  rush::RushConfig cfg;
-  cfg.reservation_urls = sys.urls("reservation-api");
-  cfg.payment_urls = sys.urls("payment-api");
-  cfg.users = users;
-  cfg.first_user_id =
-      1'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000) * 1000;
-  cfg.threads = 16;
-  cfg.time_limit = 240s;
-  cfg.total_seats = rush::count_seats(sys.sut());
-  cfg.on_progress = [](const std::string& line) { fmt::print("rush: {}\n", line); };
-  cfg.progress_every = 5s;
-  return cfg;
-}
-
 // Settles, checks every invariant, prints the report; returns the tally.
 rush::Tally require_invariants(e2e::System& sys, const rush::RushConfig& cfg,
                                const rush::RushResult& r) {
@@ -68,7 +53,7 @@ int count_requests(unsigned short control, const std::string& path, const std::s
 
 TEST_CASE("happy path: one buyer through all five services") {
   e2e::System sys({});
-  auto cfg = rush_config(sys, 1);
+  auto cfg = sys.rush_config(1);
   cfg.never_pay_share = 0;
   cfg.late_pay_share = 0;
   auto r = rush::run_rush(cfg);
@@ -148,7 +133,7 @@ TEST_CASE(
 
   rush::RushResult r;  // what the "buyer" did, for the invariants
   r.counters.charged_points = price;
-  rush::RushConfig cfg = rush_config(sys, 1);
+  rush::RushConfig cfg = sys.rush_config(1);
   auto tally = require_invariants(sys, cfg, r);
   CHECK(tally.confirmed == 1);
   CHECK(tally.payments_refunded == 0);
@@ -164,7 +149,7 @@ TEST_CASE(
                    .hold_ttl_seconds = 6,
                    .queue_max_active = 120,
                    .queue_active_ttl_seconds = 30});
-  auto cfg = rush_config(sys, 700);
+  auto cfg = sys.rush_config(700);
   std::atomic<bool> done{false};
   int kills = 0;
   std::vector<std::string> killed;
@@ -200,7 +185,7 @@ TEST_CASE("rush while a Kafka broker is SIGKILLed and restarted") {
                    .hold_ttl_seconds = 6,
                    .queue_max_active = 120,
                    .queue_active_ttl_seconds = 30});
-  auto cfg = rush_config(sys, 600);
+  auto cfg = sys.rush_config(600);
   auto stack = [](const std::string& args) {
     auto cmd = "bash '" + ticketing::testing::stack_script() + "' " + args + " >/dev/null";
     return std::system(cmd.c_str());

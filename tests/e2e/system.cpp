@@ -1,8 +1,11 @@
 #include "system.hpp"
 
 #include <map>
+#include <random>
 #include <stdexcept>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "ticketing/testing/stack_env.hpp"
 
@@ -77,6 +80,21 @@ std::vector<std::string> System::urls(const std::string& service) const {
     if (i.service == service)
       out.push_back("http://127.0.0.1:" + std::to_string(i.process->http_port()));
   return out;
+}
+
+ticketing::rush::RushConfig System::rush_config(int users) const {
+  ticketing::rush::RushConfig cfg;
+  cfg.reservation_urls = urls("reservation-api");
+  cfg.payment_urls = urls("payment-api");
+  cfg.users = users;
+  cfg.first_user_id =
+      1'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000) * 1000;
+  cfg.threads = 16;
+  cfg.time_limit = std::chrono::seconds(240);
+  cfg.total_seats = ticketing::rush::count_seats(sut_);
+  cfg.on_progress = [](const std::string& line) { fmt::print("rush: {}\n", line); };
+  cfg.progress_every = std::chrono::seconds(5);
+  return cfg;
 }
 
 }  // namespace e2e

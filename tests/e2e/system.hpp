@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "rush.hpp"
 #include "support.hpp"
 #include "ticketing/testing/process.hpp"
 
@@ -39,6 +40,9 @@ class System {
   [[nodiscard]] std::vector<std::string> urls(const std::string& service) const;
 
   [[nodiscard]] const ticketing::rush::SystemUnderTest& sut() const { return sut_; }
+  // A rush of `users` buyers against every instance (user ids unique to the
+  // run, 16 driver threads, 240 s at most, progress every 5 s).
+  [[nodiscard]] ticketing::rush::RushConfig rush_config(int users) const;
   [[nodiscard]] const ticketing::rush::Baseline& baseline() const { return baseline_; }
   [[nodiscard]] unsigned short platform_control_port() const { return platform_.control_port(); }
   [[nodiscard]] unsigned short webhook_control_port() const { return webhook_.control_port(); }

@@ -47,21 +47,12 @@ void stack(const std::string& args) {
 }
 
 rush::RushConfig fault_rush(e2e::System& sys, int users) {
-  rush::RushConfig cfg;
-  cfg.reservation_urls = sys.urls("reservation-api");
-  cfg.payment_urls = sys.urls("payment-api");
-  cfg.users = users;
-  cfg.first_user_id =
-      3'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000) * 1000;
-  cfg.threads = 16;
+  auto cfg = sys.rush_config(users);
   cfg.time_limit = 200s;
-  cfg.total_seats = rush::count_seats(sys.sut());
   // A buyer waits an outage out (retrying 503s every 250 ms), and a payer
   // watches for its outcome well past the outage.
   cfg.max_errors = 400;
   cfg.confirm_wait = 150s;
-  cfg.on_progress = [](const std::string& line) { say(line); };
-  cfg.progress_every = 5s;
   return cfg;
 }
 

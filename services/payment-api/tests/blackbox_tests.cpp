@@ -320,6 +320,21 @@ class Fixture {
         {reservation, user, 1, 7, price, ticketing::unix_millis(expires)});
   }
 
+  // reservation.cancelled for the hold; returns once the read model has it.
+  void cancelled(std::int64_t reservation, std::int64_t user) {
+    produce("reservation.cancelled",
+            R"({"reservationId":)" + std::to_string(reservation) + R"(,"userId":)" +
+                std::to_string(user) +
+                R"(,"scheduleId":1,"seatNo":7,"reason":"USER_CANCELLED","cancelledAt":")" +
+                ticketing::now_rfc3339() + R"("})",
+            reservation);
+    auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (count("SELECT COUNT(*) FROM holds WHERE reservation_id = ? AND status = 'CANCELLED'",
+                 {reservation}) == 0 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(50ms);
+  }
+
   bool hold_known(std::int64_t reservation) {
     return conn_->query_one("SELECT 1 FROM holds WHERE reservation_id = ?", {reservation})
         .has_value();
@@ -634,17 +649,7 @@ TEST_CASE(
   CHECK(f.balance(user) == 300);
 
   // A cancellation already seen wins over a receipt.
-  f.produce("reservation.cancelled",
-            R"({"reservationId":)" + std::to_string(other) + R"(,"userId":)" +
-                std::to_string(user) +
-                R"(,"scheduleId":1,"seatNo":7,"reason":"USER_CANCELLED","cancelledAt":")" +
-                ticketing::now_rfc3339() + R"("})",
-            other);
-  auto deadline = std::chrono::steady_clock::now() + 15s;
-  while (f.count("SELECT COUNT(*) FROM holds WHERE reservation_id = ? AND status = 'CANCELLED'",
-                 {other}) == 0 &&
-         std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(50ms);
+  f.cancelled(other, user);
   auto late = pay_with(other, good);
   CHECK(late.status == 409);
   CHECK(error_code(late.body) == "RESERVATION_EXPIRED");
@@ -666,17 +671,7 @@ TEST_CASE("payment refusals: expired, cancelled, another user's, already paid, b
 
   auto cancelled = f.new_id();
   f.held(cancelled, user, 100);
-  f.produce("reservation.cancelled",
-            R"({"reservationId":)" + std::to_string(cancelled) + R"(,"userId":)" +
-                std::to_string(user) +
-                R"(,"scheduleId":1,"seatNo":7,"reason":"USER_CANCELLED","cancelledAt":")" +
-                ticketing::now_rfc3339() + R"("})",
-            cancelled);
-  auto deadline = std::chrono::steady_clock::now() + 15s;
-  while (f.count("SELECT COUNT(*) FROM holds WHERE reservation_id = ? AND status = 'CANCELLED'",
-                 {cancelled}) == 0 &&
-         std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(50ms);
+  f.cancelled(cancelled, user);
   r = f.send("POST", "/v1/payments", f.token(user),
              R"({"reservationId":)" + std::to_string(cancelled) + "}");
   CHECK(r.status == 409);
