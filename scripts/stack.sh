@@ -300,7 +300,13 @@ cmd_status() {
   echo "# connection settings"
   print_env
   for s in "${SERVICES[@]}"; do
-    if running_pid "$s" >/dev/null; then echo "$(url_var "$s")_URL=$(service_url "$s")"; fi
+    if running_pid "$s" >/dev/null; then
+      echo "$(url_var "$s")_URL=$(service_url "$s")"
+      # The APIs' health and metrics are on their admin port only.
+      if [ -n "${HTTP_PORTS[$s]:-}" ]; then
+        echo "$(url_var "$s")_ADMIN_URL=http://127.0.0.1:${ADMIN_PORTS[$s]}"
+      fi
+    fi
     # More instances (INSTANCES=N run): every URL, first one first.
     if running_pid "$s-2" >/dev/null; then
       local urls=() n port

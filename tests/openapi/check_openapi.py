@@ -461,13 +461,17 @@ def exercise(c, spec):
     c.call(R, "GET", "/v1/queue/status", 401, token=ta)
     c.call(R, "GET", "/v1/concerts", 401, token=ta)
 
-    # --- health, unknown paths and methods -------------------------------------------------
+    # --- operations routes (admin port only), unknown paths and methods ---------------------
     for svc in (R, P):
-        c.call(svc, "GET", "/health/live", 200)
-        c.call(svc, "GET", "/health/ready", 200)
-        _, _, text = c.call(svc, "GET", "/metrics", 200)
-        if text is not None and "http_requests_total" not in text:
-            c.failures.append(f"{svc} /metrics has no http_requests_total")
+        for path in ("/health/live", "/health/ready", "/metrics", "/routes"):
+            status, _, raw = request(c.services[svc].http_port, "GET", path)
+            if status != 404:
+                c.failures.append(f"{svc} public port GET {path} answered {status}, not 404")
+            status, _, raw = request(c.services[svc].admin_port, "GET", path)
+            if status != 200:
+                c.failures.append(f"{svc} admin port GET {path} answered {status}")
+            elif path == "/metrics" and b"http_requests_total" not in raw:
+                c.failures.append(f"{svc} /metrics has no http_requests_total")
         status, _, raw = request(c.services[svc].http_port, "GET", "/v1/no-such-path")
         if status != 404 or json.loads(raw)["error"]["code"] != "NOT_FOUND":
             c.failures.append(f"{svc} unknown path answered {status} {raw[:200]!r}")
@@ -512,12 +516,11 @@ def exercise_degraded(c, spec):
     _, _, t = c.call(R, "POST", "/v1/queue/tokens", 201, body={"userId": 42})  # Redis only
     token = t["token"] if t else "none"
     for svc, method, path in operations(spec):
-        if (method, path) in (("POST", "/v1/queue/tokens"), ("GET", "/v1/queue/status"),
-                              ("GET", "/health/live"), ("GET", "/metrics")):
-            continue  # Redis only, or no dependency at all
+        if (method, path) in (("POST", "/v1/queue/tokens"), ("GET", "/v1/queue/status")):
+            continue  # Redis only
         _, h, _ = c.call(svc, method, path, 503, {"id": 1}, body=SAMPLE_BODIES.get((method, path)),
                          token=token)
-        if h.get("retry-after") != "1" and path != "/health/ready":
+        if h.get("retry-after") != "1":
             c.failures.append(f"{svc} {method} {path}: 503 without Retry-After: 1")
 
 

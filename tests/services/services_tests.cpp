@@ -98,7 +98,11 @@ TEST_CASE("each service serves health and metrics and stops on SIGTERM") {
       CHECK(metrics.body.find("http_requests_total{") != std::string::npos);
 
       if (svc.public_api) {
-        CHECK(get(http, "/health/ready").status == 200);
+        // Operations routes live on the admin port only.
+        for (const char* path : {"/health/ready", "/health/live", "/metrics", "/routes"}) {
+          INFO(svc.name << " public port " << path);
+          CHECK(get(http, path).status == 404);
+        }
         auto missing = get(http, "/v1/no-such-route");
         CHECK(missing.status == 404);
         CHECK(missing.body.find(R"("code":"NOT_FOUND")") != std::string::npos);

@@ -65,7 +65,6 @@ std::string stalls_json(const events::StallBoard& board, std::chrono::seconds th
 }  // namespace
 
 ServiceHost::ServiceHost(const HostConfig& config) : impl_(std::make_unique<Impl>(config)) {
-  if (config.public_api) add_admin_routes(impl_->router, impl_->checks);
   impl_->checks.add_detail(
       "stalled",
       [board = impl_->stalls, after = std::chrono::seconds(config.common.stalled_after_s)] {

@@ -182,7 +182,7 @@ class Fixture {
     proc_ = std::make_unique<tt::ChildProcess>(tt::build_path("services/payment-api/payment-api"),
                                                std::vector<std::string>{}, env,
                                                tt::build_path("services/payment-api/blackbox.log"));
-    wait_ready(http_port_);
+    wait_ready(admin);
     auto opts = db::parse_url(tt::mysql_url());
     opts.database = database_;
     conn_ = std::make_unique<db::Connection>(opts);
@@ -211,14 +211,15 @@ class Fixture {
   std::unique_ptr<tt::ChildProcess> spawn_peer(unsigned short http_port) {
     auto env = env_;
     env["HTTP_PORT"] = std::to_string(http_port);
-    env["ADMIN_PORT"] = std::to_string(tt::free_port());
+    const auto admin = tt::free_port();
+    env["ADMIN_PORT"] = std::to_string(admin);
     env["LOG_LEVEL"] = "debug";  // "hold recorded" lines show what it consumed
     // A fresh log: the test reads it for what this run's peer did.
     auto log = tt::build_path("services/payment-api/blackbox-peer.log");
     std::filesystem::remove(log);
     auto p = std::make_unique<tt::ChildProcess>(tt::build_path("services/payment-api/payment-api"),
                                                 std::vector<std::string>{}, env, log);
-    wait_ready(http_port);
+    wait_ready(admin);
     return p;
   }
   // With offset reset "latest", what is produced before the group has its
@@ -352,16 +353,17 @@ class Fixture {
   }
 
  private:
-  void wait_ready(unsigned short port) {
+  // Until the admin port's /health/ready answers 200.
+  void wait_ready(unsigned short admin_port) {
     auto deadline = std::chrono::steady_clock::now() + 40s;
     while (std::chrono::steady_clock::now() < deadline) {
       try {
-        if (send("GET", "/health/ready", "", {}, {}, port).status == 200) return;
+        if (send("GET", "/health/ready", "", {}, {}, admin_port).status == 200) return;
       } catch (const std::exception&) {
       }
       std::this_thread::sleep_for(100ms);
     }
-    FAIL("payment-api not ready on port " << port << ": " << proc_->log());
+    FAIL("payment-api not ready on admin port " << admin_port << ": " << proc_->log());
   }
 
   std::string database_;

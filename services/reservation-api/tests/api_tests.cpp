@@ -341,6 +341,8 @@ TEST_CASE("bad requests answer 4xx with an error code and the service keeps serv
       {"POST", "/v1/queue/tokens", R"({"userId":1e30})", false, 400},
       {"POST", "/v1/queue/tokens", R"({"userId":99999999999999999999999})", false, 400},
       {"POST", "/v1/queue/tokens", R"({"userId":null})", false, 400},
+      // Beyond what a double (Lua, the queue scripts) holds exactly.
+      {"POST", "/v1/queue/tokens", R"({"userId":9007199254740992})", false, 400},
       {"POST", "/v1/queue/tokens", R"({"userId":1)", false, 400},
       {"POST", "/v1/queue/tokens", huge, false, 413},
       {"POST", "/v1/queue/tokens", big_json, false, 413},

@@ -29,6 +29,9 @@ using http::Response;
 namespace {
 
 constexpr std::int64_t kMaxId = std::numeric_limits<std::int64_t>::max();
+// User ids travel through Lua (queue scripts), whose numbers are doubles:
+// only ids a double holds exactly are accepted.
+constexpr std::int64_t kMaxUserId = (std::int64_t{1} << 53) - 1;
 
 std::optional<std::int64_t> parse_id(const Request& req, const char* name) {
   auto it = req.params.find(name);
@@ -208,7 +211,7 @@ class Api {
     auto parsed = http::JsonBody::parse(req);
     if (auto* r = std::get_if<Response>(&parsed)) return *r;
     auto& body = std::get<http::JsonBody>(parsed);
-    auto user = body.int64("userId", 1, kMaxId);
+    auto user = body.int64("userId", 1, kMaxUserId);
     if (auto err = body.error()) return *err;
     auth::TokenClaims claims;
     auto fresh = d_.signer.issue(*user, &claims);

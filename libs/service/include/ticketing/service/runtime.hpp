@@ -34,8 +34,7 @@ struct CommonConfig {
 };
 
 // The admin endpoint of a service: GET /health/live, /health/ready and
-// /metrics on ADMIN_PORT. Services with a public API add the same routes to
-// their public router with add_admin_routes(). With `public_routes`, also
+// /metrics on ADMIN_PORT, never on the public port. With `public_routes`, also
 // GET /routes: {"service","routes":[{"method","pattern"}]}, the routes that
 // router serves (read when asked; the router must outlive this server and not
 // change once started). docs/openapi.yaml is checked against it.
