@@ -23,10 +23,8 @@ struct Svc {
 };
 
 const Svc kServices[] = {
-    {"reservation-api", true, true, true},
-    {"payment-api", true, false, true},
-    {"seat-expiry-scheduler", false, true, false},
-    {"dataplatform-relay", false, true, false},
+    {"reservation-api", true, true, true},         {"payment-api", true, false, true},
+    {"seat-expiry-scheduler", false, true, false}, {"dataplatform-relay", false, true, false},
     {"notification-worker", false, true, false},
 };
 
@@ -55,8 +53,9 @@ ticketing::http::ClientResponse get(unsigned short port, const std::string& path
 }
 
 // Polls until GET answers `status` (or the deadline passes); returns the last answer.
-std::optional<ticketing::http::ClientResponse> wait_for(unsigned short port, const std::string& path,
-                                                        int status, std::chrono::seconds limit) {
+std::optional<ticketing::http::ClientResponse> wait_for(unsigned short port,
+                                                        const std::string& path, int status,
+                                                        std::chrono::seconds limit) {
   std::optional<ticketing::http::ClientResponse> last;
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -70,7 +69,9 @@ std::optional<ticketing::http::ClientResponse> wait_for(unsigned short port, con
   return last;
 }
 
-std::string log_path(const std::string& name) { return tt::build_path("tests/services/" + name + ".log"); }
+std::string log_path(const std::string& name) {
+  return tt::build_path("tests/services/" + name + ".log");
+}
 
 }  // namespace
 
