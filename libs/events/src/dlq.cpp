@@ -6,6 +6,8 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <system_error>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -316,6 +318,12 @@ struct HandlingLoop::Impl {
     } catch (const PoisonError& e) {
       w.error = std::string("poison: ") + e.what();
       kind = Kind::kPermanent;
+    } catch (const std::bad_alloc& e) {
+      w.error = e.what();
+      kind = Kind::kOutage;  // memory comes back
+    } catch (const std::system_error& e) {
+      w.error = e.what();
+      kind = Kind::kOutage;  // threads, descriptors, sockets come back
     } catch (const std::exception& e) {
       w.error = e.what();
     } catch (...) {
@@ -482,7 +490,11 @@ HandlingLoop::HandlingLoop(Consumer& consumer, Producer& dlq_producer, EventHand
 }
 
 HandlingLoop::~HandlingLoop() {
-  if (impl_) impl_->consumer.set_rebalance_listener(nullptr);
+  if (!impl_) return;
+  impl_->consumer.set_rebalance_listener(nullptr);
+  // The board may outlive this loop (the host's): what was blocked here is
+  // no longer ours to report.
+  for (const auto& [tp, b] : impl_->blocked) impl_->unstall(tp);
 }
 
 void HandlingLoop::poll_once(std::chrono::milliseconds max_wait) {

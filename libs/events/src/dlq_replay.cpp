@@ -306,7 +306,8 @@ DlqReader::DlqReader(DlqReadOptions options) : impl_(std::make_unique<Impl>()) {
                        err);
     }
     r.start = std::max(r.low, sel.from_offset.value_or(0));
-    r.stop = sel.to_offset ? std::min(r.high, *sel.to_offset + 1) : r.high;
+    // to_offset is inclusive; no +1 past the end (INT64_MAX would overflow).
+    r.stop = sel.to_offset && *sel.to_offset < r.high ? *sel.to_offset + 1 : r.high;
     s.ranges.push_back(r);
   }
 

@@ -219,8 +219,12 @@ struct Relay::Impl {
         "SELECT id, topic, msg_key, payload, headers, UNIX_TIMESTAMP(created_at) FROM {} "
         "WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT ?",
         t);
+    // Two index-only counts (idx_outbox_sent_id, idx_outbox_parked): a large
+    // backlog must not hold the leader's session past its heartbeat.
     count_sql = fmt::format(
-        "SELECT COUNT(*) - COUNT(parked_at), COUNT(parked_at) FROM {} WHERE sent_at IS NULL", t);
+        "SELECT (SELECT COUNT(*) FROM {0} WHERE sent_at IS NULL),"
+        " (SELECT COUNT(*) FROM {0} WHERE parked_at IS NOT NULL AND sent_at IS NULL)",
+        t);
     cleanup_sql = fmt::format(
         "DELETE FROM {} WHERE sent_at < TIMESTAMPADD(MICROSECOND, ?, NOW(3)) ORDER BY sent_at, id "
         "LIMIT ?",
@@ -454,14 +458,16 @@ struct Relay::Impl {
                {{"table", qualified}, {"instance", options.instance}, {"reason", reason}});
     n_give_ups.fetch_add(1);
     give_ups_total.inc();
+    // The old producer first, while the lock is still ours: its destructor
+    // waits (close_timeout) for records still in flight, then purges them,
+    // so they cannot land late, after and out of order with what the next
+    // leader publishes. A new client starts from fresh connections and fresh
+    // idempotence state.
+    if (shared_producer == nullptr) own_producer.reset();
     release_leadership();
     failed_rounds = 0;
     rejoin_not_before = Clock::now() + options.rejoin_after;
     if (shared_producer == nullptr) {
-      // The destructor waits (close_timeout) for records still in flight,
-      // then purges them; a new client starts from fresh connections and
-      // fresh idempotence state.
-      own_producer.reset();
       last_tick.store(ticks(Clock::now()));
       try {
         create_producer();
@@ -656,8 +662,10 @@ struct Relay::Impl {
     const auto now = Clock::now();
     if (now - last_pending >= options.pending_refresh) {
       auto row = conn->query_one(count_sql);
-      pending_gauge.set(row ? static_cast<double>(row->i64(0)) : 0.0);
-      parked_gauge.set(row ? static_cast<double>(row->i64(1)) : 0.0);
+      const auto unsent = row ? row->i64(0) : 0;
+      const auto parked = row ? row->i64(1) : 0;
+      pending_gauge.set(static_cast<double>(unsent - parked));
+      parked_gauge.set(static_cast<double>(parked));
       last_pending = now;
     }
     if (now - last_cleanup >= options.cleanup_interval) {
@@ -728,7 +736,12 @@ struct Relay::Impl {
         } else {
           ++failed_rounds;
         }
-        if (r.abandoned) continue;  // give_up_reason() says why
+        if (r.abandoned) {
+          // Records of this batch are still in flight: never select them
+          // again as leader (they would go out twice, out of order).
+          give_up("stopped waiting for the acks of a batch");
+          continue;
+        }
         if (r.failed > 0) {
           sleep_for(backoff);
           grow();

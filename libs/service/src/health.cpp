@@ -12,7 +12,7 @@ void HealthChecks::add(std::string name, Probe probe) {
 }
 
 void HealthChecks::add_liveness(std::string name, Probe probe) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(liveness_mutex_);
   liveness_.push_back(Entry{std::move(name), std::move(probe)});
 }
 
@@ -53,7 +53,7 @@ HealthChecks::Result HealthChecks::run() {
 }
 
 HealthChecks::Result HealthChecks::run_liveness() {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(liveness_mutex_);
   Result r;
   probe(liveness_, r, ttl_);
   return r;

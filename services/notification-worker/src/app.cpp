@@ -90,18 +90,24 @@ service::Setup configure(EnvReader& env) {
     auto& handled =
         metrics::global().counter("notify_events_total", "Notification events fully delivered");
     const Language language = s.language;
-    const int max_attempts = s.handling.retry.max_infra_attempts;
-    events::EventHandler handler = [notifier, language, max_attempts, &dead,
+    const events::RetryPolicy retry = s.handling.retry;
+    // Counted when the loop will not retry (its rules, dlq.hpp).
+    events::EventHandler handler = [notifier, language, retry, &dead,
                                     &handled](const events::Event& e) {
       try {
         Message m = render(*e.envelope, language);
         notifier->send(m);
         handled.inc();
       } catch (const InfraError& err) {
-        if (!err.retryable() || (max_attempts > 0 && e.attempt >= max_attempts)) dead.inc();
+        if (!err.retryable() ||
+            (retry.max_infra_attempts > 0 && e.attempt >= retry.max_infra_attempts))
+          dead.inc();
+        throw;
+      } catch (const PoisonError&) {
+        dead.inc();
         throw;
       } catch (...) {
-        dead.inc();
+        if (e.attempt >= retry.max_attempts) dead.inc();
         throw;
       }
     };

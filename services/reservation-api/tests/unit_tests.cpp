@@ -31,8 +31,12 @@ TEST_CASE("a payment confirms by when it was made, for the hold's price, by its 
   PaidReservation held{"HELD", 7, 500, std::nullopt, expires};
   PaymentCompleted pay{"e1", 70, 1, 7, 500, expires - 1ms};
   CHECK(decide_confirmation(held, pay) == ConfirmOutcome::kConfirmed);
-  // Paid in time: confirmed however late the event is (the clock is not read).
-  CHECK(decide_confirmation(held, pay) == ConfirmOutcome::kConfirmed);
+  // Paid in time: confirmed however late the event comes (no clock is read:
+  // this expiry is in the past of the test's run, and still it confirms).
+  auto early = pay;
+  early.paid_at = SystemTime{} + 1h;
+  PaidReservation long_gone{"HELD", 7, 500, std::nullopt, SystemTime{} + 2h};
+  CHECK(decide_confirmation(long_gone, early) == ConfirmOutcome::kConfirmed);
   auto late = pay;
   late.paid_at = expires;
   CHECK(decide_confirmation(held, late) == ConfirmOutcome::kHoldExpired);

@@ -90,8 +90,9 @@ void count_hold(std::string_view outcome) {
   }
 }
 
-// A HELD reservation carries its signed holdReceipt: payment-api accepts it
-// in place of the reservation.held event that may still be on its way.
+// A HELD reservation that can still be paid (before expiresAt) carries its
+// signed holdReceipt: payment-api accepts it in place of the reservation.held
+// event that may still be on its way.
 Response reservation_json(int status, const ReservationView& r,
                           const auth::HoldReceipts& receipts) {
   http::JsonWriter w;
@@ -112,7 +113,7 @@ Response reservation_json(int status, const ReservationView& r,
       .string(r.expires_at);
   if (r.confirmed_at) w.key("confirmedAt").string(*r.confirmed_at);
   if (r.status == "HELD") {
-    if (auto expires = parse_rfc3339(r.expires_at)) {
+    if (auto expires = parse_rfc3339(r.expires_at); expires && now_unix_millis() < unix_millis(*expires)) {
       w.key("holdReceipt")
           .string(receipts.sign(
               {r.id, r.user_id, r.schedule_id, r.seat_no, r.price, unix_millis(*expires)}));
@@ -216,6 +217,11 @@ class Api {
     auth::TokenClaims claims;
     auto fresh = d_.signer.issue(*user, &claims);
     auto entered = d_.queue.enter(*user, claims.token_id, fresh);
+    if (entered.full) {
+      auto r = Response::error(503, "QUEUE_FULL", "the waiting queue is full, retry later");
+      r.headers.emplace_back("Retry-After", "10");
+      return r;
+    }
     auto token = entered.created ? fresh : entered.token;
     std::string token_id = claims.token_id;
     if (!entered.created) {

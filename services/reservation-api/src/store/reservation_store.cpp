@@ -318,15 +318,25 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
   auto lease = pool_.acquire();
   auto& conn = *lease;
   db::Transaction tx(conn, db::Isolation::kReadCommitted);
-  if (!outbox::record_processed(conn, consumer_name_, event_id)) {
-    tx.commit();
-    return 0;
-  }
   std::string in;
   db::Params params{schedule.value, release_cutoff(now)};
   for (const auto& s : seats) {
     in += in.empty() ? "?" : ", ?";
     params.emplace_back(s.reservation_id);
+  }
+  // Holds the event names that are still HELD but not yet past their release
+  // time (a scheduler with a shorter grace or a clock ahead of ours): they
+  // are not released early, and the event is retried until they are due,
+  // never recorded as done with them left behind.
+  const auto early = conn.query_one(
+      "SELECT COUNT(*) AS n FROM reservations WHERE schedule_id = ? AND status = 'HELD'"
+      " AND expires_at > ? AND id IN (" +
+          in + ")",
+      params);
+  const bool wait_for_some = early && early->i64("n") > 0;
+  if (!wait_for_some && !outbox::record_processed(conn, consumer_name_, event_id)) {
+    tx.commit();
+    return 0;
   }
   // Only holds that are still HELD and past their release time: a hold
   // confirmed or cancelled meanwhile, or already expired by a redelivery, is
@@ -338,6 +348,7 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
       params);
   if (due.empty()) {
     tx.commit();
+    if (wait_for_some) throw HoldsNotDue(early->i64("n"));
     return 0;
   }
   std::string ids;
@@ -367,6 +378,7 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
   }
   tx.commit();
   committed(schedule.value);
+  if (wait_for_some) throw HoldsNotDue(early->i64("n"));
   return static_cast<int>(due.size());
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "domain/model.hpp"
+#include "ticketing/common/error.hpp"
 
 namespace ticketing::db {
 class Pool;
@@ -59,6 +60,15 @@ struct StoreHooks {
   std::function<void(std::int64_t schedule_id)> seats_changed;
 };
 
+// seats.expired named holds that are not yet past their release time: the
+// due ones were released, the event is to be handled again later (retryable).
+class HoldsNotDue : public InfraError {
+ public:
+  explicit HoldsNotDue(std::int64_t n)
+      : InfraError(std::to_string(n) + " hold(s) of seats.expired not yet past the release grace",
+                   true) {}
+};
+
 struct StoreOptions {
   // A hold's seat is released (seats.expired, takeover by a new hold, shown
   // free) only this long after its expiresAt (HOLD_RELEASE_GRACE_SECONDS).
@@ -92,7 +102,9 @@ class ReservationStore {
 
   // payment.completed; exactly one outcome per event id.
   ConfirmOutcome confirm(const PaymentCompleted& p, const std::string& trace_id);
-  // seats.expired: returns how many holds were expired by this call.
+  // seats.expired: returns how many holds were expired by this call. Throws
+  // HoldsNotDue (after committing the due ones) when some named holds are
+  // still within their release grace.
   int expire(const std::string& event_id, ScheduleId schedule,
              const std::vector<ExpiredSeat>& seats, const std::string& trace_id);
 

@@ -48,8 +48,11 @@ class HealthChecks {
   static void probe(std::vector<Entry>& entries, Result& r, std::chrono::milliseconds ttl);
 
   std::chrono::milliseconds ttl_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // readiness probes and details
   std::vector<Entry> entries_;
+  // Its own lock: a readiness probe stuck on a frozen dependency must never
+  // hold up /health/live.
+  std::mutex liveness_mutex_;
   std::vector<Entry> liveness_;
   std::vector<std::pair<std::string, Detail>> details_;
 };
