@@ -384,7 +384,10 @@ cmd_run() {
   cmd_up >/dev/null
   local s bin n name ISO
   eval "$(print_env | sed 's/^\([A-Z_]*\)=\(.*\)$/export \1="${\1:-\2}"/')"
-  export TOKEN_SECRET=${TOKEN_SECRET:-local-development-secret}
+  # Development mode: the known development secret is accepted (a service
+  # refuses it, and any secret under 32 bytes, without TICKETING_DEV_MODE).
+  export TICKETING_DEV_MODE=${TICKETING_DEV_MODE:-true}
+  export TOKEN_SECRET=${TOKEN_SECRET:-insecure-development-token-secret-make-run}
   # No data platform given: the fake one (tools/fake-peer) stands in for it.
   if [ -z "${DATAPLATFORM_URL:-}" ]; then
     start_fake_peer fake-dataplatform "$FAKE_DATAPLATFORM_PORT" "$FAKE_DATAPLATFORM_CONTROL_PORT"

@@ -22,7 +22,7 @@ std::map<std::string, std::string> with_stack(std::map<std::string, std::string>
   std::map<std::string, std::string> full = {{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
                                              {"MYSQL_URL", tt::mysql_url()},
                                              {"REDIS_URL", tt::redis_url()},
-                                             {"TOKEN_SECRET", "e2e-test-secret"},
+                                             {"TOKEN_SECRET", "e2e-system-test-secret-0123456789abcdef"},
                                              // A new group starts at the log end: the shared
                                              // topics' history belongs to other runs.
                                              {"KAFKA_AUTO_OFFSET_RESET", "latest"}};

@@ -32,7 +32,7 @@ import yaml
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 SERVICES = ("reservation-api", "payment-api")
-SECRET = "openapi-contract-secret"
+SECRET = "openapi-contract-test-secret-0123456789"
 MAX_BALANCE = 500_000
 
 

@@ -32,7 +32,7 @@ std::map<std::string, std::string> stack_env(unsigned short admin_port, unsigned
   return {{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
           {"MYSQL_URL", tt::mysql_url()},
           {"REDIS_URL", tt::redis_url()},
-          {"TOKEN_SECRET", "test-secret"},
+          {"TOKEN_SECRET", "services-blackbox-test-secret-0123456789"},
           // Nothing listens there: the relay starts, its breaker holds records back.
           {"DATAPLATFORM_URL", "http://127.0.0.1:1"},
           // Its own group, from the log end: these probes never take work

@@ -52,13 +52,24 @@ std::string EnvReader::required(std::string_view name) {
   return *v;
 }
 
-std::string EnvReader::secret(std::string_view name) {
+std::string EnvReader::secret(std::string_view name, std::size_t min_bytes) {
   auto v = lookup_(name);
   if (!v || v->empty()) {
     problems_.push_back(fmt::format("{} is required but not set", name));
     return {};
   }
   remember(name, *v, true);
+  if (v->size() < min_bytes) {
+    problems_.push_back(fmt::format("{} must be at least {} bytes", name, min_bytes));
+  } else if (v->find(kDevelopmentSecretMarker) != std::string::npos) {
+    auto dev = lookup_("TICKETING_DEV_MODE");
+    if (!dev || *dev != "true") {
+      problems_.push_back(fmt::format(
+          "{} is a development value; set a secret of your own (or TICKETING_DEV_MODE=true "
+          "on a development stack)",
+          name));
+    }
+  }
   return *v;
 }
 

@@ -47,10 +47,11 @@ TEST_CASE("config reports every missing or malformed variable at once") {
 }
 
 TEST_CASE("config defaults, values and masked secrets") {
-  auto env = reader({{"PORT", "9090"}, {"TOKEN_SECRET", "hunter2"}, {"FLAG", "true"}});
+  const std::string secret = "correct-horse-battery-staple-hunter2";
+  auto env = reader({{"PORT", "9090"}, {"TOKEN_SECRET", secret}, {"FLAG", "true"}});
   CHECK(env.integer("PORT", 8080, 1, 65535) == 9090);
   CHECK(env.integer("TTL", 300, 1, 3600) == 300);
-  CHECK(env.secret("TOKEN_SECRET") == "hunter2");
+  CHECK(env.secret("TOKEN_SECRET") == secret);
   CHECK(env.boolean("FLAG", false));
   CHECK(env.str("NAME", "x") == "x");
   REQUIRE_NOTHROW(env.finish());
@@ -58,6 +59,28 @@ TEST_CASE("config defaults, values and masked secrets") {
   CHECK(d.find("TOKEN_SECRET=***") != std::string::npos);
   CHECK(d.find("hunter2") == std::string::npos);
   CHECK(d.find("PORT=9090") != std::string::npos);
+}
+
+TEST_CASE("secrets: at least 32 bytes, development values only in development mode") {
+  auto problems = [](std::map<std::string, std::string> vars) {
+    auto env = reader(std::move(vars));
+    env.secret("TOKEN_SECRET");
+    try {
+      env.finish();
+      return std::string();
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+  };
+  CHECK(problems({{"TOKEN_SECRET", std::string(31, 'x')}}).find(
+            "TOKEN_SECRET must be at least 32 bytes") != std::string::npos);
+  CHECK(problems({{"TOKEN_SECRET", std::string(32, 'x')}}).empty());
+  const std::string dev = "insecure-development-token-secret-000";
+  CHECK(problems({{"TOKEN_SECRET", dev}}).find("TOKEN_SECRET is a development value") !=
+        std::string::npos);
+  CHECK(problems({{"TOKEN_SECRET", dev}, {"TICKETING_DEV_MODE", "false"}}).find(
+            "development value") != std::string::npos);
+  CHECK(problems({{"TOKEN_SECRET", dev}, {"TICKETING_DEV_MODE", "true"}}).empty());
 }
 
 TEST_CASE("metrics render in Prometheus text format") {

@@ -985,7 +985,7 @@ TEST_CASE("MariaDB down at start: live, not ready, 503 on the API, stops cleanly
       {"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
       {"MYSQL_URL", "mysql://ticketing:ticketing@127.0.0.1:" + std::to_string(dead) + "/"},
       {"MYSQL_DATABASE", tt::unique_name("payment_down")},
-      {"TOKEN_SECRET", "down-test-secret"},
+      {"TOKEN_SECRET", "payment-api-down-test-secret-0123456789"},
       {"HTTP_PORT", std::to_string(http_port)},
       {"ADMIN_PORT", std::to_string(admin)},
       {"KAFKA_CONSUMER_GROUP", tt::unique_name("payment-api-down")},
@@ -1021,7 +1021,7 @@ TEST_CASE("MariaDB down at start: live, not ready, 503 on the API, stops cleanly
   CHECK(ready->status == 503);
   CHECK(ready->body.find(R"("schema":"down")") != std::string::npos);
   CHECK(ready->body.find(R"("mysql":"down")") != std::string::npos);
-  ticketing::auth::TokenSigner signer("down-test-secret", std::chrono::seconds(60));
+  ticketing::auth::TokenSigner signer("payment-api-down-test-secret-0123456789", std::chrono::seconds(60));
   auto points = get(http_port, "/v1/points", signer.issue(1));
   REQUIRE(points);
   CHECK(points->status == 503);
@@ -1077,7 +1077,7 @@ TEST_CASE("a dedupe retention below one day is refused at start, naming the vari
   std::map<std::string, std::string> env = {{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
                                             {"MYSQL_URL", tt::mysql_url()},
                                             {"MYSQL_DATABASE", tt::unique_name("payment_badcfg")},
-                                            {"TOKEN_SECRET", "bad-config-secret"},
+                                            {"TOKEN_SECRET", "payment-api-bad-config-secret-0123456789"},
                                             {"HTTP_PORT", std::to_string(tt::free_port())},
                                             {"ADMIN_PORT", std::to_string(tt::free_port())},
                                             {"DEDUPE_RETENTION_S", "3600"},

@@ -31,6 +31,9 @@ Config Config::read(EnvReader& env) {
       std::chrono::seconds(env.integer("TOKEN_MAX_AGE_SECONDS", 86400, 1, 31 * 86400));
   c.queue_max_active = env.integer("QUEUE_MAX_ACTIVE", 100, 1, 1000000);
   c.queue_active_ttl = std::chrono::seconds(env.integer("QUEUE_ACTIVE_TTL_SECONDS", 600, 1, 86400));
+  c.queue_max_waiting = env.integer("QUEUE_MAX_WAITING", 200000, 1, 100'000'000);
+  c.queue_waiting_ttl =
+      std::chrono::seconds(env.integer("QUEUE_WAITING_TTL_SECONDS", 120, 1, 86400));
   c.promote_interval =
       std::chrono::milliseconds(env.integer("QUEUE_PROMOTE_INTERVAL_MS", 200, 10, 10000));
   c.hold_ttl = std::chrono::seconds(env.integer("HOLD_TTL_SECONDS", 300, 1, 86400));
@@ -69,6 +72,18 @@ db::ConnectOptions schema_connect(const std::string& url, const std::string& dat
   return options;
 }
 
+QueueOptions queue_options(const Config& c) {
+  QueueOptions o;
+  o.prefix = c.redis_prefix;
+  o.max_active = c.queue_max_active;
+  o.active_ttl = c.queue_active_ttl;
+  o.max_waiting = c.queue_max_waiting;
+  o.waiting_ttl = c.queue_waiting_ttl;
+  o.token_lifetime = c.token_max_age;
+  o.state_cache = c.queue_state_cache;
+  return o;
+}
+
 // Everything the service owns for its life, torn down in reverse.
 struct Runtime {
   Runtime(service::ServiceHost& h, Config cfg)
@@ -76,9 +91,7 @@ struct Runtime {
         config(std::move(cfg)),
         signer(config.token_secret, config.token_max_age),
         receipts(config.token_secret),
-        queue(host.infra().redis(),
-              QueueOptions{config.redis_prefix, config.queue_max_active, config.queue_active_ttl,
-                           config.queue_state_cache}),
+        queue(host.infra().redis(), queue_options(config)),
         cache(host.infra().redis(), config.redis_prefix, config.cache_ttl,
               config.catalogue_local_max_stale),
         pool(db::PoolOptions{

@@ -18,6 +18,8 @@ struct Config {
   std::chrono::seconds token_max_age{86400};
   std::int64_t queue_max_active = 100;
   std::chrono::seconds queue_active_ttl{600};
+  std::int64_t queue_max_waiting = 200000;
+  std::chrono::seconds queue_waiting_ttl{120};
   std::chrono::milliseconds promote_interval{200};
   std::chrono::seconds hold_ttl{300};
   // Seats are released this long after a hold's expiresAt (payments are

@@ -219,6 +219,42 @@ TEST_CASE("waiting queue: strict arrival order, the active cap is never exceeded
   CHECK(max_active == kCap);
 }
 
+TEST_CASE("waiting queue: bounded length, and a waiting place lapses when nobody asks for it") {
+  rt::Service svc("qbound", {{"QUEUE_MAX_ACTIVE", "1"},
+                             {"QUEUE_MAX_WAITING", "3"},
+                             {"QUEUE_WAITING_TTL_SECONDS", "3"}});
+  auto base = rt::unique_user();
+  auto enter = [&](std::int64_t user) {
+    return svc.call("POST", "/v1/queue/tokens", R"({"userId":)" + std::to_string(user) + "}");
+  };
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 4; ++i) {  // one active, three waiting
+    auto r = enter(base + i);
+    REQUIRE(r.status == 201);
+    tokens.emplace_back(rt::json(r.body)["token"].GetString());
+  }
+  auto full = enter(base + 4);
+  CHECK(full.status == 503);
+  CHECK(full.body.find(R"("code":"QUEUE_FULL")") != std::string::npos);
+  CHECK(svc.redis_int({"ZCARD", svc.prefix() + "waiting"}) == 3);
+  // Someone already queued still gets their place back.
+  CHECK(enter(base + 2).status == 200);
+
+  // Users 1 and 2 keep asking for their place; user 3 walks away.
+  for (int round = 0; round < 9; ++round) {
+    for (int i : {1, 2})
+      CHECK(svc.call("GET", "/v1/queue/status", "", tokens[static_cast<std::size_t>(i)]).status ==
+            200);
+    std::this_thread::sleep_for(500ms);
+  }
+  CHECK(svc.call("GET", "/v1/queue/status", "", tokens[3]).status == 401);  // lapsed
+  CHECK(svc.redis_int({"ZCARD", svc.prefix() + "waiting"}) == 2);
+  // Room again for a newcomer.
+  CHECK(enter(base + 5).status == 201);
+  // The user's key and token carry a TTL: nothing stays in Redis for ever.
+  CHECK(svc.redis_int({"TTL", svc.prefix() + "user:" + std::to_string(base + 5)}) > 0);
+}
+
 TEST_CASE("authorization: owner only, signed tokens, active queue place") {
   rt::Service svc("authz", {{"QUEUE_MAX_ACTIVE", "2"}});
   auto base = rt::unique_user();

@@ -32,7 +32,7 @@ std::map<std::string, std::string> base_env() {
   return {{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
           {"MYSQL_URL", tt::mysql_url()},
           {"REDIS_URL", tt::redis_url()},
-          {"TOKEN_SECRET", "reservation-test-secret"},
+          {"TOKEN_SECRET", "reservation-api-integration-test-secret"},
           {"LOG_LEVEL", "warn"}};
 }
 

@@ -9,13 +9,18 @@ namespace ticketing::reservation {
 namespace {
 
 // Shared Lua prelude: eviction of lapsed tokens and admission in arrival order.
-// KEYS[1] = waiting, KEYS[2] = active; ARGV[1] = prefix, ARGV[2] = now ms,
-// ARGV[3] = max active, ARGV[4] = active ttl ms.
+// KEYS[1] = waiting, KEYS[2] = active, KEYS[3] = seq, KEYS[4] = seen;
+// ARGV[1] = prefix, ARGV[2] = now ms, ARGV[3] = max active, ARGV[4] = active
+// ttl ms, ARGV[5] = max waiting, ARGV[6] = waiting ttl ms, ARGV[7] = token
+// lifetime s; a script's own arguments follow from ARGV[8].
 constexpr const char* kPrelude = R"lua(
 local p = ARGV[1]
 local now = tonumber(ARGV[2])
 local max_active = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
+local max_waiting = tonumber(ARGV[5])
+local waiting_ttl = tonumber(ARGV[6])
+local token_life = tonumber(ARGV[7])
 local function end_token(tid)
   local key = p .. 'tok:' .. tid
   local uid = redis.call('HGET', key, 'uid')
@@ -32,12 +37,20 @@ local function promote()
     redis.call('ZREM', KEYS[2], tid)
     end_token(tid)
   end
+  -- Waiting users who stopped asking for their place leave the queue.
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - waiting_ttl, 'LIMIT', 0, 1000)
+  for _, tid in ipairs(gone) do
+    redis.call('ZREM', KEYS[4], tid)
+    redis.call('ZREM', KEYS[1], tid)
+    end_token(tid)
+  end
   local free = max_active - redis.call('ZCARD', KEYS[2])
   local admitted = 0
   if free > 0 then
     local nexts = redis.call('ZRANGE', KEYS[1], 0, free - 1)
     for _, tid in ipairs(nexts) do
       redis.call('ZREM', KEYS[1], tid)
+      redis.call('ZREM', KEYS[4], tid)
       redis.call('ZADD', KEYS[2], now + ttl, tid)
       redis.call('HSET', p .. 'tok:' .. tid, 'state', 'ACTIVE')
       admitted = admitted + 1
@@ -58,37 +71,47 @@ local function report(tid)
 end
 )lua";
 
-// ARGV[5] = user id, ARGV[6] = token id, ARGV[7] = token, KEYS[3] = seq
+// ARGV[8] = user id, ARGV[9] = token id, ARGV[10] = token. Returns {1,
+// token} (new), {0, token} (the user's live one) or {2, ''} (queue full).
 const redis::Script& enter_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
-local ukey = p .. 'user:' .. ARGV[5]
+local ukey = p .. 'user:' .. ARGV[8]
 local existing = redis.call('GET', ukey)
 if existing then
   local tok = redis.call('HGET', p .. 'tok:' .. existing, 'token')
-  if tok then return {0, tok} end
+  if tok then
+    redis.call('ZADD', KEYS[4], 'XX', now, existing)
+    return {0, tok}
+  end
 end
-local seq = redis.call('INCR', KEYS[3])
-redis.call('SET', ukey, ARGV[6])
-redis.call('HSET', p .. 'tok:' .. ARGV[6], 'uid', ARGV[5], 'token', ARGV[7], 'state', 'WAITING')
-redis.call('ZADD', KEYS[1], seq, ARGV[6])
 promote()
-return {1, ARGV[7]}
+if redis.call('ZCARD', KEYS[1]) >= max_waiting then return {2, ''} end
+local seq = redis.call('INCR', KEYS[3])
+local tkey = p .. 'tok:' .. ARGV[9]
+redis.call('SET', ukey, ARGV[9], 'EX', token_life)
+redis.call('HSET', tkey, 'uid', ARGV[8], 'token', ARGV[10], 'state', 'WAITING')
+redis.call('EXPIRE', tkey, token_life)
+redis.call('ZADD', KEYS[1], seq, ARGV[9])
+redis.call('ZADD', KEYS[4], now, ARGV[9])
+promote()
+return {1, ARGV[10]}
 )lua");
   return s;
 }
 
-// ARGV[5] = token id
+// ARGV[8] = token id. Asking keeps a waiting user's place.
 const redis::Script& status_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
 promote()
-return report(ARGV[5])
+redis.call('ZADD', KEYS[4], 'XX', now, ARGV[8])
+return report(ARGV[8])
 )lua");
   return s;
 }
 
 const redis::Script& peek_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
-return report(ARGV[5])
+return report(ARGV[8])
 )lua");
   return s;
 }
@@ -98,22 +121,23 @@ const redis::Script& promote_script() {
   return s;
 }
 
-// ARGV[5] = token id: refresh the lapse deadline of an active token only.
+// ARGV[8] = token id: refresh the lapse deadline of an active token only.
 const redis::Script& touch_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
-if redis.call('ZSCORE', KEYS[2], ARGV[5]) then redis.call('ZADD', KEYS[2], now + ttl, ARGV[5]) end
+if redis.call('ZSCORE', KEYS[2], ARGV[8]) then redis.call('ZADD', KEYS[2], now + ttl, ARGV[8]) end
 return 1
 )lua");
   return s;
 }
 
-// ARGV[5] = user id
+// ARGV[8] = user id
 const redis::Script& expire_user_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
-local tid = redis.call('GET', p .. 'user:' .. ARGV[5])
+local tid = redis.call('GET', p .. 'user:' .. ARGV[8])
 if not tid then return 0 end
 redis.call('ZREM', KEYS[1], tid)
 redis.call('ZREM', KEYS[2], tid)
+redis.call('ZREM', KEYS[4], tid)
 end_token(tid)
 promote()
 return 1
@@ -141,14 +165,18 @@ QueueStore::QueueStore(redis::Pool& pool, QueueOptions options)
     : pool_(pool), options_(std::move(options)) {}
 
 namespace {
+std::string millis(std::chrono::milliseconds d) { return std::to_string(d.count()); }
 std::vector<std::string> base_args(const QueueOptions& o) {
-  return {
-      o.prefix, std::to_string(unix_millis(std::chrono::system_clock::now())),
-      std::to_string(o.max_active),
-      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(o.active_ttl).count())};
+  return {o.prefix,
+          std::to_string(unix_millis(std::chrono::system_clock::now())),
+          std::to_string(o.max_active),
+          millis(o.active_ttl),
+          std::to_string(o.max_waiting),
+          millis(o.waiting_ttl),
+          std::to_string(o.token_lifetime.count())};
 }
 std::vector<std::string> keys(const QueueOptions& o) {
-  return {o.prefix + "waiting", o.prefix + "active", o.prefix + "seq"};
+  return {o.prefix + "waiting", o.prefix + "active", o.prefix + "seq", o.prefix + "seen"};
 }
 }  // namespace
 
@@ -160,7 +188,8 @@ QueueStore::Entered QueueStore::enter(std::int64_t user_id, const std::string& t
   args.push_back(new_token);
   auto lease = pool_.acquire();
   auto r = enter_script().run(*lease, keys(options_), args);
-  return Entered{r[0].as_integer() == 1, r[1].as_string()};
+  const auto outcome = r[0].as_integer();
+  return Entered{outcome == 1, outcome == 2, r[1].as_string()};
 }
 
 QueueStatus QueueStore::status(const std::string& token_id) {

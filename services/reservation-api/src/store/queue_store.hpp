@@ -28,6 +28,12 @@ struct QueueOptions {
   std::string prefix = "reservation:";
   std::int64_t max_active = 100;
   std::chrono::seconds active_ttl{600};
+  // Waiting users at most; beyond, enter() answers full.
+  std::int64_t max_waiting = 200000;
+  // A waiting user who has not asked for their place this long leaves the queue.
+  std::chrono::seconds waiting_ttl{120};
+  // Token and user keys expire after this even if nothing ends them.
+  std::chrono::seconds token_lifetime{86400};
   // How long an ACTIVE answer may be reused in process by peek_cached()
   // (catalogue reads); 0 = never.
   std::chrono::milliseconds state_cache{100};
@@ -37,19 +43,21 @@ struct QueueOptions {
 // number of reservation-api instances may share it:
 //   <p>seq                 INCR arrival counter
 //   <p>waiting             ZSET token id -> arrival sequence (FIFO)
+//   <p>seen                ZSET waiting token id -> last time its user asked (unix ms)
 //   <p>active              ZSET token id -> lapse deadline (unix ms)
-//   <p>tok:<token id>      HASH uid, token, state (WAITING | ACTIVE | EXPIRED)
-//   <p>user:<user id>      the user's current token id (one place per user)
+//   <p>tok:<token id>      HASH uid, token, state (WAITING | ACTIVE | EXPIRED), with a TTL
+//   <p>user:<user id>      the user's current token id (one place per user), with a TTL
 class QueueStore {
  public:
   QueueStore(redis::Pool& pool, QueueOptions options);
 
   struct Entered {
     bool created = false;
+    bool full = false;  // max_waiting reached: nothing filed
     std::string token;
   };
   // Idempotent per user: returns the user's live token, or files `new_token`
-  // (token id `token_id`) at the back of the queue.
+  // (token id `token_id`) at the back of the queue unless it is full.
   Entered enter(std::int64_t user_id, const std::string& token_id, const std::string& new_token);
 
   // Admits waiting users up to the cap (and evicts lapsed ones), then reports.

@@ -23,6 +23,9 @@ class ConfigError : public std::runtime_error {
 // Reads configuration from the environment. Every getter records a problem
 // instead of throwing, so that finish() can report all missing or malformed
 // variables at once.
+// Marks the secrets of development stacks (make run, make demo, compose).
+inline constexpr std::string_view kDevelopmentSecretMarker = "insecure-development";
+
 class EnvReader {
  public:
   using Lookup = std::function<std::optional<std::string>(std::string_view)>;
@@ -32,7 +35,11 @@ class EnvReader {
 
   std::string str(std::string_view name, std::string_view fallback);
   std::string required(std::string_view name);
-  std::string secret(std::string_view name);  // required, printed as ***
+  // Required, printed as ***, at least `min_bytes` long. A development value
+  // (one containing kDevelopmentSecretMarker, as the project's scripts use)
+  // is refused unless TICKETING_DEV_MODE=true: no service runs on a known
+  // secret by accident.
+  std::string secret(std::string_view name, std::size_t min_bytes = 32);
   std::int64_t integer(std::string_view name, std::int64_t fallback, std::int64_t min,
                        std::int64_t max);
   bool boolean(std::string_view name, bool fallback);
