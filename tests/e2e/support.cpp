@@ -19,24 +19,30 @@ Isolation::Isolation(const std::string& stem) : name(tt::unique_name(stem)) {
 namespace {
 
 std::map<std::string, std::string> with_stack(std::map<std::string, std::string> env) {
-  std::map<std::string, std::string> full = {{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
-                                             {"MYSQL_URL", tt::mysql_url()},
-                                             {"REDIS_URL", tt::redis_url()},
-                                             {"TOKEN_SECRET", "e2e-system-test-secret-0123456789abcdef"},
-                                             // A new group starts at the log end: the shared
-                                             // topics' history belongs to other runs.
-                                             {"KAFKA_AUTO_OFFSET_RESET", "latest"}};
+  std::map<std::string, std::string> full = {
+      {"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
+      {"MYSQL_URL", tt::mysql_url()},
+      {"REDIS_URL", tt::redis_url()},
+      {"TOKEN_SECRET", "e2e-system-test-secret-0123456789abcdef"},
+      // A new group starts at the log end: the shared
+      // topics' history belongs to other runs.
+      {"KAFKA_AUTO_OFFSET_RESET", "latest"}};
   for (auto& [k, v] : env) full[k] = v;
   return full;
 }
 
-std::string binary(const std::string& service) { return tt::build_path("services/" + service + "/" + service); }
+std::string binary(const std::string& service) {
+  return tt::build_path("services/" + service + "/" + service);
+}
 
 }  // namespace
 
 ServiceProcess::ServiceProcess(const std::string& service, const std::string& instance,
                                std::map<std::string, std::string> env)
-    : service_(service), instance_(instance), http_port_(tt::free_port()), admin_port_(tt::free_port()) {
+    : service_(service),
+      instance_(instance),
+      http_port_(tt::free_port()),
+      admin_port_(tt::free_port()) {
   env["HTTP_PORT"] = std::to_string(http_port_);
   env["ADMIN_PORT"] = std::to_string(admin_port_);
   env_ = with_stack(std::move(env));
@@ -97,7 +103,8 @@ void run_command(const std::string& service, const std::string& command,
   tt::ChildProcess proc(binary(service), {command}, with_stack(std::move(env)),
                         tt::build_path("tests/e2e/" + service + "-" + command + ".log"));
   auto code = proc.wait(60s);
-  if (!code || *code != 0) throw std::runtime_error(service + " " + command + " failed: " + proc.log());
+  if (!code || *code != 0)
+    throw std::runtime_error(service + " " + command + " failed: " + proc.log());
 }
 
 ticketing::http::ClientResponse call(unsigned short port, const std::string& method,

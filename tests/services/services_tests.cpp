@@ -160,3 +160,41 @@ TEST_CASE("bad configuration is reported all at once and the service does not st
   CHECK(log.find("MYSQL_URL is required") != std::string::npos);
   CHECK(log.find("HTTP_PORT=70000 is outside") != std::string::npos);
 }
+
+TEST_CASE(
+    "an API service refuses a missing, short or development secret outside development mode") {
+  struct Case {
+    std::optional<std::string> secret;
+    bool dev_mode;
+    std::string expect;  // in the log; empty: starts
+  };
+  const std::vector<Case> cases = {
+      {std::nullopt, false, "TOKEN_SECRET is required"},
+      {"only-twenty-bytes-ok", false, "TOKEN_SECRET must be at least 32 bytes"},
+      {"insecure-development-token-secret-make-run", false, "TOKEN_SECRET is a development value"},
+      {"insecure-development-token-secret-make-run", true, ""},
+  };
+  for (const char* service : {"reservation-api", "payment-api"}) {
+    for (const auto& c : cases) {
+      INFO(service << " secret " << c.secret.value_or("(none)") << " dev mode " << c.dev_mode);
+      const auto admin = tt::free_port();
+      auto env = stack_env(admin, tt::free_port());
+      env.erase("TOKEN_SECRET");
+      if (c.secret) env["TOKEN_SECRET"] = *c.secret;
+      if (c.dev_mode) env["TICKETING_DEV_MODE"] = "true";
+      tt::ChildProcess proc(tt::build_path(std::string("services/") + service + "/" + service), {},
+                            env, log_path(std::string(service) + "-secret"));
+      if (c.expect.empty()) {
+        auto live = wait_for(admin, "/health/live", 200, 30s);
+        CHECK((live && live->status == 200));
+        proc.signal(SIGTERM);
+        CHECK(proc.wait(20s) == std::optional<int>(0));
+      } else {
+        auto code = proc.wait(15s);
+        REQUIRE(code);
+        CHECK(*code == 2);
+        CHECK(proc.log().find(c.expect) != std::string::npos);
+      }
+    }
+  }
+}

@@ -1,8 +1,8 @@
 #include "ticketing/common/config.hpp"
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <cstdlib>
-#include <fmt/format.h>
 
 namespace ticketing {
 

@@ -35,7 +35,8 @@ TEST_CASE("config reports every missing or malformed variable at once") {
     FAIL("finish() should have thrown");
   } catch (const ConfigError& e) {
     REQUIRE(e.problems().size() == 7);
-    CHECK(std::string(e.what()).find("RESET='middle' must be one of earliest|latest") != std::string::npos);
+    CHECK(std::string(e.what()).find("RESET='middle' must be one of earliest|latest") !=
+          std::string::npos);
     CHECK(std::string(e.what()).find("HOLD_TTL_SECONDS: must be shorter") != std::string::npos);
     std::string what = e.what();
     CHECK(what.find("KAFKA_BOOTSTRAP_SERVERS is required") != std::string::npos);
@@ -72,14 +73,14 @@ TEST_CASE("secrets: at least 32 bytes, development values only in development mo
       return std::string(e.what());
     }
   };
-  CHECK(problems({{"TOKEN_SECRET", std::string(31, 'x')}}).find(
-            "TOKEN_SECRET must be at least 32 bytes") != std::string::npos);
+  CHECK(problems({{"TOKEN_SECRET", std::string(31, 'x')}})
+            .find("TOKEN_SECRET must be at least 32 bytes") != std::string::npos);
   CHECK(problems({{"TOKEN_SECRET", std::string(32, 'x')}}).empty());
   const std::string dev = "insecure-development-token-secret-000";
   CHECK(problems({{"TOKEN_SECRET", dev}}).find("TOKEN_SECRET is a development value") !=
         std::string::npos);
-  CHECK(problems({{"TOKEN_SECRET", dev}, {"TICKETING_DEV_MODE", "false"}}).find(
-            "development value") != std::string::npos);
+  CHECK(problems({{"TOKEN_SECRET", dev}, {"TICKETING_DEV_MODE", "false"}})
+            .find("development value") != std::string::npos);
   CHECK(problems({{"TOKEN_SECRET", dev}, {"TICKETING_DEV_MODE", "true"}}).empty());
 }
 
@@ -93,7 +94,8 @@ TEST_CASE("metrics render in Prometheus text format") {
   h.observe(0.5);
   h.observe(5);
   auto text = r.render();
-  CHECK(text.find("# TYPE events_total counter\nevents_total{topic=\"a\"} 4\n") != std::string::npos);
+  CHECK(text.find("# TYPE events_total counter\nevents_total{topic=\"a\"} 4\n") !=
+        std::string::npos);
   CHECK(text.find("breaker_state 2\n") != std::string::npos);
   CHECK(text.find("latency_seconds_bucket{le=\"0.1\"} 1\n") != std::string::npos);
   CHECK(text.find("latency_seconds_bucket{le=\"1\"} 2\n") != std::string::npos);

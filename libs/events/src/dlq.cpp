@@ -4,10 +4,10 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <random>
 #include <system_error>
-#include <new>
 #include <thread>
 #include <vector>
 

@@ -1021,7 +1021,8 @@ TEST_CASE("MariaDB down at start: live, not ready, 503 on the API, stops cleanly
   CHECK(ready->status == 503);
   CHECK(ready->body.find(R"("schema":"down")") != std::string::npos);
   CHECK(ready->body.find(R"("mysql":"down")") != std::string::npos);
-  ticketing::auth::TokenSigner signer("payment-api-down-test-secret-0123456789", std::chrono::seconds(60));
+  ticketing::auth::TokenSigner signer("payment-api-down-test-secret-0123456789",
+                                      std::chrono::seconds(60));
   auto points = get(http_port, "/v1/points", signer.issue(1));
   REQUIRE(points);
   CHECK(points->status == 503);
@@ -1074,14 +1075,15 @@ TEST_CASE("dedupe state is pruned after its retention; an expired key counts as 
 }
 
 TEST_CASE("a dedupe retention below one day is refused at start, naming the variable") {
-  std::map<std::string, std::string> env = {{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
-                                            {"MYSQL_URL", tt::mysql_url()},
-                                            {"MYSQL_DATABASE", tt::unique_name("payment_badcfg")},
-                                            {"TOKEN_SECRET", "payment-api-bad-config-secret-0123456789"},
-                                            {"HTTP_PORT", std::to_string(tt::free_port())},
-                                            {"ADMIN_PORT", std::to_string(tt::free_port())},
-                                            {"DEDUPE_RETENTION_S", "3600"},
-                                            {"IDEMPOTENCY_KEY_RETENTION_S", "600"}};
+  std::map<std::string, std::string> env = {
+      {"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
+      {"MYSQL_URL", tt::mysql_url()},
+      {"MYSQL_DATABASE", tt::unique_name("payment_badcfg")},
+      {"TOKEN_SECRET", "payment-api-bad-config-secret-0123456789"},
+      {"HTTP_PORT", std::to_string(tt::free_port())},
+      {"ADMIN_PORT", std::to_string(tt::free_port())},
+      {"DEDUPE_RETENTION_S", "3600"},
+      {"IDEMPOTENCY_KEY_RETENTION_S", "600"}};
   auto log = tt::build_path("services/payment-api/blackbox-badcfg.log");
   std::filesystem::remove(log);
   tt::ChildProcess proc(tt::build_path("services/payment-api/payment-api"), {}, env, log);

@@ -72,7 +72,8 @@ TEST_CASE("outgoing events validate against their schemas") {
 }
 
 TEST_CASE("configuration: defaults and the trusted producer list") {
-  std::map<std::string, std::string> vars = {{"TOKEN_SECRET", "payment-api-domain-test-secret-0123456789"}};
+  std::map<std::string, std::string> vars = {
+      {"TOKEN_SECRET", "payment-api-domain-test-secret-0123456789"}};
   ticketing::EnvReader defaults([&](std::string_view n) -> std::optional<std::string> {
     auto it = vars.find(std::string(n));
     if (it == vars.end()) return std::nullopt;

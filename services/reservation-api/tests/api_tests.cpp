@@ -220,9 +220,9 @@ TEST_CASE("waiting queue: strict arrival order, the active cap is never exceeded
 }
 
 TEST_CASE("waiting queue: bounded length, and a waiting place lapses when nobody asks for it") {
-  rt::Service svc("qbound", {{"QUEUE_MAX_ACTIVE", "1"},
-                             {"QUEUE_MAX_WAITING", "3"},
-                             {"QUEUE_WAITING_TTL_SECONDS", "3"}});
+  rt::Service svc(
+      "qbound",
+      {{"QUEUE_MAX_ACTIVE", "1"}, {"QUEUE_MAX_WAITING", "3"}, {"QUEUE_WAITING_TTL_SECONDS", "3"}});
   auto base = rt::unique_user();
   auto enter = [&](std::int64_t user) {
     return svc.call("POST", "/v1/queue/tokens", R"({"userId":)" + std::to_string(user) + "}");

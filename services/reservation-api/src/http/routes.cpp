@@ -113,7 +113,8 @@ Response reservation_json(int status, const ReservationView& r,
       .string(r.expires_at);
   if (r.confirmed_at) w.key("confirmedAt").string(*r.confirmed_at);
   if (r.status == "HELD") {
-    if (auto expires = parse_rfc3339(r.expires_at); expires && now_unix_millis() < unix_millis(*expires)) {
+    if (auto expires = parse_rfc3339(r.expires_at);
+        expires && now_unix_millis() < unix_millis(*expires)) {
       w.key("holdReceipt")
           .string(receipts.sign(
               {r.id, r.user_id, r.schedule_id, r.seat_no, r.price, unix_millis(*expires)}));

@@ -165,7 +165,9 @@ QueueStore::QueueStore(redis::Pool& pool, QueueOptions options)
     : pool_(pool), options_(std::move(options)) {}
 
 namespace {
-std::string millis(std::chrono::milliseconds d) { return std::to_string(d.count()); }
+std::string millis(std::chrono::milliseconds d) {
+  return std::to_string(d.count());
+}
 std::vector<std::string> base_args(const QueueOptions& o) {
   return {o.prefix,
           std::to_string(unix_millis(std::chrono::system_clock::now())),
@@ -226,7 +228,8 @@ std::optional<QueueStatus> QueueStore::peek_cached(const std::string& token_id) 
   if (options_.state_cache.count() <= 0) return std::nullopt;
   std::lock_guard lock(cache_mu_);
   auto it = active_.find(token_id);
-  if (it == active_.end() || it->second.until < std::chrono::steady_clock::now()) return std::nullopt;
+  if (it == active_.end() || it->second.until < std::chrono::steady_clock::now())
+    return std::nullopt;
   QueueStatus st;
   st.state = QueueState::kActive;
   st.user_id = it->second.user_id;
@@ -257,8 +260,8 @@ void QueueStore::touched(const std::string& token_id, const redis::Reply* reply)
     touch(token_id);
     return;
   }
-  throw RedisError("queue touch failed: " + (reply != nullptr ? reply->error_message()
-                                                              : std::string("no reply")),
+  throw RedisError("queue touch failed: " +
+                       (reply != nullptr ? reply->error_message() : std::string("no reply")),
                    true);
 }
 
