@@ -9,6 +9,7 @@ pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 pkg_check_modules(MARIADB REQUIRED IMPORTED_TARGET libmariadb)
 pkg_check_modules(UUID REQUIRED IMPORTED_TARGET uuid)
+pkg_check_modules(LIBJWT REQUIRED IMPORTED_TARGET libjwt)
 find_path(RAPIDJSON_INCLUDE_DIR rapidjson/document.h REQUIRED)
 add_library(ticketing_rapidjson INTERFACE)
 # RapidJSON 1.1 trips -Wclass-memaccess etc. under g++ 12: include it as a system header.
