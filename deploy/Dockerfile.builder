@@ -5,7 +5,7 @@ FROM ${BASE_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config librdkafka-dev libboost-dev rapidjson-dev \
-      libhiredis-dev libmariadb-dev libfmt-dev catch2 libssl-dev uuid-dev binutils \
+      libhiredis-dev libmariadb-dev libfmt-dev catch2 libssl-dev uuid-dev libjwt-dev binutils \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
