@@ -324,15 +324,18 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
     in += in.empty() ? "?" : ", ?";
     params.emplace_back(s.reservation_id);
   }
-  // Holds the event names that are still HELD but not yet past their release
-  // time (a scheduler with a shorter grace or a clock ahead of ours): they
-  // are not released early, and the event is retried until they are due,
-  // never recorded as done with them left behind.
+  // Holds the event names that are past expiresAt but still within their
+  // release grace (a scheduler with a shorter grace or a clock ahead of
+  // ours): they are not released early, and the event is retried until they
+  // are due (at most the grace), never recorded as done with them left
+  // behind. A hold not even past expiresAt is not the event's to end.
+  db::Params early_params{schedule.value, release_cutoff(now), now_db};
+  early_params.insert(early_params.end(), params.begin() + 2, params.end());
   const auto early = conn.query_one(
       "SELECT COUNT(*) AS n FROM reservations WHERE schedule_id = ? AND status = 'HELD'"
-      " AND expires_at > ? AND id IN (" +
+      " AND expires_at > ? AND expires_at <= ? AND id IN (" +
           in + ")",
-      params);
+      early_params);
   const bool wait_for_some = early && early->i64("n") > 0;
   if (!wait_for_some && !outbox::record_processed(conn, consumer_name_, event_id)) {
     tx.commit();

@@ -60,8 +60,9 @@ struct StoreHooks {
   std::function<void(std::int64_t schedule_id)> seats_changed;
 };
 
-// seats.expired named holds that are not yet past their release time: the
-// due ones were released, the event is to be handled again later (retryable).
+// seats.expired named holds past expiresAt but not yet past their release
+// grace: the due ones were released, the event is to be handled again later
+// (retryable; at most the grace).
 class HoldsNotDue : public InfraError {
  public:
   explicit HoldsNotDue(std::int64_t n)
