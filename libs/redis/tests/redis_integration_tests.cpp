@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "ticketing/redis/rate_limit.hpp"
 #include "ticketing/redis/redis.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
@@ -186,4 +187,180 @@ TEST_CASE("pool shares 4 clients among 16 threads", "[redis]") {
   std::vector<Lease> held;
   for (int i = 0; i < 4; ++i) held.push_back(pool.acquire());
   CHECK_THROWS_AS(pool.acquire(100ms), RedisError);
+}
+
+namespace {
+
+RateLimit must_parse(std::string_view name, std::string_view text) {
+  auto limit = parse_rate_limit(name, text);
+  REQUIRE(limit.has_value());
+  return *limit;
+}
+
+// Admitted requests out of n checks sent back to back.
+int admitted(RateLimiter& limiter, const std::vector<RateCheck>& checks, int n) {
+  int ok = 0;
+  for (int i = 0; i < n; ++i) ok += limiter.check(checks).allowed ? 1 : 0;
+  return ok;
+}
+
+}  // namespace
+
+TEST_CASE("rate limiter: burst, then 429 with Retry-After, then admitted again", "[redis]") {
+  Keys k;
+  Pool pool(parse_url(testing::redis_url()), 2);
+  RateLimiter limiter(pool, k.prefix);
+  const RateLimit limit = must_parse("it_burst", "2/s:3");
+  const std::vector<RateCheck> checks{{&limit, "user:42"}};
+  const auto denied_before = limit.denied_total->value();
+
+  for (int i = 0; i < 3; ++i) CHECK(limiter.check(checks).allowed);
+  RateDecision d = limiter.check(checks);
+  CHECK_FALSE(d.allowed);
+  CHECK(d.denied_by == &limit);
+  CHECK(d.retry_after > 0ms);
+  CHECK(d.retry_after <= 600ms);  // one emission interval (500 ms), less the time spent
+  CHECK(limit.denied_total->value() == denied_before + 1);
+  CHECK(metrics::global().render().find("rate_limit_denied_total{limit=\"it_burst\"}") !=
+        std::string::npos);
+
+  std::this_thread::sleep_for(d.retry_after);
+  CHECK(limiter.check(checks).allowed);
+  RateDecision again = limiter.check(checks);  // one request refilled, one spent
+  CHECK_FALSE(again.allowed);
+  CHECK(again.retry_after > 300ms);
+  CHECK(limit.denied_total->value() == denied_before + 2);
+}
+
+TEST_CASE("rate limiter: a denied request consumes no limit", "[redis]") {
+  Keys k;
+  Pool pool(parse_url(testing::redis_url()), 2);
+  RateLimiter limiter(pool, k.prefix);
+  const RateLimit per_user = must_parse("it_user", "2/s:3");
+  const RateLimit per_ip = must_parse("it_ip", "1/s:1");
+  const RateCheck user{&per_user, "user:7"};
+  const RateCheck ip{&per_ip, "ip:10.0.0.1"};
+
+  CHECK(limiter.check({user, ip}).allowed);  // user 2 left, ip none
+  for (int i = 0; i < 5; ++i) {
+    RateDecision d = limiter.check({user, ip});
+    CHECK_FALSE(d.allowed);
+    CHECK(d.denied_by == &per_ip);
+    CHECK(d.retry_after > 500ms);
+    CHECK(d.retry_after <= 1000ms);
+  }
+  // The five denials took nothing from the user budget: 2 left of 3.
+  CHECK(admitted(limiter, {user}, 5) == 2);
+
+  // Both exhausted: denied_by follows check order, retry_after waits for both.
+  RateDecision user_first = limiter.check({user, ip});
+  RateDecision ip_first = limiter.check({ip, user});
+  CHECK(user_first.denied_by == &per_user);
+  CHECK(ip_first.denied_by == &per_ip);
+  CHECK(user_first.retry_after > 500ms);  // the ip limit's wait, longer than the user's
+  CHECK(ip_first.retry_after > 500ms);
+}
+
+TEST_CASE("rate limiter: subjects are independent, long ones hashed", "[redis]") {
+  Keys k;
+  Pool pool(parse_url(testing::redis_url()), 2);
+  RateLimiter limiter(pool, k.prefix);
+  const RateLimit limit = must_parse("it_subjects", "1/m:2");
+  CHECK(admitted(limiter, {{&limit, "user:1"}}, 4) == 2);
+  CHECK(admitted(limiter, {{&limit, "user:2"}}, 4) == 2);
+
+  std::string binary("ip:\0\r\n", 6);
+  std::string long_subject = binary + std::string(300, 'x');
+  CHECK(admitted(limiter, {{&limit, binary}}, 3) == 2);
+  CHECK(admitted(limiter, {{&limit, long_subject}}, 3) == 2);
+  CHECK(admitted(limiter, {{&limit, long_subject + "y"}}, 3) == 2);
+  CHECK(k.client.command({"EXISTS", limiter.key(limit, binary)}).as_integer() == 1);
+  const std::string hashed = limiter.key(limit, long_subject);
+  CHECK(hashed.size() < 300);
+  CHECK(k.client.command({"EXISTS", hashed}).as_integer() == 1);
+  CHECK(k.client.command({"KEYS", k.prefix + "rl:it_subjects:*"}).size() == 5);
+}
+
+TEST_CASE("rate limiter: keys expire once the budget is back", "[redis]") {
+  Keys k;
+  Pool pool(parse_url(testing::redis_url()), 2);
+  RateLimiter limiter(pool, k.prefix);
+  const RateLimit limit = must_parse("it_ttl", "20/s:2");  // 50 ms a request
+  const RateCheck c{&limit, "user:9"};
+  const std::string key = limiter.key(limit, c.subject);
+
+  CHECK(limiter.check({c}).allowed);
+  auto one = k.client.command({"PTTL", key}).as_integer();
+  CHECK(one > 0);
+  CHECK(one <= 50);
+  CHECK(limiter.check({c}).allowed);
+  auto two = k.client.command({"PTTL", key}).as_integer();
+  CHECK(two > 50);
+  CHECK(two <= 100);
+  CHECK_FALSE(limiter.check({c}).allowed);
+  CHECK(k.client.command({"PTTL", key}).as_integer() <= two);  // a denial writes nothing
+
+  std::this_thread::sleep_for(150ms);
+  CHECK(k.client.command({"EXISTS", key}).as_integer() == 0);
+  CHECK(admitted(limiter, {c}, 3) == 2);  // a full burst again
+}
+
+TEST_CASE("rate limiter: two instances share one budget", "[redis]") {
+  Keys k;
+  const RedisOptions o = parse_url(testing::redis_url());
+  Pool pool_a(o, 1);
+  Pool pool_b(o, 1);
+  RateLimiter a(pool_a, k.prefix);
+  RateLimiter b(pool_b, k.prefix);
+  const RateLimit limit = must_parse("it_shared", "1/m:3");
+  const std::vector<RateCheck> checks{{&limit, "client:web"}};
+  CHECK(a.check(checks).allowed);
+  CHECK(b.check(checks).allowed);
+  CHECK(a.check(checks).allowed);
+  RateDecision d = b.check(checks);
+  CHECK_FALSE(d.allowed);
+  CHECK(d.retry_after > 59s);  // one emission interval at 1 a minute
+  CHECK(d.retry_after <= 60s);
+  CHECK_FALSE(a.check(checks).allowed);
+
+  // 8 threads on 2 pools race for a fresh budget of 20: exactly 20 pass.
+  const RateLimit slow = must_parse("it_race", "1/m:20");
+  const std::vector<RateCheck> race{{&slow, "client:race"}};
+  std::atomic<int> passed{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      RateLimiter& limiter = t % 2 == 0 ? a : b;
+      for (int i = 0; i < 10; ++i) {
+        try {
+          if (limiter.check(race).allowed) ++passed;
+        } catch (const std::exception&) {
+          ++errors;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(errors == 0);
+  CHECK(passed == 20);
+}
+
+TEST_CASE("rate limiter: pipelined with other commands", "[redis]") {
+  Keys k;
+  Pool pool(parse_url(testing::redis_url()), 1);
+  RateLimiter limiter(pool, k.prefix);
+  const RateLimit limit = must_parse("it_pipe", "1/m:1");
+  const std::vector<RateCheck> checks{{&limit, "user:3"}};
+  CHECK(limiter.check(checks).allowed);  // loads the script
+
+  Lease lease = pool.acquire();
+  auto replies = lease->pipeline({{"SET", k("other"), "v"}, limiter.command(checks)});
+  REQUIRE(replies.size() == 2);
+  CHECK(replies[0].as_status() == "OK");
+  REQUIRE_FALSE(Script::is_noscript(replies[1]));
+  RateDecision d = RateLimiter::decode(checks, replies[1]);
+  CHECK_FALSE(d.allowed);
+  CHECK(d.denied_by == &limit);
+  CHECK(d.retry_after > 59s);
 }
