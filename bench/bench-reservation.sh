@@ -84,6 +84,10 @@ envs=$($STACK env)
 BOOTSTRAP=$(sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p' <<<"$envs")
 MYSQL_URL=$(sed -n 's/^MYSQL_URL=//p' <<<"$envs")
 REDIS_URL=$(sed -n 's/^REDIS_URL=//p' <<<"$envs")
+IDP_URL=$(sed -n 's/^IDP_URL=//p' <<<"$envs")
+export IDP_URL  # reservation_bench asks it for ID tokens
+id_env=()
+for v in ID_TOKEN_ISSUER ID_TOKEN_AUDIENCE ID_TOKEN_JWKS; do id_env+=("$v=$(sed -n "s/^$v=//p" <<<"$envs")"); done
 
 HTTP_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
@@ -91,7 +95,7 @@ api_env=(KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MYSQL_URL="$MYSQL_URL" REDIS_URL="
   MYSQL_DATABASE="$DB" REDIS_PREFIX="$PREFIX" KAFKA_CONSUMER_GROUP="$DB" KAFKA_AUTO_OFFSET_RESET=latest
   TOKEN_SECRET="bench-reservation-token-secret-$run_id-0123456789" QUEUE_MAX_ACTIVE=1000000 MAX_HOLDS_PER_USER="$HOLDS_PER_USER"
   HOLD_TTL_SECONDS=3600 HTTP_THREADS="$HTTP_THREADS" HTTP_PORT="$HTTP_PORT" ADMIN_PORT="$ADMIN_PORT"
-  LOG_LEVEL=info)
+  LOG_LEVEL=info "${id_env[@]}")
 
 echo "bench-reservation: database $DB, $CONNS connections, ${HOLD_SECONDS}s per holds run, HTTP_THREADS=$HTTP_THREADS"
 seeded=1

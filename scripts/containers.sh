@@ -39,6 +39,7 @@ export RESERVATION_API_HOST_PORT=${RESERVATION_API_HOST_PORT-47081}
 export PAYMENT_API_HOST_PORT=${PAYMENT_API_HOST_PORT-47082}
 export FAKE_PEER_HOST_PORT=${FAKE_PEER_HOST_PORT-47500}
 export FAKE_PEER_CONTROL_HOST_PORT=${FAKE_PEER_CONTROL_HOST_PORT-47501}
+export IDP_HOST_PORT=${IDP_HOST_PORT-47600}
 
 # The 28.x client on these machines has no buildx; the engine's classic builder
 # does multi-stage builds fine.
@@ -253,6 +254,7 @@ cmd_status() {  # [--if-running]: print nothing when the project does not run
   hp=$(published fake-peer 8500); [ -n "$hp" ] && echo "FAKE_PEER_URL=http://$hp"
   hp=$(published fake-peer 8501); [ -n "$hp" ] && echo "FAKE_PEER_CONTROL_URL=http://$hp"
   hp=$(published kafka-ui 8080); [ -n "$hp" ] && echo "KAFKA_UI_URL=http://$hp"
+  hp=$(published dev-idp 8600); [ -n "$hp" ] && echo "IDP_URL=http://$hp"
   return 0
 }
 

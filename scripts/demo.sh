@@ -91,7 +91,7 @@ platform=()
 [ -n "${FAKE_DATAPLATFORM_CONTROL_URL:-}" ] && platform=(--dataplatform-control "$FAKE_DATAPLATFORM_CONTROL_URL")
 set +e
 "$BUILD_DIR/tools/rush/rush" --users "$USERS" \
-  --reservation-urls "$RESERVATION_API_URLS" --payment-urls "$PAYMENT_API_URLS" \
+  --reservation-urls "$RESERVATION_API_URLS" --payment-urls "$PAYMENT_API_URLS" --idp-url "$IDP_URL" \
   --mysql-url "$MYSQL_URL" --reservation-db "reservation_$RUN_ID" --payment-db "payment_$RUN_ID" \
   --kafka "$KAFKA_BOOTSTRAP_SERVERS" "${platform[@]}" "${webhook[@]}" "${groups[@]}" \
   --report "$OUT/report.txt" --json "$OUT/report.json" --chart "$OUT/chart.svg"

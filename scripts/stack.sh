@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local stack: a 3-node Apache Kafka cluster (KRaft, broker+controller per
-# node), MariaDB and Redis, on loopback, in the git-ignored folder .local/stack,
+# node), MariaDB, Redis and the development identity provider (tools/dev-idp:
+# signs an ID token for anyone who asks, so never a production stand-in), on loopback, in the git-ignored folder .local/stack,
 # plus the five services (`run`). Only processes this script started are ever
 # stopped: each has a pid file, and a pid is trusted only while its command
 # line still names our data folder or binaries.
@@ -25,6 +26,7 @@ FAKE_DATAPLATFORM_PORT=${FAKE_DATAPLATFORM_PORT:-18500}
 FAKE_DATAPLATFORM_CONTROL_PORT=${FAKE_DATAPLATFORM_CONTROL_PORT:-18501}
 FAKE_WEBHOOK_PORT=${FAKE_WEBHOOK_PORT:-18502}
 FAKE_WEBHOOK_CONTROL_PORT=${FAKE_WEBHOOK_CONTROL_PORT:-18503}
+IDP_PORT=${IDP_PORT:-18510}
 KAFKA_HEAP=${KAFKA_HEAP:-"-Xms256m -Xmx512m"}
 NODES=(1 2 3)
 
@@ -241,12 +243,32 @@ start_redis() {
   echo $! >"$PIDS/redis.pid"
 }
 
+# --- development identity provider ---------------------------------------
+
+idp_url() { echo "http://127.0.0.1:$IDP_PORT"; }
+
+start_dev_idp() {
+  running_pid dev-idp >/dev/null && return 0
+  port_free_or_die "$IDP_PORT" dev-idp IDP_PORT
+  local bin=$BUILD_DIR/tools/dev-idp/dev-idp
+  [ -x "$bin" ] || die "$bin not built: run 'make build'"
+  # A new signing key at every start; services fetch it from the JWKS URL.
+  setsid "$bin" --port "$IDP_PORT" --host 127.0.0.1 --issuer "$(idp_url)" --audience ticketing \
+    >>"$LOGS/dev-idp.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/dev-idp.pid"
+}
+
 # --- environment shared with services and tests --------------------------
 
 print_env() {
   echo "KAFKA_BOOTSTRAP_SERVERS=$(bootstrap)"
   echo "MYSQL_URL=mysql://ticketing:ticketing@127.0.0.1:$MYSQL_PORT/"
   echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+  # Development only: POST $IDP_URL/v1/id-tokens {"userId": n} -> {"idToken"}.
+  echo "IDP_URL=$(idp_url)"
+  echo "ID_TOKEN_ISSUER=$(idp_url)"
+  echo "ID_TOKEN_AUDIENCE=ticketing"
+  echo "ID_TOKEN_JWKS=$(idp_url)/.well-known/jwks.json"
 }
 
 service_url() {  # name
@@ -266,9 +288,11 @@ cmd_up() {
   local started=$SECONDS n
   start_mariadb
   start_redis
+  start_dev_idp
   format_kafka
   for n in "${NODES[@]}"; do start_kafka_node "$n"; done
   wait_port "$REDIS_PORT" 30 redis
+  wait_port "$IDP_PORT" 30 dev-idp
   wait_port "$MYSQL_PORT" 60 mariadb
   init_mariadb_user
   for n in "${NODES[@]}"; do wait_port "$(kafka_port "$n")" 90 "kafka-$n"; done
@@ -287,14 +311,14 @@ cmd_down() {
   [ ${#names[@]} -gt 0 ] && stop_all 15 "${names[@]}"
   # All Kafka nodes at once: stopped one by one, the last one waits for a
   # quorum that is gone.
-  stop_all 30 kafka-1 kafka-2 kafka-3 mariadb redis
+  stop_all 30 kafka-1 kafka-2 kafka-3 mariadb redis dev-idp
   log "down"
 }
 
 cmd_status() {
   local name pid any_down=0
   echo "# processes"
-  for name in kafka-1 kafka-2 kafka-3 mariadb redis; do
+  for name in kafka-1 kafka-2 kafka-3 mariadb redis dev-idp; do
     if pid=$(running_pid "$name"); then echo "#   $name running (pid $pid)"; else echo "#   $name stopped"; any_down=1; fi
   done
   echo "# connection settings"
@@ -345,9 +369,9 @@ cmd_start_broker() {
 }
 
 # Fault injection for the fault suite (tests/faults): one component of the
-# stack, by name (kafka-N, mariadb, redis).
+# stack, by name (kafka-N, mariadb, redis, dev-idp).
 component_pid() {
-  case "$1" in kafka-[1-3] | mariadb | redis) ;; *) die "unknown component '$1' (kafka-N, mariadb, redis)" ;; esac
+  case "$1" in kafka-[1-3] | mariadb | redis | dev-idp) ;; *) die "unknown component '$1' (kafka-N, mariadb, redis, dev-idp)" ;; esac
   running_pid "$1" || die "$1 is not running"
 }
 cmd_kill() {  # SIGKILL, as a crash would
@@ -365,7 +389,8 @@ cmd_start() {
       start_kafka_node "${1#kafka-}" && wait_port "$(kafka_port "${1#kafka-}")" 90 "$1" && log "$1 running" ;;
     mariadb) start_mariadb && wait_port "$MYSQL_PORT" 120 mariadb && log "mariadb running" ;;
     redis) start_redis && wait_port "$REDIS_PORT" 60 redis && log "redis running" ;;
-    *) die "unknown component '$1' (kafka-N, mariadb, redis)" ;;
+    dev-idp) start_dev_idp && wait_port "$IDP_PORT" 30 dev-idp && log "dev-idp running" ;;
+    *) die "unknown component '$1' (kafka-N, mariadb, redis, dev-idp)" ;;
   esac
 }
 cmd_pause() {  # SIGSTOP: the process holds its sockets but answers nothing

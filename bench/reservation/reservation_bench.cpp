@@ -169,9 +169,23 @@ std::string json_string_field(const std::string& body, const std::string& name) 
   return body.substr(p, e - p);
 }
 
+// An ID token for `user` from the development identity provider at IDP_URL
+// (http://127.0.0.1:PORT, from scripts/stack.sh env).
+std::string id_token(std::int64_t user) {
+  const char* url = std::getenv("IDP_URL");
+  std::string s = url != nullptr ? url : "";
+  auto colon = s.rfind(':');
+  if (s.rfind("http://127.0.0.1:", 0) != 0 || colon == std::string::npos)
+    throw std::runtime_error("IDP_URL must be http://127.0.0.1:PORT (scripts/stack.sh env)");
+  KeepAlive idp(static_cast<unsigned short>(std::stoi(s.substr(colon + 1))));
+  auto r = idp.send("POST", "/v1/id-tokens", "", fmt::format("{{\"userId\":{}}}", user));
+  if (r.status != 200) throw std::runtime_error(fmt::format("dev-idp: {} {}", r.status, r.body));
+  return json_string_field(r.body, "idToken");
+}
+
 // A token for `user`, waiting until the queue lets it in (ACTIVE).
 std::string active_token(KeepAlive& http, std::int64_t user) {
-  auto r = http.send("POST", "/v1/queue/tokens", "", fmt::format("{{\"userId\":{}}}", user));
+  auto r = http.send("POST", "/v1/queue/tokens", id_token(user), "");
   if (r.status != 200 && r.status != 201)
     throw std::runtime_error(fmt::format("POST /v1/queue/tokens: {} {}", r.status, r.body));
   auto token = json_string_field(r.body, "token");

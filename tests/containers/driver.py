@@ -25,6 +25,7 @@ import urllib.request
 RES = os.environ["RESERVATION_API_URL"]
 PAY = os.environ["PAYMENT_API_URL"]
 PEER = os.environ["FAKE_PEER_CONTROL_URL"]
+IDP = os.environ["IDP_URL"]
 PROJECT = os.environ["COMPOSE_PROJECT_NAME"]
 BURST = int(os.environ.get("CONTAINERS_TEST_PAYMENTS", "200"))
 BOOTSTRAP = "kafka-1:9092,kafka-2:9092,kafka-3:9092"
@@ -111,9 +112,16 @@ def requests_at(path):
     return got["requests"]
 
 
+def id_token(user_id):
+    """An ID token from the compose project's development identity provider."""
+    s, got = call("POST", f"{IDP}/v1/id-tokens", {"userId": user_id})
+    assert s == 200, f"dev-idp answered {s}: {got}"
+    return got["idToken"]
+
+
 def new_user(user_id):
     s, tok = wait_for(lambda: (lambda r: r if r[0] in (200, 201) and r[1].get("status") == "ACTIVE" else None)(
-        call("POST", f"{RES}/v1/queue/tokens", {"userId": user_id})), 30) or (0, {})
+        call("POST", f"{RES}/v1/queue/tokens", token=id_token(user_id))), 30) or (0, {})
     return tok.get("token")
 
 

@@ -56,7 +56,7 @@ say "images ready in ${t_images} s, system up and healthy in ${t_up} s"
 status=$(bash "$CT" status)
 echo "$status"
 eval "$(grep -E '^[A-Z_]+=' <<<"$status" | sed 's/^/export /')"
-[ -n "${RESERVATION_API_URL:-}" ] && [ -n "${PAYMENT_API_URL:-}" ] && [ -n "${FAKE_PEER_CONTROL_URL:-}" ] ||
+[ -n "${RESERVATION_API_URL:-}" ] && [ -n "${PAYMENT_API_URL:-}" ] && [ -n "${FAKE_PEER_CONTROL_URL:-}" ] && [ -n "${IDP_URL:-}" ] ||
   { say "published URLs missing from status"; exit 1; }
 
 say "idle memory (docker stats --no-stream)"

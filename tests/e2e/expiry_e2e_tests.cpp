@@ -12,6 +12,7 @@
 #include "ticketing/db/connection.hpp"
 #include "ticketing/db/options.hpp"
 #include "ticketing/events/admin.hpp"
+#include "ticketing/testing/identity.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
 using namespace std::chrono_literals;
@@ -28,7 +29,7 @@ struct Hold {
 };
 
 std::string active_token(e2e::ServiceProcess& api, std::int64_t user) {
-  auto r = e2e::call(api.http_port(), "POST", "/v1/queue/tokens", R"({"userId":)" + std::to_string(user) + "}");
+  auto r = e2e::call(api.http_port(), "POST", "/v1/queue/tokens", {}, tt::id_token(user));
   REQUIRE((r.status == 201 || r.status == 200));
   auto doc = e2e::json(r.body);
   REQUIRE(std::string(doc["status"].GetString()) == "ACTIVE");
@@ -55,9 +56,11 @@ TEST_CASE("unpaid holds expire and their seats are restored although a scheduler
 
   // The groups start at the topics' ends even if the scheduler killed below
   // dies before its first commit ("latest" alone would skip what it missed).
-  ticketing::events::commit_group_at_end(tt::kafka_bootstrap(), api_iso.name, {"payment.completed", "seats.expired"});
-  ticketing::events::commit_group_at_end(tt::kafka_bootstrap(), sched_iso.name,
-                                         {"reservation.held", "reservation.confirmed", "reservation.cancelled"});
+  ticketing::events::commit_group_at_end(tt::kafka_bootstrap(), api_iso.name,
+                                         {"payment.completed", "seats.expired"});
+  ticketing::events::commit_group_at_end(
+      tt::kafka_bootstrap(), sched_iso.name,
+      {"reservation.held", "reservation.confirmed", "reservation.cancelled"});
   e2e::ServiceProcess api("reservation-api", api_iso.name, api_env);
   std::map<std::string, std::string> sched_env = {{"REDIS_PREFIX", sched_iso.name + ":"},
                                                   {"KAFKA_CONSUMER_GROUP", sched_iso.name},
@@ -68,15 +71,21 @@ TEST_CASE("unpaid holds expire and their seats are restored although a scheduler
   sched_a.wait_ready();
   sched_b.wait_ready();
   // Both scheduler instances serve part of the timers before one dies.
-  REQUIRE(e2e::eventually([&] { return sched_a.metric("scheduler_partitions_owned") >= 1 &&
-                                  sched_b.metric("scheduler_partitions_owned") >= 1; }, 30s));
+  REQUIRE(e2e::eventually(
+      [&] {
+        return sched_a.metric("scheduler_partitions_owned") >= 1 &&
+               sched_b.metric("scheduler_partitions_owned") >= 1;
+      },
+      30s));
 
   // Two dates of the first concert, 30 seats each, one hold per user.
   auto token = active_token(api, 9'000'000'001);
   auto concerts = e2e::json(e2e::call(api.http_port(), "GET", "/v1/concerts", {}, token).body);
   auto concert_id = concerts["concerts"][0]["id"].GetInt64();
-  auto schedules = e2e::json(
-      e2e::call(api.http_port(), "GET", "/v1/concerts/" + std::to_string(concert_id) + "/schedules", {}, token).body);
+  auto schedules =
+      e2e::json(e2e::call(api.http_port(), "GET",
+                          "/v1/concerts/" + std::to_string(concert_id) + "/schedules", {}, token)
+                    .body);
   REQUIRE(schedules["schedules"].Size() >= 2);
   std::vector<std::int64_t> schedule_ids = {schedules["schedules"][0]["id"].GetInt64(),
                                             schedules["schedules"][1]["id"].GetInt64()};
@@ -87,15 +96,22 @@ TEST_CASE("unpaid holds expire and their seats are restored although a scheduler
     for (int seat = 1; seat <= 30; ++seat) {
       auto t = active_token(api, ++user);
       auto r = e2e::call(api.http_port(), "POST", "/v1/reservations",
-                         R"({"scheduleId":)" + std::to_string(schedule) + R"(,"seatNo":)" + std::to_string(seat) + "}", t);
+                         R"({"scheduleId":)" + std::to_string(schedule) + R"(,"seatNo":)" +
+                             std::to_string(seat) + "}",
+                         t);
       REQUIRE(r.status == 201);
       holds.push_back({e2e::json(r.body)["reservationId"].GetInt64(), schedule, seat});
     }
   }
   // Every timer is registered before the kill: the survivor must take over
   // the dead instance's share.
-  REQUIRE(e2e::eventually([&] { return sched_a.metric("scheduler_timers_started_total") +
-                                  sched_b.metric("scheduler_timers_started_total") >= 60; }, 20s));
+  REQUIRE(e2e::eventually(
+      [&] {
+        return sched_a.metric("scheduler_timers_started_total") +
+                   sched_b.metric("scheduler_timers_started_total") >=
+               60;
+      },
+      20s));
   sched_a.process().signal(SIGKILL);
   REQUIRE(sched_a.process().wait(5s));
 
@@ -103,28 +119,36 @@ TEST_CASE("unpaid holds expire and their seats are restored although a scheduler
   std::string ids;
   for (const auto& h : holds) ids += (ids.empty() ? "" : ",") + std::to_string(h.reservation_id);
   // Session timeout, rebalance and the hold time itself: well inside 60 s.
-  bool all_expired = e2e::eventually([&] {
-    return count("SELECT COUNT(*) FROM reservations WHERE status = 'EXPIRED' AND id IN (" + ids + ")") == 60;
-  }, 60s);
+  bool all_expired = e2e::eventually(
+      [&] {
+        return count("SELECT COUNT(*) FROM reservations WHERE status = 'EXPIRED' AND id IN (" +
+                     ids + ")") == 60;
+      },
+      60s);
   INFO("scheduler b log: " << sched_b.process().log().substr(0, 4000));
   REQUIRE(all_expired);
 
   // Exactly the 60 held seats were restored; nothing else in the catalogue moved.
   CHECK(count("SELECT COUNT(*) FROM seats WHERE status <> 'AVAILABLE'") == 0);
   // The public view agrees.
-  auto seats = e2e::json(e2e::call(api.http_port(), "GET",
-                                   "/v1/schedules/" + std::to_string(schedule_ids[0]) + "/seats", {}, token).body);
-  for (const auto& s : seats["seats"].GetArray()) CHECK(std::string(s["status"].GetString()) == "AVAILABLE");
+  auto seats =
+      e2e::json(e2e::call(api.http_port(), "GET",
+                          "/v1/schedules/" + std::to_string(schedule_ids[0]) + "/seats", {}, token)
+                    .body);
+  for (const auto& s : seats["seats"].GetArray())
+    CHECK(std::string(s["status"].GetString()) == "AVAILABLE");
 
   // A freed seat can be held again, and a late duplicate seats.expired for
   // the old hold (allowed on the topic) does not touch the new one.
   auto t = active_token(api, ++user);
-  auto again = e2e::call(api.http_port(), "POST", "/v1/reservations",
-                         R"({"scheduleId":)" + std::to_string(schedule_ids[0]) + R"(,"seatNo":1})", t);
+  auto again =
+      e2e::call(api.http_port(), "POST", "/v1/reservations",
+                R"({"scheduleId":)" + std::to_string(schedule_ids[0]) + R"(,"seatNo":1})", t);
   REQUIRE(again.status == 201);
   auto new_id = e2e::json(again.body)["reservationId"].GetInt64();
   std::this_thread::sleep_for(1500ms);
-  CHECK(count("SELECT COUNT(*) FROM reservations WHERE status = 'HELD' AND id = " + std::to_string(new_id)) == 1);
+  CHECK(count("SELECT COUNT(*) FROM reservations WHERE status = 'HELD' AND id = " +
+              std::to_string(new_id)) == 1);
   CHECK(count("SELECT COUNT(*) FROM seats WHERE status = 'HELD' AND schedule_id = " +
               std::to_string(schedule_ids[0]) + " AND seat_no = 1") == 1);
 

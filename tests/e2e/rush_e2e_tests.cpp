@@ -14,6 +14,7 @@
 #include "report.hpp"
 #include "rush.hpp"
 #include "system.hpp"
+#include "ticketing/testing/identity.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
 using namespace std::chrono_literals;
@@ -82,9 +83,9 @@ TEST_CASE(
   auto& pay = sys.first("payment-api");
   const std::int64_t user =
       2'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000);
-  auto tok = e2e::json(e2e::call(api.http_port(), "POST", "/v1/queue/tokens",
-                                 fmt::format(R"({{"userId":{}}})", user))
-                           .body);
+  auto tok = e2e::json(
+      e2e::call(api.http_port(), "POST", "/v1/queue/tokens", {}, ticketing::testing::id_token(user))
+          .body);
   REQUIRE(std::string(tok["status"].GetString()) == "ACTIVE");
   std::string token = tok["token"].GetString();
   auto concerts = e2e::json(e2e::call(api.http_port(), "GET", "/v1/concerts", {}, token).body);

@@ -19,14 +19,14 @@ Isolation::Isolation(const std::string& stem) : name(tt::unique_name(stem)) {
 namespace {
 
 std::map<std::string, std::string> with_stack(std::map<std::string, std::string> env) {
-  std::map<std::string, std::string> full = {
-      {"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
-      {"MYSQL_URL", tt::mysql_url()},
-      {"REDIS_URL", tt::redis_url()},
-      {"TOKEN_SECRET", "e2e-system-test-secret-0123456789abcdef"},
-      // A new group starts at the log end: the shared
-      // topics' history belongs to other runs.
-      {"KAFKA_AUTO_OFFSET_RESET", "latest"}};
+  auto full = tt::id_token_env();
+  full.insert({{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
+               {"MYSQL_URL", tt::mysql_url()},
+               {"REDIS_URL", tt::redis_url()},
+               {"TOKEN_SECRET", "e2e-system-test-secret-0123456789abcdef"},
+               // A new group starts at the log end: the shared
+               // topics' history belongs to other runs.
+               {"KAFKA_AUTO_OFFSET_RESET", "latest"}});
   for (auto& [k, v] : env) full[k] = v;
   return full;
 }

@@ -86,6 +86,7 @@ ticketing::rush::RushConfig System::rush_config(int users) const {
   ticketing::rush::RushConfig cfg;
   cfg.reservation_urls = urls("reservation-api");
   cfg.payment_urls = urls("payment-api");
+  cfg.idp_url = tt::idp_url();
   cfg.users = users;
   cfg.first_user_id =
       1'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000) * 1000;

@@ -27,6 +27,7 @@
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
 #include "ticketing/http/client.hpp"
+#include "ticketing/testing/identity.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
 using namespace std::chrono_literals;
@@ -184,8 +185,8 @@ class Prober {
 std::string probe_token(e2e::System& sys) {
   auto& api = sys.first("reservation-api");
   auto user = 9'000'000 + static_cast<std::int64_t>(std::random_device{}() % 1'000'000);
-  auto r = e2e::call(api.http_port(), "POST", "/v1/queue/tokens",
-                     fmt::format(R"({{"userId":{}}})", user));
+  auto r = e2e::call(api.http_port(), "POST", "/v1/queue/tokens", {},
+                     ticketing::testing::id_token(user));
   REQUIRE(r.status / 100 == 2);
   return e2e::json(r.body)["token"].GetString();
 }

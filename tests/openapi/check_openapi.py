@@ -266,6 +266,25 @@ def drop_databases(mysql_url, names):
         print(f"note: could not drop {names}: {e}")
 
 
+IDP_URL = os.environ.get("IDP_URL", "http://127.0.0.1:18510")
+
+
+def id_token(user):
+    """An ID token for `user` from the stack's development identity provider."""
+    host, port = IDP_URL.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("POST", "/v1/id-tokens", body=json.dumps({"userId": user}),
+                     headers={"Content-Type": "application/json"})
+        res = conn.getresponse()
+        body = res.read()
+        if res.status != 200:
+            raise Failure(f"dev-idp at {IDP_URL}: {res.status} {body[:200]!r}")
+        return json.loads(body)["idToken"]
+    finally:
+        conn.close()
+
+
 def forged_token(user, issued_at, token_id=None):
     head = f"v1.{token_id or uuid.uuid4()}.{user}.{issued_at}"
     mac = hmac.new(SECRET.encode(), head.encode(), hashlib.sha256).digest()
@@ -299,22 +318,20 @@ def exercise(c, spec):
     long_header = {"X-Padding": "y" * (20 * 1024)}
 
     # --- queue (QUEUE_MAX_ACTIVE=2: a and b active, w waits) -------------------------
-    _, _, ta = c.call(R, "POST", "/v1/queue/tokens", 201, body={"userId": a})
-    c.call(R, "POST", "/v1/queue/tokens", 200, body={"userId": a})
-    _, _, tb = c.call(R, "POST", "/v1/queue/tokens", 201, body={"userId": b})
-    _, _, tw = c.call(R, "POST", "/v1/queue/tokens", 201, body={"userId": w})
+    _, _, ta = c.call(R, "POST", "/v1/queue/tokens", 201, token=id_token(a))
+    c.call(R, "POST", "/v1/queue/tokens", 200, token=id_token(a))
+    _, _, tb = c.call(R, "POST", "/v1/queue/tokens", 201, token=id_token(b))
+    _, _, tw = c.call(R, "POST", "/v1/queue/tokens", 201, token=id_token(w))
     if not (ta and tb and tw):
         raise Failure("no queue tokens; cannot go on")
     if (ta["status"], tb["status"], tw["status"]) != ("ACTIVE", "ACTIVE", "WAITING"):
         c.failures.append(f"queue states {ta['status']}, {tb['status']}, {tw['status']}")
     ta, tb, tw = ta["token"], tb["token"], tw["token"]
-    c.call(R, "POST", "/v1/queue/tokens", 400, body="not json")
-    c.call(R, "POST", "/v1/queue/tokens", 400, body="[1]")
-    c.call(R, "POST", "/v1/queue/tokens", 400, body={"userId": 0})
-    c.call(R, "POST", "/v1/queue/tokens", 400, body={"userId": "7"})
-    c.call(R, "POST", "/v1/queue/tokens", 415, body="userId=1", content_type="text/plain")
-    c.call(R, "POST", "/v1/queue/tokens", 413, body=big)
-    c.call(R, "POST", "/v1/queue/tokens", 431, body={"userId": a}, headers=long_header)
+    c.call(R, "POST", "/v1/queue/tokens", 401, body={"userId": a})  # no ID token
+    c.call(R, "POST", "/v1/queue/tokens", 401, token="not-a-jwt")
+    c.call(R, "POST", "/v1/queue/tokens", 401, token=ta)  # a queue token is no ID token
+    c.call(R, "POST", "/v1/queue/tokens", 413, body=big, token=id_token(a))
+    c.call(R, "POST", "/v1/queue/tokens", 431, token=id_token(a), headers=long_header)
 
     c.call(R, "GET", "/v1/queue/status", 200, token=tw)
     c.call(R, "GET", "/v1/queue/status", 401)
@@ -489,7 +506,6 @@ def exercise(c, spec):
 
 # A valid body for each operation that takes one.
 SAMPLE_BODIES = {
-    ("POST", "/v1/queue/tokens"): {"userId": 42},
     ("POST", "/v1/reservations"): {"scheduleId": 1, "seatNo": 1},
     ("POST", "/v1/points/charge"): {"amount": 1},
     ("POST", "/v1/payments"): {"reservationId": 1},
@@ -513,7 +529,7 @@ def exercise_headers_too_large(c, spec, token):
 def exercise_degraded(c, spec):
     """The same services with MariaDB unreachable: 503 with the documented codes."""
     R = "reservation-api"
-    _, _, t = c.call(R, "POST", "/v1/queue/tokens", 201, body={"userId": 42})  # Redis only
+    _, _, t = c.call(R, "POST", "/v1/queue/tokens", 201, token=id_token(42))  # Redis only
     token = t["token"] if t else "none"
     for svc, method, path in operations(spec):
         if (method, path) in (("POST", "/v1/queue/tokens"), ("GET", "/v1/queue/status")):
@@ -542,6 +558,9 @@ def main():
         "MYSQL_URL": os.environ.get("MYSQL_URL", "mysql://root@127.0.0.1:13306/"),
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:16379/0"),
         "TOKEN_SECRET": SECRET,
+        "ID_TOKEN_ISSUER": os.environ.get("ID_TOKEN_ISSUER", IDP_URL),
+        "ID_TOKEN_AUDIENCE": os.environ.get("ID_TOKEN_AUDIENCE", "ticketing"),
+        "ID_TOKEN_JWKS": os.environ.get("ID_TOKEN_JWKS", IDP_URL + "/.well-known/jwks.json"),
         # A new group starts at the log end: the topics' history belongs to other runs.
         "KAFKA_AUTO_OFFSET_RESET": "latest",
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -591,7 +610,7 @@ def main():
         started.append(no_redis)
         no_redis.wait(ready=False, consuming=False)
         contract.services = {"reservation-api": no_redis}
-        contract.call("reservation-api", "POST", "/v1/queue/tokens", 503, body={"userId": 42})
+        contract.call("reservation-api", "POST", "/v1/queue/tokens", 503, token=id_token(42))
         contract.call("reservation-api", "GET", "/v1/queue/status", 503,
                       token=forged_token(42, int(time.time())))
     finally:

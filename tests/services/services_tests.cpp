@@ -29,18 +29,20 @@ const Svc kServices[] = {
 };
 
 std::map<std::string, std::string> stack_env(unsigned short admin_port, unsigned short http_port) {
-  return {{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
-          {"MYSQL_URL", tt::mysql_url()},
-          {"REDIS_URL", tt::redis_url()},
-          {"TOKEN_SECRET", "services-blackbox-test-secret-0123456789"},
-          // Nothing listens there: the relay starts, its breaker holds records back.
-          {"DATAPLATFORM_URL", "http://127.0.0.1:1"},
-          // Its own group, from the log end: these probes never take work
-          // from (or commit offsets for) real instances on the shared cluster.
-          {"KAFKA_CONSUMER_GROUP", tt::unique_name("blackbox")},
-          {"KAFKA_AUTO_OFFSET_RESET", "latest"},
-          {"ADMIN_PORT", std::to_string(admin_port)},
-          {"HTTP_PORT", std::to_string(http_port)}};
+  auto env = tt::id_token_env();
+  env.insert({{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
+              {"MYSQL_URL", tt::mysql_url()},
+              {"REDIS_URL", tt::redis_url()},
+              {"TOKEN_SECRET", "services-blackbox-test-secret-0123456789"},
+              // Nothing listens there: the relay starts, its breaker holds records back.
+              {"DATAPLATFORM_URL", "http://127.0.0.1:1"},
+              // Its own group, from the log end: these probes never take work
+              // from (or commit offsets for) real instances on the shared cluster.
+              {"KAFKA_CONSUMER_GROUP", tt::unique_name("blackbox")},
+              {"KAFKA_AUTO_OFFSET_RESET", "latest"},
+              {"ADMIN_PORT", std::to_string(admin_port)},
+              {"HTTP_PORT", std::to_string(http_port)}});
+  return env;
 }
 
 ticketing::http::ClientResponse get(unsigned short port, const std::string& path) {
@@ -144,11 +146,9 @@ TEST_CASE("readiness reports a dependency that is down, liveness does not") {
 }
 
 TEST_CASE("bad configuration is reported all at once and the service does not start") {
-  std::map<std::string, std::string> env = {{"KAFKA_BOOTSTRAP_SERVERS", ""},
-                                            {"ADMIN_PORT", "not-a-port"},
-                                            {"MYSQL_URL", ""},
-                                            {"REDIS_URL", tt::redis_url()},
-                                            {"HTTP_PORT", "70000"}};
+  std::map<std::string, std::string> env = {
+      {"KAFKA_BOOTSTRAP_SERVERS", ""}, {"ADMIN_PORT", "not-a-port"}, {"MYSQL_URL", ""},
+      {"REDIS_URL", tt::redis_url()},  {"HTTP_PORT", "70000"},       {"ID_TOKEN_ISSUER", ""}};
   tt::ChildProcess proc(tt::build_path("services/reservation-api/reservation-api"), {}, env,
                         log_path("reservation-api-bad-config"));
   auto code = proc.wait(15s);
@@ -159,6 +159,7 @@ TEST_CASE("bad configuration is reported all at once and the service does not st
   CHECK(log.find("ADMIN_PORT='not-a-port' is not an integer") != std::string::npos);
   CHECK(log.find("MYSQL_URL is required") != std::string::npos);
   CHECK(log.find("HTTP_PORT=70000 is outside") != std::string::npos);
+  CHECK(log.find("ID_TOKEN_ISSUER is required") != std::string::npos);
 }
 
 TEST_CASE(

@@ -27,13 +27,17 @@ std::vector<std::string> split(const std::string& s) {
 }
 
 void usage() {
-  std::cerr <<
-      "usage: rush [init-groups] --reservation-urls URL[,URL] --payment-urls URL[,URL] --mysql-url URL\n"
-      "            --kafka BOOTSTRAP [--dataplatform-control URL] [--webhook-control URL]\n"
-      "            [--users N] [--threads N] [--first-user-id N] [--never-pay SHARE] [--late-pay SHARE]\n"
-      "            [--late-window-ms N] [--poll-ms N] [--patience-s N] [--time-limit-s N] [--seed N]\n"
-      "            [--reservation-db NAME] [--payment-db NAME] [--group SERVICE=GROUP]...\n"
-      "            [--settle-s N] [--report FILE] [--json FILE] [--chart FILE.svg]\n";
+  std::cerr
+      << "usage: rush [init-groups] --reservation-urls URL[,URL] --payment-urls URL[,URL] "
+         "--idp-url URL\n"
+         "            --mysql-url URL\n"
+         "            --kafka BOOTSTRAP [--dataplatform-control URL] [--webhook-control URL]\n"
+         "            [--users N] [--threads N] [--first-user-id N] [--never-pay SHARE] "
+         "[--late-pay SHARE]\n"
+         "            [--late-window-ms N] [--poll-ms N] [--patience-s N] [--time-limit-s N] "
+         "[--seed N]\n"
+         "            [--reservation-db NAME] [--payment-db NAME] [--group SERVICE=GROUP]...\n"
+         "            [--settle-s N] [--report FILE] [--json FILE] [--chart FILE.svg]\n";
 }
 
 bool write_file(const std::string& path, const std::string& text) {
@@ -63,43 +67,73 @@ int main(int argc, char** argv) {
       }
       if (i + 1 >= argc) throw std::invalid_argument("missing value for " + a);
       std::string v = argv[++i];
-      if (a == "--reservation-urls") cfg.reservation_urls = split(v);
-      else if (a == "--payment-urls") cfg.payment_urls = split(v);
-      else if (a == "--users") cfg.users = std::stoi(v);
-      else if (a == "--threads") cfg.threads = std::stoi(v);
-      else if (a == "--first-user-id") cfg.first_user_id = std::stoll(v);
-      else if (a == "--never-pay") cfg.never_pay_share = std::stod(v);
-      else if (a == "--late-pay") cfg.late_pay_share = std::stod(v);
-      else if (a == "--late-window-ms") cfg.late_window = std::chrono::milliseconds(std::stoll(v));
-      else if (a == "--poll-ms") cfg.poll_interval = std::chrono::milliseconds(std::stoll(v));
-      else if (a == "--patience-s") cfg.patience = std::chrono::seconds(std::stoll(v));
-      else if (a == "--time-limit-s") cfg.time_limit = std::chrono::seconds(std::stoll(v));
-      else if (a == "--seed") cfg.seed = std::stoull(v);
-      else if (a == "--mysql-url") sut.mysql_url = v;
-      else if (a == "--reservation-db") sut.reservation_db = v;
-      else if (a == "--payment-db") sut.payment_db = v;
-      else if (a == "--kafka") sut.kafka_bootstrap = v;
-      else if (a == "--dataplatform-control") sut.dataplatform_control_url = v;
-      else if (a == "--webhook-control") sut.webhook_control_url = v;
+      if (a == "--reservation-urls")
+        cfg.reservation_urls = split(v);
+      else if (a == "--payment-urls")
+        cfg.payment_urls = split(v);
+      else if (a == "--idp-url")
+        cfg.idp_url = v;
+      else if (a == "--users")
+        cfg.users = std::stoi(v);
+      else if (a == "--threads")
+        cfg.threads = std::stoi(v);
+      else if (a == "--first-user-id")
+        cfg.first_user_id = std::stoll(v);
+      else if (a == "--never-pay")
+        cfg.never_pay_share = std::stod(v);
+      else if (a == "--late-pay")
+        cfg.late_pay_share = std::stod(v);
+      else if (a == "--late-window-ms")
+        cfg.late_window = std::chrono::milliseconds(std::stoll(v));
+      else if (a == "--poll-ms")
+        cfg.poll_interval = std::chrono::milliseconds(std::stoll(v));
+      else if (a == "--patience-s")
+        cfg.patience = std::chrono::seconds(std::stoll(v));
+      else if (a == "--time-limit-s")
+        cfg.time_limit = std::chrono::seconds(std::stoll(v));
+      else if (a == "--seed")
+        cfg.seed = std::stoull(v);
+      else if (a == "--mysql-url")
+        sut.mysql_url = v;
+      else if (a == "--reservation-db")
+        sut.reservation_db = v;
+      else if (a == "--payment-db")
+        sut.payment_db = v;
+      else if (a == "--kafka")
+        sut.kafka_bootstrap = v;
+      else if (a == "--dataplatform-control")
+        sut.dataplatform_control_url = v;
+      else if (a == "--webhook-control")
+        sut.webhook_control_url = v;
       else if (a == "--group") {
         auto eq = v.find('=');
         if (eq == std::string::npos) throw std::invalid_argument("--group wants SERVICE=GROUP");
         sut.groups[v.substr(0, eq)] = v.substr(eq + 1);
         named_groups[v.substr(0, eq)] = v.substr(eq + 1);
-      } else if (a == "--settle-s") settle_s = std::stoi(v);
-      else if (a == "--report") report_path = v;
-      else if (a == "--json") json_path = v;
-      else if (a == "--chart") chart_path = v;
-      else throw std::invalid_argument("unknown option " + a);
+      } else if (a == "--settle-s")
+        settle_s = std::stoi(v);
+      else if (a == "--report")
+        report_path = v;
+      else if (a == "--json")
+        json_path = v;
+      else if (a == "--chart")
+        chart_path = v;
+      else
+        throw std::invalid_argument("unknown option " + a);
     }
     if (init_groups && (sut.kafka_bootstrap.empty() || named_groups.empty()))
       throw std::invalid_argument("init-groups needs --kafka and at least one --group");
-    if (!init_groups && (cfg.reservation_urls.empty() || cfg.payment_urls.empty() || sut.mysql_url.empty() ||
-                         sut.kafka_bootstrap.empty()))
-      throw std::invalid_argument("--reservation-urls, --payment-urls, --mysql-url and --kafka are required");
-    if (cfg.users < 1 || cfg.users > 1'000'000) throw std::invalid_argument("--users must be in 1..1000000");
-    if (cfg.threads < 1 || cfg.threads > 1024) throw std::invalid_argument("--threads must be in 1..1024");
-    if (cfg.never_pay_share < 0 || cfg.late_pay_share < 0 || cfg.never_pay_share + cfg.late_pay_share > 1)
+    if (!init_groups &&
+        (cfg.reservation_urls.empty() || cfg.payment_urls.empty() || cfg.idp_url.empty() ||
+         sut.mysql_url.empty() || sut.kafka_bootstrap.empty()))
+      throw std::invalid_argument(
+          "--reservation-urls, --payment-urls, --idp-url, --mysql-url and --kafka are required");
+    if (cfg.users < 1 || cfg.users > 1'000'000)
+      throw std::invalid_argument("--users must be in 1..1000000");
+    if (cfg.threads < 1 || cfg.threads > 1024)
+      throw std::invalid_argument("--threads must be in 1..1024");
+    if (cfg.never_pay_share < 0 || cfg.late_pay_share < 0 ||
+        cfg.never_pay_share + cfg.late_pay_share > 1)
       throw std::invalid_argument("--never-pay and --late-pay are shares in 0..1 with a sum <= 1");
   } catch (const std::exception& e) {
     std::cerr << "rush: " << e.what() << "\n";
@@ -124,17 +158,19 @@ int main(int argc, char** argv) {
     auto say = [](const std::string& line) { std::cout << "rush: " << line << std::endl; };
     cfg.total_seats = count_seats(sut);
     auto baseline = take_baseline(sut);
-    say(fmt::format("{} buyers, {} seats, {} threads; never pay {:.0f}%, pay late {:.0f}%", cfg.users,
-                    cfg.total_seats, cfg.threads, cfg.never_pay_share * 100, cfg.late_pay_share * 100));
+    say(fmt::format("{} buyers, {} seats, {} threads; never pay {:.0f}%, pay late {:.0f}%",
+                    cfg.users, cfg.total_seats, cfg.threads, cfg.never_pay_share * 100,
+                    cfg.late_pay_share * 100));
     cfg.on_progress = say;
     auto result = run_rush(cfg);
-    say(fmt::format("buyers done after {:.1f} s; waiting for the system to settle (at most {} s)", result.seconds,
-                    settle_s));
+    say(fmt::format("buyers done after {:.1f} s; waiting for the system to settle (at most {} s)",
+                    result.seconds, settle_s));
     auto tally = settle(sut, baseline, std::chrono::seconds(settle_s), say);
     auto checks = check_invariants(tally, result);
     auto text = text_report(cfg, result, tally, checks);
     std::cout << text;
-    bool written = write_file(report_path, text) && write_file(json_path, json_report(cfg, result, tally, checks)) &&
+    bool written = write_file(report_path, text) &&
+                   write_file(json_path, json_report(cfg, result, tally, checks)) &&
                    write_file(chart_path, svg_chart(result));
     if (!written) std::cerr << "rush: could not write a report file\n";
     for (const auto& p : {report_path, json_path, chart_path})

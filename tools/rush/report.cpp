@@ -88,6 +88,7 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
   line("confirmed / refunded (seen)", fmt::format("{} / {}", c.confirmed, c.refunded));
   line("gave up / place lapsed", fmt::format("{} / {}", c.gave_up, c.lapsed));
   line("left the sold-out queue", std::to_string(c.left_queue_sold_out));
+  line("throttled (429, retried)", std::to_string(c.throttled));
   line("5xx (not 503) / transport errors",
        fmt::format("{} ({}) / {}", c.server_errors, c.server_errors_not_503, c.transport_errors));
   line("duration",
@@ -154,6 +155,7 @@ std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally&
       .integer(c.server_errors)
       .key("serverErrorsNot503")
       .integer(c.server_errors_not_503);
+  w.key("throttled").integer(c.throttled);
   w.key("transportErrors").integer(c.transport_errors);
   w.key("unexpected").integer(c.unexpected);
   w.end_object();

@@ -21,6 +21,8 @@ using namespace std::chrono_literals;
 
 const char* to_string(Endpoint e) {
   switch (e) {
+    case Endpoint::kIdToken:
+      return "POST {idp}/v1/id-tokens";
     case Endpoint::kToken:
       return "POST /v1/queue/tokens";
     case Endpoint::kQueueStatus:
@@ -49,16 +51,29 @@ const char* to_string(Endpoint e) {
 
 namespace {
 
-enum class Step { kToken, kPoll, kConcerts, kSchedules, kSeats, kHold, kCharge, kPay, kWatch };
+enum class Step {
+  kIdToken,
+  kToken,
+  kPoll,
+  kConcerts,
+  kSchedules,
+  kSeats,
+  kHold,
+  kCharge,
+  kPay,
+  kWatch
+};
 enum class Persona { kPayer, kNeverPay, kLatePay };
 
 struct Buyer {
   std::int64_t user_id = 0;
   Persona persona = Persona::kPayer;
-  Step step = Step::kToken;
+  Step step = Step::kIdToken;
   std::size_t api = 0;
   std::size_t pay_api = 0;
-  std::string token;
+  std::string id_token;  // from the identity provider
+  std::string token;     // the queue token
+  std::string client_address;
   std::vector<std::int64_t> concerts;
   std::size_t concert_index = 0;
   std::int64_t schedule = 0;
@@ -103,14 +118,16 @@ std::int64_t parse_rfc3339_ms(const std::string& s) {
 class Rush {
  public:
   explicit Rush(const RushConfig& c) : cfg_(c) {
-    if (cfg_.reservation_urls.empty() || cfg_.payment_urls.empty())
-      throw std::invalid_argument("reservation and payment URLs are required");
+    if (cfg_.reservation_urls.empty() || cfg_.payment_urls.empty() || cfg_.idp_url.empty())
+      throw std::invalid_argument("reservation, payment and identity provider URLs are required");
     std::mt19937_64 rng(cfg_.seed);
     std::uniform_real_distribution<double> share(0, 1);
     buyers_.resize(static_cast<std::size_t>(cfg_.users));
     for (std::size_t i = 0; i < buyers_.size(); ++i) {
       auto& b = buyers_[i];
       b.user_id = cfg_.first_user_id + static_cast<std::int64_t>(i);
+      // A client address of its own in 10.0.0.0/8 (one per buyer up to 2^24).
+      b.client_address = fmt::format("10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
       double p = share(rng);
       b.persona = p < cfg_.never_pay_share                         ? Persona::kNeverPay
                   : p < cfg_.never_pay_share + cfg_.late_pay_share ? Persona::kLatePay
@@ -235,9 +252,19 @@ class Rush {
     const auto& res = cfg_.reservation_urls[b.api];
     const auto& pay = cfg_.payment_urls[b.pay_api];
     switch (b.step) {
-      case Step::kToken: {
-        auto r = call(client, worker, Endpoint::kToken, res, "POST", "/v1/queue/tokens",
+      case Step::kIdToken: {
+        auto r = call(client, worker, Endpoint::kIdToken, cfg_.idp_url, "POST", "/v1/id-tokens",
                       fmt::format(R"({{"userId":{}}})", b.user_id), false, b);
+        if (r.status == 200) {
+          b.id_token = parse(r.body)["idToken"].GetString();
+          b.step = Step::kToken;
+          return now;
+        }
+        return retry_or_give_up(b, r, Endpoint::kIdToken, now);
+      }
+      case Step::kToken: {
+        auto r =
+            call(client, worker, Endpoint::kToken, res, "POST", "/v1/queue/tokens", {}, true, b);
         if (r.status == 200 || r.status == 201) {
           auto d = parse(r.body);
           b.token = d["token"].GetString();
@@ -478,6 +505,10 @@ class Rush {
   // restarting); anything else is a problem to report.
   std::optional<Clock::time_point> retry_or_give_up(Buyer& b, const Reply& r, Endpoint e,
                                                     Clock::time_point now) {
+    if (r.status == 429) {  // throttled: a pause, then the same step again
+      count(&Counters::throttled);
+      return now + 1s;
+    }
     if ((r.status == 0 || r.status >= 500) && ++b.errors <= cfg_.max_errors) {
       if (r.status == 0 && cfg_.reservation_urls.size() > 1 && is_reservation(e))
         b.api = (b.api + 1) % cfg_.reservation_urls.size();  // try the other instance
@@ -499,7 +530,10 @@ class Rush {
              const std::string& method, const std::string& target, const std::string& body,
              bool auth, const Buyer& b, const std::string& idempotency_key = {}) {
     std::map<std::string, std::string> headers;
-    if (auth) headers["Authorization"] = "Bearer " + b.token;
+    // The queue-token request proves who the buyer is with the ID token.
+    if (auth) headers["Authorization"] = "Bearer " + (e == Endpoint::kToken ? b.id_token : b.token);
+    if (cfg_.forwarded_for && e != Endpoint::kIdToken && !b.client_address.empty())
+      headers["X-Forwarded-For"] = b.client_address;
     if (!idempotency_key.empty()) headers["Idempotency-Key"] = idempotency_key;
     auto t0 = Clock::now();
     auto r = client.send(base, method, target, body, headers);

@@ -1,6 +1,7 @@
 #pragma once
 // The ticket-open rush: N simulated buyers go through the public HTTP APIs
-// only (queue token, wait for admission, browse, hold, charge, pay), with a
+// only (ID token from the identity provider, queue token, wait for admission,
+// browse, hold, charge, pay), with a
 // share who never pay and a share who pay in the last moment of their hold.
 // A fixed pool of threads drives every buyer as a small state machine, so
 // thousands of buyers are in the system at once.
@@ -15,6 +16,7 @@
 namespace ticketing::rush {
 
 enum class Endpoint : std::uint8_t {
+  kIdToken,  // the development identity provider, not the system under test
   kToken,
   kQueueStatus,
   kConcerts,
@@ -32,6 +34,13 @@ const char* to_string(Endpoint e);
 struct RushConfig {
   std::vector<std::string> reservation_urls;  // base URLs; each buyer sticks to one
   std::vector<std::string> payment_urls;
+  // The development identity provider (tools/dev-idp): each buyer first gets
+  // an ID token there, as a real client signs in with its provider.
+  std::string idp_url;
+  // Each buyer presents its own client address in X-Forwarded-For (the APIs
+  // trust it from loopback in development mode), as buyers from many
+  // addresses would reach them through a proxy.
+  bool forwarded_for = true;
   int users = 2000;
   std::int64_t first_user_id = 1;
   int threads = 48;
@@ -64,7 +73,8 @@ struct Counters {
   std::int64_t users = 0, tokens = 0, admitted = 0, hold_attempts = 0, holds = 0, conflicts = 0,
                charges = 0, charged_points = 0, payments = 0, payments_refused = 0, confirmed = 0,
                refunded = 0, never_paid = 0, late_payers = 0, gave_up = 0, lapsed = 0,
-               left_queue_sold_out = 0, transport_errors = 0, server_errors = 0,
+               left_queue_sold_out = 0, throttled = 0,  // 429 answers, retried after a pause
+      transport_errors = 0, server_errors = 0,
                server_errors_not_503 = 0,  // of server_errors: anything but "retry later"
       unexpected = 0;
 };

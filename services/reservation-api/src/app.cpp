@@ -26,6 +26,7 @@ namespace ticketing::reservation {
 
 Config Config::read(EnvReader& env) {
   Config c;
+  c.id_token = auth::IdTokenSettings::read(env);
   c.token_secret = env.secret("TOKEN_SECRET");
   c.token_max_age =
       std::chrono::seconds(env.integer("TOKEN_MAX_AGE_SECONDS", 86400, 1, 31 * 86400));
@@ -89,6 +90,7 @@ struct Runtime {
   Runtime(service::ServiceHost& h, Config cfg)
       : host(h),
         config(std::move(cfg)),
+        id_tokens(config.id_token),
         signer(config.token_secret, config.token_max_age),
         receipts(config.token_secret),
         queue(host.infra().redis(), queue_options(config)),
@@ -207,6 +209,7 @@ struct Runtime {
 
   service::ServiceHost& host;
   Config config;
+  auth::IdTokenVerifier id_tokens;  // loads the provider's keys in the background
   auth::TokenSigner signer;
   auth::HoldReceipts receipts;
   QueueStore queue;
@@ -229,8 +232,8 @@ service::Setup configure(EnvReader& env) {
   auto config = Config::read(env);
   return [config](service::ServiceHost& host) {
     auto rt = std::make_shared<Runtime>(host, config);
-    add_routes(host.router(), ApiDeps{rt->config, rt->signer, rt->receipts, rt->queue, rt->store,
-                                      rt->cache, rt->schema_ready});
+    add_routes(host.router(), ApiDeps{rt->config, rt->id_tokens, rt->signer, rt->receipts,
+                                      rt->queue, rt->store, rt->cache, rt->schema_ready});
     rt->start();
     return service::Teardown([rt] { rt->shutdown(); });
   };

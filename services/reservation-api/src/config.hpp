@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ticketing/auth/id_token.hpp"
 #include "ticketing/outbox/pruner.hpp"
 
 namespace ticketing {
@@ -14,6 +15,8 @@ namespace ticketing::reservation {
 
 // reservation-api's own settings (the host reads ports, Kafka, MySQL, Redis).
 struct Config {
+  // Who a caller is: the ID token of the identity provider (ID_TOKEN_*).
+  auth::IdTokenSettings id_token;
   std::string token_secret;
   std::chrono::seconds token_max_age{86400};
   std::int64_t queue_max_active = 100;

@@ -13,6 +13,7 @@
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/redis/client.hpp"
+#include "ticketing/testing/identity.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
 using namespace std::chrono_literals;
@@ -29,11 +30,13 @@ std::int64_t random_in(std::int64_t lo, std::int64_t hi) {
 }
 
 std::map<std::string, std::string> base_env() {
-  return {{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
-          {"MYSQL_URL", tt::mysql_url()},
-          {"REDIS_URL", tt::redis_url()},
-          {"TOKEN_SECRET", "reservation-api-integration-test-secret"},
-          {"LOG_LEVEL", "warn"}};
+  auto env = tt::id_token_env();
+  env.insert({{"KAFKA_BOOTSTRAP_SERVERS", tt::kafka_bootstrap()},
+              {"MYSQL_URL", tt::mysql_url()},
+              {"REDIS_URL", tt::redis_url()},
+              {"TOKEN_SECRET", "reservation-api-integration-test-secret"},
+              {"LOG_LEVEL", "warn"}});
+  return env;
 }
 
 ticketing::http::ClientResponse send(unsigned short port, const std::string& method,
@@ -156,8 +159,12 @@ Response Service::call(const std::string& method, const std::string& path, const
   return send(http_port_, method, path, body, token, tp);
 }
 
+Response Service::enter(std::int64_t user_id, const std::string& body) const {
+  return call("POST", "/v1/queue/tokens", body, tt::id_token(user_id));
+}
+
 std::string Service::token(std::int64_t user_id) const {
-  auto r = call("POST", "/v1/queue/tokens", R"({"userId":)" + std::to_string(user_id) + "}");
+  auto r = enter(user_id);
   if (r.status != 201 && r.status != 200) throw std::runtime_error("token: " + r.body);
   return json(r.body)["token"].GetString();
 }
@@ -165,6 +172,34 @@ std::string Service::token(std::int64_t user_id) const {
 std::int64_t Service::redis_int(const std::vector<std::string>& command) const {
   ticketing::redis::Client redis(ticketing::redis::parse_url(tt::redis_url()));
   return redis.command(command).as_integer();
+}
+
+std::string id_token(std::int64_t user_id) {
+  return tt::id_token(user_id);
+}
+
+OtherIdp::OtherIdp() : port_(tt::free_port()) {
+  proc_ = std::make_unique<tt::ChildProcess>(
+      tt::build_path("tools/dev-idp/dev-idp"),
+      std::vector<std::string>{"--port", std::to_string(port_), "--issuer", tt::idp_url(),
+                               "--audience", tt::id_token_env()["ID_TOKEN_AUDIENCE"]},
+      std::map<std::string, std::string>{},
+      tt::build_path("services/reservation-api/other-idp.log"));
+  for (int i = 0; i < 100 && !tt::port_open(port_); ++i) std::this_thread::sleep_for(50ms);
+  if (!tt::port_open(port_))
+    throw std::runtime_error("other dev-idp did not start: " + proc_->log());
+}
+
+OtherIdp::~OtherIdp() {
+  proc_->signal(SIGTERM);
+  proc_->wait(5s);
+}
+
+std::string OtherIdp::id_token(std::int64_t user_id) const {
+  auto r =
+      send(port_, "POST", "/v1/id-tokens", R"({"userId":)" + std::to_string(user_id) + "}", "", "");
+  if (r.status != 200) throw std::runtime_error("other dev-idp: " + r.body);
+  return json(r.body)["idToken"].GetString();
 }
 
 rapidjson::Document json(const std::string& text) {

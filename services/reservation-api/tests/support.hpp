@@ -33,7 +33,10 @@ class Service {
 
   Response call(const std::string& method, const std::string& path, const std::string& body = {},
                 const std::string& token = {}, const std::string& traceparent = {}) const;
-  // POST /v1/queue/tokens; the token string.
+  // POST /v1/queue/tokens with an ID token of `user_id` from the stack's
+  // development identity provider; the answer.
+  Response enter(std::int64_t user_id, const std::string& body = {}) const;
+  // enter(); the queue token string.
   std::string token(std::int64_t user_id) const;
 
   ticketing::db::Connection& db() { return *db_; }
@@ -54,6 +57,24 @@ class Service {
   unsigned short http_port_ = 0;
   std::unique_ptr<ticketing::testing::ChildProcess> proc_;
   std::unique_ptr<ticketing::db::Connection> db_;
+};
+
+// An ID token of the stack's development identity provider.
+std::string id_token(std::int64_t user_id);
+
+// A second tools/dev-idp (its own signing key) that claims the stack's
+// issuer and audience: what a forger with their own key would present.
+class OtherIdp {
+ public:
+  OtherIdp();
+  ~OtherIdp();
+  OtherIdp(const OtherIdp&) = delete;
+  OtherIdp& operator=(const OtherIdp&) = delete;
+  std::string id_token(std::int64_t user_id) const;
+
+ private:
+  unsigned short port_;
+  std::unique_ptr<ticketing::testing::ChildProcess> proc_;
 };
 
 rapidjson::Document json(const std::string& text);

@@ -29,9 +29,6 @@ using http::Response;
 namespace {
 
 constexpr std::int64_t kMaxId = std::numeric_limits<std::int64_t>::max();
-// User ids travel through Lua (queue scripts), whose numbers are doubles:
-// only ids a double holds exactly are accepted.
-constexpr std::int64_t kMaxUserId = (std::int64_t{1} << 53) - 1;
 
 std::optional<std::int64_t> parse_id(const Request& req, const char* name) {
   auto it = req.params.find(name);
@@ -209,15 +206,47 @@ class Api {
     return Response::json(status, w.str());
   }
 
+  // The caller proves who they are with the identity provider's ID token;
+  // the user is its "sub" (no body field names a user, so nobody can ask for
+  // another user's place).
+  std::variant<std::int64_t, Response> identify(const Request& req) const {
+    auto token = auth::bearer_token(req.header("authorization"));
+    if (!token) {
+      return unauthorized(
+          "UNAUTHORIZED",
+          "an ID token of the identity provider is required (Authorization: Bearer)");
+    }
+    auto verified = d_.id_tokens.verify(*token);
+    if (auto* claims = std::get_if<auth::IdTokenClaims>(&verified)) return claims->user_id;
+    auto err = std::get<auth::IdTokenError>(verified);
+    switch (err) {
+      case auth::IdTokenError::kKeysUnavailable: {
+        auto r = Response::error(503, "IDENTITY_UNAVAILABLE",
+                                 "the identity provider's keys are not available, retry later");
+        r.headers.emplace_back("Retry-After", "5");
+        return r;
+      }
+      case auth::IdTokenError::kExpired:
+        return unauthorized("ID_TOKEN_EXPIRED", "the ID token has expired: sign in again");
+      default:
+        return unauthorized("INVALID_ID_TOKEN", "the ID token is not valid (" +
+                                                    std::string(auth::to_string(err)) + ")");
+    }
+  }
+
+  static Response unauthorized(const char* code, const std::string& message) {
+    auto r = Response::error(401, code, message);
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  }
+
   Response issue_token(const Request& req) const {
-    auto parsed = http::JsonBody::parse(req);
-    if (auto* r = std::get_if<Response>(&parsed)) return *r;
-    auto& body = std::get<http::JsonBody>(parsed);
-    auto user = body.int64("userId", 1, kMaxUserId);
-    if (auto err = body.error()) return *err;
+    auto who = identify(req);
+    if (auto* r = std::get_if<Response>(&who)) return *r;
+    auto user = std::get<std::int64_t>(who);
     auth::TokenClaims claims;
-    auto fresh = d_.signer.issue(*user, &claims);
-    auto entered = d_.queue.enter(*user, claims.token_id, fresh);
+    auto fresh = d_.signer.issue(user, &claims);
+    auto entered = d_.queue.enter(user, claims.token_id, fresh);
     if (entered.full) {
       auto r = Response::error(503, "QUEUE_FULL", "the waiting queue is full, retry later");
       r.headers.emplace_back("Retry-After", "10");
@@ -230,7 +259,7 @@ class Api {
       if (auto* c = std::get_if<auth::TokenClaims>(&existing)) token_id = c->token_id;
     }
     auto st = d_.queue.status(token_id);
-    return queue_json(entered.created ? 201 : 200, token, *user, st);
+    return queue_json(entered.created ? 201 : 200, token, user, st);
   }
 
   Response queue_status(const Request& req) const {

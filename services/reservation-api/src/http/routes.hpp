@@ -4,6 +4,7 @@
 
 #include "config.hpp"
 #include "ticketing/auth/hold_receipt.hpp"
+#include "ticketing/auth/id_token.hpp"
 #include "ticketing/auth/token.hpp"
 
 namespace ticketing::http {
@@ -18,6 +19,7 @@ class CatalogueCache;
 
 struct ApiDeps {
   const Config& config;
+  const auth::IdTokenVerifier& id_tokens;  // who calls POST /v1/queue/tokens
   const auth::TokenSigner& signer;
   const auth::HoldReceipts& receipts;  // holdReceipt of a HELD reservation
   QueueStore& queue;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 
 namespace ticketing::testing {
@@ -10,6 +11,10 @@ namespace ticketing::testing {
 std::string kafka_bootstrap();
 std::string mysql_url();
 std::string redis_url();
+// The development identity provider (tools/dev-idp) the stack runs, and the
+// ID_TOKEN_* settings a service needs to trust it.
+std::string idp_url();
+std::map<std::string, std::string> id_token_env();
 // Path of scripts/stack.sh, for tests that stop and start a broker.
 std::string stack_script();
 // A name unique to this test run, for topics, tables and groups.
