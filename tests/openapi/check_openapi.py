@@ -558,6 +558,9 @@ def main():
         "MYSQL_URL": os.environ.get("MYSQL_URL", "mysql://root@127.0.0.1:13306/"),
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:16379/0"),
         "TOKEN_SECRET": SECRET,
+        # One client calling in quick succession: limits are provoked once, below.
+        **{f"RATE_LIMIT_{k}": "100000/s:100000" for k in (
+            "TOKEN_USER", "TOKEN_CLIENT", "STATUS_USER", "STATUS_CLIENT", "HOLD_USER", "HOLD_CLIENT")},
         "ID_TOKEN_ISSUER": os.environ.get("ID_TOKEN_ISSUER", IDP_URL),
         "ID_TOKEN_AUDIENCE": os.environ.get("ID_TOKEN_AUDIENCE", "ticketing"),
         "ID_TOKEN_JWKS": os.environ.get("ID_TOKEN_JWKS", IDP_URL + "/.well-known/jwks.json"),
@@ -613,6 +616,28 @@ def main():
         contract.call("reservation-api", "POST", "/v1/queue/tokens", 503, token=id_token(42))
         contract.call("reservation-api", "GET", "/v1/queue/status", 503,
                       token=forged_token(42, int(time.time())))
+
+        # Tight limits (one request a minute per user): the second call of each is 429.
+        limited = Service(build, "reservation-api", f"{run}-reservation-api-limited",
+                          dict(res_env, KAFKA_CONSUMER_GROUP=f"{run}_res_limited",
+                               REDIS_PREFIX=f"{run}-limited:", QUEUE_MAX_ACTIVE="1000",
+                               RATE_LIMIT_TOKEN_USER="1/m:1", RATE_LIMIT_STATUS_USER="1/m:1",
+                               RATE_LIMIT_HOLD_USER="1/m:1"), log_dir)
+        started.append(limited)
+        limited.wait(ready=True, consuming=False)
+        contract.services = {"reservation-api": limited}
+        user = random.randint(3 * 10**9, 4 * 10**9)
+        _, _, t = contract.call("reservation-api", "POST", "/v1/queue/tokens", 201, token=id_token(user))
+        _, h, _ = contract.call("reservation-api", "POST", "/v1/queue/tokens", 429, token=id_token(user))
+        if not h.get("retry-after", "").isdigit():
+            contract.failures.append("429 without a Retry-After in seconds")
+        token = t["token"] if t else "none"
+        contract.call("reservation-api", "GET", "/v1/queue/status", 200, token=token)
+        contract.call("reservation-api", "GET", "/v1/queue/status", 429, token=token)
+        contract.call("reservation-api", "POST", "/v1/reservations", 201, token=token,
+                      body={"scheduleId": 1, "seatNo": 40})
+        contract.call("reservation-api", "POST", "/v1/reservations", 429, token=token,
+                      body={"scheduleId": 1, "seatNo": 41})
     finally:
         for svc in started:
             svc.stop()

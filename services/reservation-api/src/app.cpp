@@ -21,6 +21,7 @@
 #include "ticketing/outbox/relay.hpp"
 #include "ticketing/service/consumer_worker.hpp"
 #include "ticketing/service/runtime.hpp"
+#include "ticketing/service/throttle.hpp"
 
 namespace ticketing::reservation {
 
@@ -28,6 +29,23 @@ Config Config::read(EnvReader& env) {
   Config c;
   c.id_token = auth::IdTokenSettings::read(env);
   c.token_secret = env.secret("TOKEN_SECRET");
+  using service::read_rate_limit;
+  c.limits.token_user = read_rate_limit(env, "RATE_LIMIT_TOKEN_USER", "token_user", "1/s:5");
+  c.limits.token_client =
+      read_rate_limit(env, "RATE_LIMIT_TOKEN_CLIENT", "token_client", "50/s:500");
+  c.limits.status_user = read_rate_limit(env, "RATE_LIMIT_STATUS_USER", "status_user", "5/s:10");
+  c.limits.status_client =
+      read_rate_limit(env, "RATE_LIMIT_STATUS_CLIENT", "status_client", "500/s:2000");
+  c.limits.hold_user = read_rate_limit(env, "RATE_LIMIT_HOLD_USER", "hold_user", "2/s:5");
+  c.limits.hold_client = read_rate_limit(env, "RATE_LIMIT_HOLD_CLIENT", "hold_client", "100/s:500");
+  std::string proxy_error;
+  auto proxies = http::TrustedProxies::parse(
+      env.str("TRUSTED_PROXIES", env.boolean("TICKETING_DEV_MODE", false) ? "127.0.0.0/8,::1" : ""),
+      &proxy_error);
+  if (proxies)
+    c.trusted_proxies = *proxies;
+  else
+    env.fail("TRUSTED_PROXIES", proxy_error);
   c.token_max_age =
       std::chrono::seconds(env.integer("TOKEN_MAX_AGE_SECONDS", 86400, 1, 31 * 86400));
   c.queue_max_active = env.integer("QUEUE_MAX_ACTIVE", 100, 1, 1000000);
@@ -93,6 +111,7 @@ struct Runtime {
         id_tokens(config.id_token),
         signer(config.token_secret, config.token_max_age),
         receipts(config.token_secret),
+        throttle(host.infra().redis(), config.redis_prefix),
         queue(host.infra().redis(), queue_options(config)),
         cache(host.infra().redis(), config.redis_prefix, config.cache_ttl,
               config.catalogue_local_max_stale),
@@ -212,6 +231,7 @@ struct Runtime {
   auth::IdTokenVerifier id_tokens;  // loads the provider's keys in the background
   auth::TokenSigner signer;
   auth::HoldReceipts receipts;
+  service::Throttle throttle;
   QueueStore queue;
   CatalogueCache cache;
   db::Pool pool;
@@ -232,8 +252,9 @@ service::Setup configure(EnvReader& env) {
   auto config = Config::read(env);
   return [config](service::ServiceHost& host) {
     auto rt = std::make_shared<Runtime>(host, config);
-    add_routes(host.router(), ApiDeps{rt->config, rt->id_tokens, rt->signer, rt->receipts,
-                                      rt->queue, rt->store, rt->cache, rt->schema_ready});
+    add_routes(host.router(),
+               ApiDeps{rt->config, rt->id_tokens, rt->signer, rt->receipts, rt->throttle, rt->queue,
+                       rt->store, rt->cache, rt->schema_ready});
     rt->start();
     return service::Teardown([rt] { rt->shutdown(); });
   };

@@ -2,10 +2,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "ticketing/auth/id_token.hpp"
+#include "ticketing/http/client_address.hpp"
 #include "ticketing/outbox/pruner.hpp"
+#include "ticketing/redis/rate_limit.hpp"
 
 namespace ticketing {
 class EnvReader;
@@ -19,6 +22,16 @@ struct Config {
   auth::IdTokenSettings id_token;
   std::string token_secret;
   std::chrono::seconds token_max_age{86400};
+  // Request limits shared by all instances (RATE_LIMIT_*: "RATE/s:BURST" or
+  // "off"), per user and per client address; 429 RATE_LIMITED beyond.
+  struct Limits {
+    std::optional<redis::RateLimit> token_user, token_client;    // POST /v1/queue/tokens
+    std::optional<redis::RateLimit> status_user, status_client;  // GET /v1/queue/status
+    std::optional<redis::RateLimit> hold_user, hold_client;      // POST /v1/reservations
+  } limits;
+  // Peers whose X-Forwarded-For names the client (TRUSTED_PROXIES; in
+  // development mode loopback by default, so one machine can act as many).
+  http::TrustedProxies trusted_proxies;
   std::int64_t queue_max_active = 100;
   std::chrono::seconds queue_active_ttl{600};
   std::int64_t queue_max_waiting = 200000;

@@ -29,7 +29,8 @@ std::string error_code(const rt::Response& r) {
 }  // namespace
 
 TEST_CASE("1000 users race for one seat: exactly one hold") {
-  rt::Service svc("race", {{"QUEUE_MAX_ACTIVE", "5000"}});
+  // One user's 10 parallel holds meet MAX_HOLDS_PER_USER, not the rate limit.
+  rt::Service svc("race", {{"QUEUE_MAX_ACTIVE", "5000"}, {"RATE_LIMIT_HOLD_USER", "off"}});
   constexpr int kUsers = 1000;
   std::vector<std::string> tokens(kUsers);
   auto base = rt::unique_user();
@@ -144,8 +145,10 @@ TEST_CASE("200 users hold 200 different seats: 200 schema-valid reservation.held
 TEST_CASE("waiting queue: strict arrival order, the active cap is never exceeded") {
   constexpr int kCap = 3;
   constexpr int kUsers = 12;
-  rt::Service svc("fifo",
-                  {{"QUEUE_MAX_ACTIVE", std::to_string(kCap)}, {"QUEUE_ACTIVE_TTL_SECONDS", "1"}});
+  // Polls every user in a tight loop: no polling limit here.
+  rt::Service svc("fifo", {{"QUEUE_MAX_ACTIVE", std::to_string(kCap)},
+                           {"QUEUE_ACTIVE_TTL_SECONDS", "1"},
+                           {"RATE_LIMIT_STATUS_USER", "off"}});
   auto base = rt::unique_user();
   std::vector<std::string> tokens;
   for (int i = 0; i < kUsers; ++i) {
@@ -407,8 +410,72 @@ TEST_CASE("identity: keys of the identity provider unreachable -> 503 IDENTITY_U
   CHECK(svc.call("GET", "/v1/queue/status").status == 401);
 }
 
+TEST_CASE("rate limits: a user hammering holds, polls or tokens gets 429 with Retry-After") {
+  rt::Service svc("ratelimit", {{"RATE_LIMIT_HOLD_USER", "2/s:3"},
+                                {"RATE_LIMIT_STATUS_USER", "1/s:2"},
+                                {"RATE_LIMIT_TOKEN_CLIENT", "1/s:2"},
+                                {"TRUSTED_PROXIES", "127.0.0.1"}});
+  auto base = rt::unique_user();
+  auto hammer = svc.token(base);
+  auto calm = svc.token(base + 1);
+  const auto held_rows = [&] {
+    return svc.db().query_one("SELECT COUNT(*) AS n FROM reservations")->i64("n");
+  };
+
+  // Ten holds at once by one user: three reach the store, the rest are 429.
+  int limited = 0, reached = 0;
+  std::string retry_after;
+  for (int i = 0; i < 10; ++i) {
+    auto r = svc.call("POST", "/v1/reservations", hold_body(1, 7), hammer);
+    if (r.status == 429) {
+      ++limited;
+      CHECK(error_code(r) == "RATE_LIMITED");
+      retry_after = r.header("retry-after").value_or("");
+    } else {
+      ++reached;
+      CHECK((r.status == 201 || r.status == 409));
+    }
+  }
+  CHECK(reached >= 3);
+  CHECK(reached <= 4);  // 2/s refill: at most one more during the loop
+  CHECK(limited == 10 - reached);
+  CHECK(retry_after == "1");
+  CHECK(held_rows() == 1);
+  // Another user is not slowed down by the first.
+  CHECK(svc.call("POST", "/v1/reservations", hold_body(1, 8), calm).status == 201);
+  // The budget lives in Redis, under the service's prefix, and expires.
+  auto key = svc.prefix() + "rl:hold_user:user:" + std::to_string(base);
+  CHECK(svc.redis_int({"PTTL", key}) > 0);
+  // After Retry-After the user is served again.
+  std::this_thread::sleep_for(1100ms);
+  CHECK(svc.call("POST", "/v1/reservations", hold_body(1, 9), hammer).status == 201);
+
+  // Queue status polling: 1/s, burst 2.
+  CHECK(svc.call("GET", "/v1/queue/status", "", calm).status == 200);
+  CHECK(svc.call("GET", "/v1/queue/status", "", calm).status == 200);
+  auto polled = svc.call("GET", "/v1/queue/status", "", calm);
+  CHECK(polled.status == 429);
+  CHECK(polled.header("retry-after") == std::optional<std::string>("1"));
+
+  // Queue tokens per client address, from X-Forwarded-For through a trusted
+  // proxy (loopback here): two from 198.51.100.7, then 429; another address
+  // is another client.
+  rt::Service::Headers from_a = {{"X-Forwarded-For", "203.0.113.66, 198.51.100.7"}};
+  rt::Service::Headers from_b = {{"X-Forwarded-For", "198.51.100.8"}};
+  CHECK(svc.enter(base + 10, {}, from_a).status == 201);
+  CHECK(svc.enter(base + 11, {}, from_a).status == 201);
+  auto third = svc.enter(base + 12, {}, from_a);
+  CHECK(third.status == 429);
+  CHECK(error_code(third) == "RATE_LIMITED");
+  CHECK(svc.enter(base + 12, {}, from_b).status == 201);
+  CHECK(svc.redis_int({"EXISTS", svc.prefix() + "rl:token_client:ip:198.51.100.7"}) == 1);
+  // The left, client-written part of the header is never the client.
+  CHECK(svc.redis_int({"EXISTS", svc.prefix() + "rl:token_client:ip:203.0.113.66"}) == 0);
+}
+
 TEST_CASE("bad requests answer 4xx with an error code and the service keeps serving") {
-  rt::Service svc("badreq");
+  // Many bad holds in a row by one user: that is the rate limit test's business.
+  rt::Service svc("badreq", {{"RATE_LIMIT_HOLD_USER", "off"}});
   auto token = svc.token(rt::unique_user());
   struct Case {
     std::string method, path, body;

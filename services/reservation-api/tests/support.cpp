@@ -35,13 +35,19 @@ std::map<std::string, std::string> base_env() {
               {"MYSQL_URL", tt::mysql_url()},
               {"REDIS_URL", tt::redis_url()},
               {"TOKEN_SECRET", "reservation-api-integration-test-secret"},
+              // The harness is one client standing in for many users: per-client
+              // limits are the rate limit test's business.
+              {"RATE_LIMIT_TOKEN_CLIENT", "off"},
+              {"RATE_LIMIT_STATUS_CLIENT", "off"},
+              {"RATE_LIMIT_HOLD_CLIENT", "off"},
               {"LOG_LEVEL", "warn"}});
   return env;
 }
 
 ticketing::http::ClientResponse send(unsigned short port, const std::string& method,
                                      const std::string& path, const std::string& body,
-                                     const std::string& token, const std::string& tp) {
+                                     const std::string& token, const std::string& tp,
+                                     const Service::Headers& headers = {}) {
   // One client: building one loads the TLS trust store, which costs more CPU than the request.
   static ticketing::http::Client client;
   ticketing::http::ClientRequest req;
@@ -51,6 +57,7 @@ ticketing::http::ClientResponse send(unsigned short port, const std::string& met
   if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
   if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
   if (!tp.empty()) req.headers.emplace_back("traceparent", tp);
+  for (const auto& h : headers) req.headers.push_back(h);
   req.total_timeout = 20s;
   return client.send(req);
 }
@@ -155,12 +162,14 @@ Service::~Service() {
 }
 
 Response Service::call(const std::string& method, const std::string& path, const std::string& body,
-                       const std::string& token, const std::string& tp) const {
-  return send(http_port_, method, path, body, token, tp);
+                       const std::string& token, const std::string& tp,
+                       const Headers& headers) const {
+  return send(http_port_, method, path, body, token, tp, headers);
 }
 
-Response Service::enter(std::int64_t user_id, const std::string& body) const {
-  return call("POST", "/v1/queue/tokens", body, tt::id_token(user_id));
+Response Service::enter(std::int64_t user_id, const std::string& body,
+                        const Headers& headers) const {
+  return call("POST", "/v1/queue/tokens", body, tt::id_token(user_id), {}, headers);
 }
 
 std::string Service::token(std::int64_t user_id) const {

@@ -31,11 +31,14 @@ class Service {
   Service(const Service& primary, std::map<std::string, std::string> env);
   ~Service();
 
+  using Headers = std::vector<std::pair<std::string, std::string>>;
   Response call(const std::string& method, const std::string& path, const std::string& body = {},
-                const std::string& token = {}, const std::string& traceparent = {}) const;
+                const std::string& token = {}, const std::string& traceparent = {},
+                const Headers& headers = {}) const;
   // POST /v1/queue/tokens with an ID token of `user_id` from the stack's
   // development identity provider; the answer.
-  Response enter(std::int64_t user_id, const std::string& body = {}) const;
+  Response enter(std::int64_t user_id, const std::string& body = {},
+                 const Headers& headers = {}) const;
   // enter(); the queue token string.
   std::string token(std::int64_t user_id) const;
 

@@ -234,6 +234,18 @@ class Api {
     }
   }
 
+  static std::string user_subject(std::int64_t user) { return "user:" + std::to_string(user); }
+
+  // The user's and the client address's limits, in one Redis round trip.
+  std::optional<Response> throttled(const std::optional<redis::RateLimit>& per_user,
+                                    const std::optional<redis::RateLimit>& per_client,
+                                    std::int64_t user, const Request& req) const {
+    return d_.throttle.admit(
+        service::Throttle::Checks{}
+            .add(per_user, user_subject(user))
+            .add(per_client, "ip:" + d_.config.trusted_proxies.client_of(req)));
+  }
+
   static Response unauthorized(const char* code, const std::string& message) {
     auto r = Response::error(401, code, message);
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -241,9 +253,16 @@ class Api {
   }
 
   Response issue_token(const Request& req) const {
+    // Per client first: a flood of made-up ID tokens costs a signature check each.
+    if (auto r = d_.throttle.admit(service::Throttle::Checks{}.add(
+            d_.config.limits.token_client, "ip:" + d_.config.trusted_proxies.client_of(req))))
+      return *r;
     auto who = identify(req);
     if (auto* r = std::get_if<Response>(&who)) return *r;
     auto user = std::get<std::int64_t>(who);
+    if (auto r = d_.throttle.admit(
+            service::Throttle::Checks{}.add(d_.config.limits.token_user, user_subject(user))))
+      return *r;
     auth::TokenClaims claims;
     auto fresh = d_.signer.issue(user, &claims);
     auto entered = d_.queue.enter(user, claims.token_id, fresh);
@@ -266,6 +285,9 @@ class Api {
     auto auth = authenticate(req);
     if (auto* r = std::get_if<Response>(&auth)) return *r;
     auto& claims = std::get<auth::TokenClaims>(auth);
+    if (auto r = throttled(d_.config.limits.status_user, d_.config.limits.status_client,
+                           claims.user_id, req))
+      return *r;
     auto st = d_.queue.status(claims.token_id);
     if (st.state == QueueState::kExpired || st.user_id != claims.user_id) {
       return Response::error(401, "TOKEN_EXPIRED", "the queue token is no longer in the queue");
@@ -404,9 +426,12 @@ class Api {
     auto seat = body.int64("seatNo", 1, kSeatsPerSchedule);
     auto auth = require_active(req);
     if (auto* r = std::get_if<Response>(&auth)) return *r;
+    auto& claims = std::get<auth::TokenClaims>(auth);
+    if (auto r = throttled(d_.config.limits.hold_user, d_.config.limits.hold_client, claims.user_id,
+                           req))
+      return *r;
     if (auto err = body.error()) return *err;
     if (auto r = not_ready()) return *r;
-    auto& claims = std::get<auth::TokenClaims>(auth);
     // After the commit, one Redis round trip: the catalogue invalidation and
     // the refresh of the token's lapse deadline (touch).
     auto after_commit = [&](std::int64_t schedule_id) {

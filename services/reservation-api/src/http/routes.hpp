@@ -6,6 +6,7 @@
 #include "ticketing/auth/hold_receipt.hpp"
 #include "ticketing/auth/id_token.hpp"
 #include "ticketing/auth/token.hpp"
+#include "ticketing/service/throttle.hpp"
 
 namespace ticketing::http {
 class Router;
@@ -22,6 +23,7 @@ struct ApiDeps {
   const auth::IdTokenVerifier& id_tokens;  // who calls POST /v1/queue/tokens
   const auth::TokenSigner& signer;
   const auth::HoldReceipts& receipts;  // holdReceipt of a HELD reservation
+  const service::Throttle& throttle;   // config.limits, in Redis
   QueueStore& queue;
   ReservationStore& store;
   CatalogueCache& cache;
