@@ -218,26 +218,97 @@ start_mariadb() {
   echo $! >"$PIDS/mariadb.pid"
 }
 
+# --- credentials ---------------------------------------------------------
+# Made once per stack (random, in $DATA/credentials, mode 600): a password for
+# each service's own MariaDB and Redis user, and Redis' admin ("default") one.
+CREDENTIALS=$DATA/credentials
+DB_SERVICES=(reservation-api payment-api)  # services with a MariaDB schema
+REDIS_SERVICES=(reservation-api seat-expiry-scheduler dataplatform-relay notification-worker)
+
+ensure_credentials() {
+  [ -s "$CREDENTIALS" ] && return 0
+  mkdir -p "$DATA"
+  local s
+  (
+    umask 077
+    {
+      echo "REDIS_ADMIN_PASSWORD=$(random_password)"
+      for s in "${SERVICES[@]}"; do echo "$(url_var "$s")_PASSWORD=$(random_password)"; done
+    } >"$CREDENTIALS"
+  )
+}
+random_password() { head -c 18 /dev/urandom | base64 | tr '+/' 'AB'; }  # URL-safe, 24 chars
+credential() { [ -f "$CREDENTIALS" ] && sed -n "s/^$1=//p" "$CREDENTIALS"; }
+db_user() { echo "$1" | tr '-' '_'; }  # reservation-api -> reservation_api
+db_schema() { echo "${1%%-*}"; }      # reservation-api -> reservation
+
+# The connection URLs of service $1: its own user, or the admin URL when it
+# has no MariaDB schema / Redis keys.
+service_mysql_url() {
+  echo "mysql://$(db_user "$1"):$(credential "$(url_var "$1")_PASSWORD")@127.0.0.1:$MYSQL_PORT/"
+}
+service_redis_url() {
+  echo "redis://$1:$(credential "$(url_var "$1")_PASSWORD")@127.0.0.1:$REDIS_PORT/0"
+}
+
 init_mariadb_user() {
-  local i
+  local i s user pw schema
   for ((i = 0; i < 300; i++)); do
     mariadb --no-defaults -uroot --socket="$(mysql_socket)" -e 'SELECT 1' >/dev/null 2>&1 && break
     sleep 0.1
   done
-  mariadb --no-defaults -uroot --socket="$(mysql_socket)" <<'SQL' || die "could not create the ticketing user"
+  {
+    # The operators' and tests' user (all privileges; development only).
+    cat <<'SQL'
 CREATE USER IF NOT EXISTS 'ticketing'@'127.0.0.1' IDENTIFIED BY 'ticketing';
 CREATE USER IF NOT EXISTS 'ticketing'@'localhost' IDENTIFIED BY 'ticketing';
 GRANT ALL PRIVILEGES ON *.* TO 'ticketing'@'127.0.0.1' WITH GRANT OPTION;
 GRANT ALL PRIVILEGES ON *.* TO 'ticketing'@'localhost' WITH GRANT OPTION;
 SQL
+    # One user per service, with rights on its own schema only (and on the
+    # <schema>_<run> copies of RUN_ID runs such as the demo's).
+    for s in "${DB_SERVICES[@]}"; do
+      user=$(db_user "$s") pw=$(credential "$(url_var "$s")_PASSWORD") schema=$(db_schema "$s")
+      echo "CREATE USER IF NOT EXISTS '$user'@'127.0.0.1' IDENTIFIED BY '$pw';"
+      echo "ALTER USER '$user'@'127.0.0.1' IDENTIFIED BY '$pw';"
+      echo "GRANT ALL PRIVILEGES ON \`$schema\`.* TO '$user'@'127.0.0.1';"
+      echo "GRANT ALL PRIVILEGES ON \`${schema}\\_%\`.* TO '$user'@'127.0.0.1';"
+    done
+  } | mariadb --no-defaults -uroot --socket="$(mysql_socket)" || die "could not create the MariaDB users"
+}
+
+# Redis' users: "default" (operators, tests) and one per service, limited to
+# its key prefix (and to <run>:<service>: of RUN_ID runs) and to ordinary
+# commands. In a config file, so that they survive a restart.
+write_redis_config() {
+  local s
+  (
+    umask 077
+    {
+      echo "user default on >$(credential REDIS_ADMIN_PASSWORD) ~* &* +@all"
+      for s in "${REDIS_SERVICES[@]}"; do
+        echo "user $s on >$(credential "$(url_var "$s")_PASSWORD") ~$(redis_prefix "$s")* ~*:$s:* resetchannels +@all -@dangerous"
+      done
+    } >"$DATA/redis/redis.conf"
+  )
+}
+redis_prefix() {  # the service's default REDIS_PREFIX
+  case "$1" in
+    reservation-api) echo "reservation:" ;;
+    seat-expiry-scheduler) echo "scheduler:" ;;
+    dataplatform-relay) echo "relay:" ;;
+    notification-worker) echo "notify:" ;;
+  esac
 }
 
 start_redis() {
   running_pid redis >/dev/null && return 0
   port_free_or_die "$REDIS_PORT" redis REDIS_PORT
   mkdir -p "$DATA/redis"
+  ensure_credentials
+  write_redis_config
   # Append-only file, fsync every second: timers and dedupe keys survive a restart.
-  setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA/redis" \
+  setsid redis-server "$DATA/redis/redis.conf" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA/redis" \
     --save "" --appendonly yes --appendfsync everysec --daemonize no \
     --logfile "$LOGS/redis.log" --maxclients 4000 </dev/null >/dev/null 2>&1 &
   echo $! >"$PIDS/redis.pid"
@@ -263,7 +334,11 @@ start_dev_idp() {
 print_env() {
   echo "KAFKA_BOOTSTRAP_SERVERS=$(bootstrap)"
   echo "MYSQL_URL=mysql://ticketing:ticketing@127.0.0.1:$MYSQL_PORT/"
-  echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+  echo "REDIS_URL=redis://:$(credential REDIS_ADMIN_PASSWORD)@127.0.0.1:$REDIS_PORT/0"
+  # Each service's own users (make run uses them; tests check their limits).
+  local s
+  for s in "${DB_SERVICES[@]}"; do echo "$(url_var "$s")_MYSQL_URL=$(service_mysql_url "$s")"; done
+  for s in "${REDIS_SERVICES[@]}"; do echo "$(url_var "$s")_REDIS_URL=$(service_redis_url "$s")"; done
   # Development only: POST $IDP_URL/v1/id-tokens {"userId": n} -> {"idToken"}.
   echo "IDP_URL=$(idp_url)"
   echo "ID_TOKEN_ISSUER=$(idp_url)"
@@ -286,6 +361,7 @@ cmd_up() {
   [ -x "$ADMIN_BIN" ] || die "$ADMIN_BIN not built: run 'make build'"
   mkdir -p "$PIDS" "$LOGS"
   local started=$SECONDS n
+  ensure_credentials
   start_mariadb
   start_redis
   start_dev_idp
@@ -408,6 +484,10 @@ cmd_resume() {
 cmd_run() {
   cmd_up >/dev/null
   local s bin n name ISO
+  # Each service connects as its own MariaDB and Redis user, unless the
+  # caller gave URLs of its own.
+  local own_users=1
+  [ -n "${MYSQL_URL:-}${REDIS_URL:-}" ] && own_users=0
   eval "$(print_env | sed 's/^\([A-Z_]*\)=\(.*\)$/export \1="${\1:-\2}"/')"
   # Development mode: the known development secret is accepted (a service
   # refuses it, and any secret under 32 bytes, without TICKETING_DEV_MODE).
@@ -456,8 +536,13 @@ instance_port() { if [ "$1" = 0 ]; then echo 0; else echo $(($1 + 100 * ($2 - 1)
 # Sets ISO to the env assignments of RUN_ID's isolation for service $1 (none
 # without RUN_ID). An array, not a wrapper function: the pid recorded for a
 # background `env ... setsid bin &` must be the service's own.
+# Under cmd_run's own_users=1, also the service's own MariaDB and Redis URLs.
 isolation_env() {
   ISO=()
+  if [ "${own_users:-0}" = 1 ]; then
+    [[ " ${DB_SERVICES[*]} " == *" $1 "* ]] && ISO+=("MYSQL_URL=$(service_mysql_url "$1")")
+    [[ " ${REDIS_SERVICES[*]} " == *" $1 "* ]] && ISO+=("REDIS_URL=$(service_redis_url "$1")")
+  fi
   [ -n "${RUN_ID:-}" ] || return 0
   case "$1" in
     reservation-api) ISO+=("MYSQL_DATABASE=reservation_$RUN_ID") ;;
