@@ -12,7 +12,7 @@ PACKAGES=(
   librdkafka-dev libboost-dev rapidjson-dev libhiredis-dev
   libmariadb-dev default-libmysqlclient-dev libfmt-dev catch2 libssl-dev uuid-dev libjwt-dev
   mariadb-server mariadb-client redis-server redis-tools kcat
-  openjdk-17-jre-headless maven python3 python3-yaml python3-jsonschema
+  openjdk-17-jre-headless maven python3 python3-yaml python3-jsonschema python3-venv
   nginx-light wrk
   docker.io docker-compose debootstrap
 )
@@ -59,4 +59,19 @@ else
   mvn -q -B -Dstyle.color=never -f deploy/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory="$PWD/$KAFKA_LIB"
   touch "$stamp"
   echo "deps: $(ls "$KAFKA_LIB"/*.jar | wc -l) jars in $KAFKA_LIB"
+fi
+
+# schemathesis, the API fuzzer of ctest security.fuzz, pinned, in a project venv
+# on Debian's python3 (python3-venv); pip fetches it and its dependencies.
+SCHEMATHESIS_VERSION=4.32.5
+FUZZ_VENV=.deps/venv-fuzz
+installed=$("$FUZZ_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)
+if [ "$installed" = "$SCHEMATHESIS_VERSION" ]; then
+  echo "deps: schemathesis $SCHEMATHESIS_VERSION present"
+else
+  echo "deps: installing schemathesis $SCHEMATHESIS_VERSION into $FUZZ_VENV"
+  rm -rf "$FUZZ_VENV"
+  /usr/bin/python3 -m venv "$FUZZ_VENV"
+  "$FUZZ_VENV/bin/python" -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  echo "deps: schemathesis $SCHEMATHESIS_VERSION installed"
 fi
