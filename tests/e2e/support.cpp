@@ -26,7 +26,10 @@ std::map<std::string, std::string> with_stack(std::map<std::string, std::string>
                {"TOKEN_SECRET", "e2e-system-test-secret-0123456789abcdef"},
                // A new group starts at the log end: the shared
                // topics' history belongs to other runs.
-               {"KAFKA_AUTO_OFFSET_RESET", "latest"}});
+               {"KAFKA_AUTO_OFFSET_RESET", "latest"},
+               // The rush stands behind a proxy on loopback: each buyer's own address
+               // comes in X-Forwarded-For, as behind a real load balancer.
+               {"TRUSTED_PROXIES", "127.0.0.1"}});
   for (auto& [k, v] : env) full[k] = v;
   return full;
 }
