@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "rdkafka_handles.hpp"
+#include "security_conf.hpp"
 #include "ticketing/common/error.hpp"
 
 namespace ticketing::events {
@@ -38,9 +39,11 @@ std::optional<int> parse_positive(const std::string& s, int max) {
   return v;
 }
 
-KafkaPtr admin_client(const std::string& bootstrap, ClientLog log_mode = ClientLog::kNormal) {
+KafkaPtr admin_client(const std::string& bootstrap, const std::optional<KafkaSecurity>& security,
+                      ClientLog log_mode = ClientLog::kNormal) {
   ConfPtr conf = new_conf(log_mode);
   set_conf(conf.get(), "bootstrap.servers", bootstrap);
+  apply_security(conf.get(), security);
   set_conf(conf.get(), "client.id", "ticketing-admin");
   return new_client(RD_KAFKA_PRODUCER, std::move(conf));
 }
@@ -343,8 +346,9 @@ Manifest load_manifest(const std::string& path) {
 }
 
 std::vector<TopicResult> create_topics(const std::string& bootstrap, const Manifest& manifest,
-                                       std::chrono::milliseconds timeout) {
-  KafkaPtr rk = admin_client(bootstrap);
+                                       std::chrono::milliseconds timeout,
+                                       const std::optional<KafkaSecurity>& security) {
+  KafkaPtr rk = admin_client(bootstrap, security);
   const auto deadline = Clock::now() + timeout;
   std::vector<TopicResult> results = run_create(rk.get(), manifest, timeout);
 
@@ -390,10 +394,11 @@ std::vector<TopicResult> create_topics(const std::string& bootstrap, const Manif
 
 std::vector<TopicResult> delete_topics(const std::string& bootstrap,
                                        const std::vector<std::string>& topics,
-                                       std::chrono::milliseconds timeout) {
+                                       std::chrono::milliseconds timeout,
+                                       const std::optional<KafkaSecurity>& security) {
   std::vector<TopicResult> results;
   if (topics.empty()) return results;
-  KafkaPtr rk = admin_client(bootstrap);
+  KafkaPtr rk = admin_client(bootstrap, security);
   std::vector<DeleteTopicPtr> owned;
   std::vector<rd_kafka_DeleteTopic_t*> raw;
   for (const auto& t : topics) {
@@ -425,8 +430,9 @@ std::vector<TopicResult> delete_topics(const std::string& bootstrap,
 }
 
 ClusterInfo describe(const std::string& bootstrap, const std::vector<std::string>& topics,
-                     std::chrono::milliseconds timeout) {
-  KafkaPtr rk = admin_client(bootstrap);
+                     std::chrono::milliseconds timeout,
+                     const std::optional<KafkaSecurity>& security) {
+  KafkaPtr rk = admin_client(bootstrap, security);
   ClusterInfo info = to_cluster_info(*fetch_metadata(rk.get(), true, timeout), topics);
   info.controller_id = rd_kafka_controllerid(rk.get(), to_timeout_ms(timeout));
   describe_min_isr(rk.get(), info, timeout);
@@ -475,10 +481,11 @@ ManifestCheck check_manifest(const ClusterInfo& cluster, const Manifest& manifes
   return out;
 }
 
-int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milliseconds timeout) {
+int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milliseconds timeout,
+                     const std::optional<KafkaSecurity>& security) {
   const auto deadline = Clock::now() + timeout;
   // Quiet: connection failures are expected while the cluster starts.
-  KafkaPtr rk = admin_client(bootstrap, ClientLog::kQuiet);
+  KafkaPtr rk = admin_client(bootstrap, security, ClientLog::kQuiet);
   int seen = 0;
   for (;;) {
     const auto left =
@@ -496,9 +503,11 @@ int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milli
 }
 
 void commit_group_at_end(const std::string& bootstrap, const std::string& group,
-                         const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+                         const std::vector<std::string>& topics, std::chrono::milliseconds timeout,
+                         const std::optional<KafkaSecurity>& security) {
   ConfPtr conf = new_conf();
   set_conf(conf.get(), "bootstrap.servers", bootstrap);
+  apply_security(conf.get(), security);
   set_conf(conf.get(), "group.id", group);
   set_conf(conf.get(), "enable.auto.commit", "false");
   // Never subscribes: it only reads watermarks and commits, without joining.
@@ -512,8 +521,8 @@ void commit_group_at_end(const std::string& bootstrap, const std::string& group,
     if (t == nullptr || t->partition_cnt == 0) throw KafkaError("unknown topic " + topic, false);
     for (int p = 0; p < t->partition_cnt; ++p) {
       int64_t low = 0, high = 0;
-      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high,
-                                                                 to_timeout_ms(timeout));
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low,
+                                                                 &high, to_timeout_ms(timeout));
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         throw KafkaError("end offset of " + topic + ": " + err_text(err), is_retryable(err), err);
       rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = high;
@@ -521,7 +530,8 @@ void commit_group_at_end(const std::string& bootstrap, const std::string& group,
   }
   rd_kafka_resp_err_t err = rd_kafka_commit(rk.get(), list.get(), 0);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-    throw KafkaError("committing offsets of group " + group + ": " + err_text(err), is_retryable(err), err);
+    throw KafkaError("committing offsets of group " + group + ": " + err_text(err),
+                     is_retryable(err), err);
 }
 
 }  // namespace ticketing::events

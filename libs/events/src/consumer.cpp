@@ -6,6 +6,7 @@
 
 #include "message_conversion.hpp"
 #include "rdkafka_handles.hpp"
+#include "security_conf.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/log.hpp"
 
@@ -162,6 +163,7 @@ Consumer::Consumer(ConsumerOptions options) : impl_(std::make_unique<Impl>()) {
 
   ConfPtr conf = new_conf();
   set_conf(conf.get(), "bootstrap.servers", o.bootstrap_servers);
+  apply_security(conf.get(), o.security);
   set_conf(conf.get(), "group.id", o.group_id);
   set_conf(conf.get(), "client.id", o.client_id);
   set_conf(conf.get(), "auto.offset.reset", o.auto_offset_reset);

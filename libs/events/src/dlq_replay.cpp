@@ -15,6 +15,7 @@
 
 #include "message_conversion.hpp"
 #include "rdkafka_handles.hpp"
+#include "security_conf.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
@@ -261,6 +262,7 @@ DlqReader::DlqReader(DlqReadOptions options) : impl_(std::make_unique<Impl>()) {
 
   ConfPtr conf = new_conf();
   set_conf(conf.get(), "bootstrap.servers", o.bootstrap);
+  apply_security(conf.get(), o.security);
   set_conf(conf.get(), "client.id", o.client_id);
   // librdkafka's consumer wants a group id even when it only assigns; without
   // a replay group it is never used (nothing is committed, nothing joins).
@@ -535,6 +537,8 @@ std::string replay_summary_json(const ReplaySummary& s, std::string_view group, 
 ReplaySummary replay_dead_letters(const ReplayOptions& o) {
   if (o.group.empty())
     throw std::invalid_argument("replay needs a consumer group for its progress");
+  // Read once: the reader and the producer act as the same principal.
+  const KafkaSecurity security = resolve_security(o.security);
   DlqReadOptions ro;
   ro.bootstrap = o.bootstrap;
   ro.topic = o.dlq_topic;
@@ -542,6 +546,7 @@ ReplaySummary replay_dead_letters(const ReplayOptions& o) {
   ro.group = o.group;
   ro.client_id = o.client_id;
   ro.idle_timeout = o.idle_timeout;
+  ro.security = security;
   DlqReader reader(ro);
 
   std::optional<Producer> producer;
@@ -550,6 +555,7 @@ ReplaySummary replay_dead_letters(const ReplayOptions& o) {
     po.bootstrap_servers = o.bootstrap;
     po.client_id = o.client_id;
     po.delivery_timeout_ms = static_cast<int>(o.delivery_timeout.count());
+    po.security = security;
     producer.emplace(po);
   }
 

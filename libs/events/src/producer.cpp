@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "rdkafka_handles.hpp"
+#include "security_conf.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
@@ -134,6 +135,7 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
 
   ConfPtr conf = new_conf();
   set_conf(conf.get(), "bootstrap.servers", o.bootstrap_servers);
+  apply_security(conf.get(), o.security);
   set_conf(conf.get(), "client.id", o.client_id);
   set_conf(conf.get(), "linger.ms", std::to_string(o.linger_ms));
   set_conf(conf.get(), "message.timeout.ms", std::to_string(o.delivery_timeout_ms));

@@ -37,7 +37,12 @@ void set_conf(rd_kafka_conf_t* conf, const std::string& name, const std::string&
   std::array<char, 512> errstr{};
   if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr.data(), errstr.size()) !=
       RD_KAFKA_CONF_OK) {
-    throw KafkaError("invalid client property " + name + "=" + value + ": " + errstr.data(), false);
+    // sasl.password, ssl.key.password, sasl.oauthbearer.client.secret, ...
+    const bool secret =
+        name.find("password") != std::string::npos || name.find("secret") != std::string::npos;
+    throw KafkaError(
+        "invalid client property " + name + "=" + (secret ? "***" : value) + ": " + errstr.data(),
+        false);
   }
 }
 

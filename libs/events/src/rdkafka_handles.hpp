@@ -53,7 +53,8 @@ enum class ClientLog {
 
 // New conf with our log callback installed; throws KafkaError on failure.
 ConfPtr new_conf(ClientLog log_mode = ClientLog::kNormal);
-// rd_kafka_conf_set or throws KafkaError naming the property.
+// rd_kafka_conf_set or throws KafkaError naming the property (and its value,
+// unless the name says password or secret).
 void set_conf(rd_kafka_conf_t* conf, const std::string& name, const std::string& value);
 // rd_kafka_new; takes ownership of conf only on success (librdkafka's rule),
 // so on failure conf is still destroyed by its unique_ptr.

@@ -2,6 +2,10 @@
 // Topic manifest (deploy/topics.manifest) and cluster administration over
 // librdkafka's Admin API: create/delete topics, describe brokers, topics,
 // ISR and min.insync.replicas, wait for brokers.
+//
+// Every call that reaches the cluster takes `security` last: unset, the
+// client is built with KafkaSecurity::from_env() (security.hpp). A bad
+// security setting throws KafkaError (not retryable) when the client is built.
 
 #include <chrono>
 #include <cstdint>
@@ -10,6 +14,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "ticketing/events/security.hpp"
 
 namespace ticketing::events {
 
@@ -51,15 +57,16 @@ struct TopicResult {
 // (and their partition count and RF checked), not recreated. Waits until the
 // created topics have a leader for every partition. Throws KafkaError when the
 // cluster cannot be reached.
-std::vector<TopicResult> create_topics(
-    const std::string& bootstrap, const Manifest& manifest,
-    std::chrono::milliseconds timeout = std::chrono::seconds(30));
+std::vector<TopicResult> create_topics(const std::string& bootstrap, const Manifest& manifest,
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                                       const std::optional<KafkaSecurity>& security = std::nullopt);
 
 // Deletes topics (missing ones count as deleted). Throws KafkaError when the
 // cluster cannot be reached.
-std::vector<TopicResult> delete_topics(
-    const std::string& bootstrap, const std::vector<std::string>& topics,
-    std::chrono::milliseconds timeout = std::chrono::seconds(30));
+std::vector<TopicResult> delete_topics(const std::string& bootstrap,
+                                       const std::vector<std::string>& topics,
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                                       const std::optional<KafkaSecurity>& security = std::nullopt);
 
 struct BrokerInfo {
   std::int32_t id = -1;
@@ -94,7 +101,8 @@ struct ClusterInfo {
 // (names starting with "__"). min.insync.replicas is read with
 // DescribeConfigs. Throws KafkaError when the cluster cannot be reached.
 ClusterInfo describe(const std::string& bootstrap, const std::vector<std::string>& topics = {},
-                     std::chrono::milliseconds timeout = std::chrono::seconds(15));
+                     std::chrono::milliseconds timeout = std::chrono::seconds(15),
+                     const std::optional<KafkaSecurity>& security = std::nullopt);
 
 // Problems of the manifest topics in a description: missing, fewer
 // partitions or a lower RF than the manifest, RF < 3, min.insync.replicas != 2
@@ -108,8 +116,10 @@ ManifestCheck check_manifest(const ClusterInfo& cluster, const Manifest& manifes
 
 // Polls metadata until at least `count` brokers are registered. Returns the
 // number last seen; the caller compares with `count`. Never throws for an
-// unreachable cluster (it just keeps trying until the timeout).
-int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milliseconds timeout);
+// unreachable cluster, nor for refused credentials (it just keeps trying until
+// the timeout).
+int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milliseconds timeout,
+                     const std::optional<KafkaSecurity>& security = std::nullopt);
 
 // Commits, for `group`, the current end offset of every partition of
 // `topics`, so that a new group with `auto.offset.reset=latest` starts exactly
@@ -118,6 +128,7 @@ int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milli
 // Call it before any member joins. Throws KafkaError.
 void commit_group_at_end(const std::string& bootstrap, const std::string& group,
                          const std::vector<std::string>& topics,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(15));
+                         std::chrono::milliseconds timeout = std::chrono::seconds(15),
+                         const std::optional<KafkaSecurity>& security = std::nullopt);
 
 }  // namespace ticketing::events

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ticketing/events/producer.hpp"  // Header
+#include "ticketing/events/security.hpp"
 
 namespace ticketing::events {
 
@@ -55,6 +56,8 @@ struct ConsumerOptions {
   // Any further librdkafka property, applied last. enable.auto.offset.store
   // cannot be turned on.
   std::map<std::string, std::string> extra;
+  // Unset: KafkaSecurity::from_env() when the consumer is created.
+  std::optional<KafkaSecurity> security;
 };
 
 enum class RebalanceEvent { kAssigned, kRevoked };

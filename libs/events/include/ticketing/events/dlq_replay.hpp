@@ -35,6 +35,7 @@
 
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/events/producer.hpp"
+#include "ticketing/events/security.hpp"
 
 namespace ticketing::events {
 
@@ -98,6 +99,8 @@ struct DlqReadOptions {
   std::chrono::milliseconds request_timeout{15000};
   // next() gives up when no record arrived for this long while some are expected.
   std::chrono::milliseconds idle_timeout{15000};
+  // Unset: KafkaSecurity::from_env() when the reader is created.
+  std::optional<KafkaSecurity> security;
 };
 
 class DlqReader {
@@ -162,6 +165,8 @@ struct ReplayOptions {
   std::string fallback_topic;
   // Called for every selected record once its outcome is known.
   std::function<void(const ReplayItem&)> on_record;
+  // Of both the reader and the producer. Unset: KafkaSecurity::from_env().
+  std::optional<KafkaSecurity> security;
 };
 
 struct ReplaySummary {

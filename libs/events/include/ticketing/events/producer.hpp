@@ -8,8 +8,11 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "ticketing/events/security.hpp"
 
 namespace ticketing::events {
 
@@ -51,6 +54,9 @@ struct ProducerOptions {
   // (extension) How long the destructor waits for outstanding records; what
   // is left is purged, and its callbacks run with a retryable error.
   std::chrono::milliseconds close_timeout{10000};
+  // (extension) Unset: KafkaSecurity::from_env() when the producer is created.
+  // Applied before `extra`.
+  std::optional<KafkaSecurity> security;
 };
 
 // Idempotent producer (acks=all, enable.idempotence=true). A background thread
