@@ -61,9 +61,13 @@ for s in "${SERVICES[@]}"; do
 done
 groups=()
 for s in "${SERVICES[@]}"; do groups+=(--group "$s=$s-$RUN_ID"); done
-eval "$($STACK env | sed 's/^/export /')"
 # The new groups start where the topics end now, before any member joins.
-"$BUILD_DIR/tools/rush/rush" init-groups --kafka "$KAFKA_BOOTSTRAP_SERVERS" "${groups[@]}" | sed 's/^/demo:   /'
+# The stack's settings only for this command: `run` must not see them, or it
+# would start the services with these admin credentials instead of their own.
+(
+  eval "$($STACK env | sed 's/^/export /')"
+  "$BUILD_DIR/tools/rush/rush" init-groups --kafka "$KAFKA_BOOTSTRAP_SERVERS" "${groups[@]}" | sed 's/^/demo:   /'
+)
 $STACK run >"$OUT/run.log" || { cat "$OUT/run.log"; exit 1; }
 eval "$($STACK status | grep -E '^[A-Z_]+=' | sed 's/^/export /')"
 # The process stack's connection settings win over a container mode's, should

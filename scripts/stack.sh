@@ -488,7 +488,11 @@ cmd_run() {
   # caller gave URLs of its own.
   local own_users=1
   [ -n "${MYSQL_URL:-}${REDIS_URL:-}" ] && own_users=0
-  eval "$(print_env | sed 's/^\([A-Z_]*\)=\(.*\)$/export \1="${\1:-\2}"/')"
+  # The shared settings only: no service gets the others' credentials (with
+  # own_users, each gets its own through isolation_env).
+  local private='^[A-Z_]+_(MYSQL_URL|REDIS_URL)='
+  [ "$own_users" = 1 ] && private='^([A-Z_]+_)?(MYSQL_URL|REDIS_URL)='
+  eval "$(print_env | grep -vE "$private" | sed 's/^\([A-Z_]*\)=\(.*\)$/export \1="${\1:-\2}"/')"
   # Development mode: the known development secret is accepted (a service
   # refuses it, and any secret under 32 bytes, without TICKETING_DEV_MODE).
   export TICKETING_DEV_MODE=${TICKETING_DEV_MODE:-true}
