@@ -354,17 +354,19 @@ std::vector<TopicResult> create_topics(const std::string& bootstrap, const Manif
 
   std::vector<std::string> names;
   for (const auto& t : manifest.topics) names.push_back(t.name);
-  // Existing topics are checked against the manifest; created ones are
-  // waited for until every partition has a leader, so that producers and
-  // consumers started right after see them.
+  // Created topics are waited for until every partition has a leader, so
+  // that producers and consumers started right after see them; existing ones
+  // too before they are checked against the manifest, since a topic created a
+  // moment ago may still show partly in the metadata of a lagging broker.
   ClusterInfo info;
   for (;;) {
     info = to_cluster_info(*fetch_metadata(rk.get(), true, std::chrono::seconds(10)), names);
-    std::vector<std::string> created;
+    std::vector<std::string> settled;
     for (const auto& r : results) {
-      if (r.status == TopicStatus::kCreated) created.push_back(r.topic);
+      if (r.status == TopicStatus::kCreated || r.status == TopicStatus::kExists)
+        settled.push_back(r.topic);
     }
-    if (all_have_leaders(info, created) || Clock::now() >= deadline) break;
+    if (all_have_leaders(info, settled) || Clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   for (auto& r : results) {
