@@ -58,6 +58,7 @@ void ServiceProcess::spawn() {
 }
 
 void ServiceProcess::restart() {
+  restarted_ = true;
   if (proc_->running()) {
     proc_->signal(SIGKILL);
     proc_->wait(10s);
@@ -77,7 +78,22 @@ void ServiceProcess::wait_ready(std::chrono::seconds limit) {
       }
     } catch (const std::exception&) {
     }
-    if (!proc_->running()) throw std::runtime_error("service exited at start: " + proc_->log());
+    if (!proc_->running()) {
+      // free_port() only says a port was free a moment ago: another process
+      // may have bound it since. A first start then gets new ports (a
+      // restart keeps its own: callers know them).
+      if (!restarted_ && rebinds_ < 3 &&
+          proc_->log().find("Address already in use") != std::string::npos) {
+        ++rebinds_;
+        http_port_ = tt::free_port();
+        admin_port_ = tt::free_port();
+        env_["HTTP_PORT"] = std::to_string(http_port_);
+        env_["ADMIN_PORT"] = std::to_string(admin_port_);
+        spawn();
+        continue;
+      }
+      throw std::runtime_error("service exited at start: " + proc_->log());
+    }
     std::this_thread::sleep_for(100ms);
   }
   throw std::runtime_error("service not ready in time: " + proc_->log());

@@ -44,6 +44,8 @@ class ServiceProcess {
   std::map<std::string, std::string> env_;
   unsigned short http_port_;
   unsigned short admin_port_;
+  bool restarted_ = false;
+  int rebinds_ = 0;  // new ports after a lost bind race (first start only)
   std::unique_ptr<ticketing::testing::ChildProcess> proc_;
 };
 

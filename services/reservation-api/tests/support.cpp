@@ -117,15 +117,27 @@ Service::Service(const Service& primary, std::map<std::string, std::string> env)
 
 void Service::launch(std::map<std::string, std::string> full) {
   auto binary = tt::build_path("services/reservation-api/reservation-api");
-  auto admin = tt::free_port();
-  http_port_ = tt::free_port();
-  full["ADMIN_PORT"] = std::to_string(admin);
-  full["HTTP_PORT"] = std::to_string(http_port_);
-  proc_ = std::make_unique<tt::ChildProcess>(
-      binary, std::vector<std::string>{}, full,
-      tt::build_path("services/reservation-api/" + database_ + ".log"));
+  unsigned short admin = 0;
+  auto spawn = [&] {
+    admin = tt::free_port();
+    http_port_ = tt::free_port();
+    full["ADMIN_PORT"] = std::to_string(admin);
+    full["HTTP_PORT"] = std::to_string(http_port_);
+    proc_ = std::make_unique<tt::ChildProcess>(
+        binary, std::vector<std::string>{}, full,
+        tt::build_path("services/reservation-api/" + database_ + ".log"));
+  };
+  spawn();
+  int rebinds = 0;
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
+    // free_port() only says a port was free a moment ago: a lost bind race
+    // gets new ports (twice at most).
+    if (!proc_->running() && rebinds < 2 &&
+        proc_->log().find("Address already in use") != std::string::npos) {
+      ++rebinds;
+      spawn();
+    }
     try {
       if (send(admin, "GET", "/health/ready", "", "", "").status == 200 &&
           (!owner_ || proc_->log().find("\"msg\":\"partitions assigned\"") != std::string::npos)) {
