@@ -240,10 +240,15 @@ class Api {
   std::optional<Response> throttled(const std::optional<redis::RateLimit>& per_user,
                                     const std::optional<redis::RateLimit>& per_client,
                                     std::int64_t user, const Request& req) const {
-    return d_.throttle.admit(
-        service::Throttle::Checks{}
-            .add(per_user, user_subject(user))
-            .add(per_client, "ip:" + d_.config.trusted_proxies.client_of(req)));
+    return d_.throttle.admit(service::Throttle::Checks{}
+                                 .add(per_user, user_subject(user))
+                                 .add(per_client, client_subject(per_client, req)));
+  }
+
+  // "ip:<client address>", worked out only when the limit is on.
+  std::string client_subject(const std::optional<redis::RateLimit>& limit,
+                             const Request& req) const {
+    return limit ? "ip:" + d_.config.trusted_proxies.client_of(req) : std::string();
   }
 
   static Response unauthorized(const char* code, const std::string& message) {
@@ -255,7 +260,7 @@ class Api {
   Response issue_token(const Request& req) const {
     // Per client first: a flood of made-up ID tokens costs a signature check each.
     if (auto r = d_.throttle.admit(service::Throttle::Checks{}.add(
-            d_.config.limits.token_client, "ip:" + d_.config.trusted_proxies.client_of(req))))
+            d_.config.limits.token_client, client_subject(d_.config.limits.token_client, req))))
       return *r;
     auto who = identify(req);
     if (auto* r = std::get_if<Response>(&who)) return *r;
