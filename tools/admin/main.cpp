@@ -2,6 +2,7 @@
 // dead-letter inspection and replay for operators.
 //
 //   ticketing-admin create-topics --bootstrap B --manifest F [--timeout-s N]
+//   ticketing-admin create-acls --bootstrap B --acls F [--timeout-s N]
 //   ticketing-admin describe --bootstrap B [--manifest F] [--all]
 //   ticketing-admin wait-brokers --bootstrap B --count N --timeout-s N
 //   ticketing-admin delete-topics --bootstrap B TOPIC...
@@ -83,6 +84,7 @@ struct Args {
 const char* kUsageText =
     "usage:\n"
     "  ticketing-admin create-topics --bootstrap HOST:PORT[,..] --manifest FILE [--timeout-s N]\n"
+    "  ticketing-admin create-acls --bootstrap HOST:PORT[,..] --acls FILE [--timeout-s N]\n"
     "  ticketing-admin describe --bootstrap HOST:PORT[,..] [--manifest FILE] [--all]\n"
     "  ticketing-admin wait-brokers --bootstrap HOST:PORT[,..] --count N --timeout-s N\n"
     "  ticketing-admin delete-topics --bootstrap HOST:PORT[,..] TOPIC...\n"
@@ -95,6 +97,8 @@ const char* kUsageText =
     "  SELECTION: [--partition P] [--from-offset A --to-offset B | --since RFC3339 --until "
     "RFC3339]\n"
     "      [--key K]   (offsets inclusive, times [since, until) by record timestamp)\n"
+    "  create-acls: every ALLOW rule of FILE (deploy/kafka-acls.tsv); existing ones are kept,\n"
+    "      others are not removed. Needs a super user (KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_*).\n"
     "  dlq list: every *.dlq topic of the manifest (default deploy/topics.manifest): records,\n"
     "      counts by dlq-original-topic and by error, from the first --max-records (10000) of "
     "each.\n"
@@ -170,6 +174,21 @@ int cmd_create_topics(const Args& a) {
   }
   std::printf("%d created, %d already existed, %d failed or mismatched\n", created, existed, bad);
   return bad == 0 ? kOk : kFailed;
+}
+
+int cmd_create_acls(const Args& a) {
+  const std::string bootstrap = a.required("bootstrap");
+  const std::vector<ev::AclRule> rules = ev::load_acl_table(a.required("acls"));
+  const int timeout_s = a.integer("timeout-s", 60);
+  try {
+    const std::size_t n = ev::create_acls(bootstrap, rules, std::chrono::seconds(timeout_s));
+    std::printf("%zu ACL bindings in place (%zu rules)\n", n, rules.size());
+    return kOk;
+  } catch (const ticketing::KafkaError& e) {
+    if (e.retryable()) throw;  // unreachable: exit 3
+    std::fprintf(stderr, "ticketing-admin: %s\n", e.what());
+    return kFailed;
+  }
 }
 
 int cmd_describe(const Args& a) {
@@ -442,6 +461,7 @@ int main(int argc, char** argv) {
   try {
     const Args a = parse_args(argc, argv);
     if (a.command == "create-topics") return cmd_create_topics(a);
+    if (a.command == "create-acls") return cmd_create_acls(a);
     if (a.command == "describe") return cmd_describe(a);
     if (a.command == "wait-brokers") return cmd_wait_brokers(a);
     if (a.command == "delete-topics") return cmd_delete_topics(a);

@@ -29,6 +29,7 @@ struct KafkaDeleter {
   void operator()(rd_kafka_ConfigResource_t* p) const noexcept {
     rd_kafka_ConfigResource_destroy(p);
   }
+  void operator()(rd_kafka_AclBinding_t* p) const noexcept { rd_kafka_AclBinding_destroy(p); }
 };
 
 using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
@@ -44,6 +45,7 @@ using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, KafkaDeleter>;
 using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, KafkaDeleter>;
 using DeleteTopicPtr = std::unique_ptr<rd_kafka_DeleteTopic_t, KafkaDeleter>;
 using ConfigResourcePtr = std::unique_ptr<rd_kafka_ConfigResource_t, KafkaDeleter>;
+using AclBindingPtr = std::unique_ptr<rd_kafka_AclBinding_t, KafkaDeleter>;
 
 // How librdkafka's own log lines are forwarded to ticketing::log.
 enum class ClientLog {

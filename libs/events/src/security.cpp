@@ -25,11 +25,18 @@ struct Names {
   std::string_view mechanism;
   std::string_view username;
   std::string_view password;
+  std::string_view ca;
+  std::string_view certificate;
+  std::string_view key;
 };
 constexpr Names kEnvNames = {"KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM",
-                             "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"};
-constexpr Names kFieldNames = {"security.protocol", "security.mechanism", "security.username",
-                               "security.password"};
+                             "KAFKA_SASL_USERNAME",     "KAFKA_SASL_PASSWORD",
+                             "KAFKA_SSL_CA_LOCATION",   "KAFKA_SSL_CERTIFICATE_LOCATION",
+                             "KAFKA_SSL_KEY_LOCATION"};
+constexpr Names kFieldNames = {"security.protocol",        "security.mechanism",
+                               "security.username",        "security.password",
+                               "security.ssl_ca_location", "security.ssl_certificate_location",
+                               "security.ssl_key_location"};
 
 std::string upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) {
@@ -55,6 +62,10 @@ bool contains(const std::array<std::string_view, N>& values, std::string_view v)
 
 bool is_sasl(std::string_view protocol) {
   return protocol.starts_with("SASL_");
+}
+
+bool is_tls(std::string_view protocol) {
+  return protocol == "SSL" || protocol == "SASL_SSL";
 }
 
 // Every problem at once, so that one run shows all that is wrong.
@@ -84,6 +95,20 @@ void check(const KafkaSecurity& s, const Names& names) {
     if (!s.username.empty()) fail(std::string(names.username) + unused);
     if (!s.password.empty()) fail(std::string(names.password) + unused);
   }
+  if (contains(kProtocols, s.protocol)) {
+    if (is_tls(s.protocol)) {
+      if (s.ssl_certificate_location.empty() != s.ssl_key_location.empty()) {
+        fail(std::string(names.certificate) + " and " + std::string(names.key) +
+             " go together (a client certificate and its key)");
+      }
+    } else {
+      const std::string unused =
+          " is set, but " + std::string(names.protocol) + "=" + s.protocol + " does not use TLS";
+      if (!s.ssl_ca_location.empty()) fail(std::string(names.ca) + unused);
+      if (!s.ssl_certificate_location.empty()) fail(std::string(names.certificate) + unused);
+      if (!s.ssl_key_location.empty()) fail(std::string(names.key) + unused);
+    }
+  }
   if (!problems.empty()) throw KafkaError("client security: " + problems, false);
 }
 
@@ -109,6 +134,9 @@ KafkaSecurity KafkaSecurity::from_env(const Lookup& lookup) {
   if (s.mechanism.empty() && is_sasl(s.protocol)) s.mechanism = kDefaultMechanism;
   s.username = get(kEnvNames.username);
   s.password = get(kEnvNames.password);
+  s.ssl_ca_location = get(kEnvNames.ca);
+  s.ssl_certificate_location = get(kEnvNames.certificate);
+  s.ssl_key_location = get(kEnvNames.key);
   check(s, kEnvNames);
   return s;
 }
@@ -117,13 +145,20 @@ bool KafkaSecurity::sasl() const {
   return is_sasl(protocol);
 }
 
+bool KafkaSecurity::tls() const {
+  return is_tls(protocol);
+}
+
 void KafkaSecurity::validate() const {
   check(*this, kFieldNames);
 }
 
 std::string KafkaSecurity::describe() const {
-  if (!sasl()) return protocol;
-  return protocol + "/" + mechanism + " as " + username;
+  if (sasl()) return protocol + "/" + mechanism + " as " + username;
+  if (tls() && !ssl_certificate_location.empty()) {
+    return protocol + " with certificate " + ssl_certificate_location;
+  }
+  return protocol;
 }
 
 KafkaSecurity resolve_security(const std::optional<KafkaSecurity>& chosen) {
@@ -132,15 +167,29 @@ KafkaSecurity resolve_security(const std::optional<KafkaSecurity>& chosen) {
   return *chosen;
 }
 
+std::vector<std::pair<std::string, std::string>> KafkaSecurity::librdkafka_properties() const {
+  validate();
+  std::vector<std::pair<std::string, std::string>> out{{"security.protocol", protocol}};
+  if (sasl()) {
+    out.emplace_back("sasl.mechanism", mechanism);
+    out.emplace_back("sasl.username", username);
+    out.emplace_back("sasl.password", password);
+  }
+  if (tls()) {
+    if (!ssl_ca_location.empty()) out.emplace_back("ssl.ca.location", ssl_ca_location);
+    if (!ssl_certificate_location.empty()) {
+      out.emplace_back("ssl.certificate.location", ssl_certificate_location);
+      out.emplace_back("ssl.key.location", ssl_key_location);
+    }
+  }
+  return out;
+}
+
 namespace detail {
 
 void apply_security(rd_kafka_conf_t* conf, const KafkaSecurity& security) {
-  security.validate();
-  set_conf(conf, "security.protocol", security.protocol);
-  if (!security.sasl()) return;
-  set_conf(conf, "sasl.mechanism", security.mechanism);
-  set_conf(conf, "sasl.username", security.username);
-  set_conf(conf, "sasl.password", security.password);  // masked in errors
+  for (const auto& [name, value] : security.librdkafka_properties())
+    set_conf(conf, name.c_str(), value);  // a password is masked in errors
 }
 
 void apply_security(rd_kafka_conf_t* conf, const std::optional<KafkaSecurity>& chosen) {

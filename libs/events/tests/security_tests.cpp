@@ -1,6 +1,7 @@
 // KafkaSecurity: parsing and validation of the environment, and what every
-// client does with it. [plaintext-stack] needs the PLAINTEXT cluster of
-// scripts/stack.sh (KAFKA_BOOTSTRAP_SERVERS); everything else needs no server.
+// client does with it. [stack] needs the cluster of scripts/stack.sh (mutual
+// TLS) and its admin settings (`stack.sh env`); everything else needs no
+// server.
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "rdkafka_handles.hpp"
 #include "ticketing/common/error.hpp"
@@ -81,13 +84,25 @@ class ScopedSecurityEnv {
   ScopedSecurityEnv& operator=(const ScopedSecurityEnv&) = delete;
 
  private:
-  static constexpr const char* kNames[] = {"KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM",
-                                           "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"};
+  static constexpr const char* kNames[] = {
+      "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM",  "KAFKA_SASL_USERNAME",
+      "KAFKA_SASL_PASSWORD",     "KAFKA_SSL_CA_LOCATION", "KAFKA_SSL_CERTIFICATE_LOCATION",
+      "KAFKA_SSL_KEY_LOCATION"};
   std::map<std::string, std::optional<std::string>> saved_;
 };
 
+KafkaSecurity sasl_settings(std::string protocol, std::string mechanism, std::string user,
+                            std::string password) {
+  KafkaSecurity s;
+  s.protocol = std::move(protocol);
+  s.mechanism = std::move(mechanism);
+  s.username = std::move(user);
+  s.password = std::move(password);
+  return s;
+}
+
 KafkaSecurity sasl_plain(std::string user = "payment-api") {
-  return KafkaSecurity{"SASL_PLAINTEXT", "PLAIN", std::move(user), kPassword};
+  return sasl_settings("SASL_PLAINTEXT", "PLAIN", std::move(user), kPassword);
 }
 
 // A TCP listener on 127.0.0.1 that accepts every connection and closes it at
@@ -171,6 +186,33 @@ TEST_CASE("SASL from the environment", "[security]") {
   CHECK(plain.password == " spaces kept ");
 }
 
+TEST_CASE("mutual TLS from the environment", "[security]") {
+  const KafkaSecurity s = parse({{"KAFKA_SECURITY_PROTOCOL", "ssl"},
+                                 {"KAFKA_SSL_CA_LOCATION", "/tls/ca.pem"},
+                                 {"KAFKA_SSL_CERTIFICATE_LOCATION", "/tls/payment-api.pem"},
+                                 {"KAFKA_SSL_KEY_LOCATION", "/tls/payment-api.key"}});
+  CHECK(s.protocol == "SSL");
+  CHECK(s.tls());
+  CHECK_FALSE(s.sasl());
+  CHECK(s.mechanism.empty());
+  CHECK(s.describe() == "SSL with certificate /tls/payment-api.pem");
+  using Props = std::vector<std::pair<std::string, std::string>>;
+  CHECK(s.librdkafka_properties() == Props{{"security.protocol", "SSL"},
+                                           {"ssl.ca.location", "/tls/ca.pem"},
+                                           {"ssl.certificate.location", "/tls/payment-api.pem"},
+                                           {"ssl.key.location", "/tls/payment-api.key"}});
+  // Server authentication only (the system's CAs): no ssl.* at all.
+  CHECK(parse({{"KAFKA_SECURITY_PROTOCOL", "SSL"}}).librdkafka_properties() ==
+        Props{{"security.protocol", "SSL"}});
+  // SASL inside TLS takes both.
+  const KafkaSecurity both = parse({{"KAFKA_SECURITY_PROTOCOL", "SASL_SSL"},
+                                    {"KAFKA_SASL_MECHANISM", "PLAIN"},
+                                    {"KAFKA_SASL_USERNAME", "admin"},
+                                    {"KAFKA_SASL_PASSWORD", kPassword},
+                                    {"KAFKA_SSL_CA_LOCATION", "/tls/ca.pem"}});
+  CHECK(both.librdkafka_properties().size() == 5);
+}
+
 TEST_CASE("bad security settings name every variable at fault", "[security]") {
   SECTION("SASL without credentials") {
     const auto e = error_of([] { parse({{"KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT"}}); });
@@ -210,6 +252,24 @@ TEST_CASE("bad security settings name every variable at fault", "[security]") {
     CHECK_THAT(e.what(), Contains("KAFKA_SASL_PASSWORD is set"));
     CHECK_THAT(e.what(), !Contains(kPassword));
   }
+  SECTION("a client certificate without its key") {
+    const auto e = error_of([] {
+      parse({{"KAFKA_SECURITY_PROTOCOL", "SSL"}, {"KAFKA_SSL_CERTIFICATE_LOCATION", "/c.pem"}});
+    });
+    CHECK_THAT(e.what(), Contains("KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION go "
+                                  "together"));
+  }
+  SECTION("TLS files without TLS: refused, not silently anonymous") {
+    const auto e = error_of([] {
+      parse({{"KAFKA_SSL_CA_LOCATION", "/ca.pem"},
+             {"KAFKA_SSL_CERTIFICATE_LOCATION", "/c.pem"},
+             {"KAFKA_SSL_KEY_LOCATION", "/c.key"}});
+    });
+    CHECK_THAT(e.what(), Contains("KAFKA_SSL_CA_LOCATION is set, but "
+                                  "KAFKA_SECURITY_PROTOCOL=PLAINTEXT does not use TLS"));
+    CHECK_THAT(e.what(), Contains("KAFKA_SSL_CERTIFICATE_LOCATION is set"));
+    CHECK_THAT(e.what(), Contains("KAFKA_SSL_KEY_LOCATION is set"));
+  }
   SECTION("settings built in code name the fields") {
     KafkaSecurity s = sasl_plain();
     s.username.clear();
@@ -227,7 +287,7 @@ TEST_CASE("from_env() reads the process environment", "[security]") {
                               {"KAFKA_SASL_USERNAME", "notification-worker"},
                               {"KAFKA_SASL_PASSWORD", kPassword}});
     const KafkaSecurity s = KafkaSecurity::from_env();
-    CHECK(s == KafkaSecurity{"SASL_PLAINTEXT", "SCRAM-SHA-256", "notification-worker", kPassword});
+    CHECK(s == sasl_settings("SASL_PLAINTEXT", "SCRAM-SHA-256", "notification-worker", kPassword));
     CHECK(resolve_security(std::nullopt) == s);
   }
   ScopedSecurityEnv cleared(Env{});
@@ -321,23 +381,33 @@ TEST_CASE("SASL clients facing a peer that drops them fail within their timeouts
   CHECK(Clock::now() - started < 15s);
 }
 
-TEST_CASE("SASL clients against the PLAINTEXT stack fail cleanly", "[plaintext-stack]") {
+TEST_CASE("The stack's Kafka: the admin certificate works, anonymous clients fail cleanly",
+          "[stack]") {
   const std::string bootstrap = ticketing::testing::kafka_bootstrap();
-  // The same cluster answers PLAINTEXT clients (it is up).
-  REQUIRE(wait_for_brokers(bootstrap, 1, 30s, KafkaSecurity{}) >= 1);
+  // scripts/stack.sh env: the admin principal's settings (mutual TLS).
+  const KafkaSecurity admin = KafkaSecurity::from_env();
+  REQUIRE(admin.protocol == "SSL");
+  REQUIRE_FALSE(admin.ssl_certificate_location.empty());
+  REQUIRE(wait_for_brokers(bootstrap, 1, 30s, admin) >= 1);
 
+  KafkaSecurity no_certificate = admin;
+  no_certificate.ssl_certificate_location.clear();
+  no_certificate.ssl_key_location.clear();
   const auto started = Clock::now();
-  ProducerOptions po;
-  po.bootstrap_servers = bootstrap;
-  po.client_id = "security-test";
-  po.security = sasl_plain();
-  po.close_timeout = 500ms;
-  {
-    Producer p(po);
-    CHECK_FALSE(p.ping(2s));
+  for (const KafkaSecurity& wrong : {KafkaSecurity{}, no_certificate}) {
+    INFO(wrong.describe());
+    ProducerOptions po;
+    po.bootstrap_servers = bootstrap;
+    po.client_id = "security-test";
+    po.security = wrong;
+    po.close_timeout = 500ms;
+    {
+      Producer p(po);
+      CHECK_FALSE(p.ping(2s));
+    }
+    const auto e = error_of([&] { (void)describe(bootstrap, {}, 2s, wrong); });
+    CHECK_THAT(e.what(), Contains("cluster metadata unavailable"));
+    CHECK(wait_for_brokers(bootstrap, 1, 2s, wrong) == 0);
   }
-  const auto e = error_of([&] { (void)describe(bootstrap, {}, 2s, sasl_plain()); });
-  CHECK_THAT(e.what(), Contains("cluster metadata unavailable"));
-  CHECK(wait_for_brokers(bootstrap, 1, 2s, sasl_plain()) == 0);
-  CHECK(Clock::now() - started < 20s);
+  CHECK(Clock::now() - started < 40s);
 }

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 #include "ticketing/events/admin.hpp"
@@ -114,4 +116,84 @@ TEST_CASE("check_manifest flags missing topics, low RF and wrong min.insync.repl
   CHECK(check.errors[2].rfind("badisr:", 0) == 0);
   REQUIRE(check.warnings.size() == 1);
   CHECK(check.warnings[0].rfind("short[1]", 0) == 0);
+}
+
+TEST_CASE("ACL table lines parse into rules", "[acls]") {
+  const auto rules = parse_acl_table(
+      "# principal ops type pattern names\n"
+      "\n"
+      "payment-api  Write,describe\tTopic literal a.topic b_topic  # trailing\n"
+      "payment-api  READ group PREFIXED payment-api\n");
+  REQUIRE(rules.size() == 2);
+  CHECK(rules[0].principal == "payment-api");
+  CHECK(rules[0].operations == std::vector<std::string>{"Write", "describe"});
+  CHECK(rules[0].resource_type == "topic");
+  CHECK(rules[0].pattern_type == "literal");
+  CHECK(rules[0].names == std::vector<std::string>{"a.topic", "b_topic"});
+  CHECK(rules[0].line == 3);
+  CHECK(rules[1].resource_type == "group");
+  CHECK(rules[1].pattern_type == "prefixed");
+  CHECK(parse_acl_table("").empty());
+}
+
+TEST_CASE("ACL table errors name every bad line", "[acls]") {
+  try {
+    parse_acl_table(
+        "ok Read topic literal t\n"
+        "short Read topic literal\n"
+        "p Fly topic literal t\n"
+        "p Read cluster literal t\n"
+        "p Read topic match t\n"
+        "p Read topic literal bad/name\n");
+    FAIL("no error");
+  } catch (const std::invalid_argument& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("line 1") == std::string::npos);
+    for (const char* want : {"line 2", "line 3: unknown operation 'Fly'", "line 4", "line 5",
+                             "line 6: bad topic name 'bad/name'"}) {
+      INFO(want);
+      CHECK(msg.find(want) != std::string::npos);
+    }
+  }
+  CHECK_THROWS_AS(load_acl_table("/nonexistent/acls.tsv"), std::invalid_argument);
+}
+
+// deploy/kafka-acls.tsv against deploy/topics.manifest: only known topics;
+// whoever reads an event topic may write its dead-letter topic (a consumer
+// dead-letters what it cannot handle); nobody may create, delete or alter.
+TEST_CASE("deploy/kafka-acls.tsv fits the topic manifest", "[acls]") {
+  const Manifest m = load_manifest(TICKETING_TOPIC_MANIFEST);
+  const auto rules = load_acl_table(TICKETING_KAFKA_ACLS);
+  REQUIRE_FALSE(rules.empty());
+  std::map<std::string, std::set<std::string>> reads;   // principal -> topics
+  std::map<std::string, std::set<std::string>> writes;  // principal -> topics
+  for (const auto& r : rules) {
+    INFO("line " << r.line);
+    for (const auto& op : r.operations) {
+      CHECK((op == "Read" || op == "Write" || op == "Describe"));
+    }
+    if (r.resource_type == "group") {
+      // a service's groups only: "<principal>" and "<principal>-..."
+      CHECK(r.pattern_type == "prefixed");
+      CHECK(r.names == std::vector<std::string>{r.principal});
+      continue;
+    }
+    CHECK(r.pattern_type == "literal");
+    for (const auto& name : r.names) {
+      INFO(name);
+      CHECK(m.find(name) != nullptr);
+      for (const auto& op : r.operations) {
+        if (op == "Read") reads[r.principal].insert(name);
+        if (op == "Write") writes[r.principal].insert(name);
+      }
+    }
+  }
+  for (const auto& [principal, topics] : reads) {
+    for (const auto& t : topics) {
+      const bool is_dlq = t.size() > 4 && t.substr(t.size() - 4) == ".dlq";
+      if (is_dlq) continue;
+      INFO(principal << " reads " << t);
+      CHECK(writes[principal].count(dlq_topic_for(t)) == 1);
+    }
+  }
 }

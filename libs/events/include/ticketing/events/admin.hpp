@@ -8,6 +8,7 @@
 // security setting throws KafkaError (not retryable) when the client is built.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -130,5 +131,32 @@ void commit_group_at_end(const std::string& bootstrap, const std::string& group,
                          const std::vector<std::string>& topics,
                          std::chrono::milliseconds timeout = std::chrono::seconds(15),
                          const std::optional<KafkaSecurity>& security = std::nullopt);
+
+// Kafka ACLs as a table (deploy/kafka-acls.tsv): one rule a line,
+//   <principal> <Op[,Op...]> <topic|group> <literal|prefixed> <name> [<name> ...]
+// `#` starts a comment. Every rule ALLOWs its principal (User:<principal>)
+// from any host. Operations: Read, Write, Describe, Create, Delete, Alter,
+// DescribeConfigs, AlterConfigs, IdempotentWrite, All (any case).
+struct AclRule {
+  std::string principal;
+  std::vector<std::string> operations;  // as written, validated
+  std::string resource_type;            // "topic" or "group"
+  std::string pattern_type;             // "literal" or "prefixed"
+  std::vector<std::string> names;
+  int line = 0;
+};
+// Throws std::invalid_argument listing every bad line ("line N: ...").
+std::vector<AclRule> parse_acl_table(std::string_view text);
+// Reads and parses a file; throws std::invalid_argument (also when unreadable).
+std::vector<AclRule> load_acl_table(const std::string& path);
+
+// Creates every binding of the rules (one per principal, operation and name)
+// in one CreateAcls request. A binding that exists already is left as it is
+// (Kafka treats it as created). Bindings the table does not list are not
+// removed. Returns the number of bindings; throws KafkaError when the cluster
+// cannot be reached or refuses one (e.g. no authorizer, or not a super user).
+std::size_t create_acls(const std::string& bootstrap, const std::vector<AclRule>& rules,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                        const std::optional<KafkaSecurity>& security = std::nullopt);
 
 }  // namespace ticketing::events
