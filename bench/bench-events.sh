@@ -21,13 +21,16 @@ grep -q ' stopped$' <<<"$before" && started=1
 cleanup() {
   if [ -n "${run_id:-}" ]; then
     $STACK kafka-java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
-      --delete --topic "bench\\..*\\.$run_id" >/dev/null 2>&1 || true
+      --command-config "$KAFKA_ADMIN_PROPERTIES" --delete --topic "bench\\..*\\.$run_id" >/dev/null 2>&1 || true
   fi
   if [ "$started" = 1 ]; then $STACK down >/dev/null; fi
 }
 trap cleanup EXIT
 $STACK up >/dev/null
-BOOTSTRAP=$($STACK env | sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p')
+# Kafka as the stack's admin principal: libs/events and ticketing-admin read
+# KAFKA_SECURITY_PROTOCOL/KAFKA_SSL_*, Kafka's Java tools the properties file.
+eval "$($STACK env | grep '^KAFKA_' | sed 's/^/export /')"
+BOOTSTRAP=$KAFKA_BOOTSTRAP_SERVERS
 
 run_id=$(date +%s)
 manifest=$OUT/bench-topics-$run_id.manifest
@@ -41,6 +44,7 @@ echo "bench-events: $RECORDS records of $SIZE bytes, acks=all, idempotence on, 3
 echo "bench-events: [1/4] Kafka ProducerPerformance"
 java_prod=$($STACK kafka-java org.apache.kafka.tools.ProducerPerformance \
   --topic "bench.java-produce.$run_id" --num-records "$RECORDS" --record-size "$SIZE" --throughput -1 \
+  --producer.config "$KAFKA_ADMIN_PROPERTIES" \
   --producer-props bootstrap.servers="$BOOTSTRAP" acks=all enable.idempotence=true linger.ms=5 batch.size=131072 \
   2>/dev/null | tail -1)
 echo "  $java_prod"
@@ -51,7 +55,7 @@ echo "  $ours_prod"
 
 echo "bench-events: [3/4] Kafka EndToEndLatency ($MESSAGES messages)"
 java_lat=$($STACK kafka-java org.apache.kafka.tools.EndToEndLatency \
-  "$BOOTSTRAP" "bench.java-latency.$run_id" "$MESSAGES" all "$SIZE" 2>/dev/null | tail -2 | tr '\n' ' ')
+  "$BOOTSTRAP" "bench.java-latency.$run_id" "$MESSAGES" all "$SIZE" "$KAFKA_ADMIN_PROPERTIES" 2>/dev/null | tail -2 | tr '\n' ' ')
 echo "  $java_lat"
 
 echo "bench-events: [4/4] libs/events producer + consumer round trip ($MESSAGES messages)"

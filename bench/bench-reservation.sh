@@ -73,7 +73,7 @@ cleanup() {
   if [ "$seeded" = 1 ]; then
     "$BENCH" cleanup "$MYSQL_URL" "$DB" "$REDIS_URL" "$PREFIX" >>"$LOG" 2>&1 || true
     $STACK kafka-java org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
-      --bootstrap-server "$BOOTSTRAP" --delete --group "$DB" >>"$LOG" 2>&1 || true
+      --bootstrap-server "$BOOTSTRAP" --command-config "$KAFKA_ADMIN_PROPERTIES" --delete --group "$DB" >>"$LOG" 2>&1 || true
   fi
   rm -rf "$NGX"
   if [ "$started" = 1 ]; then $STACK down >/dev/null; fi
@@ -85,6 +85,8 @@ BOOTSTRAP=$(sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p' <<<"$envs")
 MYSQL_URL=$(sed -n 's/^MYSQL_URL=//p' <<<"$envs")
 REDIS_URL=$(sed -n 's/^REDIS_URL=//p' <<<"$envs")
 IDP_URL=$(sed -n 's/^IDP_URL=//p' <<<"$envs")
+# Kafka as the stack's admin principal (the service under test and the tools).
+eval "$(grep '^KAFKA_' <<<"$envs" | sed 's/^/export /')"
 export IDP_URL  # reservation_bench asks it for ID tokens
 id_env=()
 for v in ID_TOKEN_ISSUER ID_TOKEN_AUDIENCE ID_TOKEN_JWKS; do id_env+=("$v=$(sed -n "s/^$v=//p" <<<"$envs")"); done

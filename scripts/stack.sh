@@ -120,6 +120,62 @@ kafka_java() {  # main-class args...
     "$@"
 }
 
+# Kafka authentication and ACLs (issue 17): mutual TLS. Listeners of node n,
+# all SSL on 127.0.0.1 with a client certificate required (no listener takes
+# an anonymous client):
+#   CLIENT      kafka_port n       services, tools, tests
+#   INTERNAL    internal_port n    replication between brokers
+#   CONTROLLER  controller_port n  KRaft
+# The stack's own CA ($KAFKA_TLS/ca.pem) signs one certificate per principal:
+# "broker" (the nodes, also their server certificate for 127.0.0.1), "admin"
+# (operators, tools and tests; a super user) and each service. The principal
+# is the certificate's CN; ACLs from deploy/kafka-acls.tsv. Not SASL/SCRAM:
+# librdkafka < 2.6.1 (Debian 12 has 2.0.2) fails SCRAM against Kafka >= 4.0
+# (it repeats its own nonce; confluentinc/librdkafka#4895).
+KAFKA_INTERNAL_PORT_BASE=${KAFKA_INTERNAL_PORT_BASE:-19292}
+internal_port() { echo $((KAFKA_INTERNAL_PORT_BASE + $1 - 1)); }
+KAFKA_PRINCIPALS=(admin "${SERVICES[@]}")  # client principals; "broker" is the nodes'
+KAFKA_ACLS=$ROOT/deploy/kafka-acls.tsv
+KAFKA_TLS=$DATA/kafka-tls
+
+# Makes the CA and every principal's key and certificate when missing: <name>.key
+# (PKCS#8, mode 600), <name>.pem (certificate) and <name>.keystore.pem (both, for
+# Java's PEM keystore). RSA 2048; the CA for 10 years, the others for 825 days.
+ensure_kafka_tls() {
+  local p log=$LOGS/kafka-tls.log
+  mkdir -p "$KAFKA_TLS"
+  chmod 700 "$KAFKA_TLS"
+  if [ ! -s "$KAFKA_TLS/ca.pem" ] || [ ! -s "$KAFKA_TLS/ca.key" ]; then
+    rm -f "$KAFKA_TLS"/*.pem "$KAFKA_TLS"/*.key  # certificates of another CA are useless
+    (umask 077; openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ticketing local stack CA" \
+      -keyout "$KAFKA_TLS/ca.key" -out "$KAFKA_TLS/ca.pem" >>"$log" 2>&1) ||
+      die "making the Kafka CA failed: $(tail -3 "$log")"
+  fi
+  for p in broker "${KAFKA_PRINCIPALS[@]}"; do
+    [ -s "$KAFKA_TLS/$p.keystore.pem" ] || issue_kafka_cert "$p"
+  done
+}
+
+issue_kafka_cert() {  # principal
+  local n=$1 log=$LOGS/kafka-tls.log ext
+  ext=$(mktemp)
+  {
+    echo "basicConstraints=CA:FALSE"
+    echo "keyUsage=digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=serverAuth,clientAuth"
+    if [ "$n" = broker ]; then echo "subjectAltName=IP:127.0.0.1,DNS:localhost"; fi
+  } >"$ext"
+  (
+    umask 077
+    openssl req -new -newkey rsa:2048 -nodes -subj "/CN=$n" -keyout "$KAFKA_TLS/$n.key" \
+      -out "$KAFKA_TLS/$n.csr" &&
+      openssl x509 -req -in "$KAFKA_TLS/$n.csr" -CA "$KAFKA_TLS/ca.pem" -CAkey "$KAFKA_TLS/ca.key" \
+        -CAcreateserial -days 825 -extfile "$ext" -out "$KAFKA_TLS/$n.pem" &&
+      cat "$KAFKA_TLS/$n.key" "$KAFKA_TLS/$n.pem" >"$KAFKA_TLS/$n.keystore.pem"
+  ) >>"$log" 2>&1 || { rm -f "$ext"; die "making the Kafka certificate of $n failed: $(tail -3 "$log")"; }
+  rm -f "$ext" "$KAFKA_TLS/$n.csr"
+}
+
 write_kafka_config() {  # node
   local n=$1 dir=$DATA/kafka-$1 voters=() v
   for v in "${NODES[@]}"; do voters+=("$v@127.0.0.1:$(controller_port "$v")"); done
@@ -129,11 +185,20 @@ write_kafka_config() {  # node
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$(IFS=,; echo "${voters[*]}")
-listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n")
-advertised.listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$n")
+listeners=CLIENT://127.0.0.1:$(kafka_port "$n"),INTERNAL://127.0.0.1:$(internal_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n")
+advertised.listeners=CLIENT://127.0.0.1:$(kafka_port "$n"),INTERNAL://127.0.0.1:$(internal_port "$n")
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=INTERNAL
+listener.security.protocol.map=CLIENT:SSL,INTERNAL:SSL,CONTROLLER:SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_TLS/broker.keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_TLS/ca.pem
+ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([A-Za-z0-9._-]+)$/\$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin;User:broker
+allow.everyone.if.no.acl.found=false
 log.dirs=$dir/data
 num.partitions=3
 default.replication.factor=3
@@ -156,6 +221,7 @@ format_kafka() {
   if [ ! -s "$cluster_id_file" ]; then
     kafka_java kafka.tools.StorageTool random-uuid >"$cluster_id_file"
   fi
+  ensure_kafka_tls
   for n in "${NODES[@]}"; do
     write_kafka_config "$n"
     if [ ! -f "$DATA/kafka-$n/data/meta.properties" ]; then
@@ -171,6 +237,7 @@ start_kafka_node() {
   running_pid "kafka-$n" >/dev/null && return 0
   port_free_or_die "$(kafka_port "$n")" "kafka-$n" KAFKA_PORT_BASE
   port_free_or_die "$(controller_port "$n")" "kafka-$n controller" KAFKA_CONTROLLER_PORT_BASE
+  port_free_or_die "$(internal_port "$n")" "kafka-$n inter-broker" KAFKA_INTERNAL_PORT_BASE
   write_kafka_config "$n"
   # setsid: the node must outlive the shell (and make) that started it.
   # shellcheck disable=SC2086
@@ -185,15 +252,51 @@ start_kafka_node() {
 wait_brokers() {  # count timeout-s
   local i count=0
   for ((i = 0; i < $2 * 2; i++)); do
-    count=$(kcat -b "$(bootstrap)" -L -m 2 2>/dev/null | sed -n 's/^ *\([0-9]*\) brokers:$/\1/p' | head -1)
+    # `|| true`: under set -e and pipefail a failed kcat would end the script.
+    count=$(kcat -F "$DATA/kafka-admin.kcat" -b "$(bootstrap)" -L -m 2 2>/dev/null |
+      sed -n 's/^ *\([0-9]*\) brokers:$/\1/p' | head -1) || true
     [ "${count:-0}" -ge "$1" ] && return 0
     sleep 0.5
   done
   die "only ${count:-0} of $1 Kafka brokers registered within $2 s (logs: $LOGS/kafka-*.log)"
 }
 
+# The admin principal's client settings: for Kafka's Java tools
+# (--command-config) and for kcat (-F).
+write_kafka_admin_clients() {
+  cat >"$DATA/kafka-admin.properties" <<EOF
+security.protocol=SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_TLS/admin.keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_TLS/ca.pem
+EOF
+  cat >"$DATA/kafka-admin.kcat" <<EOF
+security.protocol=ssl
+ssl.ca.location=$KAFKA_TLS/ca.pem
+ssl.certificate.location=$KAFKA_TLS/admin.pem
+ssl.key.location=$KAFKA_TLS/admin.key
+EOF
+}
+
+# Creates the ACLs of $KAFKA_ACLS as admin (existing ones are kept; one
+# CreateAcls request through librdkafka's Admin API).
+create_kafka_acls() {
+  admin_tool create-acls --bootstrap "$(bootstrap)" --acls "$KAFKA_ACLS" >"$LOGS/kafka-acls.log" 2>&1 ||
+    die "creating Kafka ACLs failed: $(tail -5 "$LOGS/kafka-acls.log")"
+}
+
+# Principal $1's settings, as libs/events and ticketing-admin read them.
+kafka_client_env() {  # principal
+  echo "KAFKA_SECURITY_PROTOCOL=SSL"
+  echo "KAFKA_SSL_CA_LOCATION=$KAFKA_TLS/ca.pem"
+  echo "KAFKA_SSL_CERTIFICATE_LOCATION=$KAFKA_TLS/$1.pem"
+  echo "KAFKA_SSL_KEY_LOCATION=$KAFKA_TLS/$1.key"
+}
+
 ADMIN_BIN=$BUILD_DIR/tools/admin/ticketing-admin
-admin_tool() { "$ADMIN_BIN" "$@"; }
+# ticketing-admin as the admin principal.
+admin_tool() { env $(kafka_client_env admin) "$ADMIN_BIN" "$@"; }
 
 # --- MariaDB / Redis -----------------------------------------------------
 
@@ -339,6 +442,13 @@ print_env() {
   local s
   for s in "${DB_SERVICES[@]}"; do echo "$(url_var "$s")_MYSQL_URL=$(service_mysql_url "$s")"; done
   for s in "${REDIS_SERVICES[@]}"; do echo "$(url_var "$s")_REDIS_URL=$(service_redis_url "$s")"; done
+  # Kafka as the admin principal (a super user); Kafka's Java tools take
+  # --command-config "$KAFKA_ADMIN_PROPERTIES", kcat -F "$KAFKA_ADMIN_KCAT".
+  # KAFKA_TLS_DIR has every principal's <name>.pem and <name>.key.
+  kafka_client_env admin
+  echo "KAFKA_ADMIN_PROPERTIES=$DATA/kafka-admin.properties"
+  echo "KAFKA_ADMIN_KCAT=$DATA/kafka-admin.kcat"
+  echo "KAFKA_TLS_DIR=$KAFKA_TLS"
   # Development only: POST $IDP_URL/v1/id-tokens {"userId": n} -> {"idToken"}.
   echo "IDP_URL=$(idp_url)"
   echo "ID_TOKEN_ISSUER=$(idp_url)"
@@ -372,7 +482,9 @@ cmd_up() {
   wait_port "$MYSQL_PORT" 60 mariadb
   init_mariadb_user
   for n in "${NODES[@]}"; do wait_port "$(kafka_port "$n")" 90 "kafka-$n"; done
+  write_kafka_admin_clients
   wait_brokers 3 90
+  create_kafka_acls
   admin_tool create-topics --bootstrap "$(bootstrap)" --manifest "$ROOT/deploy/topics.manifest" >"$LOGS/topics.log" 2>&1 ||
     die "topic creation failed: $(tail -5 "$LOGS/topics.log")"
   log "up in $((SECONDS - started)) s"
@@ -489,9 +601,10 @@ cmd_run() {
   local own_users=1
   [ -n "${MYSQL_URL:-}${REDIS_URL:-}" ] && own_users=0
   # The shared settings only: no service gets the others' credentials (with
-  # own_users, each gets its own through isolation_env).
-  local private='^[A-Z_]+_(MYSQL_URL|REDIS_URL)='
-  [ "$own_users" = 1 ] && private='^([A-Z_]+_)?(MYSQL_URL|REDIS_URL)='
+  # own_users, each gets its own through isolation_env, Kafka principal too).
+  local private='^([A-Z_]+_(MYSQL_URL|REDIS_URL)|KAFKA_TLS_DIR|KAFKA_ADMIN_[A-Z]+)='
+  [ "$own_users" = 1 ] &&
+    private='^(([A-Z_]+_)?(MYSQL_URL|REDIS_URL)|KAFKA_SSL_(CERTIFICATE|KEY)_LOCATION|KAFKA_TLS_DIR|KAFKA_ADMIN_[A-Z]+)='
   eval "$(print_env | grep -vE "$private" | sed 's/^\([A-Z_]*\)=\(.*\)$/export \1="${\1:-\2}"/')"
   # Development mode: the known development secret is accepted (a service
   # refuses it, and any secret under 32 bytes, without TICKETING_DEV_MODE).
@@ -546,6 +659,8 @@ isolation_env() {
   if [ "${own_users:-0}" = 1 ]; then
     [[ " ${DB_SERVICES[*]} " == *" $1 "* ]] && ISO+=("MYSQL_URL=$(service_mysql_url "$1")")
     [[ " ${REDIS_SERVICES[*]} " == *" $1 "* ]] && ISO+=("REDIS_URL=$(service_redis_url "$1")")
+    local line
+    while read -r line; do ISO+=("$line"); done < <(kafka_client_env "$1")
   fi
   [ -n "${RUN_ID:-}" ] || return 0
   case "$1" in

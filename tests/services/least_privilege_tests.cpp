@@ -1,15 +1,26 @@
-// Each service's own MariaDB and Redis user (scripts/stack.sh, issue 17): it
-// reaches its own schema and key prefix and nothing else, and a wrong
-// password is refused. Runs against the stack's real servers with the users
-// `scripts/stack.sh env` prints.
+// Each service's own MariaDB, Redis and Kafka user (scripts/stack.sh, issue
+// 17): it reaches its own schema, key prefix and topics and nothing else, a
+// wrong password (or a certificate the stack's CA did not sign) is refused,
+// and Kafka serves no anonymous client. Runs
+// against the stack's real servers with the users `scripts/stack.sh env`
+// prints.
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>  // mkdtemp
+
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <set>
 #include <string>
 
 #include "ticketing/common/error.hpp"
 #include "ticketing/db/connection.hpp"
 #include "ticketing/db/options.hpp"
+#include "ticketing/events/admin.hpp"
+#include "ticketing/events/consumer.hpp"
+#include "ticketing/events/producer.hpp"
+#include "ticketing/events/security.hpp"
 #include "ticketing/redis/client.hpp"
 #include "ticketing/redis/options.hpp"
 #include "ticketing/testing/stack_env.hpp"
@@ -134,4 +145,128 @@ TEST_CASE("Redis: a password is required, and each service's user keeps to its p
   }
   CHECK(admin.command({"GET", other}).as_string() == "secret");
   admin.command({"DEL", own, run_own, other});
+}
+
+namespace {
+
+// Produces one record as `security` and waits for its delivery report.
+ticketing::events::DeliveryReport produce_as(
+    const std::optional<ticketing::events::KafkaSecurity>& security, const std::string& topic) {
+  ticketing::events::ProducerOptions o;
+  o.bootstrap_servers = tt::kafka_bootstrap();
+  o.client_id = "least-privilege-test";
+  o.delivery_timeout_ms = 8000;
+  o.close_timeout = std::chrono::milliseconds(2000);
+  o.security = security;
+  ticketing::events::Producer producer(o);
+  auto report =
+      producer.produce({topic, "least-privilege-test", "{\"test\":\"least-privilege\"}", {}}).get();
+  INFO(topic << ": " << report.error);
+  return report;
+}
+
+// The stack's settings with `name`'s client certificate and key from
+// `dir` (default: the stack's, KAFKA_TLS_DIR).
+ticketing::events::KafkaSecurity principal(const std::string& name, std::string dir = {}) {
+  if (dir.empty()) dir = stack_var("KAFKA_TLS_DIR");
+  auto s = ticketing::events::KafkaSecurity::from_env();
+  REQUIRE(s.protocol == "SSL");
+  s.ssl_certificate_location = dir + "/" + name + ".pem";
+  s.ssl_key_location = dir + "/" + name + ".key";
+  return s;
+}
+
+// A certificate that says CN=admin but that the stack's CA never signed
+// (self-signed, made now in a temporary folder).
+std::string forged_admin_dir() {
+  char tmpl[] = "/tmp/least-privilege-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=admin -keyout " + dir +
+      "/admin.key -out " + dir + "/admin.pem >/dev/null 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  return dir;
+}
+
+// The topics `security` may see (Describe), as metadata shows them (a
+// service may not DescribeConfigs: that error is not a reason to hide one).
+std::set<std::string> visible_topics(const ticketing::events::KafkaSecurity& security) {
+  std::set<std::string> out;
+  for (const auto& t :
+       ticketing::events::describe(tt::kafka_bootstrap(), {}, std::chrono::seconds(10), security)
+           .topics) {
+    if (!t.partitions.empty()) out.insert(t.name);
+  }
+  return out;
+}
+
+// Consumes `topic` in `group` as `security` for up to 15 s: the error the
+// consumer reports (empty if none).
+std::string consume_error(const ticketing::events::KafkaSecurity& security,
+                          const std::string& group, const std::string& topic) {
+  ticketing::events::ConsumerOptions o;
+  o.bootstrap_servers = tt::kafka_bootstrap();
+  o.group_id = group;
+  o.topics = {topic};
+  o.client_id = "least-privilege-test";
+  o.security = security;
+  ticketing::events::Consumer consumer(o);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  try {
+    while (std::chrono::steady_clock::now() < deadline) {
+      (void)consumer.poll(std::chrono::milliseconds(200));
+    }
+  } catch (const ticketing::KafkaError& e) {
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("Kafka: no anonymous client, and a service produces only its own topics") {
+  // Anonymous (no TLS, or TLS without a client certificate) or a
+  // certificate the stack's CA did not sign: no metadata, nothing delivered.
+  CHECK_THROWS(visible_topics(ticketing::events::KafkaSecurity{}));
+  CHECK_FALSE(produce_as(ticketing::events::KafkaSecurity{}, "payment.completed").ok);
+  auto admin = ticketing::events::KafkaSecurity::from_env();
+  auto no_certificate = admin;
+  no_certificate.ssl_certificate_location.clear();
+  no_certificate.ssl_key_location.clear();
+  CHECK_THROWS(visible_topics(no_certificate));
+  CHECK_FALSE(produce_as(no_certificate, "payment.completed").ok);
+  const std::string forged_dir = forged_admin_dir();
+  CHECK_THROWS(visible_topics(principal("admin", forged_dir)));
+  std::filesystem::remove_all(forged_dir);
+
+  // notification-worker logs in and sees its own topics only...
+  auto worker = principal("notification-worker");
+  auto seen = visible_topics(worker);
+  CHECK(seen.count("notifications.payment-completed") == 1);
+  CHECK(seen.count("notifications.dlq") == 1);
+  CHECK(seen.count("payment.completed") == 0);
+  // ...and cannot confirm a seat nobody paid for, nor write another service's topic.
+  auto forged = produce_as(worker, "payment.completed");
+  CHECK_FALSE(forged.ok);
+  CHECK(forged.error.find("uthoriz") != std::string::npos);
+  CHECK_FALSE(produce_as(worker, "reservation.confirmed").ok);
+  // payment-api sees (and may write) payment.completed; not reservation.confirmed.
+  auto payment = principal("payment-api");
+  auto pay_seen = visible_topics(payment);
+  CHECK(pay_seen.count("payment.completed") == 1);
+  CHECK(pay_seen.count("reservation.confirmed") == 0);
+  CHECK_FALSE(produce_as(payment, "reservation.confirmed").ok);
+  // The admin principal sees everything.
+  CHECK(visible_topics(admin).count("reservation.confirmed") == 1);
+}
+
+TEST_CASE("Kafka: a service reads its inputs only, in its own consumer groups") {
+  auto payment = principal("payment-api");
+  // Another service's group, even on payment-api's own input: refused.
+  CHECK_THAT(consume_error(payment, "notification-worker", "reservation.held"),
+             Catch::Matchers::Contains("GROUP_AUTHORIZATION_FAILED"));
+  // Its own group prefix, but a topic it does not consume: refused.
+  CHECK_THAT(consume_error(payment, "payment-api-least-privilege-test", "notifications.dlq"),
+             Catch::Matchers::Contains("TOPIC_AUTHORIZATION_FAILED"));
 }

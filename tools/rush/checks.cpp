@@ -13,6 +13,7 @@
 #include "ticketing/db/connection.hpp"
 #include "ticketing/db/options.hpp"
 #include "ticketing/events/admin.hpp"
+#include "ticketing/events/security.hpp"
 #include "ticketing/http/client.hpp"
 
 namespace ticketing::rush {
@@ -53,6 +54,8 @@ class KafkaProbe {
         throw std::runtime_error(fmt::format("kafka config {}: {}", k, err));
     };
     set("bootstrap.servers", bootstrap);
+    for (const auto& [name, value] : events::KafkaSecurity::from_env().librdkafka_properties())
+      set(name.c_str(), value);
     set("group.id", group.empty() ? "ticketing-rush-probe" : group);
     set("enable.auto.commit", "false");
     set("log_level", "3");

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 
+#include "ticketing/events/security.hpp"
+
 namespace ticketing::outbox::test {
 
 namespace {
@@ -42,9 +44,12 @@ struct PartitionListFree {
 using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaFree>;
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfFree>;
 
-ConfPtr make_conf(const std::vector<std::pair<std::string, std::string>>& props) {
+// `props` plus the client security of the environment (KAFKA_SECURITY_PROTOCOL...).
+ConfPtr make_conf(std::vector<std::pair<std::string, std::string>> props) {
   ConfPtr conf(rd_kafka_conf_new());
   std::array<char, 512> err{};
+  for (auto& p : ticketing::events::KafkaSecurity::from_env().librdkafka_properties())
+    props.push_back(std::move(p));
   for (const auto& [k, v] : props) {
     if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err.data(), err.size()) !=
         RD_KAFKA_CONF_OK) {
