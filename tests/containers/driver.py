@@ -78,9 +78,16 @@ def containers(service):
     return out
 
 
-def kafka_tool(*args):
+# Kafka's own tools in the kafka-1 container, as the admin principal (every
+# listener wants a client certificate): the image writes their settings from
+# the admin certificate mounted into the node.
+ADMIN_CONFIG = "/opt/kafka/config/admin.properties"
+
+
+def kafka_tool(tool, *args):
     kafka = containers("kafka-1")[0]
-    r = subprocess.run(["docker", "exec", kafka, *args], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(["docker", "exec", kafka, tool, "--command-config", ADMIN_CONFIG, *args],
+                       capture_output=True, text=True, timeout=120)
     return r.returncode, r.stdout, r.stderr
 
 
