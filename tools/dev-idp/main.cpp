@@ -38,6 +38,7 @@
 #include "ticketing/auth/jwk.hpp"
 #include "ticketing/common/config.hpp"
 #include "ticketing/common/log.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/json.hpp"
 #include "ticketing/http/server.hpp"
 #include "ticketing/service/runtime.hpp"
@@ -129,7 +130,7 @@ class DevIdp {
     std::string host = settings_.host == "0.0.0.0" ? "127.0.0.1" : settings_.host;
     base_url_ = "http://" + host + ":" + std::to_string(server_->port());
     if (settings_.issuer.empty()) settings_.issuer = base_url_;
-    http::JsonWriter w;
+    ticketing::JsonWriter w;
     w.start_object()
         .key("issuer")
         .string(settings_.issuer)
@@ -171,7 +172,7 @@ class DevIdp {
     if (auto err = body.error()) return *err;
 
     const std::int64_t now = now_unix();
-    http::JsonWriter claims;
+    ticketing::JsonWriter claims;
     claims.start_object()
         .key("iss")
         .string(settings_.issuer)
@@ -186,7 +187,7 @@ class DevIdp {
         .key("exp")
         .integer(now + settings_.lifetime_s)
         .end_object();
-    http::JsonWriter w;
+    ticketing::JsonWriter w;
     w.start_object()
         .key("idToken")
         .string(auth::sign_jwt("ES256", private_pem_, kid_, claims.str()))

@@ -32,6 +32,7 @@
 
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/json.hpp"
 #include "ticketing/http/server.hpp"
 #include "ticketing/service/runtime.hpp"
@@ -156,7 +157,7 @@ class FakePeer {
       if (cfg.retry_after_seconds >= 0)
         resp.headers.emplace_back("Retry-After", std::to_string(cfg.retry_after_seconds));
     } else {
-      http::JsonWriter w;
+      ticketing::JsonWriter w;
       w.start_object().key("accepted").boolean(true).key("seq").unsigned_integer(rec.seq).end_object();
       resp = http::Response::json(cfg.status, w.str());
       if (cfg.status == 429 && cfg.retry_after_seconds >= 0)
@@ -177,7 +178,7 @@ class FakePeer {
 
   http::Response requests(const http::Request& r) {
     auto path = r.query_param("path");
-    http::JsonWriter w;
+    ticketing::JsonWriter w;
     w.start_object().key("requests").start_array();
     std::lock_guard lock(mutex_);
     for (const auto& rec : received_) {
@@ -207,7 +208,7 @@ class FakePeer {
       else if (rec.status >= 200 && rec.status < 300) ++ok;
       else ++failed;
     }
-    http::JsonWriter w;
+    ticketing::JsonWriter w;
     w.start_object()
         .key("received").unsigned_integer(received_.size())
         .key("accepted").unsigned_integer(ok)

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "ticketing/http/json.hpp"
+#include "ticketing/common/json_writer.hpp"
 
 namespace ticketing::rush {
 
@@ -128,7 +128,7 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
 std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally& t,
                         const std::vector<Check>& checks) {
   const auto& c = r.counters;
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object();
   w.key("users").integer(c.users).key("threads").integer(cfg.threads);
   w.key("reservationApiInstances").integer(static_cast<std::int64_t>(cfg.reservation_urls.size()));

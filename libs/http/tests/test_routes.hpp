@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "ticketing/common/error.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/json.hpp"
 #include "ticketing/http/server.hpp"
 #include "test_support.hpp"

@@ -4,7 +4,7 @@
 
 #include "ticketing/common/log.hpp"
 #include "ticketing/events/dlq.hpp"
-#include "ticketing/http/json.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/server.hpp"
 
 namespace ticketing::service {
@@ -42,7 +42,7 @@ namespace {
 
 // [{"topic","partition","stalledSeconds","attempts","error"}], longest first.
 std::string stalls_json(const events::StallBoard& board, std::chrono::seconds threshold) {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_array();
   for (const auto& s : board.longer_than(threshold)) {
     w.start_object()

@@ -7,7 +7,7 @@
 
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
-#include "ticketing/http/json.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/server.hpp"
 
 namespace ticketing::service {
@@ -54,7 +54,7 @@ AdminServer::AdminServer(const CommonConfig& config, HealthChecks& checks,
   add_admin_routes(router, checks);
   if (public_routes != nullptr) {
     router.add("GET", "/routes", [public_routes, service = config.service](const http::Request&) {
-      http::JsonWriter w;
+      ticketing::JsonWriter w;
       w.start_object().key("service").string(service).key("routes").start_array();
       for (const auto& r : public_routes->routes()) {
         w.start_object()

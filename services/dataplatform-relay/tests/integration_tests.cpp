@@ -24,7 +24,7 @@
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
 #include "ticketing/http/client.hpp"
-#include "ticketing/http/json.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/testing/process.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
@@ -180,7 +180,7 @@ struct Produced {
 };
 
 std::string confirmed_data(std::int64_t id, const std::string& title) {
-  ticketing::http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("reservationId")
       .integer(id)

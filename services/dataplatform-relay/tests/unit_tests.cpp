@@ -9,7 +9,7 @@
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/ids.hpp"
 #include "ticketing/events/envelope.hpp"
-#include "ticketing/http/json.hpp"
+#include "ticketing/common/json_writer.hpp"
 
 using namespace ticketing::relay;
 using namespace std::chrono_literals;
@@ -92,7 +92,7 @@ TEST_CASE("platform body is data plus eventId and occurredAt") {
 namespace {
 
 std::string confirmed_data(std::int64_t id) {
-  ticketing::http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("reservationId")
       .integer(id)

@@ -22,7 +22,7 @@
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
 #include "ticketing/http/client.hpp"
-#include "ticketing/http/json.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/testing/process.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
@@ -170,7 +170,7 @@ struct Sent {
 };
 
 std::string payment_completed(std::int64_t user) {
-  ticketing::http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("userId")
       .integer(user)
@@ -188,7 +188,7 @@ std::string payment_completed(std::int64_t user) {
   return w.str();
 }
 std::string reservation_completed(std::int64_t user) {
-  ticketing::http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("userId")
       .integer(user)
@@ -208,7 +208,7 @@ std::string reservation_completed(std::int64_t user) {
   return w.str();
 }
 std::string payment_refunded(std::int64_t user) {
-  ticketing::http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("userId")
       .integer(user)

@@ -25,7 +25,7 @@
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
 #include "ticketing/http/client.hpp"
-#include "ticketing/http/json.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/redis/redis.hpp"
 #include "ticketing/testing/process.hpp"
 #include "ticketing/testing/stack_env.hpp"
@@ -136,7 +136,7 @@ void wait_until_serving(const std::vector<Instance*>& instances, bool each_owns_
 
 std::string held_data(std::int64_t rid, std::int64_t schedule, int seat,
                       const std::string& expires_at) {
-  ticketing::http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("reservationId")
       .integer(rid)
@@ -159,7 +159,7 @@ std::string held_data(std::int64_t rid, std::int64_t schedule, int seat,
 }
 
 std::string confirmed_data(std::int64_t rid, std::int64_t schedule, int seat) {
-  ticketing::http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("reservationId")
       .integer(rid)
@@ -188,7 +188,7 @@ std::string confirmed_data(std::int64_t rid, std::int64_t schedule, int seat) {
 }
 
 std::string cancelled_data(std::int64_t rid, std::int64_t schedule, int seat) {
-  ticketing::http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("reservationId")
       .integer(rid)

@@ -9,7 +9,7 @@
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/http/client.hpp"
-#include "ticketing/http/json.hpp"
+#include "ticketing/common/json_writer.hpp"
 
 namespace ticketing::notification {
 
@@ -107,7 +107,7 @@ void HttpJsonChannel::send(const Message& m) {
 }
 
 std::string DiscordNotifier::body(const Message& m) const {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object().key("embeds").start_array().start_object();
   w.key("title").string(m.title);
   w.key("description").string(m.text);
@@ -127,7 +127,7 @@ std::string DiscordNotifier::body(const Message& m) const {
 }
 
 std::string WebhookNotifier::body(const Message& m) const {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object();
   w.key("userId").integer(m.user_id);
   w.key("title").string(m.title);

@@ -10,6 +10,7 @@
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/json.hpp"
 #include "ticketing/outbox/event_row.hpp"
 #include "ticketing/outbox/relay.hpp"
@@ -54,7 +55,7 @@ std::int64_t millis_of(const std::string& rfc3339) {
 std::vector<outbox::OutboxRow> payment_completed_rows(const PaymentRecord& p,
                                                       std::int64_t balance_after,
                                                       const std::string& trace_id) {
-  http::JsonWriter d1;
+  ticketing::JsonWriter d1;
   d1.start_object()
       .key("paymentId")
       .integer(p.id.value)
@@ -67,7 +68,7 @@ std::vector<outbox::OutboxRow> payment_completed_rows(const PaymentRecord& p,
       .key("paidAt")
       .string(rfc3339_ms(p.paid_at_ms))
       .end_object();
-  http::JsonWriter d2;
+  ticketing::JsonWriter d2;
   d2.start_object()
       .key("userId")
       .integer(p.user.value)
@@ -94,7 +95,7 @@ std::vector<outbox::OutboxRow> payment_refunded_rows(const PaymentRecord& p,
                                                      std::string_view reason,
                                                      const std::string& trace_id) {
   auto at = rfc3339_ms(p.refunded_at_ms.value_or(now_unix_millis()));
-  http::JsonWriter d1;
+  ticketing::JsonWriter d1;
   d1.start_object()
       .key("paymentId")
       .integer(p.id.value)
@@ -109,7 +110,7 @@ std::vector<outbox::OutboxRow> payment_refunded_rows(const PaymentRecord& p,
       .key("refundedAt")
       .string(at)
       .end_object();
-  http::JsonWriter d2;
+  ticketing::JsonWriter d2;
   d2.start_object()
       .key("userId")
       .integer(p.user.value)

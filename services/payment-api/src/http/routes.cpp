@@ -10,6 +10,7 @@
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/envelope.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/json.hpp"
 #include "ticketing/http/server.hpp"
 #include "ticketing/outbox/relay.hpp"
@@ -65,7 +66,7 @@ std::string rfc3339_ms(std::int64_t ms) {
 }
 
 std::string payment_json(const PaymentRecord& p) {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("paymentId")
       .integer(p.id.value)
@@ -83,7 +84,7 @@ std::string payment_json(const PaymentRecord& p) {
 }
 
 std::string balance_json(UserId user, std::int64_t balance) {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object().key("userId").integer(user.value).key("balance").integer(balance).end_object();
   return w.str();
 }
@@ -177,7 +178,7 @@ void add_routes(http::Router& outer, Store& store, const PaymentConfig& config,
         return Response::error(400, "VALIDATION_FAILED", "before: must be a positive integer");
     }
     auto entries = store.history(user, before, static_cast<int>(limit));
-    http::JsonWriter w;
+    ticketing::JsonWriter w;
     w.start_object().key("userId").integer(user.value).key("items").start_array();
     for (const auto& e : entries) {
       w.start_object()

@@ -2,13 +2,13 @@
 
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
-#include "ticketing/http/json.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/outbox/event_row.hpp"
 
 namespace ticketing::reservation {
 
 namespace {
-outbox::OutboxRow to_row(const std::string& type, http::JsonWriter& data, std::int64_t key,
+outbox::OutboxRow to_row(const std::string& type, ticketing::JsonWriter& data, std::int64_t key,
                          const std::string& trace_id) {
   auto env = events::Envelope::make(type, std::string(kProducerName), data.str(), trace_id);
   return outbox::event_row(env, events::event_key(key));
@@ -16,7 +16,7 @@ outbox::OutboxRow to_row(const std::string& type, http::JsonWriter& data, std::i
 }  // namespace
 
 outbox::OutboxRow held_row(const HeldData& d, const std::string& trace_id) {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("reservationId")
       .integer(d.reservation_id)
@@ -39,7 +39,7 @@ outbox::OutboxRow held_row(const HeldData& d, const std::string& trace_id) {
 }
 
 outbox::OutboxRow cancelled_row(const CancelledData& d, const std::string& trace_id) {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("reservationId")
       .integer(d.reservation_id)
@@ -58,7 +58,7 @@ outbox::OutboxRow cancelled_row(const CancelledData& d, const std::string& trace
 }
 
 outbox::OutboxRow confirmed_row(const ConfirmedData& d, const std::string& trace_id) {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("reservationId")
       .integer(d.reservation_id)
@@ -87,7 +87,7 @@ outbox::OutboxRow confirmed_row(const ConfirmedData& d, const std::string& trace
 }
 
 outbox::OutboxRow reservation_completed_row(const ConfirmedData& d, const std::string& trace_id) {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("userId")
       .integer(d.user_id)
@@ -109,7 +109,7 @@ outbox::OutboxRow reservation_completed_row(const ConfirmedData& d, const std::s
 
 outbox::OutboxRow confirmation_failed_row(const ConfirmationFailedData& d,
                                           const std::string& trace_id) {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("reservationId")
       .integer(d.reservation_id)

@@ -18,6 +18,7 @@
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/envelope.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/json.hpp"
 #include "ticketing/http/server.hpp"
 
@@ -92,7 +93,7 @@ void count_hold(std::string_view outcome) {
 // event that may still be on its way.
 Response reservation_json(int status, const ReservationView& r,
                           const auth::HoldReceipts& receipts) {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object()
       .key("reservationId")
       .integer(r.id)
@@ -190,7 +191,7 @@ class Api {
         st.state == QueueState::kWaiting
             ? static_cast<std::int64_t>(std::ceil(static_cast<double>(st.position) * per_place))
             : 0;
-    http::JsonWriter w;
+    ticketing::JsonWriter w;
     w.start_object()
         .key("token")
         .string(token)
@@ -308,7 +309,7 @@ class Api {
     if (auto r = not_ready()) return *r;
     auto body =
         d_.cache.get_or_load(CatalogueCache::concerts_key(), [&]() -> std::optional<std::string> {
-          http::JsonWriter w;
+          ticketing::JsonWriter w;
           w.start_object().key("concerts").start_array();
           for (const auto& c : d_.store.concerts()) {
             w.start_object()
@@ -336,7 +337,7 @@ class Api {
         CatalogueCache::schedules_key(*id), [&]() -> std::optional<std::string> {
           auto list = d_.store.schedules(ConcertId{*id});
           if (!list) return std::nullopt;
-          http::JsonWriter w;
+          ticketing::JsonWriter w;
           w.start_object().key("concertId").integer(*id).key("schedules").start_array();
           for (const auto& s : *list) {
             w.start_object()
@@ -367,7 +368,7 @@ class Api {
         d_.cache.get_or_load(CatalogueCache::seats_key(*id), [&]() -> std::optional<std::string> {
           auto list = d_.store.seats(ScheduleId{*id});
           if (!list) return std::nullopt;
-          http::JsonWriter w;
+          ticketing::JsonWriter w;
           w.start_object().key("scheduleId").integer(*id).key("seats").start_array();
           for (const auto& s : *list) {
             w.start_object()

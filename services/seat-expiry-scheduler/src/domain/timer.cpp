@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "ticketing/common/ids.hpp"
-#include "ticketing/http/json.hpp"
+#include "ticketing/common/json_writer.hpp"
 
 namespace ticketing::scheduler {
 
@@ -70,7 +70,7 @@ std::vector<ExpiryBatch> plan_batches(std::vector<Timer> due, std::size_t max_se
 }
 
 std::string seats_expired_data(const ExpiryBatch& batch) {
-  http::JsonWriter w;
+  ticketing::JsonWriter w;
   w.start_object().key("scheduleId").integer(batch.schedule_id).key("seats").start_array();
   for (const auto& t : batch.timers) {
     w.start_object()
