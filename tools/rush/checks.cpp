@@ -1,5 +1,6 @@
 #include "checks.hpp"
 
+#include <algorithm>
 #include <librdkafka/rdkafka.h>
 
 #include <memory>
@@ -14,6 +15,8 @@
 #include "ticketing/db/options.hpp"
 #include "ticketing/events/admin.hpp"
 #include "ticketing/events/security.hpp"
+#include "ticketing/events/topics.hpp"
+#include "ticketing/events/dlq.hpp"
 #include "ticketing/http/client.hpp"
 
 namespace ticketing::rush {
@@ -21,24 +24,34 @@ namespace ticketing::rush {
 using namespace std::chrono_literals;
 
 const std::map<std::string, std::vector<std::string>>& subscriptions() {
+  namespace t = events::topics;
+  auto names = [](std::initializer_list<std::string_view> list) {
+    return std::vector<std::string>(list.begin(), list.end());
+  };
   static const std::map<std::string, std::vector<std::string>> subs = {
-      {"reservation-api", {"payment.completed", "seats.expired"}},
-      {"payment-api", {"reservation.held", "reservation.cancelled", "reservation.confirmation-failed"}},
-      {"seat-expiry-scheduler", {"reservation.held", "reservation.confirmed", "reservation.cancelled"}},
-      {"dataplatform-relay", {"reservation.confirmed"}},
-      {"notification-worker",
-       {"notifications.payment-completed", "notifications.reservation-completed",
-        "notifications.payment-refunded"}}};
+      {"reservation-api", names({t::kPaymentCompleted, t::kSeatsExpired})},
+      {"payment-api", names({t::kReservationHeld, t::kReservationCancelled,
+                             t::kReservationConfirmationFailed})},
+      {"seat-expiry-scheduler",
+       names({t::kReservationHeld, t::kReservationConfirmed, t::kReservationCancelled})},
+      {"dataplatform-relay", names({t::kReservationConfirmed})},
+      {"notification-worker", names({t::kNotifyPaymentCompleted, t::kNotifyReservationCompleted,
+                                     t::kNotifyPaymentRefunded})}};
   return subs;
 }
 
 namespace {
 
+// Every dead-letter topic: that of each event topic (the notifications share one).
 const std::vector<std::string>& dlq_topics() {
-  static const std::vector<std::string> topics = {
-      "reservation.held.dlq",   "reservation.confirmed.dlq", "reservation.confirmation-failed.dlq",
-      "reservation.cancelled.dlq", "payment.completed.dlq",  "payment.refunded.dlq",
-      "seats.expired.dlq",      "notifications.dlq"};
+  static const std::vector<std::string> topics = [] {
+    std::vector<std::string> out;
+    for (auto topic : events::topics::kAll) {
+      std::string dlq = events::dlq_topic_for(topic);
+      if (std::find(out.begin(), out.end(), dlq) == out.end()) out.push_back(std::move(dlq));
+    }
+    return out;
+  }();
   return topics;
 }
 
@@ -283,9 +296,9 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
       if (body.HasParseError() || !body.IsObject() || !body.HasMember("eventType")) continue;
       std::string type = body["eventType"].GetString();
       std::string id = body["eventId"].GetString();
-      if (type == "notifications.reservation-completed") res_events.insert(id);
-      else if (type == "notifications.payment-completed") pay_events.insert(id);
-      else if (type == "notifications.payment-refunded") refund_events.insert(id);
+      if (type == events::topics::kNotifyReservationCompleted) res_events.insert(id);
+      else if (type == events::topics::kNotifyPaymentCompleted) pay_events.insert(id);
+      else if (type == events::topics::kNotifyPaymentRefunded) refund_events.insert(id);
     }
   }
   t.notified_reservations = static_cast<std::int64_t>(res_events.size());

@@ -16,6 +16,7 @@
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/event_producer.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::events {
 
@@ -114,7 +115,9 @@ std::string field(const Work& w) {
 
 std::string dlq_topic_for(std::string_view topic) {
   constexpr std::string_view kNotifications = "notifications.";
-  if (topic.substr(0, kNotifications.size()) == kNotifications) return "notifications.dlq";
+  if (topic.substr(0, kNotifications.size()) == kNotifications) {
+    return std::string(topics::kNotificationsDlq);
+  }
   return std::string(topic) + ".dlq";
 }
 

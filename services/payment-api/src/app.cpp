@@ -16,6 +16,7 @@
 #include "ticketing/outbox/pruner.hpp"
 #include "ticketing/outbox/relay.hpp"
 #include "ticketing/service/consumer_worker.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::payment {
 
@@ -98,8 +99,9 @@ service::Setup configure(EnvReader& env) {
     handling.retry.max_backoff = rt->config.consumer_max_backoff;
     rt->worker = std::make_unique<service::ConsumerWorker>(
         host,
-        std::vector<std::string>{"reservation.held", "reservation.cancelled",
-                                 "reservation.confirmation-failed"},
+        std::vector<std::string>{std::string(events::topics::kReservationHeld),
+                                 std::string(events::topics::kReservationCancelled),
+                                 std::string(events::topics::kReservationConfirmationFailed)},
         ReservationEventHandler(*rt->store, *rt->relay, rt->config.trusted_producers), handling);
 
     host.health().add("schema", [rt] { return rt->started.load(); });

@@ -22,6 +22,7 @@
 #include "ticketing/service/consumer_worker.hpp"
 #include "ticketing/service/runtime.hpp"
 #include "ticketing/service/throttle.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::reservation {
 
@@ -181,7 +182,8 @@ struct Runtime {
     relay.start();
     pruner.start();
     consumer = std::make_unique<service::ConsumerWorker>(
-        host, std::vector<std::string>{kPaymentCompletedTopic, kSeatsExpiredTopic},
+        host, std::vector<std::string>{std::string(events::topics::kPaymentCompleted),
+                                 std::string(events::topics::kSeatsExpired)},
         make_event_handler(store, queue));
     consumer->start();
     schema_ready = true;

@@ -8,6 +8,7 @@
 #include "ticketing/events/admin.hpp"
 #include "ticketing/events/dlq.hpp"
 #include "ticketing/events/schema.hpp"
+#include "ticketing/events/topics.hpp"
 
 using namespace ticketing::events;
 
@@ -77,6 +78,12 @@ TEST_CASE("the project's manifest: event topics, their DLQs, and safe settings",
   }
   // every schema'd event type has a topic
   for (const auto& type : reg.types()) CHECK(event_topics.count(type) == 1);
+  // and topics.hpp names each once, no more and no fewer
+  std::set<std::string> named;
+  for (auto t : topics::kAll) named.emplace(t);
+  CHECK(named == event_topics);
+  CHECK(named.size() == topics::kAll.size());
+  CHECK(m.find(std::string(topics::kNotificationsDlq)) != nullptr);
 }
 
 TEST_CASE("check_manifest flags missing topics, low RF and wrong min.insync.replicas",

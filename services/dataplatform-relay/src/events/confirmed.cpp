@@ -5,13 +5,14 @@
 #include "domain/delivery.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/events/envelope.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::relay {
 
 Confirmed parse_confirmed(std::string_view value, const std::string* traceparent,
                           const events::SchemaRegistry& schemas) {
   events::Envelope env = events::parse_envelope(value);
-  if (env.type != "reservation.confirmed") throw PoisonError("unexpected event type " + env.type);
+  if (env.type != events::topics::kReservationConfirmed) throw PoisonError("unexpected event type " + env.type);
   schemas.validate(env.type, value);
   rapidjson::Document data;
   data.Parse(env.data_json.c_str());

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "domain/delivery.hpp"
+#include "ticketing/events/dlq.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::events {
 class Producer;
@@ -24,8 +26,8 @@ struct RelayConfig {
   std::string bootstrap_servers;
   std::string consumer_group = "dataplatform-relay";
   std::string auto_offset_reset = "earliest";
-  std::string topic = "reservation.confirmed";
-  std::string dlq_topic = "reservation.confirmed.dlq";
+  std::string topic = std::string(events::topics::kReservationConfirmed);
+  std::string dlq_topic = events::dlq_topic_for(events::topics::kReservationConfirmed);
   std::string endpoint;  // DATAPLATFORM_URL + "/reservations"
   std::chrono::milliseconds timeout{5000};
   bool tls_verify = true;

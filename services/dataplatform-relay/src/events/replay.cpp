@@ -16,6 +16,7 @@
 #include "ticketing/events/dlq.hpp"
 #include "ticketing/events/dlq_replay.hpp"
 #include "ticketing/events/producer.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::relay {
 
@@ -108,7 +109,7 @@ int replay(const Selection& sel, EnvReader& env) {
   const std::string bootstrap = env.required("KAFKA_BOOTSTRAP_SERVERS");
   const std::string relay_group = env.str("KAFKA_CONSUMER_GROUP", "dataplatform-relay");
   const std::string replay_group = env.str("REPLAY_GROUP", "dataplatform-relay-replay");
-  const std::string dlq_topic = env.str("RELAY_DLQ_TOPIC", "reservation.confirmed.dlq");
+  const std::string dlq_topic = env.str("RELAY_DLQ_TOPIC", events::dlq_topic_for(events::topics::kReservationConfirmed));
   env.finish();
 
   events::ReplayOptions o;
@@ -127,7 +128,7 @@ int replay(const Selection& sel, EnvReader& env) {
     const std::string* group = m.header(events::dlq_header::kConsumerGroup);
     return group != nullptr && *group == relay_group;
   };
-  o.fallback_topic = "reservation.confirmed";
+  o.fallback_topic = std::string(events::topics::kReservationConfirmed);
   o.on_record = [](const events::ReplayItem& item) {
     switch (item.outcome) {
       case events::ReplayOutcome::kWouldReplay:

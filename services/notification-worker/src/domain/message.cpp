@@ -6,6 +6,7 @@
 
 #include "ticketing/common/error.hpp"
 #include "ticketing/events/envelope.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::notification {
 
@@ -145,17 +146,18 @@ std::string group_thousands(std::int64_t n) {
 }
 
 const std::vector<std::string>& notification_topics() {
-  static const std::vector<std::string> topics = {"notifications.payment-completed",
-                                                  "notifications.reservation-completed",
-                                                  "notifications.payment-refunded"};
+  static const std::vector<std::string> topics = {
+      std::string(events::topics::kNotifyPaymentCompleted),
+      std::string(events::topics::kNotifyReservationCompleted),
+      std::string(events::topics::kNotifyPaymentRefunded)};
   return topics;
 }
 
 Message render(const events::Envelope& env, Language language) {
-  if (env.type == "notifications.payment-completed") return payment_completed(env, language);
-  if (env.type == "notifications.reservation-completed")
+  if (env.type == events::topics::kNotifyPaymentCompleted) return payment_completed(env, language);
+  if (env.type == events::topics::kNotifyReservationCompleted)
     return reservation_completed(env, language);
-  if (env.type == "notifications.payment-refunded") return payment_refunded(env, language);
+  if (env.type == events::topics::kNotifyPaymentRefunded) return payment_refunded(env, language);
   throw PoisonError("no notification template for event type " + env.type);
 }
 

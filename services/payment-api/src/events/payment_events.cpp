@@ -14,6 +14,7 @@
 #include "ticketing/http/json.hpp"
 #include "ticketing/outbox/event_row.hpp"
 #include "ticketing/outbox/relay.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::payment {
 
@@ -84,8 +85,8 @@ std::vector<outbox::OutboxRow> payment_completed_rows(const PaymentRecord& p,
       .string(rfc3339_ms(p.paid_at_ms))
       .end_object();
   auto e1 =
-      events::Envelope::make("payment.completed", std::string(kServiceName), d1.str(), trace_id);
-  auto e2 = events::Envelope::make("notifications.payment-completed", std::string(kServiceName),
+      events::Envelope::make(std::string(events::topics::kPaymentCompleted), std::string(kServiceName), d1.str(), trace_id);
+  auto e2 = events::Envelope::make(std::string(events::topics::kNotifyPaymentCompleted), std::string(kServiceName),
                                    d2.str(), e1.trace_id);
   return {to_row(e1, p.reservation.value), to_row(e2, p.user.value)};
 }
@@ -128,8 +129,8 @@ std::vector<outbox::OutboxRow> payment_refunded_rows(const PaymentRecord& p,
       .string(at)
       .end_object();
   auto e1 =
-      events::Envelope::make("payment.refunded", std::string(kServiceName), d1.str(), trace_id);
-  auto e2 = events::Envelope::make("notifications.payment-refunded", std::string(kServiceName),
+      events::Envelope::make(std::string(events::topics::kPaymentRefunded), std::string(kServiceName), d1.str(), trace_id);
+  auto e2 = events::Envelope::make(std::string(events::topics::kNotifyPaymentRefunded), std::string(kServiceName),
                                    d2.str(), e1.trace_id);
   return {to_row(e1, p.reservation.value), to_row(e2, p.user.value)};
 }
@@ -147,7 +148,7 @@ void ReservationEventHandler::operator()(const events::Event& event) {
     return;
   }
   auto data = parse_data(env);
-  if (env.type == "reservation.held") {
+  if (env.type == events::topics::kReservationHeld) {
     Hold hold;
     hold.reservation = ReservationId{data.id("reservationId")};
     hold.user = UserId{data.id("userId")};
@@ -161,14 +162,14 @@ void ReservationEventHandler::operator()(const events::Event& event) {
     log::debug("hold recorded", {{"event_id", env.event_id},
                                  {"trace_id", event.trace_id},
                                  {"reservation_id", std::to_string(hold.reservation.value)}});
-  } else if (env.type == "reservation.cancelled") {
+  } else if (env.type == events::topics::kReservationCancelled) {
     ReservationId r{data.id("reservationId")};
     UserId u{data.id("userId")};
     auto schedule = data.id("scheduleId");
     auto seat = static_cast<int>(data.id("seatNo"));
     data.check();
     store_.apply_cancelled(r, u, schedule, seat);
-  } else if (env.type == "reservation.confirmation-failed") {
+  } else if (env.type == events::topics::kReservationConfirmationFailed) {
     ReservationId r{data.id("reservationId")};
     PaymentId p{data.id("paymentId")};
     auto reason = data.text("reason");

@@ -10,6 +10,7 @@
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::reservation {
 
@@ -90,9 +91,9 @@ events::EventHandler make_event_handler(ReservationStore& store, QueueStore& que
   return [&store, &queue](const events::Event& ev) {
     if (ev.envelope == nullptr) throw PoisonError("no envelope");
     const auto& type = ev.envelope->type;
-    if (type == "payment.completed") {
+    if (type == events::topics::kPaymentCompleted) {
       on_payment_completed(store, queue, ev);
-    } else if (type == "seats.expired") {
+    } else if (type == events::topics::kSeatsExpired) {
       on_seats_expired(store, ev);
     } else {
       throw PoisonError("unexpected event type " + type);

@@ -7,9 +7,6 @@ namespace ticketing::reservation {
 class ReservationStore;
 class QueueStore;
 
-inline constexpr const char* kPaymentCompletedTopic = "payment.completed";
-inline constexpr const char* kSeatsExpiredTopic = "seats.expired";
-
 // Handler for payment.completed and seats.expired (consumer group
 // reservation-api). Effects are exactly-once per event id (processed_events in
 // the same transaction). A data field that cannot be read is a PoisonError.

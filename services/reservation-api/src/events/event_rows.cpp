@@ -4,13 +4,15 @@
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/common/json_writer.hpp"
 #include "ticketing/outbox/event_row.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::reservation {
 
 namespace {
-outbox::OutboxRow to_row(const std::string& type, ticketing::JsonWriter& data, std::int64_t key,
+outbox::OutboxRow to_row(std::string_view type, ticketing::JsonWriter& data, std::int64_t key,
                          const std::string& trace_id) {
-  auto env = events::Envelope::make(type, std::string(kProducerName), data.str(), trace_id);
+  auto env =
+      events::Envelope::make(std::string(type), std::string(kProducerName), data.str(), trace_id);
   return outbox::event_row(env, events::event_key(key));
 }
 }  // namespace
@@ -35,7 +37,7 @@ outbox::OutboxRow held_row(const HeldData& d, const std::string& trace_id) {
       .key("expiresAt")
       .string(d.expires_at)
       .end_object();
-  return to_row("reservation.held", w, d.reservation_id, trace_id);
+  return to_row(events::topics::kReservationHeld, w, d.reservation_id, trace_id);
 }
 
 outbox::OutboxRow cancelled_row(const CancelledData& d, const std::string& trace_id) {
@@ -54,7 +56,7 @@ outbox::OutboxRow cancelled_row(const CancelledData& d, const std::string& trace
       .key("cancelledAt")
       .string(d.cancelled_at)
       .end_object();
-  return to_row("reservation.cancelled", w, d.reservation_id, trace_id);
+  return to_row(events::topics::kReservationCancelled, w, d.reservation_id, trace_id);
 }
 
 outbox::OutboxRow confirmed_row(const ConfirmedData& d, const std::string& trace_id) {
@@ -83,7 +85,7 @@ outbox::OutboxRow confirmed_row(const ConfirmedData& d, const std::string& trace
       .key("confirmedAt")
       .string(d.confirmed_at)
       .end_object();
-  return to_row("reservation.confirmed", w, d.reservation_id, trace_id);
+  return to_row(events::topics::kReservationConfirmed, w, d.reservation_id, trace_id);
 }
 
 outbox::OutboxRow reservation_completed_row(const ConfirmedData& d, const std::string& trace_id) {
@@ -104,7 +106,7 @@ outbox::OutboxRow reservation_completed_row(const ConfirmedData& d, const std::s
       .key("confirmedAt")
       .string(d.confirmed_at)
       .end_object();
-  return to_row("notifications.reservation-completed", w, d.user_id, trace_id);
+  return to_row(events::topics::kNotifyReservationCompleted, w, d.user_id, trace_id);
 }
 
 outbox::OutboxRow confirmation_failed_row(const ConfirmationFailedData& d,
@@ -124,7 +126,7 @@ outbox::OutboxRow confirmation_failed_row(const ConfirmationFailedData& d,
       .key("failedAt")
       .string(d.failed_at)
       .end_object();
-  return to_row("reservation.confirmation-failed", w, d.reservation_id, trace_id);
+  return to_row(events::topics::kReservationConfirmationFailed, w, d.reservation_id, trace_id);
 }
 
 }  // namespace ticketing::reservation

@@ -12,10 +12,13 @@
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
+#include "ticketing/events/topics.hpp"
 
 namespace ticketing::scheduler {
 
 namespace {
+
+namespace topics = events::topics;
 
 using Clock = std::chrono::steady_clock;
 
@@ -76,7 +79,7 @@ void apply_event(TimerStore& store, const events::Event& event) {
   const auto& topic = event.message.topic;
   const auto reservation_id = int_member(doc, "reservationId");
   const auto id_text = std::to_string(reservation_id);
-  if (topic == kHeldTopic) {
+  if (topic == topics::kReservationHeld) {
     Timer t;
     t.reservation_id = reservation_id;
     t.bucket = event.message.partition;
@@ -93,7 +96,7 @@ void apply_event(TimerStore& store, const events::Event& event) {
                 {"event_id", event.envelope->event_id},
                 {"trace_id", event.trace_id},
                 {"expires_at", t.expires_at}});
-  } else if (topic == kConfirmedTopic || topic == kCancelledTopic) {
+  } else if (topic == topics::kReservationConfirmed || topic == topics::kReservationCancelled) {
     store.finish(reservation_id, event.message.partition);
     m().finished.inc();
     log::debug("timer dropped", {{"reservation_id", id_text},
@@ -154,7 +157,9 @@ void ExpiryScheduler::consume_loop() {
       copts.bootstrap_servers = options_.bootstrap_servers;
       copts.group_id = options_.group_id;
       copts.client_id = options_.service;
-      copts.topics = {kHeldTopic, kConfirmedTopic, kCancelledTopic};
+      copts.topics = {std::string(topics::kReservationHeld),
+                     std::string(topics::kReservationConfirmed),
+                     std::string(topics::kReservationCancelled)};
       copts.auto_offset_reset = options_.auto_offset_reset;
       copts.session_timeout_ms = options_.session_timeout_ms;
       // Range assignment gives one member the same partition number of all
@@ -183,7 +188,7 @@ void ExpiryScheduler::consume_loop() {
         next_check = Clock::now() + std::chrono::milliseconds(100);
         std::set<std::int32_t> owned;
         for (const auto& tp : consumer.assignment()) {
-          if (tp.topic == kHeldTopic) owned.insert(tp.partition);
+          if (tp.topic == topics::kReservationHeld) owned.insert(tp.partition);
         }
         set_owned(std::move(owned));
       }
@@ -255,7 +260,7 @@ std::size_t ExpiryScheduler::claim_and_publish(const std::set<std::int32_t>& own
       const auto count = batch.timers.size();
       try {
         auto envelope =
-            events::Envelope::make(kExpiredTopic, options_.service, seats_expired_data(batch));
+            events::Envelope::make(std::string(topics::kSeatsExpired), options_.service, seats_expired_data(batch));
         events::Record record;
         try {
           record = events::make_event_record(envelope, events::event_key(batch.schedule_id));

@@ -34,11 +34,6 @@ class Producer;
 
 namespace ticketing::scheduler {
 
-inline constexpr const char* kHeldTopic = "reservation.held";
-inline constexpr const char* kConfirmedTopic = "reservation.confirmed";
-inline constexpr const char* kCancelledTopic = "reservation.cancelled";
-inline constexpr const char* kExpiredTopic = "seats.expired";
-
 struct SchedulerOptions {
   std::string service = "seat-expiry-scheduler";  // envelope producer
   std::string bootstrap_servers;
