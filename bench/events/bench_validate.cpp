@@ -72,8 +72,7 @@ double rate(int threads, double seconds, F validate) {
     });
   }
   for (auto& th : pool) th.join();
-  return static_cast<double>(total.load()) /
-         duration<double>(steady_clock::now() - start).count();
+  return static_cast<double>(total.load()) / duration<double>(steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -94,11 +93,11 @@ int main(int argc, char** argv) {
   };
   const auto& registry = SchemaRegistry::builtin();
   for (const auto& c : cases) {
-    const std::string producer = std::string(c.type).substr(0, 7) == "payment" ? "payment-api"
-                                                                                : "reservation-api";
+    const std::string producer =
+        std::string(c.type).substr(0, 7) == "payment" ? "payment-api" : "reservation-api";
     const std::string json = to_json(Envelope::make(c.type, producer, c.data));
     Stock stock(c.type);
-    stock.validate(json);           // both accept it before anything is timed
+    stock.validate(json);  // both accept it before anything is timed
     registry.validate(c.type, json);
     for (int threads = 1; threads <= max_threads; ++threads) {
       const double before = rate(threads, seconds, [&] { stock.validate(json); });

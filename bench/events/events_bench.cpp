@@ -61,16 +61,17 @@ int run_produce(const std::string& bootstrap, const std::string& topic, int reco
     return 1;
   }
   double secs = duration<double>(steady_clock::now() - start).count();
-  std::printf("%s\n", fmt::format("produce records={} size={} seconds={:.3f} rate={:.1f} mb_per_s={:.2f} "
-                                  "avg_ms={:.1f} p50_ms={:.1f} p99_ms={:.1f} failed={}",
-                                  records, size, secs, records / secs,
-                                  records * static_cast<double>(size) / secs / 1048576.0,
-                                  [&] {
-                                    double s = 0;
-                                    for (double v : latency_ms) s += v;
-                                    return s / records;
-                                  }(),
-                                  percentile(latency_ms, 0.50), percentile(latency_ms, 0.99), failed.load())
+  std::printf("%s\n", fmt::format(
+                          "produce records={} size={} seconds={:.3f} rate={:.1f} mb_per_s={:.2f} "
+                          "avg_ms={:.1f} p50_ms={:.1f} p99_ms={:.1f} failed={}",
+                          records, size, secs, records / secs,
+                          records * static_cast<double>(size) / secs / 1048576.0,
+                          [&] {
+                            double s = 0;
+                            for (double v : latency_ms) s += v;
+                            return s / records;
+                          }(),
+                          percentile(latency_ms, 0.50), percentile(latency_ms, 0.99), failed.load())
                           .c_str());
   return failed.load() == 0 ? 0 : 1;
 }
@@ -95,7 +96,8 @@ int run_latency(const std::string& bootstrap, const std::string& topic, int mess
   Consumer consumer(co);
   // Wait for the assignment, then for the consumer to sit at the log end.
   auto deadline = steady_clock::now() + seconds(30);
-  while (consumer.assignment().empty() && steady_clock::now() < deadline) consumer.poll(milliseconds(100));
+  while (consumer.assignment().empty() && steady_clock::now() < deadline)
+    consumer.poll(milliseconds(100));
   if (consumer.assignment().empty()) {
     std::fprintf(stderr, "consumer got no assignment\n");
     return 1;
@@ -128,11 +130,12 @@ int run_latency(const std::string& bootstrap, const std::string& topic, int mess
   }
   double sum = 0;
   for (double v : latency_ms) sum += v;
-  std::printf("%s\n", fmt::format("latency messages={} size={} avg_ms={:.3f} p50_ms={:.3f} p99_ms={:.3f} "
-                                  "p999_ms={:.3f}",
-                                  messages, size, sum / messages, percentile(latency_ms, 0.50),
-                                  percentile(latency_ms, 0.99), percentile(latency_ms, 0.999))
-                          .c_str());
+  std::printf("%s\n",
+              fmt::format("latency messages={} size={} avg_ms={:.3f} p50_ms={:.3f} p99_ms={:.3f} "
+                          "p999_ms={:.3f}",
+                          messages, size, sum / messages, percentile(latency_ms, 0.50),
+                          percentile(latency_ms, 0.99), percentile(latency_ms, 0.999))
+                  .c_str());
   return 0;
 }
 
@@ -141,7 +144,8 @@ int run_latency(const std::string& bootstrap, const std::string& topic, int mess
 int main(int argc, char** argv) {
   if (argc < 5) {
     std::fprintf(stderr,
-                 "usage: events_bench produce <bootstrap> <topic> <records> <size> [linger-ms] [batch-size]\n"
+                 "usage: events_bench produce <bootstrap> <topic> <records> <size> [linger-ms] "
+                 "[batch-size]\n"
                  "       events_bench latency <bootstrap> <topic> <messages> <size>\n");
     return 2;
   }

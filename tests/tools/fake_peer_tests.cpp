@@ -24,7 +24,8 @@ struct Peer {
   Client client;
 
   ClientResponse send(unsigned short p, const std::string& method, const std::string& path,
-                      const std::string& body, std::vector<std::pair<std::string, std::string>> headers = {}) {
+                      const std::string& body,
+                      std::vector<std::pair<std::string, std::string>> headers = {}) {
     ClientRequest r;
     r.method = method;
     r.url = "http://127.0.0.1:" + std::to_string(p) + path;
@@ -34,8 +35,11 @@ struct Peer {
     return client.send(r);
   }
   ClientResponse get(const std::string& path) { return send(control, "GET", path, ""); }
-  ClientResponse configure(const std::string& json) { return send(control, "POST", "/_control/config", json); }
-  ClientResponse post(const std::string& path, const std::string& body, const std::string& key = {}) {
+  ClientResponse configure(const std::string& json) {
+    return send(control, "POST", "/_control/config", json);
+  }
+  ClientResponse post(const std::string& path, const std::string& body,
+                      const std::string& key = {}) {
     std::vector<std::pair<std::string, std::string>> h;
     if (!key.empty()) h.emplace_back("X-Idempotency-Key", key);
     return send(port, "POST", path, body, h);
@@ -71,7 +75,9 @@ TEST_CASE("fake-peer fails on demand, with Retry-After, and rejects chosen bodie
   REQUIRE(p.configure(R"({"failBodyContains":""})").status == 200);
   CHECK(p.post("/reservations", R"({"note":"poison"})", "k1").status == 200);
 
-  REQUIRE(p.configure(R"({"failurePercent":100,"failureStatus":429,"retryAfterSeconds":2})").status == 200);
+  REQUIRE(
+      p.configure(R"({"failurePercent":100,"failureStatus":429,"retryAfterSeconds":2})").status ==
+      200);
   auto limited = p.post("/webhook", "{}");
   CHECK(limited.status == 429);
   CHECK(limited.header("retry-after").value_or("") == "2");

@@ -31,8 +31,8 @@
 #include <vector>
 
 #include "ticketing/common/ids.hpp"
-#include "ticketing/common/log.hpp"
 #include "ticketing/common/json_writer.hpp"
+#include "ticketing/common/log.hpp"
 #include "ticketing/http/json.hpp"
 #include "ticketing/http/server.hpp"
 #include "ticketing/service/runtime.hpp"
@@ -46,7 +46,7 @@ struct Config {
   int latency_ms = 0;
   int failure_percent = 0;
   int failure_status = 503;
-  int retry_after_seconds = -1;  // -1: no Retry-After header
+  int retry_after_seconds = -1;    // -1: no Retry-After header
   std::string fail_body_contains;  // requests whose body contains this...
   int fail_body_status = 400;      // ...get this status
   int fail_next = 0;               // the next N requests fail with failure_status
@@ -73,16 +73,21 @@ struct Answer {
 
 class FakePeer {
  public:
-  FakePeer(std::uint16_t port, std::uint16_t control_port) : port_(port), control_port_(control_port) {}
+  FakePeer(std::uint16_t port, std::uint16_t control_port)
+      : port_(port), control_port_(control_port) {}
 
   void start() {
     start_data();
     http::Router control;
-    control.add("GET", "/_control/requests", [this](const http::Request& r) { return requests(r); });
+    control.add("GET", "/_control/requests",
+                [this](const http::Request& r) { return requests(r); });
     control.add("GET", "/_control/stats", [this](const http::Request&) { return stats(); });
-    control.add("POST", "/_control/config", [this](const http::Request& r) { return configure(r); });
+    control.add("POST", "/_control/config",
+                [this](const http::Request& r) { return configure(r); });
     control.add("POST", "/_control/reset", [this](const http::Request&) { return reset(); });
-    control.add("GET", "/health/live", [](const http::Request&) { return http::Response::json(200, R"({"status":"live"})"); });
+    control.add("GET", "/health/live", [](const http::Request&) {
+      return http::Response::json(200, R"({"status":"live"})");
+    });
     http::ServerOptions o;
     o.port = control_port_;
     o.threads = 2;
@@ -150,15 +155,23 @@ class FakePeer {
     if (replay) {
       rec.duplicate = true;
       resp = http::Response::json(replay->status, replay->body);
-    } else if (!cfg.fail_body_contains.empty() && r.body.find(cfg.fail_body_contains) != std::string::npos) {
-      resp = http::Response::error(cfg.fail_body_status, "REJECTED", "the fake rejects this body on purpose");
+    } else if (!cfg.fail_body_contains.empty() &&
+               r.body.find(cfg.fail_body_contains) != std::string::npos) {
+      resp = http::Response::error(cfg.fail_body_status, "REJECTED",
+                                   "the fake rejects this body on purpose");
     } else if (fail_this || (cfg.failure_percent > 0 && roll() < cfg.failure_percent)) {
-      resp = http::Response::error(cfg.failure_status, "INJECTED_FAILURE", "failure injected by the fake");
+      resp = http::Response::error(cfg.failure_status, "INJECTED_FAILURE",
+                                   "failure injected by the fake");
       if (cfg.retry_after_seconds >= 0)
         resp.headers.emplace_back("Retry-After", std::to_string(cfg.retry_after_seconds));
     } else {
       ticketing::JsonWriter w;
-      w.start_object().key("accepted").boolean(true).key("seq").unsigned_integer(rec.seq).end_object();
+      w.start_object()
+          .key("accepted")
+          .boolean(true)
+          .key("seq")
+          .unsigned_integer(rec.seq)
+          .end_object();
       resp = http::Response::json(cfg.status, w.str());
       if (cfg.status == 429 && cfg.retry_after_seconds >= 0)
         resp.headers.emplace_back("Retry-After", std::to_string(cfg.retry_after_seconds));
@@ -184,16 +197,26 @@ class FakePeer {
     for (const auto& rec : received_) {
       if (path && rec.path != *path) continue;
       w.start_object()
-          .key("seq").unsigned_integer(rec.seq)
-          .key("method").string(rec.method)
-          .key("path").string(rec.path)
-          .key("idempotencyKey").string(rec.idempotency_key)
-          .key("contentType").string(rec.content_type)
-          .key("traceparent").string(rec.traceparent)
-          .key("body").string(rec.body)
-          .key("status").integer(rec.status)
-          .key("duplicate").boolean(rec.duplicate)
-          .key("receivedAt").string(rec.received_at)
+          .key("seq")
+          .unsigned_integer(rec.seq)
+          .key("method")
+          .string(rec.method)
+          .key("path")
+          .string(rec.path)
+          .key("idempotencyKey")
+          .string(rec.idempotency_key)
+          .key("contentType")
+          .string(rec.content_type)
+          .key("traceparent")
+          .string(rec.traceparent)
+          .key("body")
+          .string(rec.body)
+          .key("status")
+          .integer(rec.status)
+          .key("duplicate")
+          .boolean(rec.duplicate)
+          .key("receivedAt")
+          .string(rec.received_at)
           .end_object();
     }
     w.end_array().end_object();
@@ -204,18 +227,27 @@ class FakePeer {
     std::lock_guard lock(mutex_);
     std::uint64_t ok = 0, dup = 0, failed = 0;
     for (const auto& rec : received_) {
-      if (rec.duplicate) ++dup;
-      else if (rec.status >= 200 && rec.status < 300) ++ok;
-      else ++failed;
+      if (rec.duplicate)
+        ++dup;
+      else if (rec.status >= 200 && rec.status < 300)
+        ++ok;
+      else
+        ++failed;
     }
     ticketing::JsonWriter w;
     w.start_object()
-        .key("received").unsigned_integer(received_.size())
-        .key("accepted").unsigned_integer(ok)
-        .key("duplicates").unsigned_integer(dup)
-        .key("failed").unsigned_integer(failed)
-        .key("distinctKeys").unsigned_integer(answers_.size())
-        .key("down").boolean(config_.down)
+        .key("received")
+        .unsigned_integer(received_.size())
+        .key("accepted")
+        .unsigned_integer(ok)
+        .key("duplicates")
+        .unsigned_integer(dup)
+        .key("failed")
+        .unsigned_integer(failed)
+        .key("distinctKeys")
+        .unsigned_integer(answers_.size())
+        .key("down")
+        .boolean(config_.down)
         .end_object();
     return http::Response::json(200, w.str());
   }
@@ -306,7 +338,8 @@ std::uint16_t arg_port(int argc, char** argv, const std::string& name, std::uint
 int main(int argc, char** argv) {
   service::block_shutdown_signals();
   return service::guarded_main("fake-peer", [&] {
-    FakePeer peer(arg_port(argc, argv, "--port", 18500), arg_port(argc, argv, "--control-port", 18501));
+    FakePeer peer(arg_port(argc, argv, "--port", 18500),
+                  arg_port(argc, argv, "--control-port", 18501));
     peer.start();
     service::wait_for_shutdown_signal();
     peer.stop();

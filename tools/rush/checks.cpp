@@ -1,7 +1,7 @@
 #include "checks.hpp"
 
-#include <algorithm>
 #include <librdkafka/rdkafka.h>
+#include <algorithm>
 
 #include <memory>
 #include <set>
@@ -14,9 +14,9 @@
 #include "ticketing/db/connection.hpp"
 #include "ticketing/db/options.hpp"
 #include "ticketing/events/admin.hpp"
+#include "ticketing/events/dlq.hpp"
 #include "ticketing/events/security.hpp"
 #include "ticketing/events/topics.hpp"
-#include "ticketing/events/dlq.hpp"
 #include "ticketing/http/client.hpp"
 
 namespace ticketing::rush {
@@ -30,8 +30,8 @@ const std::map<std::string, std::vector<std::string>>& subscriptions() {
   };
   static const std::map<std::string, std::vector<std::string>> subs = {
       {"reservation-api", names({t::kPaymentCompleted, t::kSeatsExpired})},
-      {"payment-api", names({t::kReservationHeld, t::kReservationCancelled,
-                             t::kReservationConfirmationFailed})},
+      {"payment-api",
+       names({t::kReservationHeld, t::kReservationCancelled, t::kReservationConfirmationFailed})},
       {"seat-expiry-scheduler",
        names({t::kReservationHeld, t::kReservationConfirmed, t::kReservationCancelled})},
       {"dataplatform-relay", names({t::kReservationConfirmed})},
@@ -86,7 +86,9 @@ class KafkaProbe {
     rd_kafka_topic_destroy(t);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
       throw std::runtime_error(fmt::format("metadata of {}: {}", topic, rd_kafka_err2str(e)));
-    int n = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[0].partition_cnt : 0;
+    int n = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+                ? md->topics[0].partition_cnt
+                : 0;
     rd_kafka_metadata_destroy(md);
     if (n == 0) throw std::runtime_error("topic " + topic + " not found");
     return n;
@@ -95,23 +97,30 @@ class KafkaProbe {
   std::int64_t end_offset(const std::string& topic, int partition) {
     int64_t lo = 0, hi = 0;
     for (int attempt = 0;; ++attempt) {
-      auto e = rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &lo, &hi, 10000);
+      auto e =
+          rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &lo, &hi, 10000);
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return hi;
       // Leadership moves while a broker restarts: ask again.
-      if (attempt == 20) throw std::runtime_error(fmt::format("end offset of {}[{}]: {}", topic, partition, rd_kafka_err2str(e)));
+      if (attempt == 20)
+        throw std::runtime_error(
+            fmt::format("end offset of {}[{}]: {}", topic, partition, rd_kafka_err2str(e)));
       std::this_thread::sleep_for(500ms);
     }
   }
 
   // Committed offset per partition of the handle's group (-1 = none).
   std::vector<std::int64_t> committed(const std::string& topic, int partitions) {
-    std::unique_ptr<rd_kafka_topic_partition_list_t, decltype(&rd_kafka_topic_partition_list_destroy)> list(
-        rd_kafka_topic_partition_list_new(partitions), rd_kafka_topic_partition_list_destroy);
-    for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+    std::unique_ptr<rd_kafka_topic_partition_list_t,
+                    decltype(&rd_kafka_topic_partition_list_destroy)>
+        list(rd_kafka_topic_partition_list_new(partitions), rd_kafka_topic_partition_list_destroy);
+    for (int p = 0; p < partitions; ++p)
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
     for (int attempt = 0;; ++attempt) {
       auto e = rd_kafka_committed(rk_.get(), list.get(), 10000);
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      if (attempt == 20) throw std::runtime_error(fmt::format("committed offsets of {}: {}", topic, rd_kafka_err2str(e)));
+      if (attempt == 20)
+        throw std::runtime_error(
+            fmt::format("committed offsets of {}: {}", topic, rd_kafka_err2str(e)));
       std::this_thread::sleep_for(500ms);
     }
     std::vector<std::int64_t> out(static_cast<std::size_t>(partitions), -1);
@@ -191,10 +200,14 @@ Baseline take_baseline(const SystemUnderTest& sut) {
   if (sut.mysql_url.empty()) return b;
   auto c = connect(sut);
   // Before the first start the payment database does not exist yet.
-  if (scalar(c, fmt::format("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{}'"
-                            " AND table_name = 'point_history'", sut.payment_db)) > 0)
-    b.charges = scalar(c, fmt::format("SELECT COALESCE(SUM(amount), 0) FROM `{}`.point_history WHERE kind = 'CHARGE'",
-                                      sut.payment_db));
+  if (scalar(c,
+             fmt::format("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{}'"
+                         " AND table_name = 'point_history'",
+                         sut.payment_db)) > 0)
+    b.charges = scalar(
+        c,
+        fmt::format("SELECT COALESCE(SUM(amount), 0) FROM `{}`.point_history WHERE kind = 'CHARGE'",
+                    sut.payment_db));
   return b;
 }
 
@@ -216,53 +229,79 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
   const auto& r = sut.reservation_db;
   const auto& p = sut.payment_db;
   t.seats = scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.seats", r));
-  t.reserved_seats = scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.seats WHERE status = 'RESERVED'", r));
+  t.reserved_seats =
+      scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.seats WHERE status = 'RESERVED'", r));
   t.held_seats = scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.seats WHERE status = 'HELD'", r));
   // A hold past its expiry still marked HELD (the scheduler has not released it).
-  t.stale_held_seats = scalar(c, fmt::format(
-      "SELECT COUNT(*) FROM `{}`.seats WHERE status = 'HELD' AND hold_expires_at < UTC_TIMESTAMP(3)", r));
-  for (auto& row : c.query(fmt::format("SELECT status, COUNT(*) AS n FROM `{}`.reservations GROUP BY status", r))) {
+  t.stale_held_seats = scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.seats WHERE status = "
+                                             "'HELD' AND hold_expires_at < UTC_TIMESTAMP(3)",
+                                             r));
+  for (auto& row : c.query(
+           fmt::format("SELECT status, COUNT(*) AS n FROM `{}`.reservations GROUP BY status", r))) {
     auto s = row.str("status");
     auto n = row.i64("n");
-    if (s == "CONFIRMED") t.confirmed = n;
-    else if (s == "EXPIRED") t.expired = n;
-    else if (s == "CANCELLED") t.cancelled = n;
-    else if (s == "HELD") t.held = n;
+    if (s == "CONFIRMED")
+      t.confirmed = n;
+    else if (s == "EXPIRED")
+      t.expired = n;
+    else if (s == "CANCELLED")
+      t.cancelled = n;
+    else if (s == "HELD")
+      t.held = n;
   }
-  t.stale_holds = scalar(c, fmt::format(
-      "SELECT COUNT(*) FROM `{}`.reservations WHERE status = 'HELD' AND expires_at < UTC_TIMESTAMP(3)", r));
-  t.double_sold = scalar(c, fmt::format(
-      "SELECT COUNT(*) FROM (SELECT schedule_id, seat_no FROM `{}`.reservations WHERE status = 'CONFIRMED'"
-      " GROUP BY schedule_id, seat_no HAVING COUNT(*) > 1) AS d", r));
-  t.reserved_without_confirmation = scalar(c, fmt::format(
-      "SELECT COUNT(*) FROM `{0}`.seats s LEFT JOIN `{0}`.reservations x ON x.id = s.held_by_reservation"
-      " WHERE s.status = 'RESERVED' AND (x.status IS NULL OR x.status <> 'CONFIRMED'"
-      " OR x.schedule_id <> s.schedule_id OR x.seat_no <> s.seat_no)", r));
-  t.seats_kept_by_dead_holds = scalar(c, fmt::format(
-      "SELECT COUNT(*) FROM `{0}`.seats s JOIN `{0}`.reservations x ON x.id = s.held_by_reservation"
-      " WHERE s.status <> 'AVAILABLE' AND x.status IN ('EXPIRED', 'CANCELLED')", r));
+  t.stale_holds = scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.reservations WHERE status = "
+                                        "'HELD' AND expires_at < UTC_TIMESTAMP(3)",
+                                        r));
+  t.double_sold = scalar(c, fmt::format("SELECT COUNT(*) FROM (SELECT schedule_id, seat_no FROM "
+                                        "`{}`.reservations WHERE status = 'CONFIRMED'"
+                                        " GROUP BY schedule_id, seat_no HAVING COUNT(*) > 1) AS d",
+                                        r));
+  t.reserved_without_confirmation = scalar(
+      c, fmt::format("SELECT COUNT(*) FROM `{0}`.seats s LEFT JOIN `{0}`.reservations x ON x.id = "
+                     "s.held_by_reservation"
+                     " WHERE s.status = 'RESERVED' AND (x.status IS NULL OR x.status <> 'CONFIRMED'"
+                     " OR x.schedule_id <> s.schedule_id OR x.seat_no <> s.seat_no)",
+                     r));
+  t.seats_kept_by_dead_holds = scalar(
+      c, fmt::format("SELECT COUNT(*) FROM `{0}`.seats s JOIN `{0}`.reservations x ON x.id = "
+                     "s.held_by_reservation"
+                     " WHERE s.status <> 'AVAILABLE' AND x.status IN ('EXPIRED', 'CANCELLED')",
+                     r));
 
   for (auto& row : c.query(fmt::format(
-           "SELECT kind, COALESCE(SUM(amount), 0) AS s FROM `{}`.point_history GROUP BY kind", p))) {
+           "SELECT kind, COALESCE(SUM(amount), 0) AS s FROM `{}`.point_history GROUP BY kind",
+           p))) {
     auto k = row.str("kind");
     auto s = row.i64("s");
-    if (k == "CHARGE") t.charges = s;
-    else if (k == "PAYMENT") t.payments = s;
-    else if (k == "REFUND") t.refunds = s;
+    if (k == "CHARGE")
+      t.charges = s;
+    else if (k == "PAYMENT")
+      t.payments = s;
+    else if (k == "REFUND")
+      t.refunds = s;
   }
   t.charges_before = base.charges;
   t.balances = scalar(c, fmt::format("SELECT COALESCE(SUM(balance), 0) FROM `{}`.wallets", p));
-  t.payments_completed = scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.payments WHERE status = 'COMPLETED'", p));
-  t.payments_refunded = scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.payments WHERE status = 'REFUNDED'", p));
-  t.completed_not_confirmed = scalar(c, fmt::format(
-      "SELECT COUNT(*) FROM `{}`.payments y LEFT JOIN `{}`.reservations x ON x.id = y.reservation_id"
-      " WHERE y.status = 'COMPLETED' AND (x.status IS NULL OR x.status <> 'CONFIRMED')", p, r));
-  t.refunded_but_confirmed = scalar(c, fmt::format(
-      "SELECT COUNT(*) FROM `{}`.payments y JOIN `{}`.reservations x ON x.id = y.reservation_id"
-      " WHERE y.status = 'REFUNDED' AND x.status = 'CONFIRMED'", p, r));
+  t.payments_completed =
+      scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.payments WHERE status = 'COMPLETED'", p));
+  t.payments_refunded =
+      scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.payments WHERE status = 'REFUNDED'", p));
+  t.completed_not_confirmed = scalar(
+      c,
+      fmt::format("SELECT COUNT(*) FROM `{}`.payments y LEFT JOIN `{}`.reservations x ON x.id = "
+                  "y.reservation_id"
+                  " WHERE y.status = 'COMPLETED' AND (x.status IS NULL OR x.status <> 'CONFIRMED')",
+                  p, r));
+  t.refunded_but_confirmed = scalar(
+      c,
+      fmt::format(
+          "SELECT COUNT(*) FROM `{}`.payments y JOIN `{}`.reservations x ON x.id = y.reservation_id"
+          " WHERE y.status = 'REFUNDED' AND x.status = 'CONFIRMED'",
+          p, r));
 
   std::set<std::int64_t> confirmed_ids;
-  for (auto& row : c.query(fmt::format("SELECT id FROM `{}`.reservations WHERE status = 'CONFIRMED'", r)))
+  for (auto& row :
+       c.query(fmt::format("SELECT id FROM `{}`.reservations WHERE status = 'CONFIRMED'", r)))
     confirmed_ids.insert(row.i64("id"));
 
   // The data platform: distinct reservations it accepted (2xx).
@@ -275,8 +314,10 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
       std::string key = q["idempotencyKey"].GetString();
       if (status < 200 || status >= 300 || key.rfind("reservation-", 0) != 0) continue;
       auto id = std::stoll(key.substr(12));
-      if (confirmed_ids.count(id)) delivered.insert(id);
-      else ++t.delivered_unknown;
+      if (confirmed_ids.count(id))
+        delivered.insert(id);
+      else
+        ++t.delivered_unknown;
     }
   }
   t.delivered = static_cast<std::int64_t>(delivered.size());
@@ -296,17 +337,22 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
       if (body.HasParseError() || !body.IsObject() || !body.HasMember("eventType")) continue;
       std::string type = body["eventType"].GetString();
       std::string id = body["eventId"].GetString();
-      if (type == events::topics::kNotifyReservationCompleted) res_events.insert(id);
-      else if (type == events::topics::kNotifyPaymentCompleted) pay_events.insert(id);
-      else if (type == events::topics::kNotifyPaymentRefunded) refund_events.insert(id);
+      if (type == events::topics::kNotifyReservationCompleted)
+        res_events.insert(id);
+      else if (type == events::topics::kNotifyPaymentCompleted)
+        pay_events.insert(id);
+      else if (type == events::topics::kNotifyPaymentRefunded)
+        refund_events.insert(id);
     }
   }
   t.notified_reservations = static_cast<std::int64_t>(res_events.size());
   t.notified_payments = static_cast<std::int64_t>(pay_events.size());
   t.notified_refunds = static_cast<std::int64_t>(refund_events.size());
-  if (t.platform_checked) t.confirmed_not_delivered = static_cast<std::int64_t>(confirmed_ids.size()) - t.delivered;
+  if (t.platform_checked)
+    t.confirmed_not_delivered = static_cast<std::int64_t>(confirmed_ids.size()) - t.delivered;
   if (t.webhook_checked)
-    t.confirmed_not_notified = static_cast<std::int64_t>(confirmed_ids.size()) - t.notified_reservations;
+    t.confirmed_not_notified =
+        static_cast<std::int64_t>(confirmed_ids.size()) - t.notified_reservations;
 
   // Kafka: lag of every group on what it consumes; new records in the DLQs.
   for (const auto& [service, topics] : subscriptions()) {
@@ -328,7 +374,8 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
   for (const auto& topic : dlq_topics()) {
     const auto& start = base.end_offsets.at(topic);
     std::int64_t n = 0;
-    for (std::size_t i = 0; i < start.size(); ++i) n += probe.end_offset(topic, static_cast<int>(i)) - start[i];
+    for (std::size_t i = 0; i < start.size(); ++i)
+      n += probe.end_offset(topic, static_cast<int>(i)) - start[i];
     t.dead_letters[topic] = n;
   }
   return t;
@@ -345,8 +392,9 @@ Tally settle(const SystemUnderTest& sut, const Baseline& base, std::chrono::seco
                  t.payments_completed == t.confirmed;
     if (quiet || std::chrono::steady_clock::now() >= deadline) return t;
     if (progress && std::chrono::steady_clock::now() >= next_line) {
-      progress(fmt::format("settling: holds past expiry {}, lag {}, confirmed {} delivered {} notified {}",
-                           t.stale_holds, t.total_lag(), t.confirmed, t.delivered, t.notified_reservations));
+      progress(fmt::format(
+          "settling: holds past expiry {}, lag {}, confirmed {} delivered {} notified {}",
+          t.stale_holds, t.total_lag(), t.confirmed, t.delivered, t.notified_reservations));
       next_line += 2s;
     }
     std::this_thread::sleep_for(1s);
@@ -362,27 +410,33 @@ std::vector<Check> check_invariants(const Tally& t, const RushResult& rush) {
       fmt::format("{} seats with two confirmations, {} RESERVED seats without their confirmation",
                   t.double_sold, t.reserved_without_confirmation));
   add("reserved seats = confirmed reservations = data platform = notifications",
-      t.reserved_seats == t.confirmed && t.delivered_unknown == 0 && t.confirmed_not_delivered == 0 &&
-          t.confirmed_not_notified == 0,
+      t.reserved_seats == t.confirmed && t.delivered_unknown == 0 &&
+          t.confirmed_not_delivered == 0 && t.confirmed_not_notified == 0,
       fmt::format("{} RESERVED, {} CONFIRMED, {}, {}", t.reserved_seats, t.confirmed,
-                  t.platform_checked ? fmt::format("{} delivered ({} unknown)", t.delivered, t.delivered_unknown)
-                                     : std::string("data platform not checked (no fake)"),
+                  t.platform_checked
+                      ? fmt::format("{} delivered ({} unknown)", t.delivered, t.delivered_unknown)
+                      : std::string("data platform not checked (no fake)"),
                   t.webhook_checked ? fmt::format("{} notified", t.notified_reservations)
                                     : std::string("notifications not checked (no fake webhook)")));
   add("every expired hold's seat is free again",
       t.stale_holds == 0 && t.stale_held_seats == 0 && t.seats_kept_by_dead_holds == 0,
-      fmt::format("{} EXPIRED, {} CANCELLED; {} holds past expiry, {} seats still held past expiry, "
-                  "{} seats kept by an ended hold",
-                  t.expired, t.cancelled, t.stale_holds, t.stale_held_seats, t.seats_kept_by_dead_holds));
+      fmt::format(
+          "{} EXPIRED, {} CANCELLED; {} holds past expiry, {} seats still held past expiry, "
+          "{} seats kept by an ended hold",
+          t.expired, t.cancelled, t.stale_holds, t.stale_held_seats, t.seats_kept_by_dead_holds));
   add("points conserved: charges - payments + refunds = balances",
-      t.charges - t.payments + t.refunds == t.balances && t.charges - t.charges_before == rush.counters.charged_points,
-      fmt::format("{} - {} + {} = {} (balances {}; buyers charged {}, recorded {})", t.charges, t.payments,
-                  t.refunds, t.charges - t.payments + t.refunds, t.balances, rush.counters.charged_points,
-                  t.charges - t.charges_before));
+      t.charges - t.payments + t.refunds == t.balances &&
+          t.charges - t.charges_before == rush.counters.charged_points,
+      fmt::format("{} - {} + {} = {} (balances {}; buyers charged {}, recorded {})", t.charges,
+                  t.payments, t.refunds, t.charges - t.payments + t.refunds, t.balances,
+                  rush.counters.charged_points, t.charges - t.charges_before));
   add("every completed payment confirmed, every refunded one not",
-      t.completed_not_confirmed == 0 && t.refunded_but_confirmed == 0 && t.payments_completed == t.confirmed,
-      fmt::format("{} COMPLETED, {} REFUNDED; {} completed without confirmation, {} refunded but confirmed",
-                  t.payments_completed, t.payments_refunded, t.completed_not_confirmed, t.refunded_but_confirmed));
+      t.completed_not_confirmed == 0 && t.refunded_but_confirmed == 0 &&
+          t.payments_completed == t.confirmed,
+      fmt::format(
+          "{} COMPLETED, {} REFUNDED; {} completed without confirmation, {} refunded but confirmed",
+          t.payments_completed, t.payments_refunded, t.completed_not_confirmed,
+          t.refunded_but_confirmed));
   std::string lags;
   for (const auto& [g, l] : t.lag) lags += fmt::format("{}{}={}", lags.empty() ? "" : ", ", g, l);
   add("every consumer group's lag is 0", t.total_lag() == 0, lags);
@@ -393,8 +447,8 @@ std::vector<Check> check_invariants(const Tally& t, const RushResult& rush) {
   add("buyers' view agrees with the databases",
       rush.counters.confirmed <= t.confirmed && rush.counters.refunded <= t.payments_refunded &&
           rush.counters.unexpected == 0,
-      fmt::format("buyers saw {} confirmed and {} refunded; {} unexpected answers", rush.counters.confirmed,
-                  rush.counters.refunded, rush.counters.unexpected));
+      fmt::format("buyers saw {} confirmed and {} refunded; {} unexpected answers",
+                  rush.counters.confirmed, rush.counters.refunded, rush.counters.unexpected));
   return checks;
 }
 

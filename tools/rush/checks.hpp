@@ -22,12 +22,11 @@ struct SystemUnderTest {
   std::string webhook_control_url;       // fake generic webhook; empty = not checked
   std::string kafka_bootstrap;
   // Consumer group of each consuming service (service name -> group id).
-  std::map<std::string, std::string> groups = {
-      {"reservation-api", "reservation-api"},
-      {"payment-api", "payment-api"},
-      {"seat-expiry-scheduler", "seat-expiry-scheduler"},
-      {"dataplatform-relay", "dataplatform-relay"},
-      {"notification-worker", "notification-worker"}};
+  std::map<std::string, std::string> groups = {{"reservation-api", "reservation-api"},
+                                               {"payment-api", "payment-api"},
+                                               {"seat-expiry-scheduler", "seat-expiry-scheduler"},
+                                               {"dataplatform-relay", "dataplatform-relay"},
+                                               {"notification-worker", "notification-worker"}};
 };
 
 // The topics each service consumes (docs/architecture.md).
@@ -63,8 +62,8 @@ struct Tally {
                notifications_received = 0;
   std::int64_t confirmed_not_delivered = 0, confirmed_not_notified = 0;
   bool platform_checked = false, webhook_checked = false;  // their fakes were given
-  std::map<std::string, std::int64_t> lag;          // group -> records behind
-  std::map<std::string, std::int64_t> dead_letters;  // DLQ topic -> new records
+  std::map<std::string, std::int64_t> lag;                 // group -> records behind
+  std::map<std::string, std::int64_t> dead_letters;        // DLQ topic -> new records
   [[nodiscard]] std::int64_t total_lag() const;
   [[nodiscard]] std::int64_t total_dead_letters() const;
 };

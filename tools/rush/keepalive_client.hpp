@@ -25,8 +25,7 @@ class KeepAliveClient {
   // base: http://host:port (no path). A connection the server closed while
   // idle is reopened and the request sent once more.
   Reply send(const std::string& base, const std::string& method, const std::string& target,
-             const std::string& body = {},
-             const std::map<std::string, std::string>& headers = {});
+             const std::string& body = {}, const std::map<std::string, std::string>& headers = {});
 
  private:
   struct Conn;

@@ -10,7 +10,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-TokenClaims claims() { return {"0f8fad5b-d9cb-469f-a165-70867728950e", 42, 1'800'000'000}; }
+TokenClaims claims() {
+  return {"0f8fad5b-d9cb-469f-a165-70867728950e", 42, 1'800'000'000};
+}
 
 }  // namespace
 
@@ -37,7 +39,8 @@ TEST_CASE("altered, forged, expired and malformed tokens are rejected") {
   }
   SECTION("signed with another secret") {
     TokenSigner other("another-long-secret", 3600s);
-    CHECK(std::get<TokenError>(signer.verify(other.sign(claims()), now)) == TokenError::kBadSignature);
+    CHECK(std::get<TokenError>(signer.verify(other.sign(claims()), now)) ==
+          TokenError::kBadSignature);
   }
   SECTION("one flipped signature character") {
     auto altered = token;
@@ -48,7 +51,8 @@ TEST_CASE("altered, forged, expired and malformed tokens are rejected") {
     CHECK(std::get<TokenError>(signer.verify(token, 1'800'000'000 + 3601)) == TokenError::kExpired);
   }
   SECTION("issued in the future") {
-    CHECK(std::get<TokenError>(signer.verify(token, 1'800'000'000 - 3600)) == TokenError::kMalformed);
+    CHECK(std::get<TokenError>(signer.verify(token, 1'800'000'000 - 3600)) ==
+          TokenError::kMalformed);
   }
   SECTION("non-canonical numbers do not verify") {
     auto padded = token;
@@ -56,10 +60,12 @@ TEST_CASE("altered, forged, expired and malformed tokens are rejected") {
     CHECK(std::get<TokenError>(signer.verify(padded, now)) == TokenError::kMalformed);
   }
   SECTION("garbage") {
-    for (const std::string& bad : std::vector<std::string>{"", "v1", "v1....", "v2.0f8fad5b-d9cb-469f-a165-70867728950e.42.1800000000.x",
-                            "v1.not-a-uuid.42.1800000000.x", "v1.0f8fad5b-d9cb-469f-a165-70867728950e.-1.1800000000.x",
-                            "v1.0f8fad5b-d9cb-469f-a165-70867728950e.99999999999999999999.1.x",
-                            std::string(1000, 'a')}) {
+    for (const std::string& bad : std::vector<std::string>{
+             "", "v1", "v1....", "v2.0f8fad5b-d9cb-469f-a165-70867728950e.42.1800000000.x",
+             "v1.not-a-uuid.42.1800000000.x",
+             "v1.0f8fad5b-d9cb-469f-a165-70867728950e.-1.1800000000.x",
+             "v1.0f8fad5b-d9cb-469f-a165-70867728950e.99999999999999999999.1.x",
+             std::string(1000, 'a')}) {
       CHECK(std::get<TokenError>(signer.verify(bad, now)) == TokenError::kMalformed);
     }
   }

@@ -34,8 +34,12 @@ std::string new_uuid() {
   return std::string(text.data());
 }
 
-std::string new_trace_id() { return random_hex(16); }
-std::string new_span_id() { return random_hex(8); }
+std::string new_trace_id() {
+  return random_hex(16);
+}
+std::string new_span_id() {
+  return random_hex(8);
+}
 
 std::string to_rfc3339(SystemTime t) {
   using namespace std::chrono;
@@ -54,14 +58,17 @@ std::string to_rfc3339(SystemTime t) {
   return buf;
 }
 
-std::string now_rfc3339() { return to_rfc3339(std::chrono::system_clock::now()); }
+std::string now_rfc3339() {
+  return to_rfc3339(std::chrono::system_clock::now());
+}
 
 std::optional<SystemTime> parse_rfc3339(std::string_view text) {
   // Accepts YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM).
   std::string s(text);
   int y, mo, d, h, mi, sec;
   int consumed = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) != 6 ||
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) !=
+          6 ||
       consumed != 19)
     return std::nullopt;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
@@ -106,6 +113,8 @@ std::int64_t unix_millis(SystemTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-std::int64_t now_unix_millis() { return unix_millis(std::chrono::system_clock::now()); }
+std::int64_t now_unix_millis() {
+  return unix_millis(std::chrono::system_clock::now());
+}
 
 }  // namespace ticketing

@@ -1,7 +1,7 @@
 #include "ticketing/common/metrics.hpp"
 
-#include <cmath>
 #include <fmt/format.h>
+#include <cmath>
 #include <stdexcept>
 
 namespace ticketing::metrics {
@@ -53,7 +53,9 @@ std::string render_labels(const Labels& labels, const std::string& extra_key = {
 
 }  // namespace
 
-void Gauge::add(double v) noexcept { atomic_add(value_, v); }
+void Gauge::add(double v) noexcept {
+  atomic_add(value_, v);
+}
 
 Histogram::Histogram(std::vector<double> bounds)
     : bounds_(std::move(bounds)),
@@ -148,7 +150,8 @@ std::string Registry::render() const {
       auto s = h->snapshot();
       for (std::size_t i = 0; i < s.cumulative.size(); ++i) {
         std::string le = i < s.bounds.size() ? format_value(s.bounds[i]) : "+Inf";
-        out += fmt::format("{}_bucket{} {}\n", name, render_labels(labels, "le", le), s.cumulative[i]);
+        out +=
+            fmt::format("{}_bucket{} {}\n", name, render_labels(labels, "le", le), s.cumulative[i]);
       }
       out += fmt::format("{}_sum{} {}\n", name, render_labels(labels), format_value(s.sum));
       out += fmt::format("{}_count{} {}\n", name, render_labels(labels), s.count);

@@ -7,10 +7,18 @@ namespace ticketing::events::detail {
 
 namespace {
 
-constexpr bool digit(char c) noexcept { return c >= '0' && c <= '9'; }
-constexpr bool lower_hex(char c) noexcept { return digit(c) || (c >= 'a' && c <= 'f'); }
-constexpr bool any_hex(char c) noexcept { return lower_hex(c) || (c >= 'A' && c <= 'F'); }
-constexpr bool lower(char c) noexcept { return c >= 'a' && c <= 'z'; }
+constexpr bool digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+constexpr bool lower_hex(char c) noexcept {
+  return digit(c) || (c >= 'a' && c <= 'f');
+}
+constexpr bool any_hex(char c) noexcept {
+  return lower_hex(c) || (c >= 'A' && c <= 'F');
+}
+constexpr bool lower(char c) noexcept {
+  return c >= 'a' && c <= 'z';
+}
 
 bool digits(std::string_view s, std::size_t from, std::size_t count) noexcept {
   for (std::size_t i = from; i < from + count; ++i) {
@@ -79,7 +87,8 @@ constexpr std::array<Entry, 4> kMatchers{{
     {"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", uuid},
     {"^[a-z][a-z0-9._-]{0,63}$", producer_name},
     {"^[0-9a-f]{32}$", trace_id},
-    {"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$",
+    {"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{"
+     "2})$",
      timestamp},
 }};
 

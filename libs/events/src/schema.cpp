@@ -65,8 +65,8 @@ std::string pointer_text(const Pointer& p) {
 std::string value_excerpt(const Value* v) {
   if (v == nullptr) return "absent";
   rapidjson::GenericStringBuffer<SchemaEncoding> buf;
-  rapidjson::Writer<rapidjson::GenericStringBuffer<SchemaEncoding>, SchemaEncoding, SchemaEncoding> w(
-      buf);
+  rapidjson::Writer<rapidjson::GenericStringBuffer<SchemaEncoding>, SchemaEncoding, SchemaEncoding>
+      w(buf);
   v->Accept(w);
   std::string text(buf.GetString(), buf.GetSize());
   constexpr std::size_t kMax = 80;

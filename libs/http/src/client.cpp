@@ -6,6 +6,8 @@
 #include <mutex>
 #include <utility>
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,8 +18,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <stdexcept>
 
@@ -36,7 +36,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-auto with_ec(beast::error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
+auto with_ec(beast::error_code& ec) {
+  return net::redirect_error(net::use_awaitable, ec);
+}
 
 std::string to_lower(std::string_view s) {
   std::string out(s);
@@ -65,8 +67,8 @@ bool has_ctl(std::string_view s) {
 }
 
 bool reserved_request_header(std::string_view lower_name) {
-  return lower_name == "host" || lower_name == "content-length" || lower_name == "transfer-encoding" ||
-         lower_name == "connection";
+  return lower_name == "host" || lower_name == "content-length" ||
+         lower_name == "transfer-encoding" || lower_name == "connection";
 }
 
 bool is_ip_address(const std::string& host) {
@@ -75,7 +77,9 @@ bool is_ip_address(const std::string& host) {
   return !ec;
 }
 
-[[noreturn]] void fail(const std::string& what, bool retryable) { throw HttpClientError(what, retryable); }
+[[noreturn]] void fail(const std::string& what, bool retryable) {
+  throw HttpClientError(what, retryable);
+}
 
 }  // namespace
 
@@ -149,16 +153,21 @@ struct Client::Impl {
       // body_limit error raised at the end of the header when body bytes
       // follow in the same buffer, and would read an oversized body.
       co_await bhttp::async_read_header(stream, buffer, *parser, with_ec(ec));
-      if (!ec && !parser->is_done()) co_await bhttp::async_read(stream, buffer, *parser, with_ec(ec));
+      if (!ec && !parser->is_done())
+        co_await bhttp::async_read(stream, buffer, *parser, with_ec(ec));
       if (ec == ssl::error::stream_truncated && parser->is_header_done() && parser->need_eof()) {
         // Close-delimited body over TLS from a peer that skips close_notify.
         parser->put_eof(ec);
       }
-      if (ec == beast::error::timeout) fail("timed out waiting for the response from " + t.where, true);
+      if (ec == beast::error::timeout)
+        fail("timed out waiting for the response from " + t.where, true);
       if (ec == bhttp::error::body_limit) {
-        fail("response from " + t.where + " exceeds " + std::to_string(opts.max_response_bytes) + " bytes", false);
+        fail("response from " + t.where + " exceeds " + std::to_string(opts.max_response_bytes) +
+                 " bytes",
+             false);
       }
-      if (ec == bhttp::error::header_limit) fail("response headers from " + t.where + " are too large", false);
+      if (ec == bhttp::error::header_limit)
+        fail("response headers from " + t.where + " are too large", false);
       if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {
         fail("connection closed by " + t.where + " before a complete response", true);
       }
@@ -254,7 +263,9 @@ struct Client::Impl {
     if (ec) {
       long verify = SSL_get_verify_result(ssl_handle);
       if (opts.verify_tls && verify != X509_V_OK) {
-        fail("TLS certificate of " + t.where + " rejected: " + X509_verify_cert_error_string(verify), false);
+        fail(
+            "TLS certificate of " + t.where + " rejected: " + X509_verify_cert_error_string(verify),
+            false);
       }
       if (ec == beast::error::timeout) fail("timed out in TLS handshake with " + t.where, true);
       fail("TLS handshake with " + t.where + " failed: " + ec.message(), true);

@@ -34,8 +34,8 @@ struct JsonBody::Impl {
   rapidjson::Document doc;
 
   const rapidjson::Value* find(std::string_view field) const {
-    auto it = doc.FindMember(
-        rapidjson::Value(rapidjson::StringRef(field.data(), static_cast<rapidjson::SizeType>(field.size()))));
+    auto it = doc.FindMember(rapidjson::Value(
+        rapidjson::StringRef(field.data(), static_cast<rapidjson::SizeType>(field.size()))));
     if (it == doc.MemberEnd() || it->value.IsNull()) return nullptr;
     return &it->value;
   }
@@ -57,13 +57,14 @@ std::variant<JsonBody, Response> JsonBody::parse(std::string_view json) {
   auto impl = std::make_unique<Impl>();
   // Iterative parsing: a deeply nested body cannot exhaust the thread's stack.
   // The default MemoryPoolAllocator also frees without recursion.
-  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+  constexpr unsigned kFlags =
+      rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
   impl->doc.Parse<kFlags>(json.data(), json.size());
   if (impl->doc.HasParseError()) {
-    return Response::error(
-        400, "INVALID_JSON",
-        fmt::format("request body is not valid JSON: {} at offset {}",
-                    rapidjson::GetParseError_En(impl->doc.GetParseError()), impl->doc.GetErrorOffset()));
+    return Response::error(400, "INVALID_JSON",
+                           fmt::format("request body is not valid JSON: {} at offset {}",
+                                       rapidjson::GetParseError_En(impl->doc.GetParseError()),
+                                       impl->doc.GetErrorOffset()));
   }
   if (!impl->doc.IsObject()) {
     return Response::error(400, "INVALID_JSON", "request body must be a JSON object");
@@ -71,7 +72,8 @@ std::variant<JsonBody, Response> JsonBody::parse(std::string_view json) {
   return JsonBody(std::move(impl));
 }
 
-std::optional<std::int64_t> JsonBody::int64(std::string_view field, std::int64_t min, std::int64_t max) {
+std::optional<std::int64_t> JsonBody::int64(std::string_view field, std::int64_t min,
+                                            std::int64_t max) {
   const auto* v = impl_->find(field);
   if (v == nullptr) {
     fail(field, "is required");
@@ -129,7 +131,9 @@ std::optional<bool> JsonBody::boolean(std::string_view field) {
   return v->GetBool();
 }
 
-bool JsonBody::has(std::string_view field) const { return impl_->find(field) != nullptr; }
+bool JsonBody::has(std::string_view field) const {
+  return impl_->find(field) != nullptr;
+}
 
 void JsonBody::fail(std::string_view field, std::string_view problem) {
   problems_.push_back(fmt::format("{} {}", field, problem));

@@ -35,8 +35,8 @@ std::vector<std::string_view> split_path(std::string_view path) {
 }
 
 bool is_token_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
 }
 
 }  // namespace
@@ -110,9 +110,8 @@ Response Response::error(int status, std::string_view code, std::string_view mes
 }
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
-  if (method.empty() || !std::all_of(method.begin(), method.end(), [](char c) {
-        return c >= 'A' && c <= 'Z';
-      })) {
+  if (method.empty() ||
+      !std::all_of(method.begin(), method.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
     throw std::invalid_argument("route method must be upper-case letters: '" + method + "'");
   }
   if (pattern.empty() || pattern.front() != '/') {

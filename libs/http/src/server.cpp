@@ -43,7 +43,9 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr auto kAwait = net::use_awaitable;
-auto with_ec(beast::error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
+auto with_ec(beast::error_code& ec) {
+  return net::redirect_error(net::use_awaitable, ec);
+}
 
 // After an error response the client may still be sending (a large body):
 // closing at once would reset the connection and could destroy the response
@@ -61,9 +63,10 @@ const std::string& http_date() {
   thread_local std::string cached;
   std::time_t now = std::time(nullptr);
   if (now != cached_at || cached.empty()) {
-    static constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed",
+                                                         "Thu", "Fri", "Sat"};
+    static constexpr std::array<const char*, 12> kMonths = {
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     std::tm tm{};
     gmtime_r(&now, &tm);
     std::array<char, 40> buf{};
@@ -91,7 +94,9 @@ bool has_crlf(std::string_view s) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+    auto lower = [](char c) {
+      return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    };
     if (lower(a[i]) != lower(b[i])) return false;
   }
   return true;
@@ -99,8 +104,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 // Headers the server owns; a handler cannot override them.
 bool reserved_header(std::string_view name) {
-  for (std::string_view r : {"content-length", "transfer-encoding", "connection", "content-type", "date",
-                             "server", "keep-alive", "upgrade"}) {
+  for (std::string_view r : {"content-length", "transfer-encoding", "connection", "content-type",
+                             "date", "server", "keep-alive", "upgrade"}) {
     if (iequals(name, r)) return true;
   }
   return false;
@@ -158,7 +163,8 @@ struct Server::Impl {
     std::lock_guard lk(lifecycle_mu);
     if (started) throw std::logic_error("http server '" + opts.name + "' started twice");
     if (opts.threads < 1 || opts.io_threads < 1) {
-      throw std::invalid_argument("http server '" + opts.name + "': threads and io_threads must be >= 1");
+      throw std::invalid_argument("http server '" + opts.name +
+                                  "': threads and io_threads must be >= 1");
     }
     open_gauge = &metrics::global().gauge("http_open_connections", "Open HTTP connections",
                                           {{"server", opts.name}});
@@ -169,14 +175,14 @@ struct Server::Impl {
       auto results = resolver.resolve(opts.host, std::to_string(opts.port),
                                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
       if (ec || results.empty()) {
-        throw std::runtime_error("http server '" + opts.name + "': cannot resolve listen host '" + opts.host +
-                                 "': " + (ec ? ec.message() : "no address"));
+        throw std::runtime_error("http server '" + opts.name + "': cannot resolve listen host '" +
+                                 opts.host + "': " + (ec ? ec.message() : "no address"));
       }
       endpoint = results.begin()->endpoint();
     }
     auto fail = [&](const char* what) {
-      throw std::runtime_error("http server '" + opts.name + "': cannot " + what + " " + opts.host + ":" +
-                               std::to_string(opts.port) + ": " + ec.message());
+      throw std::runtime_error("http server '" + opts.name + "': cannot " + what + " " + opts.host +
+                               ":" + std::to_string(opts.port) + ": " + ec.message());
     };
     acceptor.emplace(ioc);
     acceptor->open(endpoint.protocol(), ec);
@@ -197,8 +203,9 @@ struct Server::Impl {
       if (e) log_exception("accept loop failed", e);
     });
     for (int i = 0; i < opts.io_threads; ++i) io_threads.emplace_back([this] { ioc.run(); });
-    log::info("http server listening", {{"server", opts.name},
-                                        {"address", opts.host + ":" + std::to_string(bound_port.load())}});
+    log::info(
+        "http server listening",
+        {{"server", opts.name}, {"address", opts.host + ":" + std::to_string(bound_port.load())}});
   }
 
   void stop(std::chrono::milliseconds grace) {
@@ -320,7 +327,8 @@ struct Server::Impl {
     out.result(static_cast<unsigned>(res.status));
     out.set(bhttp::field::server, opts.name);
     out.set(bhttp::field::date, http_date());
-    if (res.status != 204 && res.status != 304 && !res.content_type.empty() && !has_crlf(res.content_type)) {
+    if (res.status != 204 && res.status != 304 && !res.content_type.empty() &&
+        !has_crlf(res.content_type)) {
       out.set(bhttp::field::content_type, res.content_type);
     }
     for (const auto& [name, value] : res.headers) {
@@ -340,7 +348,8 @@ struct Server::Impl {
     }
   }
 
-  bhttp::response<bhttp::string_body> make_response(Response res, unsigned version, bool keep_alive) {
+  bhttp::response<bhttp::string_body> make_response(Response res, unsigned version,
+                                                    bool keep_alive) {
     check_status(res, opts.name);
     bhttp::response<bhttp::string_body> out;
     fill_head(out, res, version);
@@ -358,7 +367,8 @@ struct Server::Impl {
 
   // A response whose body is a shared immutable buffer: sent without a copy.
   // `res.shared_body` must stay alive until the write completes.
-  bhttp::response<bhttp::span_body<const char>> make_shared_response(Response& res, unsigned version,
+  bhttp::response<bhttp::span_body<const char>> make_shared_response(Response& res,
+                                                                     unsigned version,
                                                                      bool keep_alive) {
     bhttp::response<bhttp::span_body<const char>> out;
     fill_head(out, res, version);
@@ -379,16 +389,18 @@ struct Server::Impl {
       std::lock_guard lk(metrics_mu);
       if (auto it = counters.find(key); it != counters.end()) counter = it->second;
       if (seconds >= 0) {
-        if (auto it = histograms.find(std::string(route)); it != histograms.end()) histogram = it->second;
+        if (auto it = histograms.find(std::string(route)); it != histograms.end())
+          histogram = it->second;
       }
     }
     auto& registry = metrics::global();
     if (counter == nullptr) {
-      counter = &registry.counter("http_requests_total", "HTTP requests by route, method and status",
-                                  {{"server", opts.name},
-                                   {"route", std::string(route)},
-                                   {"method", label},
-                                   {"status", std::to_string(status)}});
+      counter =
+          &registry.counter("http_requests_total", "HTTP requests by route, method and status",
+                            {{"server", opts.name},
+                             {"route", std::string(route)},
+                             {"method", label},
+                             {"status", std::to_string(status)}});
       std::lock_guard lk(metrics_mu);
       counters.emplace(std::move(key), counter);
     }
@@ -406,21 +418,29 @@ struct Server::Impl {
 
   // Runs fn (a handler or an inline fast path) and maps its exceptions.
   template <class Fn>
-  auto invoke_guarded(Fn&& fn, const Request& request, std::string_view route) -> decltype(fn(request)) {
+  auto invoke_guarded(Fn&& fn, const Request& request, std::string_view route)
+      -> decltype(fn(request)) {
     try {
       return fn(request);
     } catch (const InfraError& e) {
-      log::warn("http handler dependency failure",
-                {{"server", opts.name}, {"route", route}, {"method", request.method}, {"error", e.what()}});
-      auto res = Response::error(503, "DEPENDENCY_UNAVAILABLE", "a dependency is unavailable, retry later");
+      log::warn("http handler dependency failure", {{"server", opts.name},
+                                                    {"route", route},
+                                                    {"method", request.method},
+                                                    {"error", e.what()}});
+      auto res = Response::error(503, "DEPENDENCY_UNAVAILABLE",
+                                 "a dependency is unavailable, retry later");
       res.headers.emplace_back("Retry-After", "1");
       return res;
     } catch (const std::exception& e) {
-      log::error("http handler threw",
-                 {{"server", opts.name}, {"route", route}, {"method", request.method}, {"error", e.what()}});
+      log::error("http handler threw", {{"server", opts.name},
+                                        {"route", route},
+                                        {"method", request.method},
+                                        {"error", e.what()}});
     } catch (...) {
-      log::error("http handler threw",
-                 {{"server", opts.name}, {"route", route}, {"method", request.method}, {"error", "non-standard exception"}});
+      log::error("http handler threw", {{"server", opts.name},
+                                        {"route", route},
+                                        {"method", request.method},
+                                        {"error", "non-standard exception"}});
     }
     return Response::error(500, "INTERNAL", "internal error");
   }
@@ -430,7 +450,8 @@ struct Server::Impl {
   }
 
   // Runs the handler on the handler pool; the coroutine resumes on its strand.
-  net::awaitable<Response> dispatch(const Handler& handler, const Request& request, std::string_view route) {
+  net::awaitable<Response> dispatch(const Handler& handler, const Request& request,
+                                    std::string_view route) {
     co_return co_await net::co_spawn(
         pool->get_executor(),
         [this, &handler, &request, route]() -> net::awaitable<Response> {
@@ -463,7 +484,8 @@ struct Server::Impl {
   }
 
   net::awaitable<void> reject_connection(Conn& c) {
-    auto res = Response::error(503, "TOO_MANY_CONNECTIONS", "server connection limit reached, retry later");
+    auto res = Response::error(503, "TOO_MANY_CONNECTIONS",
+                               "server connection limit reached, retry later");
     res.headers.emplace_back("Retry-After", "1");
     co_await write_and_close(c, std::move(res), kRejectedRoute);
   }
@@ -511,7 +533,8 @@ struct Server::Impl {
       first = false;
 
       bhttp::request_parser<bhttp::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.max_header_bytes, UINT32_MAX)));
+      parser.header_limit(
+          static_cast<std::uint32_t>(std::min<std::size_t>(opts.max_header_bytes, UINT32_MAX)));
       parser.body_limit(opts.max_body_bytes);
       // Header first (not one async_read): the Expect check needs it, and
       // Beast 1.74's eager parser loses the Content-Length body_limit error
@@ -521,21 +544,26 @@ struct Server::Impl {
         const auto& h = parser.get();
         if (h.version() == 11 && iequals(h[bhttp::field::expect], "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          co_await net::async_write(c.stream, net::buffer(kContinue.data(), kContinue.size()), with_ec(ec));
+          co_await net::async_write(c.stream, net::buffer(kContinue.data(), kContinue.size()),
+                                    with_ec(ec));
         }
         if (!ec) co_await bhttp::async_read(c.stream, buffer, parser, with_ec(ec));
       }
       if (ec) {
         if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-          co_await write_and_close(c, Response::error(431, "HEADERS_TOO_LARGE",
-                                                      "request headers exceed " +
-                                                          std::to_string(opts.max_header_bytes) + " bytes"),
-                                   kInvalidRoute);
+          co_await write_and_close(
+              c,
+              Response::error(
+                  431, "HEADERS_TOO_LARGE",
+                  "request headers exceed " + std::to_string(opts.max_header_bytes) + " bytes"),
+              kInvalidRoute);
         } else if (ec == bhttp::error::body_limit) {
-          co_await write_and_close(c, Response::error(413, "PAYLOAD_TOO_LARGE",
-                                                      "request body exceeds " +
-                                                          std::to_string(opts.max_body_bytes) + " bytes"),
-                                   kInvalidRoute);
+          co_await write_and_close(
+              c,
+              Response::error(
+                  413, "PAYLOAD_TOO_LARGE",
+                  "request body exceeds " + std::to_string(opts.max_body_bytes) + " bytes"),
+              kInvalidRoute);
         } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
                    ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
           co_await write_and_close(c, Response::error(400, "BAD_REQUEST", "malformed HTTP request"),
@@ -557,7 +585,8 @@ struct Server::Impl {
         case RouteMatch::Kind::kFound:
           route = match.pattern;
           request.params = std::move(match.params);
-          if (const auto* fast_route = match.handler->target<InlineFirst>(); fast_route != nullptr && fast_route->fast) {
+          if (const auto* fast_route = match.handler->target<InlineFirst>();
+              fast_route != nullptr && fast_route->fast) {
             // Opt-in: answered on this I/O thread when the fast path can.
             std::optional<Response> quick = invoke_guarded(fast_route->fast, request, route);
             if (quick) {
@@ -570,12 +599,14 @@ struct Server::Impl {
           }
           break;
         case RouteMatch::Kind::kMethodNotAllowed:
-          response = Response::error(405, "METHOD_NOT_ALLOWED",
-                                     "method " + request.method + " is not allowed here; allowed: " + match.allow);
+          response = Response::error(
+              405, "METHOD_NOT_ALLOWED",
+              "method " + request.method + " is not allowed here; allowed: " + match.allow);
           response.headers.emplace_back("Allow", match.allow);
           break;
         case RouteMatch::Kind::kNotFound:
-          response = Response::error(404, "NOT_FOUND", "no route for " + request.path.substr(0, 200));
+          response =
+              Response::error(404, "NOT_FOUND", "no route for " + request.path.substr(0, 200));
           break;
       }
       keep_alive = keep_alive && !stopping;
@@ -614,10 +645,16 @@ Server::~Server() {
   }
 }
 
-void Server::start() { impl_->start(); }
+void Server::start() {
+  impl_->start();
+}
 
-std::uint16_t Server::port() const { return impl_->bound_port.load(); }
+std::uint16_t Server::port() const {
+  return impl_->bound_port.load();
+}
 
-void Server::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
+void Server::stop(std::chrono::milliseconds grace) {
+  impl_->stop(grace);
+}
 
 }  // namespace ticketing::http

@@ -6,7 +6,9 @@ namespace ticketing::http {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -18,7 +20,8 @@ bool is_alnum(char c) {
   for (char& c : shown) {
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F) c = '?';
   }
-  throw std::invalid_argument("malformed URL '" + shown + (url.size() > 64 ? "...'" : "'") + ": " + why);
+  throw std::invalid_argument("malformed URL '" + shown + (url.size() > 64 ? "...'" : "'") + ": " +
+                              why);
 }
 
 }  // namespace
@@ -43,7 +46,8 @@ Url parse_url(std::string_view url) {
   std::string_view rest = url.substr(sep + 3);
   auto authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
-  std::string_view tail = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+  std::string_view tail =
+      authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
   if (authority.find('@') != std::string_view::npos) bad(url, "user info is not supported");
   if (authority.empty()) bad(url, "missing host");
 
@@ -54,7 +58,8 @@ Url parse_url(std::string_view url) {
     auto close = authority.find(']');
     if (close == std::string_view::npos) bad(url, "unterminated IPv6 literal");
     host = authority.substr(1, close - 1);
-    if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos ||
+    if (host.empty() ||
+        host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos ||
         host.find(':') == std::string_view::npos) {
       bad(url, "malformed IPv6 literal");
     }
@@ -76,7 +81,8 @@ Url parse_url(std::string_view url) {
     for (char c : host) {
       if (!is_alnum(c) && c != '-' && c != '.' && c != '_') bad(url, "invalid character in host");
     }
-    if (host.front() == '.' || host.find("..") != std::string_view::npos) bad(url, "empty label in host");
+    if (host.front() == '.' || host.find("..") != std::string_view::npos)
+      bad(url, "empty label in host");
   }
   for (char c : host) out.host += lower(c);
 

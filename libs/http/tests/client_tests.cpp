@@ -34,7 +34,9 @@ ticketing::HttpClientError expect_error(Client& client, const ClientRequest& req
   throw std::logic_error("unreachable");
 }
 
-bool has(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+bool has(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -119,7 +121,8 @@ TEST_CASE_METHOD(ClientFixture, "client: a response over max_response_bytes is n
 
 TEST_CASE("client: malformed URL, method or header is not retryable") {
   Client client;
-  for (const char* url : {"ftp://127.0.0.1/", "http://", "http://127.0.0.1:0/", "127.0.0.1/x", "http://h/a b"}) {
+  for (const char* url :
+       {"ftp://127.0.0.1/", "http://", "http://127.0.0.1:0/", "127.0.0.1/x", "http://h/a b"}) {
     INFO(url);
     ClientRequest req;
     req.url = url;
@@ -156,7 +159,8 @@ TEST_CASE("client sends Host, Content-Length and Connection: close") {
 }
 
 TEST_CASE("client reads a close-delimited body and skips 100 Continue") {
-  OneShotPeer peer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close");
+  OneShotPeer peer(
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close");
   Client client;
   ClientRequest req;
   req.url = "http://127.0.0.1:" + std::to_string(peer.port()) + "/";

@@ -21,7 +21,9 @@ Response parse_err(std::string_view json) {
   return std::get<Response>(parsed);
 }
 
-bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -44,7 +46,8 @@ TEST_CASE("JsonBody survives very deep nesting without recursion") {
 }
 
 TEST_CASE("JsonBody int64 distinguishes missing, wrong type and out of range") {
-  auto body = parse_ok(R"({"ok":7,"str":"5","dbl":5.0,"frac":2.5,"huge":1e30,"big":99999999999999999999,
+  auto body =
+      parse_ok(R"({"ok":7,"str":"5","dbl":5.0,"frac":2.5,"huge":1e30,"big":99999999999999999999,
                           "u64":9223372036854775808,"neg":-3,"nul":null,"arr":[1],"low":0,"extra":{"x":1}})");
   CHECK(body.int64("ok", 1, 10) == std::optional<std::int64_t>(7));
   CHECK_FALSE(body.int64("str", 1, 10));
@@ -76,7 +79,8 @@ TEST_CASE("JsonBody int64 distinguishes missing, wrong type and out of range") {
   REQUIRE(err);
   CHECK(err->status == 400);
   CHECK(contains(err->body, R"("code":"VALIDATION_FAILED")"));
-  for (const char* field : {"str", "dbl", "frac", "huge", "big", "u64", "neg", "nul", "arr", "missing", "low"}) {
+  for (const char* field :
+       {"str", "dbl", "frac", "huge", "big", "u64", "neg", "nul", "arr", "missing", "low"}) {
     CHECK(contains(err->body, field));
   }
   CHECK_FALSE(contains(err->body, "ok "));
@@ -90,8 +94,10 @@ TEST_CASE("JsonBody int64 accepts the full range") {
 }
 
 TEST_CASE("JsonBody string, boolean and has") {
-  auto body = parse_ok(R"({"name":"J\u00fcrgen","long":"abcdef","num":5,"flag":true,"fs":"true","nul":null,"e":""})");
-  CHECK(body.string("name", 6) == std::optional<std::string>("J\xC3\xBCrgen"));  // 6 code points, 7 bytes
+  auto body = parse_ok(
+      R"({"name":"J\u00fcrgen","long":"abcdef","num":5,"flag":true,"fs":"true","nul":null,"e":""})");
+  CHECK(body.string("name", 6) ==
+        std::optional<std::string>("J\xC3\xBCrgen"));  // 6 code points, 7 bytes
   CHECK(body.string("e", 0) == std::optional<std::string>(""));
   CHECK_FALSE(body.string("long", 5));
   CHECK_FALSE(body.string("num", 5));

@@ -8,7 +8,9 @@ namespace {
 Handler named(std::string name) {
   return [name](const Request&) { return Response::text(200, name); };
 }
-std::string call(const RouteMatch& m) { return (*m.handler)(Request{}).body; }
+std::string call(const RouteMatch& m) {
+  return (*m.handler)(Request{}).body;
+}
 }  // namespace
 
 TEST_CASE("router matches per segment and extracts decoded parameters") {

@@ -29,7 +29,9 @@ std::unique_ptr<Server> start(ServerOptions o, Router r = test_router()) {
   return s;
 }
 
-bool has(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+bool has(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
 
 void expect_served(std::uint16_t port) {
   auto res = request_once(port, get("/fast"));
@@ -45,11 +47,13 @@ TEST_CASE("server answers several requests on one keep-alive connection") {
   auto fd = connect_local(server->port());
   REQUIRE(fd.valid());
   for (int i = 0; i < 3; ++i) {
-    REQUIRE(send_all(fd.get(), get("/v1/items/" + std::to_string(i) + "?q=a%20b+c", "X-Test: hello\r\n")));
+    REQUIRE(send_all(fd.get(),
+                     get("/v1/items/" + std::to_string(i) + "?q=a%20b+c", "X-Test: hello\r\n")));
     auto res = read_response(fd.get(), 3s);
     REQUIRE(res);
     CHECK(res->status == 200);
-    CHECK(res->body == R"({"id":")" + std::to_string(i) + R"(","q":"a b c","test":"hello","remote":"127.0.0.1"})");
+    CHECK(res->body == R"({"id":")" + std::to_string(i) +
+                           R"(","q":"a b c","test":"hello","remote":"127.0.0.1"})");
     CHECK(res->headers["content-type"] == "application/json");
     CHECK(res->headers["server"] == "keepalive");
     CHECK(res->headers["date"].size() == 29);  // "Sun, 06 Nov 1994 08:49:37 GMT"
@@ -99,8 +103,10 @@ TEST_CASE("server: body over the limit is 413 and the connection closes") {
   const std::string body(1024 * 1024, 'x');
   // The client keeps sending its whole body while the server answers early.
   auto sender = std::async(std::launch::async, [&] {
-    return send_all(fd.get(), "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    return send_all(fd.get(),
+                    "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    "Content-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body);
   });
   auto res = read_response(fd.get(), 5s);
   REQUIRE(res);
@@ -115,7 +121,8 @@ TEST_CASE("server: body over the limit is 413 and the connection closes") {
 TEST_CASE("server: chunked body growing over the limit is 413") {
   auto server = start(options("chunked-limit"));
   auto fd = connect_local(server->port());
-  REQUIRE(send_all(fd.get(), "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  REQUIRE(send_all(fd.get(),
+                   "POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"));
   std::string chunk(16 * 1024, 'c');
   std::string framed = "4000\r\n" + chunk + "\r\n";
   auto sender = std::async(std::launch::async, [&] {
@@ -157,9 +164,11 @@ TEST_CASE("server: huge header is 431 and the server keeps serving") {
 
 TEST_CASE("server: garbage instead of HTTP is 400 and the connection closes") {
   auto server = start(options("garbage"));
-  for (std::string garbage : {std::string("this is not http\r\n\r\n"), std::string("\x16\x03\x01\x02\x00\x01\r\n\r\n", 10),
-                              std::string("GET /fast HTTP/1.1\r\nBad Header\r\n\r\n"),
-                              std::string("POST /v1/echo HTTP/1.1\r\nContent-Length: abc\r\n\r\n")}) {
+  for (std::string garbage :
+       {std::string("this is not http\r\n\r\n"),
+        std::string("\x16\x03\x01\x02\x00\x01\r\n\r\n", 10),
+        std::string("GET /fast HTTP/1.1\r\nBad Header\r\n\r\n"),
+        std::string("POST /v1/echo HTTP/1.1\r\nContent-Length: abc\r\n\r\n")}) {
     INFO(garbage);
     auto fd = connect_local(server->port());
     REQUIRE(send_all(fd.get(), garbage));
@@ -179,7 +188,8 @@ TEST_CASE("server: a stalled request is cut off at read_timeout while others are
 
   auto t0 = Clock::now();
   auto stalled = connect_local(server->port());
-  REQUIRE(send_all(stalled.get(), "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhalf"));
+  REQUIRE(send_all(stalled.get(),
+                   "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhalf"));
   for (int i = 0; i < 3; ++i) expect_served(server->port());
   CHECK(wait_closed(stalled.get(), 3s) == PeerState::kClosed);
   double took = seconds_since(t0);
@@ -225,7 +235,8 @@ TEST_CASE("server closes idle keep-alive connections after idle_timeout") {
 
 TEST_CASE("server: HTTP/1.0 and Connection: close end the connection after the response") {
   auto server = start(options("close"));
-  for (std::string req : {std::string("GET /fast HTTP/1.0\r\n\r\n"), get("/fast", "Connection: close\r\n")}) {
+  for (std::string req :
+       {std::string("GET /fast HTTP/1.0\r\n\r\n"), get("/fast", "Connection: close\r\n")}) {
     auto fd = connect_local(server->port());
     REQUIRE(send_all(fd.get(), req));
     auto res = read_response(fd.get(), 3s);
@@ -238,7 +249,9 @@ TEST_CASE("server: HTTP/1.0 and Connection: close end the connection after the r
 TEST_CASE("server sends 100 Continue before reading an expected body") {
   auto server = start(options("continue"));
   auto fd = connect_local(server->port());
-  REQUIRE(send_all(fd.get(), "POST /v1/echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  REQUIRE(send_all(
+      fd.get(),
+      "POST /v1/echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
   auto interim = read_until(fd.get(), "\r\n\r\n", 3s);
   CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
   REQUIRE(send_all(fd.get(), "hello"));
@@ -252,7 +265,8 @@ TEST_CASE("server validates JSON bodies with clear 400s") {
   auto server = start(options("json"));
   auto port = server->port();
 
-  auto res = request_once(port, post_json("/v1/reservations", R"({"scheduleId": 3, "seatNo": 7, "extra": [1]})"));
+  auto res = request_once(
+      port, post_json("/v1/reservations", R"({"scheduleId": 3, "seatNo": 7, "extra": [1]})"));
   REQUIRE(res);
   CHECK(res->status == 201);
   CHECK(res->body == R"({"scheduleId":3,"seatNo":7})");
@@ -266,7 +280,9 @@ TEST_CASE("server validates JSON bodies with clear 400s") {
   REQUIRE(res);
   CHECK(error_code(res->body) == "INVALID_JSON");
 
-  res = request_once(port, post_json("/v1/reservations", R"({"scheduleId": "3", "seatNo": 51, "note": "far too long a note"})"));
+  res = request_once(
+      port, post_json("/v1/reservations",
+                      R"({"scheduleId": "3", "seatNo": 51, "note": "far too long a note"})"));
   REQUIRE(res);
   CHECK(res->status == 400);
   CHECK(error_code(res->body) == "VALIDATION_FAILED");
@@ -284,8 +300,9 @@ TEST_CASE("server validates JSON bodies with clear 400s") {
   CHECK(has(res->body, "seatNo must be an integer"));
   CHECK_FALSE(has(res->body, "scheduleId"));
 
-  res = request_once(port, "POST /v1/reservations HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
-                           "Content-Length: 2\r\n\r\n{}");
+  res = request_once(port,
+                     "POST /v1/reservations HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: 2\r\n\r\n{}");
   REQUIRE(res);
   CHECK(res->status == 415);
   CHECK(error_code(res->body) == "UNSUPPORTED_MEDIA_TYPE");
@@ -436,14 +453,21 @@ TEST_CASE("server records metrics by route pattern, never by raw path") {
     REQUIRE(request_once(server->port(), get(path)));
   }
   auto text = ticketing::metrics::global().render();
-  CHECK(has(text, R"(http_requests_total{method="GET",route="/v1/items/{id}",server="metrics-test",status="200"} 2)"));
-  CHECK(has(text, R"x(http_requests_total{method="GET",route="(unmatched)",server="metrics-test",status="404"} 1)x"));
-  CHECK(has(text, R"(http_request_duration_seconds_count{route="/v1/items/{id}",server="metrics-test"} 2)"));
+  CHECK(has(
+      text,
+      R"(http_requests_total{method="GET",route="/v1/items/{id}",server="metrics-test",status="200"} 2)"));
+  CHECK(has(
+      text,
+      R"x(http_requests_total{method="GET",route="(unmatched)",server="metrics-test",status="404"} 1)x"));
+  CHECK(has(
+      text,
+      R"(http_request_duration_seconds_count{route="/v1/items/{id}",server="metrics-test"} 2)"));
   CHECK_FALSE(has(text, "/v1/items/123"));
   CHECK_FALSE(has(text, "/nope/789"));
 }
 
-TEST_CASE("server: an InlineFirst route answers on the I/O thread while every handler thread is busy") {
+TEST_CASE(
+    "server: an InlineFirst route answers on the I/O thread while every handler thread is busy") {
   auto shared = std::make_shared<const std::string>(R"({"cached":true})");
   std::atomic<int> fallbacks{0};
   Router r = test_router();

@@ -7,11 +7,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include "test_support.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/json.hpp"
 #include "ticketing/http/server.hpp"
-#include "test_support.hpp"
 
 namespace ticketing::http::test {
 
@@ -20,15 +20,20 @@ inline Router test_router() {
   r.add("GET", "/v1/items/{id}", [](const Request& req) {
     JsonWriter w;
     w.start_object()
-        .key("id").string(req.params.at("id"))
-        .key("q").string(req.query_param("q").value_or(""))
-        .key("test").string(std::string(req.header("x-test").value_or("")))
-        .key("remote").string(req.remote_address)
+        .key("id")
+        .string(req.params.at("id"))
+        .key("q")
+        .string(req.query_param("q").value_or(""))
+        .key("test")
+        .string(std::string(req.header("x-test").value_or("")))
+        .key("remote")
+        .string(req.remote_address)
         .end_object();
     return Response::json(200, w.str());
   });
   r.add("POST", "/v1/echo", [](const Request& req) {
-    auto res = Response::text(201, req.body, std::string(req.header("content-type").value_or("text/plain")));
+    auto res = Response::text(201, req.body,
+                              std::string(req.header("content-type").value_or("text/plain")));
     res.headers.emplace_back("X-Body-Size", std::to_string(req.body.size()));
     return res;
   });
@@ -52,15 +57,18 @@ inline Router test_router() {
     return Response::text(200, "slow");
   });
   r.add("GET", "/fast", [](const Request&) { return Response::text(200, "fast"); });
-  r.add("GET", "/infra", [](const Request&) -> Response { throw ticketing::DbError("connection refused", true); });
-  r.add("GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("bug in handler"); });
+  r.add("GET", "/infra",
+        [](const Request&) -> Response { throw ticketing::DbError("connection refused", true); });
+  r.add("GET", "/boom",
+        [](const Request&) -> Response { throw std::runtime_error("bug in handler"); });
   r.add("GET", "/status/{code}", [](const Request& req) {
     auto res = Response::text(std::stoi(req.params.at("code")), "status " + req.params.at("code"));
     res.headers.emplace_back("X-Custom", "yes");
     res.headers.emplace_back("X-Bad", "a\r\nInjected: 1");
     return res;
   });
-  r.add("GET", "/big", [](const Request&) { return Response::text(200, std::string(2 * 1024 * 1024, 'b')); });
+  r.add("GET", "/big",
+        [](const Request&) { return Response::text(200, std::string(2 * 1024 * 1024, 'b')); });
   return r;
 }
 

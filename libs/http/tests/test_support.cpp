@@ -1,12 +1,12 @@
 #include "test_support.hpp"
 
 #include <arpa/inet.h>
-#include <cerrno>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include <array>
 #include <cctype>
@@ -22,7 +22,9 @@ Fd& Fd::operator=(Fd&& o) noexcept {
   return *this;
 }
 
-Fd::~Fd() { reset(); }
+Fd::~Fd() {
+  reset();
+}
 
 void Fd::reset() {
   if (fd_ >= 0) ::close(fd_);
@@ -43,7 +45,8 @@ sockaddr_in loopback(std::uint16_t port) {
 // or error (errno set; ETIMEDOUT for a timeout).
 long read_some(int fd, char* buf, std::size_t len, Clock::time_point deadline) {
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
       errno = ETIMEDOUT;
       return -1;
@@ -76,7 +79,8 @@ Fd connect_local(std::uint16_t port) {
 Fd listen_local(std::uint16_t& port) {
   Fd fd(::socket(AF_INET, SOCK_STREAM, 0));
   auto addr = loopback(0);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd.get(), 16) != 0) {
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd.get(), 16) != 0) {
     throw std::runtime_error("cannot listen on loopback");
   }
   socklen_t len = sizeof addr;
@@ -106,7 +110,8 @@ bool send_all(int fd, std::string_view data) {
   return true;
 }
 
-std::optional<RawResponse> read_response(int fd, std::chrono::milliseconds timeout, std::string* carry) {
+std::optional<RawResponse> read_response(int fd, std::chrono::milliseconds timeout,
+                                         std::string* carry) {
   auto deadline = Clock::now() + timeout;
   std::string data = carry ? std::move(*carry) : std::string{};
   if (carry) carry->clear();
@@ -121,7 +126,8 @@ std::optional<RawResponse> read_response(int fd, std::chrono::milliseconds timeo
         std::string_view head(data.data(), header_end);
         auto line_end = head.find("\r\n");
         std::string_view status_line = head.substr(0, line_end);
-        if (status_line.substr(0, 9) != "HTTP/1.1 " && status_line.substr(0, 9) != "HTTP/1.0 ") return std::nullopt;
+        if (status_line.substr(0, 9) != "HTTP/1.1 " && status_line.substr(0, 9) != "HTTP/1.0 ")
+          return std::nullopt;
         res.status = std::stoi(std::string(status_line.substr(9, 3)));
         while (line_end != std::string_view::npos) {
           head.remove_prefix(line_end + 2);
@@ -201,20 +207,24 @@ std::string OneShotPeer::received() {
   return received_;
 }
 
-std::optional<RawResponse> request_once(std::uint16_t port, std::string_view raw, std::chrono::milliseconds timeout) {
+std::optional<RawResponse> request_once(std::uint16_t port, std::string_view raw,
+                                        std::chrono::milliseconds timeout) {
   auto fd = connect_local(port);
   if (!fd.valid() || !send_all(fd.get(), raw)) return std::nullopt;
   return read_response(fd.get(), timeout);
 }
 
 std::string get(std::string_view path, std::string_view extra_headers) {
-  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra_headers) + "\r\n";
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra_headers) +
+         "\r\n";
 }
 
-std::string post_json(std::string_view path, std::string_view body, std::string_view extra_headers) {
-  return "POST " + std::string(path) + " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n" +
-         std::string(extra_headers) + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
-         std::string(body);
+std::string post_json(std::string_view path, std::string_view body,
+                      std::string_view extra_headers) {
+  return "POST " + std::string(path) +
+         " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n" +
+         std::string(extra_headers) + "Content-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + std::string(body);
 }
 
 std::string error_code(const std::string& body) {

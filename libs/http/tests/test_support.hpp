@@ -56,7 +56,8 @@ struct RawResponse {
 
 // Reads one response (Content-Length framing) within timeout; nullopt on
 // timeout, close or garbage. Leftover bytes stay in `carry` for the next call.
-std::optional<RawResponse> read_response(int fd, std::chrono::milliseconds timeout, std::string* carry = nullptr);
+std::optional<RawResponse> read_response(int fd, std::chrono::milliseconds timeout,
+                                         std::string* carry = nullptr);
 
 enum class PeerState { kClosed, kOpen };
 // Waits until the peer closes (EOF or reset) or the timeout passes; discards
@@ -90,7 +91,8 @@ std::optional<RawResponse> request_once(std::uint16_t port, std::string_view raw
                                         std::chrono::milliseconds timeout = 3s);
 
 std::string get(std::string_view path, std::string_view extra_headers = "");
-std::string post_json(std::string_view path, std::string_view body, std::string_view extra_headers = "");
+std::string post_json(std::string_view path, std::string_view body,
+                      std::string_view extra_headers = "");
 
 // Error code from an {"error":{"code":...}} body, or "".
 std::string error_code(const std::string& body);

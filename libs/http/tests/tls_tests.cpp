@@ -118,7 +118,8 @@ class TlsPeer {
         if (n <= 0) break;
         request.append(buf, static_cast<std::size_t>(n));
       }
-      static constexpr std::string_view kReply = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\ntls ok";
+      static constexpr std::string_view kReply =
+          "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\ntls ok";
       SSL_write(ssl.get(), kReply.data(), static_cast<int>(kReply.size()));
       SSL_shutdown(ssl.get());
       ++served_;
@@ -136,11 +137,14 @@ class TlsPeer {
   std::thread thread_;
 };
 
-bool has(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+bool has(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
 
 }  // namespace
 
-TEST_CASE("https client: verification on by default, off on request, custom CA, host name checked") {
+TEST_CASE(
+    "https client: verification on by default, off on request, custom CA, host name checked") {
   TlsPeer peer;
   const std::string by_name = "https://localhost:" + std::to_string(peer.port()) + "/hook";
   const std::string by_ip = "https://127.0.0.1:" + std::to_string(peer.port()) + "/hook";

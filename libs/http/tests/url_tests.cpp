@@ -46,11 +46,29 @@ TEST_CASE("parse_url splits scheme, host, port and target") {
 }
 
 TEST_CASE("parse_url rejects malformed URLs with a reason") {
-  for (const char* bad : {"", "example.com/x", "ftp://h/", "http://", "http:///path", "http://:80/",
-                          "http://h:/", "http://h:0/", "http://h:65536/", "http://h:8x/", "http://h:123456/",
-                          "http://user:pw@h/", "http://h /", "http://h/a b", "http://h/\r\nX: y",
-                          "http://[::1/", "http://[::1]x/", "http://[]/", "http://[zz]/", "http://h:1:2/",
-                          "http://a..b/", "http://h\xC3\xA9/", "http://h%41/"}) {
+  for (const char* bad : {"",
+                          "example.com/x",
+                          "ftp://h/",
+                          "http://",
+                          "http:///path",
+                          "http://:80/",
+                          "http://h:/",
+                          "http://h:0/",
+                          "http://h:65536/",
+                          "http://h:8x/",
+                          "http://h:123456/",
+                          "http://user:pw@h/",
+                          "http://h /",
+                          "http://h/a b",
+                          "http://h/\r\nX: y",
+                          "http://[::1/",
+                          "http://[::1]x/",
+                          "http://[]/",
+                          "http://[zz]/",
+                          "http://h:1:2/",
+                          "http://a..b/",
+                          "http://h\xC3\xA9/",
+                          "http://h%41/"}) {
     INFO(bad);
     CHECK_THROWS_AS(parse_url(bad), std::invalid_argument);
   }

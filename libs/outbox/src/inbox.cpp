@@ -27,10 +27,11 @@ bool record_processed(db::Connection& conn, std::string_view consumer, std::stri
     throw std::logic_error("record_processed must run inside the handler's transaction");
   // Not INSERT IGNORE: that would also swallow real errors (truncation). A
   // duplicate key turns into a no-op update, which reports 0 affected rows.
-  auto r = conn.exec(fmt::format("INSERT INTO {} (consumer, event_id, processed_at) VALUES (?, ?, NOW(3)) "
-                                 "ON DUPLICATE KEY UPDATE event_id = event_id",
-                                 quote_table(table)),
-                     {consumer, event_id});
+  auto r = conn.exec(
+      fmt::format("INSERT INTO {} (consumer, event_id, processed_at) VALUES (?, ?, NOW(3)) "
+                  "ON DUPLICATE KEY UPDATE event_id = event_id",
+                  quote_table(table)),
+      {consumer, event_id});
   return r.affected_rows == 1;
 }
 

@@ -2,9 +2,9 @@
 
 #include <csignal>
 
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/events/dlq.hpp"
-#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/server.hpp"
 
 namespace ticketing::service {

@@ -63,7 +63,9 @@ Infra::Infra(const CommonConfig& common, const InfraConfig& config, HealthChecks
 
 Infra::~Infra() = default;
 
-events::Producer& Infra::producer() { return *producer_; }
+events::Producer& Infra::producer() {
+  return *producer_;
+}
 
 db::Pool& Infra::mysql() {
   if (!mysql_) throw std::logic_error("this service has no MariaDB pool");

@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <exception>
 
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
-#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/server.hpp"
 
 namespace ticketing::service {

@@ -43,7 +43,8 @@ ChildProcess::ChildProcess(std::string path, std::vector<std::string> args,
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   // The test blocks no signals the child needs, but be explicit: a clean mask.
@@ -86,7 +87,9 @@ std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
   return status_;
 }
 
-bool ChildProcess::running() { return !wait(std::chrono::milliseconds(0)).has_value(); }
+bool ChildProcess::running() {
+  return !wait(std::chrono::milliseconds(0)).has_value();
+}
 
 std::string ChildProcess::log() const {
   std::ifstream in(log_file_);

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "ticketing/common/ids.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/events/admin.hpp"
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/events/dlq.hpp"
@@ -24,7 +25,6 @@
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
 #include "ticketing/http/client.hpp"
-#include "ticketing/common/json_writer.hpp"
 #include "ticketing/testing/process.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
@@ -76,7 +76,9 @@ struct FakePlatform {
   tt::FakePeerProcess peer{"services/dataplatform-relay/fake-platform.log"};
 
   [[nodiscard]] std::string url() const { return peer.url(); }
-  [[nodiscard]] std::string control_url(const std::string& path) const { return peer.control_url(path); }
+  [[nodiscard]] std::string control_url(const std::string& path) const {
+    return peer.control_url(path);
+  }
   void configure(const std::string& json) {
     auto r = http_call("POST", control_url("/_control/config"), json);
     REQUIRE(r);

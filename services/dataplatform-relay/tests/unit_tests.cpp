@@ -8,8 +8,8 @@
 #include "events/confirmed.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/ids.hpp"
-#include "ticketing/events/envelope.hpp"
 #include "ticketing/common/json_writer.hpp"
+#include "ticketing/events/envelope.hpp"
 
 using namespace ticketing::relay;
 using namespace std::chrono_literals;

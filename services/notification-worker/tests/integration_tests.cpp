@@ -16,13 +16,13 @@
 #include <thread>
 
 #include "ticketing/common/ids.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/events/dlq.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
 #include "ticketing/http/client.hpp"
-#include "ticketing/common/json_writer.hpp"
 #include "ticketing/testing/process.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
@@ -81,9 +81,12 @@ struct Received {
 struct FakeHook {
   tt::FakePeerProcess peer;
 
-  explicit FakeHook(const std::string& name) : peer("services/notification-worker/fake-" + name + ".log") {}
+  explicit FakeHook(const std::string& name)
+      : peer("services/notification-worker/fake-" + name + ".log") {}
   [[nodiscard]] std::string url(const std::string& path) const { return peer.url(path); }
-  [[nodiscard]] std::string control_url(const std::string& path) const { return peer.control_url(path); }
+  [[nodiscard]] std::string control_url(const std::string& path) const {
+    return peer.control_url(path);
+  }
   void configure(const std::string& json) {
     auto r = http_call("POST", control_url("/_control/config"), json);
     REQUIRE(r);

@@ -12,11 +12,11 @@
 #include "ticketing/auth/token.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/db/db.hpp"
+#include "ticketing/events/topics.hpp"
 #include "ticketing/http/server.hpp"
 #include "ticketing/outbox/pruner.hpp"
 #include "ticketing/outbox/relay.hpp"
 #include "ticketing/service/consumer_worker.hpp"
-#include "ticketing/events/topics.hpp"
 
 namespace ticketing::payment {
 

@@ -17,12 +17,12 @@
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/db/pool.hpp"
+#include "ticketing/events/topics.hpp"
 #include "ticketing/outbox/pruner.hpp"
 #include "ticketing/outbox/relay.hpp"
 #include "ticketing/service/consumer_worker.hpp"
 #include "ticketing/service/runtime.hpp"
 #include "ticketing/service/throttle.hpp"
-#include "ticketing/events/topics.hpp"
 
 namespace ticketing::reservation {
 
@@ -182,7 +182,8 @@ struct Runtime {
     relay.start();
     pruner.start();
     consumer = std::make_unique<service::ConsumerWorker>(
-        host, std::vector<std::string>{std::string(events::topics::kPaymentCompleted),
+        host,
+        std::vector<std::string>{std::string(events::topics::kPaymentCompleted),
                                  std::string(events::topics::kSeatsExpired)},
         make_event_handler(store, queue));
     consumer->start();

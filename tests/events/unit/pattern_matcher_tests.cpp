@@ -6,9 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <random>
-#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
@@ -33,14 +33,17 @@ const std::string kUuid =
 const std::string kProducer = "^[a-z][a-z0-9._-]{0,63}$";
 const std::string kTrace = "^[0-9a-f]{32}$";
 const std::string kTimestamp =
-    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$";
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2}"
+    ")$";
 
 // Characters that are near every class used by the patterns, plus others.
 const std::string kAlphabet = std::string("0159afgzAFGZT-+:._/ Zx") + '\x01' + '\x7f' + '\t';
 
 struct Gen {
   std::mt19937 rng{20261124};
-  std::size_t below(std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); }
+  std::size_t below(std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+  }
   char pick(const std::string& chars) { return chars[below(chars.size())]; }
   std::string run(const std::string& chars, std::size_t n) {
     std::string s;
@@ -59,16 +62,26 @@ std::string valid_uuid(Gen& g) {
   return g.run(kAnyHex, 8) + "-" + g.run(kAnyHex, 4) + "-" + g.run(kAnyHex, 4) + "-" +
          g.run(kAnyHex, 4) + "-" + g.run(kAnyHex, 12);
 }
-std::string valid_producer(Gen& g) { return g.run(kLower, 1) + g.run(kNameTail, g.below(64)); }
-std::string valid_trace(Gen& g) { return g.run(kLowerHex, 32); }
+std::string valid_producer(Gen& g) {
+  return g.run(kLower, 1) + g.run(kNameTail, g.below(64));
+}
+std::string valid_trace(Gen& g) {
+  return g.run(kLowerHex, 32);
+}
 std::string valid_timestamp(Gen& g) {
   std::string s = g.run(kDigits, 4) + "-" + g.run(kDigits, 2) + "-" + g.run(kDigits, 2) + "T" +
                   g.run(kDigits, 2) + ":" + g.run(kDigits, 2) + ":" + g.run(kDigits, 2);
   if (g.below(2) == 0) s += "." + g.run(kDigits, 1 + g.below(9));
   switch (g.below(3)) {
-    case 0: s += "Z"; break;
-    case 1: s += "+" + g.run(kDigits, 2) + ":" + g.run(kDigits, 2); break;
-    default: s += "-" + g.run(kDigits, 2) + ":" + g.run(kDigits, 2); break;
+    case 0:
+      s += "Z";
+      break;
+    case 1:
+      s += "+" + g.run(kDigits, 2) + ":" + g.run(kDigits, 2);
+      break;
+    default:
+      s += "-" + g.run(kDigits, 2) + ":" + g.run(kDigits, 2);
+      break;
   }
   return s;
 }
@@ -102,7 +115,8 @@ void near_misses(const std::string& base, std::vector<std::string>& out) {
 // followed by "\xB0" passes: the registry must keep that verdict too.
 void odd_bytes(const std::string& base, std::vector<std::string>& out) {
   out.push_back(base + std::string(1, '\0') + "garbage");
-  out.push_back(base.substr(0, base.size() / 2) + std::string(1, '\0') + base.substr(base.size() / 2));
+  out.push_back(base.substr(0, base.size() / 2) + std::string(1, '\0') +
+                base.substr(base.size() / 2));
   for (const char c : std::string("\x80\xB0\xC0\xC3\xE2\xF0\xFF")) {
     out.push_back(base + c);
     std::string mid = base;
@@ -175,7 +189,8 @@ TEST_CASE("native timestamp matcher agrees with RapidJSON's regex", "[pattern]")
   std::vector<std::string> texts;
   for (std::size_t n = 0; n <= 11; ++n) {
     for (const std::string end : {"Z", "+09:00", "-00:30", "", "z", "+0900", "Z "}) {
-      texts.push_back("2026-03-14T09:30:00" + std::string(n > 0 ? "." : "") + g.run(kDigits, n) + end);
+      texts.push_back("2026-03-14T09:30:00" + std::string(n > 0 ? "." : "") + g.run(kDigits, n) +
+                      end);
     }
     texts.push_back("2026-03-14T09:30:00." + g.run(kDigits, n) + "Z");
   }

@@ -12,7 +12,8 @@ namespace ticketing::relay {
 Confirmed parse_confirmed(std::string_view value, const std::string* traceparent,
                           const events::SchemaRegistry& schemas) {
   events::Envelope env = events::parse_envelope(value);
-  if (env.type != events::topics::kReservationConfirmed) throw PoisonError("unexpected event type " + env.type);
+  if (env.type != events::topics::kReservationConfirmed)
+    throw PoisonError("unexpected event type " + env.type);
   schemas.validate(env.type, value);
   rapidjson::Document data;
   data.Parse(env.data_json.c_str());

@@ -109,7 +109,8 @@ int replay(const Selection& sel, EnvReader& env) {
   const std::string bootstrap = env.required("KAFKA_BOOTSTRAP_SERVERS");
   const std::string relay_group = env.str("KAFKA_CONSUMER_GROUP", "dataplatform-relay");
   const std::string replay_group = env.str("REPLAY_GROUP", "dataplatform-relay-replay");
-  const std::string dlq_topic = env.str("RELAY_DLQ_TOPIC", events::dlq_topic_for(events::topics::kReservationConfirmed));
+  const std::string dlq_topic =
+      env.str("RELAY_DLQ_TOPIC", events::dlq_topic_for(events::topics::kReservationConfirmed));
   env.finish();
 
   events::ReplayOptions o;

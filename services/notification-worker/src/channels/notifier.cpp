@@ -6,10 +6,10 @@
 #include <mutex>
 #include <thread>
 
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/http/client.hpp"
-#include "ticketing/common/json_writer.hpp"
 
 namespace ticketing::notification {
 

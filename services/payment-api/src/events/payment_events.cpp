@@ -5,16 +5,16 @@
 
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/ids.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
-#include "ticketing/common/json_writer.hpp"
+#include "ticketing/events/topics.hpp"
 #include "ticketing/http/json.hpp"
 #include "ticketing/outbox/event_row.hpp"
 #include "ticketing/outbox/relay.hpp"
-#include "ticketing/events/topics.hpp"
 
 namespace ticketing::payment {
 
@@ -84,10 +84,10 @@ std::vector<outbox::OutboxRow> payment_completed_rows(const PaymentRecord& p,
       .key("paidAt")
       .string(rfc3339_ms(p.paid_at_ms))
       .end_object();
-  auto e1 =
-      events::Envelope::make(std::string(events::topics::kPaymentCompleted), std::string(kServiceName), d1.str(), trace_id);
-  auto e2 = events::Envelope::make(std::string(events::topics::kNotifyPaymentCompleted), std::string(kServiceName),
-                                   d2.str(), e1.trace_id);
+  auto e1 = events::Envelope::make(std::string(events::topics::kPaymentCompleted),
+                                   std::string(kServiceName), d1.str(), trace_id);
+  auto e2 = events::Envelope::make(std::string(events::topics::kNotifyPaymentCompleted),
+                                   std::string(kServiceName), d2.str(), e1.trace_id);
   return {to_row(e1, p.reservation.value), to_row(e2, p.user.value)};
 }
 
@@ -128,10 +128,10 @@ std::vector<outbox::OutboxRow> payment_refunded_rows(const PaymentRecord& p,
       .key("refundedAt")
       .string(at)
       .end_object();
-  auto e1 =
-      events::Envelope::make(std::string(events::topics::kPaymentRefunded), std::string(kServiceName), d1.str(), trace_id);
-  auto e2 = events::Envelope::make(std::string(events::topics::kNotifyPaymentRefunded), std::string(kServiceName),
-                                   d2.str(), e1.trace_id);
+  auto e1 = events::Envelope::make(std::string(events::topics::kPaymentRefunded),
+                                   std::string(kServiceName), d1.str(), trace_id);
+  auto e2 = events::Envelope::make(std::string(events::topics::kNotifyPaymentRefunded),
+                                   std::string(kServiceName), d2.str(), e1.trace_id);
   return {to_row(e1, p.reservation.value), to_row(e2, p.user.value)};
 }
 

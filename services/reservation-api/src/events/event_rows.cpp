@@ -1,10 +1,10 @@
 #include "events/event_rows.hpp"
 
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
-#include "ticketing/common/json_writer.hpp"
-#include "ticketing/outbox/event_row.hpp"
 #include "ticketing/events/topics.hpp"
+#include "ticketing/outbox/event_row.hpp"
 
 namespace ticketing::reservation {
 

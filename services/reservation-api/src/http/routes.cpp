@@ -15,10 +15,10 @@
 #include "store/reservation_store.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/ids.hpp"
+#include "ticketing/common/json_writer.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/envelope.hpp"
-#include "ticketing/common/json_writer.hpp"
 #include "ticketing/http/json.hpp"
 #include "ticketing/http/server.hpp"
 

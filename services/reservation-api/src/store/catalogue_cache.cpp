@@ -95,7 +95,8 @@ CatalogueCache::Body CatalogueCache::get_or_load(
     gen = r[0].as_string();
     if (r.size() > 1 && r[1].is_string()) {
       auto body = std::make_shared<const std::string>(r[1].as_string());
-      auto left = std::chrono::milliseconds(r.size() > 2 && r[2].is_integer() ? r[2].as_integer() : 0);
+      auto left =
+          std::chrono::milliseconds(r.size() > 2 && r[2].is_integer() ? r[2].as_integer() : 0);
       if (left.count() > 0) {
         store_local(key, Local{body, gen_key, gen, started, started + std::min(left, ttl_)},
                     epoch_seen);
@@ -110,7 +111,8 @@ CatalogueCache::Body CatalogueCache::get_or_load(
   if (!value) return value;
   try {
     auto lease = pool_.acquire();
-    auto stored = put_script().run(*lease, {gen_key}, {entry, gen, *value, std::to_string(ttl_.count())});
+    auto stored =
+        put_script().run(*lease, {gen_key}, {entry, gen, *value, std::to_string(ttl_.count())});
     if (stored.is_integer() && stored.as_integer() == 1) {
       store_local(key, Local{value, gen_key, gen, started, started + ttl_}, epoch_seen);
     }

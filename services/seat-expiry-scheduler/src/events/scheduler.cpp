@@ -158,8 +158,8 @@ void ExpiryScheduler::consume_loop() {
       copts.group_id = options_.group_id;
       copts.client_id = options_.service;
       copts.topics = {std::string(topics::kReservationHeld),
-                     std::string(topics::kReservationConfirmed),
-                     std::string(topics::kReservationCancelled)};
+                      std::string(topics::kReservationConfirmed),
+                      std::string(topics::kReservationCancelled)};
       copts.auto_offset_reset = options_.auto_offset_reset;
       copts.session_timeout_ms = options_.session_timeout_ms;
       // Range assignment gives one member the same partition number of all
@@ -259,8 +259,8 @@ std::size_t ExpiryScheduler::claim_and_publish(const std::set<std::int32_t>& own
       auto& batch = batches[i];
       const auto count = batch.timers.size();
       try {
-        auto envelope =
-            events::Envelope::make(std::string(topics::kSeatsExpired), options_.service, seats_expired_data(batch));
+        auto envelope = events::Envelope::make(std::string(topics::kSeatsExpired), options_.service,
+                                               seats_expired_data(batch));
         events::Record record;
         try {
           record = events::make_event_record(envelope, events::event_key(batch.schedule_id));

@@ -12,8 +12,8 @@ namespace ticketing::auth {
 // What a queue token says: who, which token, when it was issued. Queue state
 // (WAITING / ACTIVE) is not in the token: reservation-api keeps it in Redis.
 struct TokenClaims {
-  std::string token_id;      // uuid
-  std::int64_t user_id = 0;  // > 0
+  std::string token_id;        // uuid
+  std::int64_t user_id = 0;    // > 0
   std::int64_t issued_at = 0;  // unix seconds
 };
 

@@ -10,8 +10,8 @@ namespace ticketing::events {
 // The event envelope of system.md section 4. `data_json` is the serialized
 // JSON object of the "data" member.
 struct Envelope {
-  std::string event_id;     // uuid
-  std::string type;         // e.g. "payment.completed"
+  std::string event_id;  // uuid
+  std::string type;      // e.g. "payment.completed"
   int version = 1;
   std::string occurred_at;  // RFC 3339 UTC
   std::string producer;     // service name

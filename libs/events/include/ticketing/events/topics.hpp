@@ -26,9 +26,9 @@ inline constexpr std::string_view kNotifyPaymentRefunded = "notifications.paymen
 inline constexpr std::string_view kNotificationsDlq = "notifications.dlq";
 
 inline constexpr std::array<std::string_view, 10> kAll = {
-    kReservationHeld,        kReservationConfirmed,       kReservationConfirmationFailed,
-    kReservationCancelled,   kPaymentCompleted,           kPaymentRefunded,
-    kSeatsExpired,           kNotifyPaymentCompleted,     kNotifyReservationCompleted,
+    kReservationHeld,      kReservationConfirmed,   kReservationConfirmationFailed,
+    kReservationCancelled, kPaymentCompleted,       kPaymentRefunded,
+    kSeatsExpired,         kNotifyPaymentCompleted, kNotifyReservationCompleted,
     kNotifyPaymentRefunded};
 
 }  // namespace ticketing::events::topics

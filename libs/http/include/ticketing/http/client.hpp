@@ -33,8 +33,8 @@ struct ClientResponse {
 };
 
 struct ClientOptions {
-  bool verify_tls = true;   // certificate chain and host name (or IP address)
-  std::string ca_file;      // PEM bundle; empty = the system's default CAs
+  bool verify_tls = true;                        // certificate chain and host name (or IP address)
+  std::string ca_file;                           // PEM bundle; empty = the system's default CAs
   std::size_t max_response_bytes = 1024 * 1024;  // body limit
   std::string user_agent = "ticketing-http-client";
 };

@@ -8,8 +8,8 @@ namespace ticketing::http {
 
 // An absolute http:// or https:// URL split for a client request.
 struct Url {
-  std::string scheme;  // "http" or "https", lower-cased
-  std::string host;    // lower-cased; IPv6 literal without brackets, e.g. "::1"
+  std::string scheme;      // "http" or "https", lower-cased
+  std::string host;        // lower-cased; IPv6 literal without brackets, e.g. "::1"
   std::uint16_t port = 0;  // explicit, or 80 / 443 by scheme
   std::string target;      // path and query, never empty: "/" when absent; fragment dropped
   bool ipv6_literal = false;
