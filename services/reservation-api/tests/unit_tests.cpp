@@ -73,17 +73,17 @@ TEST_CASE("produced events validate against their schemas") {
   CHECK(held.payload.find(R"("seatNo":3)") != std::string::npos);
   auto cancelled = cancelled_row({7, 8, 2, 3, "EXPIRED", "2026-11-24T06:05:00.000Z"}, "");
   CHECK(cancelled.topic == "reservation.cancelled");
-  ConfirmedData d{7,
-                  9,
-                  8,
-                  1,
-                  "Title",
-                  2,
-                  "2027-03-14T19:00:00.000Z",
-                  3,
-                  100,
-                  "2026-11-24T06:00:00.000Z",
-                  "2026-11-24T06:01:00.000Z"};
+  events::ReservationConfirmed d{7,
+                                 9,
+                                 8,
+                                 1,
+                                 "Title",
+                                 2,
+                                 "2027-03-14T19:00:00.000Z",
+                                 3,
+                                 100,
+                                 "2026-11-24T06:00:00.000Z",
+                                 "2026-11-24T06:01:00.000Z"};
   CHECK(confirmed_row(d, "").topic == "reservation.confirmed");
   auto note = reservation_completed_row(d, "");
   CHECK(note.topic == "notifications.reservation-completed");

@@ -79,15 +79,13 @@ TEST_CASE("seats.expired data validates against the schema, up to 500 seats") {
   auto batches = plan_batches(due, 500);
   REQUIRE(batches.size() == 2);
   for (const auto& b : batches) {
-    auto env = ticketing::events::Envelope::make("seats.expired", "seat-expiry-scheduler",
-                                                 seats_expired_data(b));
+    auto env = ticketing::events::make_envelope(to_event(b), "seat-expiry-scheduler");
     auto record = ticketing::events::make_event_record(env, "9");
     CHECK(record.topic == "seats.expired");
     CHECK(record.key == "9");
   }
   // 501 seats in one record is over the schema's limit: never produced.
   ExpiryBatch too_big{9, due};
-  auto env = ticketing::events::Envelope::make("seats.expired", "seat-expiry-scheduler",
-                                               seats_expired_data(too_big));
+  auto env = ticketing::events::make_envelope(to_event(too_big), "seat-expiry-scheduler");
   CHECK_THROWS_AS(ticketing::events::make_event_record(env, "9"), ticketing::PoisonError);
 }

@@ -1,9 +1,8 @@
 #include "events/confirmed.hpp"
 
-#include <rapidjson/document.h>
-
 #include "domain/delivery.hpp"
 #include "ticketing/common/error.hpp"
+#include "ticketing/events/contracts.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/topics.hpp"
 
@@ -15,14 +14,8 @@ Confirmed parse_confirmed(std::string_view value, const std::string* traceparent
   if (env.type != events::topics::kReservationConfirmed)
     throw PoisonError("unexpected event type " + env.type);
   schemas.validate(env.type, value);
-  rapidjson::Document data;
-  data.Parse(env.data_json.c_str());
-  if (data.HasParseError() || !data.IsObject() || !data.HasMember("reservationId") ||
-      !data["reservationId"].IsInt64()) {
-    throw PoisonError("data.reservationId missing");
-  }
   Confirmed c;
-  c.reservation_id = data["reservationId"].GetInt64();
+  c.reservation_id = events::decode<events::ReservationConfirmed>(env).reservation_id;
   c.event_id = env.event_id;
   c.body = platform_body(env.data_json, env.event_id, env.occurred_at);
   if (traceparent != nullptr) c.trace_id = events::trace_id_from_traceparent(*traceparent);

@@ -1,10 +1,9 @@
 #include "domain/message.hpp"
 
-#include <rapidjson/document.h>
-
 #include <cstdio>
 
 #include "ticketing/common/error.hpp"
+#include "ticketing/events/contracts.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/topics.hpp"
 
@@ -17,30 +16,6 @@ const char* pick(Language l, const char* en, const char* ko) {
   return l == Language::kKo ? ko : en;
 }
 
-class Data {
- public:
-  explicit Data(const std::string& json) {
-    doc_.Parse(json.c_str());
-    if (doc_.HasParseError() || !doc_.IsObject())
-      throw PoisonError("event data is not a JSON object");
-  }
-  [[nodiscard]] std::int64_t integer(const char* name) const {
-    auto it = doc_.FindMember(name);
-    if (it == doc_.MemberEnd() || !it->value.IsInt64())
-      throw PoisonError(std::string("data.") + name + " missing or not an integer");
-    return it->value.GetInt64();
-  }
-  [[nodiscard]] std::string str(const char* name) const {
-    auto it = doc_.FindMember(name);
-    if (it == doc_.MemberEnd() || !it->value.IsString())
-      throw PoisonError(std::string("data.") + name + " missing or not a string");
-    return {it->value.GetString(), it->value.GetStringLength()};
-  }
-
- private:
-  rapidjson::Document doc_;
-};
-
 std::string points(Language l, std::int64_t n) {
   return group_thousands(n) + (l == Language::kKo ? "포인트" : " points");
 }
@@ -49,48 +24,46 @@ std::string reservation_no(std::int64_t id) {
   return "#" + std::to_string(id);
 }
 
-Message base(const events::Envelope& env, const Data& d) {
+Message base(const events::Envelope& env, std::int64_t user_id) {
   Message m;
   m.event_id = env.event_id;
   m.event_type = env.type;
-  m.user_id = d.integer("userId");
+  m.user_id = user_id;
   return m;
 }
 
 Message payment_completed(const events::Envelope& env, Language l) {
-  Data d(env.data_json);
-  Message m = base(env, d);
-  const std::int64_t amount = d.integer("amount");
-  const std::int64_t reservation = d.integer("reservationId");
+  const auto d = events::decode<events::PaymentCompletedNote>(env);
+  Message m = base(env, d.user_id);
   m.title = pick(l, "Payment completed", "결제 완료");
-  m.text = l == Language::kKo ? "예약 " + reservation_no(reservation) + "의 결제 " +
-                                    points(l, amount) + "가 완료되었습니다."
-                              : "We received your payment of " + points(l, amount) +
-                                    " for reservation " + reservation_no(reservation) + ".";
-  m.fields = {{pick(l, "Amount", "결제 금액"), points(l, amount)},
-              {pick(l, "Balance", "잔액"), points(l, d.integer("balance"))},
-              {pick(l, "Reservation", "예약 번호"), reservation_no(reservation)},
-              {pick(l, "Payment", "결제 번호"), reservation_no(d.integer("paymentId"))}};
+  m.text = l == Language::kKo ? "예약 " + reservation_no(d.reservation_id) + "의 결제 " +
+                                    points(l, d.amount) + "가 완료되었습니다."
+                              : "We received your payment of " + points(l, d.amount) +
+                                    " for reservation " + reservation_no(d.reservation_id) + ".";
+  m.fields = {{pick(l, "Amount", "결제 금액"), points(l, d.amount)},
+              {pick(l, "Balance", "잔액"), points(l, d.balance)},
+              {pick(l, "Reservation", "예약 번호"), reservation_no(d.reservation_id)},
+              {pick(l, "Payment", "결제 번호"), reservation_no(d.payment_id)}};
   m.colour = 0x2ECC71;
-  m.time = d.str("paidAt");
+  m.time = d.paid_at;
   return m;
 }
 
 Message reservation_completed(const events::Envelope& env, Language l) {
-  Data d(env.data_json);
-  Message m = base(env, d);
-  const std::string concert = d.str("concertTitle");
-  const std::string seat = std::to_string(d.integer("seatNo"));
+  const auto d = events::decode<events::ReservationCompletedNote>(env);
+  Message m = base(env, d.user_id);
+  const std::string& concert = d.concert_title;
+  const std::string seat = std::to_string(d.seat_no);
   m.title = pick(l, "Reservation confirmed", "예매 확정");
   m.text = l == Language::kKo ? concert + " " + seat + "번 좌석 예매가 확정되었습니다."
                               : "Your seat " + seat + " for " + concert + " is confirmed.";
   m.fields = {{pick(l, "Concert", "공연"), concert, false},
-              {pick(l, "Starts at", "공연 일시"), d.str("startsAt")},
+              {pick(l, "Starts at", "공연 일시"), d.starts_at},
               {pick(l, "Seat", "좌석"), seat},
-              {pick(l, "Price", "가격"), points(l, d.integer("price"))},
-              {pick(l, "Reservation", "예약 번호"), reservation_no(d.integer("reservationId"))}};
+              {pick(l, "Price", "가격"), points(l, d.price)},
+              {pick(l, "Reservation", "예약 번호"), reservation_no(d.reservation_id)}};
   m.colour = 0x3498DB;
-  m.time = d.str("confirmedAt");
+  m.time = d.confirmed_at;
   return m;
 }
 
@@ -104,21 +77,19 @@ std::string refund_reason(Language l, const std::string& reason) {
 }
 
 Message payment_refunded(const events::Envelope& env, Language l) {
-  Data d(env.data_json);
-  Message m = base(env, d);
-  const std::int64_t amount = d.integer("amount");
-  const std::int64_t reservation = d.integer("reservationId");
-  const std::string reason = refund_reason(l, d.str("reason"));
+  const auto d = events::decode<events::PaymentRefundedNote>(env);
+  Message m = base(env, d.user_id);
+  const std::string reason = refund_reason(l, d.reason);
   m.title = pick(l, "Payment refunded", "환불 완료");
-  m.text = l == Language::kKo ? "예약 " + reservation_no(reservation) + "의 결제 " +
-                                    points(l, amount) + "가 환불되었습니다 (" + reason + ")."
-                              : points(l, amount) + " were refunded for reservation " +
-                                    reservation_no(reservation) + " (" + reason + ").";
-  m.fields = {{pick(l, "Amount", "환불 금액"), points(l, amount)},
-              {pick(l, "Balance", "잔액"), points(l, d.integer("balance"))},
+  m.text = l == Language::kKo ? "예약 " + reservation_no(d.reservation_id) + "의 결제 " +
+                                    points(l, d.amount) + "가 환불되었습니다 (" + reason + ")."
+                              : points(l, d.amount) + " were refunded for reservation " +
+                                    reservation_no(d.reservation_id) + " (" + reason + ").";
+  m.fields = {{pick(l, "Amount", "환불 금액"), points(l, d.amount)},
+              {pick(l, "Balance", "잔액"), points(l, d.balance)},
               {pick(l, "Reason", "사유"), reason, false}};
   m.colour = 0xE67E22;
-  m.time = d.str("refundedAt");
+  m.time = d.refunded_at;
   return m;
 }
 

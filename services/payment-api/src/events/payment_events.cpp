@@ -5,14 +5,13 @@
 
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/ids.hpp"
-#include "ticketing/common/json_writer.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/consumer.hpp"
+#include "ticketing/events/contracts.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/topics.hpp"
-#include "ticketing/http/json.hpp"
 #include "ticketing/outbox/event_row.hpp"
 #include "ticketing/outbox/relay.hpp"
 
@@ -24,25 +23,15 @@ std::string rfc3339_ms(std::int64_t ms) {
   return to_rfc3339(SystemTime(std::chrono::milliseconds(ms)));
 }
 
-outbox::OutboxRow to_row(const events::Envelope& env, std::int64_t key) {
-  return outbox::event_row(env, events::event_key(key));  // validates
-}
-
-struct Fields {
-  http::JsonBody body;
-  std::int64_t id(std::string_view f) { return body.int64(f, 1, INT64_MAX).value_or(0); }
-  std::int64_t points(std::string_view f) { return body.int64(f, 0, INT64_MAX).value_or(0); }
-  std::string text(std::string_view f) { return body.string(f, 64).value_or(""); }
-  void check() {
-    if (!body.problems().empty()) throw PoisonError("event data: " + body.problems().front());
-  }
-};
-
-Fields parse_data(const events::Envelope& env) {
-  auto parsed = http::JsonBody::parse(env.data_json);
-  if (std::holds_alternative<http::Response>(parsed))
-    throw PoisonError("event data is not a JSON object");
-  return Fields{std::move(std::get<http::JsonBody>(parsed))};
+// The rows of an event and its notification, one trace: the note takes the
+// event's trace id (a new one when the caller has none).
+template <events::Contract Event, events::Contract Note>
+std::vector<outbox::OutboxRow> rows_of(const Event& event, const Note& note,
+                                       const std::string& trace_id) {
+  auto e1 = events::make_envelope(event, std::string(kServiceName), trace_id);
+  auto e2 = events::make_envelope(note, std::string(kServiceName), e1.trace_id);
+  return {outbox::event_row(e1, events::event_key(event.key())),  // validates
+          outbox::event_row(e2, events::event_key(note.key()))};
 }
 
 std::int64_t millis_of(const std::string& rfc3339) {
@@ -56,83 +45,24 @@ std::int64_t millis_of(const std::string& rfc3339) {
 std::vector<outbox::OutboxRow> payment_completed_rows(const PaymentRecord& p,
                                                       std::int64_t balance_after,
                                                       const std::string& trace_id) {
-  ticketing::JsonWriter d1;
-  d1.start_object()
-      .key("paymentId")
-      .integer(p.id.value)
-      .key("reservationId")
-      .integer(p.reservation.value)
-      .key("userId")
-      .integer(p.user.value)
-      .key("amount")
-      .integer(p.amount)
-      .key("paidAt")
-      .string(rfc3339_ms(p.paid_at_ms))
-      .end_object();
-  ticketing::JsonWriter d2;
-  d2.start_object()
-      .key("userId")
-      .integer(p.user.value)
-      .key("paymentId")
-      .integer(p.id.value)
-      .key("reservationId")
-      .integer(p.reservation.value)
-      .key("amount")
-      .integer(p.amount)
-      .key("balance")
-      .integer(balance_after)
-      .key("paidAt")
-      .string(rfc3339_ms(p.paid_at_ms))
-      .end_object();
-  auto e1 = events::Envelope::make(std::string(events::topics::kPaymentCompleted),
-                                   std::string(kServiceName), d1.str(), trace_id);
-  auto e2 = events::Envelope::make(std::string(events::topics::kNotifyPaymentCompleted),
-                                   std::string(kServiceName), d2.str(), e1.trace_id);
-  return {to_row(e1, p.reservation.value), to_row(e2, p.user.value)};
+  const std::string paid_at = rfc3339_ms(p.paid_at_ms);
+  events::PaymentCompleted paid{p.id.value, p.reservation.value, p.user.value, p.amount, paid_at};
+  events::PaymentCompletedNote note{p.user.value, p.id.value,    p.reservation.value,
+                                    p.amount,     balance_after, paid_at};
+  return rows_of(paid, note, trace_id);
 }
 
 std::vector<outbox::OutboxRow> payment_refunded_rows(const PaymentRecord& p,
                                                      std::int64_t balance_after,
                                                      std::string_view reason,
                                                      const std::string& trace_id) {
-  auto at = rfc3339_ms(p.refunded_at_ms.value_or(now_unix_millis()));
-  ticketing::JsonWriter d1;
-  d1.start_object()
-      .key("paymentId")
-      .integer(p.id.value)
-      .key("reservationId")
-      .integer(p.reservation.value)
-      .key("userId")
-      .integer(p.user.value)
-      .key("amount")
-      .integer(p.amount)
-      .key("reason")
-      .string(reason)
-      .key("refundedAt")
-      .string(at)
-      .end_object();
-  ticketing::JsonWriter d2;
-  d2.start_object()
-      .key("userId")
-      .integer(p.user.value)
-      .key("paymentId")
-      .integer(p.id.value)
-      .key("reservationId")
-      .integer(p.reservation.value)
-      .key("amount")
-      .integer(p.amount)
-      .key("balance")
-      .integer(balance_after)
-      .key("reason")
-      .string(reason)
-      .key("refundedAt")
-      .string(at)
-      .end_object();
-  auto e1 = events::Envelope::make(std::string(events::topics::kPaymentRefunded),
-                                   std::string(kServiceName), d1.str(), trace_id);
-  auto e2 = events::Envelope::make(std::string(events::topics::kNotifyPaymentRefunded),
-                                   std::string(kServiceName), d2.str(), e1.trace_id);
-  return {to_row(e1, p.reservation.value), to_row(e2, p.user.value)};
+  const std::string at = rfc3339_ms(p.refunded_at_ms.value_or(now_unix_millis()));
+  events::PaymentRefunded refunded{p.id.value, p.reservation.value, p.user.value,
+                                   p.amount,   std::string(reason), at};
+  events::PaymentRefundedNote note{
+      p.user.value,        p.id.value, p.reservation.value, p.amount, balance_after,
+      std::string(reason), at};
+  return rows_of(refunded, note, trace_id);
 }
 
 void ReservationEventHandler::operator()(const events::Event& event) {
@@ -147,33 +77,26 @@ void ReservationEventHandler::operator()(const events::Event& event) {
                {{"event_id", env.event_id}, {"producer", env.producer}, {"type", env.type}});
     return;
   }
-  auto data = parse_data(env);
   if (env.type == events::topics::kReservationHeld) {
+    const auto held = events::decode<events::ReservationHeld>(env);
     Hold hold;
-    hold.reservation = ReservationId{data.id("reservationId")};
-    hold.user = UserId{data.id("userId")};
-    hold.price = data.points("price");
-    auto schedule = data.id("scheduleId");
-    auto seat = static_cast<int>(data.id("seatNo"));
-    auto expires = data.text("expiresAt");
-    data.check();
-    hold.expires_at_ms = millis_of(expires);
-    store_.apply_held(hold, schedule, seat);
+    hold.reservation = ReservationId{held.reservation_id};
+    hold.user = UserId{held.user_id};
+    hold.price = held.price;
+    hold.expires_at_ms = millis_of(held.expires_at);
+    store_.apply_held(hold, held.schedule_id, held.seat_no);
     log::debug("hold recorded", {{"event_id", env.event_id},
                                  {"trace_id", event.trace_id},
                                  {"reservation_id", std::to_string(hold.reservation.value)}});
   } else if (env.type == events::topics::kReservationCancelled) {
-    ReservationId r{data.id("reservationId")};
-    UserId u{data.id("userId")};
-    auto schedule = data.id("scheduleId");
-    auto seat = static_cast<int>(data.id("seatNo"));
-    data.check();
-    store_.apply_cancelled(r, u, schedule, seat);
+    const auto cancelled = events::decode<events::ReservationCancelled>(env);
+    store_.apply_cancelled(ReservationId{cancelled.reservation_id}, UserId{cancelled.user_id},
+                           cancelled.schedule_id, cancelled.seat_no);
   } else if (env.type == events::topics::kReservationConfirmationFailed) {
-    ReservationId r{data.id("reservationId")};
-    PaymentId p{data.id("paymentId")};
-    auto reason = data.text("reason");
-    data.check();
+    const auto failed = events::decode<events::ReservationConfirmationFailed>(env);
+    ReservationId r{failed.reservation_id};
+    PaymentId p{failed.payment_id};
+    const std::string& reason = failed.reason;
     auto trace = event.trace_id;
     auto result = store_.refund(env.event_id, r, p, reason, now_unix_millis(),
                                 [&](const PaymentRecord& rec, std::int64_t balance) {

@@ -1,7 +1,5 @@
 #include "events/consumers.hpp"
 
-#include <rapidjson/document.h>
-
 #include <string>
 
 #include "store/queue_store.hpp"
@@ -10,40 +8,24 @@
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
+#include "ticketing/events/contracts.hpp"
 #include "ticketing/events/topics.hpp"
 
 namespace ticketing::reservation {
 
 namespace {
 
-rapidjson::Document parse_data(const events::Envelope& env) {
-  rapidjson::Document doc;
-  doc.Parse(env.data_json.data(), env.data_json.size());
-  if (doc.HasParseError() || !doc.IsObject()) throw PoisonError("event data is not a JSON object");
-  return doc;
-}
-
-std::int64_t get_i64(const rapidjson::Value& obj, const char* name) {
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsInt64()) {
-    throw PoisonError(std::string("event data field ") + name + " is missing or not an integer");
-  }
-  return it->value.GetInt64();
-}
-
-SystemTime get_time(const rapidjson::Value& obj, const char* name) {
-  auto it = obj.FindMember(name);
-  std::optional<SystemTime> t;
-  if (it != obj.MemberEnd() && it->value.IsString()) t = parse_rfc3339(it->value.GetString());
-  if (!t) throw PoisonError(std::string("event data field ") + name + " is not an RFC 3339 time");
+// An RFC 3339 time of event data, to the millisecond (as the database keeps it).
+SystemTime millis_time(const std::string& text, const char* field) {
+  auto t = parse_rfc3339(text);
+  if (!t) throw PoisonError(std::string("event data field ") + field + " is not an RFC 3339 time");
   return std::chrono::time_point_cast<std::chrono::milliseconds>(*t);
 }
 
 void on_payment_completed(ReservationStore& store, QueueStore& queue, const events::Event& ev) {
-  auto doc = parse_data(*ev.envelope);
-  PaymentCompleted p{ev.envelope->event_id,         get_i64(doc, "paymentId"),
-                     get_i64(doc, "reservationId"), get_i64(doc, "userId"),
-                     get_i64(doc, "amount"),        get_time(doc, "paidAt")};
+  const auto paid = events::decode<events::PaymentCompleted>(*ev.envelope);
+  PaymentCompleted p{ev.envelope->event_id, paid.payment_id, paid.reservation_id,
+                     paid.user_id,          paid.amount,     millis_time(paid.paid_at, "paidAt")};
   auto outcome = store.confirm(p, ev.trace_id);
   metrics::global()
       .counter("reservation_payments_handled_total", "payment.completed events by outcome",
@@ -66,15 +48,11 @@ void on_payment_completed(ReservationStore& store, QueueStore& queue, const even
 }
 
 void on_seats_expired(ReservationStore& store, const events::Event& ev) {
-  auto doc = parse_data(*ev.envelope);
-  auto schedule = get_i64(doc, "scheduleId");
-  auto it = doc.FindMember("seats");
-  if (it == doc.MemberEnd() || !it->value.IsArray()) throw PoisonError("seats is not an array");
+  const auto expired = events::decode<events::SeatsExpired>(*ev.envelope);
+  const auto schedule = expired.schedule_id;
   std::vector<ExpiredSeat> seats;
-  for (const auto& s : it->value.GetArray()) {
-    if (!s.IsObject()) throw PoisonError("seats[] is not an object");
-    seats.push_back({get_i64(s, "reservationId"), static_cast<int>(get_i64(s, "seatNo"))});
-  }
+  seats.reserve(expired.seats.size());
+  for (const auto& seat : expired.seats) seats.push_back({seat.reservation_id, seat.seat_no});
   auto n = store.expire(ev.envelope->event_id, ScheduleId{schedule}, seats, ev.trace_id);
   metrics::global()
       .counter("reservation_holds_expired_total", "Holds ended by seats.expired")

@@ -287,23 +287,24 @@ ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::s
       throw DbError(
           "seat of reservation " + std::to_string(p.reservation_id) + " is not held by it", false);
     }
-    ConfirmedData d{p.reservation_id,
-                    p.payment_id,
-                    p.user_id,
-                    row->i64("concert_id"),
-                    row->str("title"),
-                    schedule_id,
-                    db_time_to_rfc3339(row->str("starts_at")),
-                    seat_no,
-                    row->i64("price"),
-                    db_time_to_rfc3339(row->str("held_at")),
-                    to_rfc3339(now)};
+    events::ReservationConfirmed d{p.reservation_id,
+                                   p.payment_id,
+                                   p.user_id,
+                                   row->i64("concert_id"),
+                                   row->str("title"),
+                                   schedule_id,
+                                   db_time_to_rfc3339(row->str("starts_at")),
+                                   seat_no,
+                                   row->i64("price"),
+                                   db_time_to_rfc3339(row->str("held_at")),
+                                   to_rfc3339(now)};
     outbox::append(conn, confirmed_row(d, trace_id));
     outbox::append(conn, reservation_completed_row(d, trace_id));
   } else if (outcome != ConfirmOutcome::kDuplicate) {
-    outbox::append(conn, confirmation_failed_row({p.reservation_id, p.payment_id, p.user_id,
-                                                  p.amount, to_string(outcome), to_rfc3339(now)},
-                                                 trace_id));
+    outbox::append(conn,
+                   confirmation_failed_row({p.reservation_id, p.payment_id, p.user_id, p.amount,
+                                            std::string(to_string(outcome)), to_rfc3339(now)},
+                                           trace_id));
   }
   tx.commit();
   committed(schedule_id);

@@ -5,7 +5,6 @@
 #include <stdexcept>
 
 #include "ticketing/common/ids.hpp"
-#include "ticketing/common/json_writer.hpp"
 
 namespace ticketing::scheduler {
 
@@ -69,21 +68,12 @@ std::vector<ExpiryBatch> plan_batches(std::vector<Timer> due, std::size_t max_se
   return batches;
 }
 
-std::string seats_expired_data(const ExpiryBatch& batch) {
-  ticketing::JsonWriter w;
-  w.start_object().key("scheduleId").integer(batch.schedule_id).key("seats").start_array();
-  for (const auto& t : batch.timers) {
-    w.start_object()
-        .key("reservationId")
-        .integer(t.reservation_id)
-        .key("seatNo")
-        .integer(t.seat_no)
-        .key("expiresAt")
-        .string(t.expires_at)
-        .end_object();
-  }
-  w.end_array().end_object();
-  return w.str();
+events::SeatsExpired to_event(const ExpiryBatch& batch) {
+  events::SeatsExpired e;
+  e.schedule_id = batch.schedule_id;
+  e.seats.reserve(batch.timers.size());
+  for (const auto& t : batch.timers) e.seats.push_back({t.reservation_id, t.seat_no, t.expires_at});
+  return e;
 }
 
 }  // namespace ticketing::scheduler

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ticketing/events/contracts.hpp"
+
 namespace ticketing::scheduler {
 
 // One hold whose seat goes back on sale at `expires_at` unless the
@@ -38,7 +40,7 @@ struct ExpiryBatch {
 // reservation id) and cuts each group into batches of at most max_seats.
 std::vector<ExpiryBatch> plan_batches(std::vector<Timer> due, std::size_t max_seats);
 
-// The `data` object of a seats.expired event for a batch.
-std::string seats_expired_data(const ExpiryBatch& batch);
+// The seats.expired event of a batch.
+events::SeatsExpired to_event(const ExpiryBatch& batch);
 
 }  // namespace ticketing::scheduler

@@ -1,7 +1,5 @@
 #include "events/scheduler.hpp"
 
-#include <rapidjson/document.h>
-
 #include <map>
 
 #include "ticketing/common/error.hpp"
@@ -9,6 +7,7 @@
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/consumer.hpp"
+#include "ticketing/events/contracts.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
@@ -51,52 +50,40 @@ Metrics& m() {
   return metrics;
 }
 
-const rapidjson::Value& member(const rapidjson::Value& obj, const char* name) {
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd()) throw PoisonError(std::string("data.") + name + " missing");
-  return it->value;
-}
-
-std::int64_t int_member(const rapidjson::Value& obj, const char* name) {
-  const auto& v = member(obj, name);
-  if (!v.IsInt64()) throw PoisonError(std::string("data.") + name + " is not an integer");
-  return v.GetInt64();
-}
-
-std::string string_member(const rapidjson::Value& obj, const char* name) {
-  const auto& v = member(obj, name);
-  if (!v.IsString()) throw PoisonError(std::string("data.") + name + " is not a string");
-  return {v.GetString(), v.GetStringLength()};
+// The reservation a confirmed or cancelled event ends.
+std::int64_t ended_reservation(const std::string& topic, const events::Envelope& env) {
+  if (topic == topics::kReservationConfirmed) {
+    return events::decode<events::ReservationConfirmed>(env).reservation_id;
+  }
+  return events::decode<events::ReservationCancelled>(env).reservation_id;
 }
 
 }  // namespace
 
 void apply_event(TimerStore& store, const events::Event& event) {
   if (event.envelope == nullptr) throw PoisonError("no envelope");
-  rapidjson::Document doc;
-  doc.Parse(event.envelope->data_json.data(), event.envelope->data_json.size());
-  if (doc.HasParseError() || !doc.IsObject()) throw PoisonError("data is not a JSON object");
   const auto& topic = event.message.topic;
-  const auto reservation_id = int_member(doc, "reservationId");
-  const auto id_text = std::to_string(reservation_id);
   if (topic == topics::kReservationHeld) {
+    const auto held = events::decode<events::ReservationHeld>(*event.envelope);
     Timer t;
-    t.reservation_id = reservation_id;
+    t.reservation_id = held.reservation_id;
     t.bucket = event.message.partition;
-    t.schedule_id = int_member(doc, "scheduleId");
-    t.seat_no = static_cast<std::int32_t>(int_member(doc, "seatNo"));
-    t.expires_at = string_member(doc, "expiresAt");
+    t.schedule_id = held.schedule_id;
+    t.seat_no = held.seat_no;
+    t.expires_at = held.expires_at;
     auto when = parse_rfc3339(t.expires_at);
     if (!when) throw PoisonError("data.expiresAt is not an RFC 3339 time");
     t.expires_ms = unix_millis(*when);
     bool added = store.add(t);
     m().started.inc();
     log::debug(added ? "timer started" : "timer already present or reservation finished",
-               {{"reservation_id", id_text},
+               {{"reservation_id", std::to_string(t.reservation_id)},
                 {"event_id", event.envelope->event_id},
                 {"trace_id", event.trace_id},
                 {"expires_at", t.expires_at}});
   } else if (topic == topics::kReservationConfirmed || topic == topics::kReservationCancelled) {
+    const auto reservation_id = ended_reservation(topic, *event.envelope);
+    const auto id_text = std::to_string(reservation_id);
     store.finish(reservation_id, event.message.partition);
     m().finished.inc();
     log::debug("timer dropped", {{"reservation_id", id_text},
@@ -259,8 +246,7 @@ std::size_t ExpiryScheduler::claim_and_publish(const std::set<std::int32_t>& own
       auto& batch = batches[i];
       const auto count = batch.timers.size();
       try {
-        auto envelope = events::Envelope::make(std::string(topics::kSeatsExpired), options_.service,
-                                               seats_expired_data(batch));
+        auto envelope = events::make_envelope(to_event(batch), options_.service);
         events::Record record;
         try {
           record = events::make_event_record(envelope, events::event_key(batch.schedule_id));
