@@ -10,12 +10,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "contract_json.hpp"  // private: the generic reader and writer
 #include "ticketing/common/error.hpp"
 #include "ticketing/events/contracts.hpp"
 #include "ticketing/events/envelope.hpp"
@@ -175,4 +177,37 @@ TEST_CASE("keys: the reservation, the schedule, or the user to notify", "[contra
   note.user_id = 5;
   note.payment_id = 1;
   CHECK(note.key() == 5);
+}
+
+namespace {
+
+// A contract of this test only, with a field its schema would not require
+// (the first step of adding a field: consumers must read events without it).
+struct Evolving {
+  static constexpr std::string_view kType = "test.evolving";
+  std::int64_t id = 0;
+  std::optional<std::string> note;
+
+  [[nodiscard]] std::int64_t key() const { return id; }
+  static constexpr auto fields() {
+    return std::tuple{field("id", &Evolving::id), field("note", &Evolving::note)};
+  }
+  bool operator==(const Evolving&) const = default;
+};
+
+}  // namespace
+
+TEST_CASE("an optional field may be absent or null, and is not written when empty", "[contracts]") {
+  Evolving e;
+  e.id = 3;
+  CHECK(to_data_json(e) == R"({"id":3})");
+  CHECK(from_data_json<Evolving>(R"({"id":3})") == e);
+  CHECK(from_data_json<Evolving>(R"({"id":3,"note":null})") == e);
+  e.note = "hello";
+  CHECK(to_data_json(e) == R"({"id":3,"note":"hello"})");
+  CHECK(from_data_json<Evolving>(R"({"id":3,"note":"hello"})") == e);
+  CHECK_THROWS_WITH(from_data_json<Evolving>(R"({"id":3,"note":7})"),
+                    Catch::Contains("data.note must be a string"));
+  CHECK_THROWS_WITH(from_data_json<Evolving>(R"({"note":"x"})"),
+                    Catch::Contains("data.id is missing"));
 }

@@ -103,11 +103,9 @@ void ReservationEventHandler::operator()(const events::Event& event) {
                                   return payment_refunded_rows(rec, balance, reason, trace);
                                 });
     std::string rid = std::to_string(r.value);
-    static constexpr std::string_view kResults[] = {
-        "refunded", "already_refunded", "duplicate_event", "payment_missing", "payment_mismatch"};
     metrics::global()
         .counter("payment_api_refunds_total", "confirmation-failed events by result",
-                 {{"result", std::string(kResults[static_cast<int>(result)])}})
+                 {{"result", std::string(to_string(result))}})
         .inc();
     switch (result) {
       case RefundResult::kRefunded:

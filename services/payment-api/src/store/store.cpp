@@ -369,6 +369,22 @@ void Store::apply_cancelled(ReservationId reservation, UserId user, std::int64_t
   });
 }
 
+std::string_view to_string(RefundResult result) {
+  switch (result) {
+    case RefundResult::kRefunded:
+      return "refunded";
+    case RefundResult::kAlreadyRefunded:
+      return "already_refunded";
+    case RefundResult::kDuplicateEvent:
+      return "duplicate_event";
+    case RefundResult::kPaymentMissing:
+      return "payment_missing";
+    case RefundResult::kPaymentMismatch:
+      return "payment_mismatch";
+  }
+  return "unknown";
+}
+
 RefundResult Store::refund(
     std::string_view event_id, ReservationId reservation, PaymentId payment_id,
     std::string_view reason, std::int64_t now_ms,

@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/wallet.hpp"
@@ -76,6 +77,8 @@ enum class RefundResult {
   kPaymentMissing,
   kPaymentMismatch
 };
+// The metrics label of a result: "refunded", "already_refunded", ...
+std::string_view to_string(RefundResult result);
 
 class Store {
  public:

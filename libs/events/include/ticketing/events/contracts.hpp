@@ -11,7 +11,8 @@
 // produced. Reading maps an envelope that HandlingLoop has already validated;
 // a missing or mistyped field is a PoisonError (dead-lettered at once).
 // Timestamps stay RFC 3339 strings and enums strings, as on the wire: the
-// schema is their check. tests/events/unit/contracts_tests.cpp holds the
+// schema is their check. A field the schema does not require is a
+// std::optional member (absent when empty). tests/events/unit/contracts_tests.cpp holds the
 // structs, the schemas and the examples together.
 
 #include <concepts>
