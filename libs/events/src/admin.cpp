@@ -527,6 +527,8 @@ void commit_group_at_end(const std::string& bootstrap, const std::string& group,
   KafkaPtr rk = new_client(RD_KAFKA_CONSUMER, std::move(conf));
   MetadataPtr md = fetch_metadata(rk.get(), true, timeout);
   PartitionListPtr list(rd_kafka_topic_partition_list_new(16));
+  constexpr auto kRetryPause = std::chrono::milliseconds(200);
+  const auto deadline = Clock::now() + timeout;
   for (const auto& topic : topics) {
     const rd_kafka_metadata_topic_t* t = nullptr;
     for (int i = 0; i < md->topic_cnt; ++i)
@@ -534,10 +536,20 @@ void commit_group_at_end(const std::string& bootstrap, const std::string& group,
     if (t == nullptr || t->partition_cnt == 0) throw KafkaError("unknown topic " + topic, false);
     for (int p = 0; p < t->partition_cnt; ++p) {
       int64_t low = 0, high = 0;
-      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low,
-                                                                 &high, to_timeout_ms(timeout));
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-        throw KafkaError("end offset of " + topic + ": " + err_text(err), is_retryable(err), err);
+      for (;;) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+            rk.get(), topic.c_str(), p, &low, &high,
+            to_timeout_ms(std::max(left, std::chrono::milliseconds(1))));
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        // A leader that moves (topics just created, a broker restarting) is
+        // asked again once the client's metadata has caught up.
+        if (!is_retryable(err) || Clock::now() + kRetryPause >= deadline) {
+          throw KafkaError("end offset of " + topic + ": " + err_text(err), is_retryable(err), err);
+        }
+        std::this_thread::sleep_for(kRetryPause);
+      }
       rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = high;
     }
   }

@@ -66,12 +66,14 @@ TEST_CASE("seat numbers are 1..50") {
 }
 
 TEST_CASE("produced events validate against their schemas") {
-  auto held =
-      held_row({7, 8, 1, 2, 3, 100000, "2026-11-24T06:00:00.000Z", "2026-11-24T06:05:00.000Z"}, "");
+  auto held = event_row(events::ReservationHeld{7, 8, 1, 2, 3, 100000, "2026-11-24T06:00:00.000Z",
+                                                "2026-11-24T06:05:00.000Z"},
+                        "");
   CHECK(held.topic == "reservation.held");
   CHECK(held.key == "7");
   CHECK(held.payload.find(R"("seatNo":3)") != std::string::npos);
-  auto cancelled = cancelled_row({7, 8, 2, 3, "EXPIRED", "2026-11-24T06:05:00.000Z"}, "");
+  auto cancelled = event_row(
+      events::ReservationCancelled{7, 8, 2, 3, "EXPIRED", "2026-11-24T06:05:00.000Z"}, "");
   CHECK(cancelled.topic == "reservation.cancelled");
   events::ReservationConfirmed d{7,
                                  9,
@@ -84,18 +86,22 @@ TEST_CASE("produced events validate against their schemas") {
                                  100,
                                  "2026-11-24T06:00:00.000Z",
                                  "2026-11-24T06:01:00.000Z"};
-  CHECK(confirmed_row(d, "").topic == "reservation.confirmed");
+  CHECK(event_row(d, "").topic == "reservation.confirmed");
   auto note = reservation_completed_row(d, "");
   CHECK(note.topic == "notifications.reservation-completed");
   CHECK(note.key == "8");  // userId
-  CHECK(confirmation_failed_row({7, 9, 8, 100, "HOLD_EXPIRED", "2026-11-24T06:01:00.000Z"}, "")
+  CHECK(event_row(events::ReservationConfirmationFailed{7, 9, 8, 100, "HOLD_EXPIRED",
+                                                        "2026-11-24T06:01:00.000Z"},
+                  "")
             .topic == "reservation.confirmation-failed");
   // A seat outside 1..50 never reaches the outbox.
-  CHECK_THROWS_AS(
-      held_row({7, 8, 1, 2, 51, 1, "2026-11-24T06:00:00.000Z", "2026-11-24T06:05:00.000Z"}, ""),
-      PoisonError);
-  CHECK_THROWS_AS(cancelled_row({7, 8, 2, 3, "BORED", "2026-11-24T06:05:00.000Z"}, ""),
+  CHECK_THROWS_AS(event_row(events::ReservationHeld{7, 8, 1, 2, 51, 1, "2026-11-24T06:00:00.000Z",
+                                                    "2026-11-24T06:05:00.000Z"},
+                            ""),
                   PoisonError);
+  CHECK_THROWS_AS(
+      event_row(events::ReservationCancelled{7, 8, 2, 3, "BORED", "2026-11-24T06:05:00.000Z"}, ""),
+      PoisonError);
 }
 
 TEST_CASE("migrations have increasing unique versions") {

@@ -177,14 +177,16 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
           "UPDATE reservations SET status = 'EXPIRED', cancelled_at = ? WHERE id = ? AND status = "
           "'HELD'",
           {now_db, *previous});
-      outbox::append(conn, cancelled_row({*previous, old->i64("user_id"), schedule.value,
-                                          seat.value, "EXPIRED", held_at_text},
-                                         trace_id));
+      outbox::append(conn, event_row(events::ReservationCancelled{*previous, old->i64("user_id"),
+                                                                  schedule.value, seat.value,
+                                                                  "EXPIRED", held_at_text},
+                                     trace_id));
     }
   }
-  outbox::append(conn, held_row({reservation_id, user.value, concert_id, schedule.value, seat.value,
-                                 price, held_at_text, to_rfc3339(expires_at)},
-                                trace_id));
+  outbox::append(conn, event_row(events::ReservationHeld{reservation_id, user.value, concert_id,
+                                                         schedule.value, seat.value, price,
+                                                         held_at_text, to_rfc3339(expires_at)},
+                                 trace_id));
   tx.commit();
   committed(schedule.value, seats_changed);
 
@@ -230,9 +232,10 @@ std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cance
       " version = version + 1 WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD'"
       " AND held_by_reservation = ?",
       {schedule_id, seat_no, id.value});
-  outbox::append(conn, cancelled_row({id.value, owner.value, schedule_id, seat_no, "USER_CANCELLED",
-                                      to_rfc3339(now)},
-                                     trace_id));
+  outbox::append(conn,
+                 event_row(events::ReservationCancelled{id.value, owner.value, schedule_id, seat_no,
+                                                        "USER_CANCELLED", to_rfc3339(now)},
+                           trace_id));
   tx.commit();
   committed(schedule_id);
   auto view = to_view(*row, cutoff);
@@ -298,13 +301,14 @@ ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::s
                                    row->i64("price"),
                                    db_time_to_rfc3339(row->str("held_at")),
                                    to_rfc3339(now)};
-    outbox::append(conn, confirmed_row(d, trace_id));
+    outbox::append(conn, event_row(d, trace_id));
     outbox::append(conn, reservation_completed_row(d, trace_id));
   } else if (outcome != ConfirmOutcome::kDuplicate) {
-    outbox::append(conn,
-                   confirmation_failed_row({p.reservation_id, p.payment_id, p.user_id, p.amount,
-                                            std::string(to_string(outcome)), to_rfc3339(now)},
-                                           trace_id));
+    outbox::append(conn, event_row(
+                             events::ReservationConfirmationFailed{
+                                 p.reservation_id, p.payment_id, p.user_id, p.amount,
+                                 std::string(to_string(outcome)), to_rfc3339(now)},
+                             trace_id));
   }
   tx.commit();
   committed(schedule_id);
@@ -376,9 +380,11 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
       update_seats);
   auto at = to_rfc3339(now);
   for (const auto& r : due) {
-    outbox::append(conn, cancelled_row({r.i64("id"), r.i64("user_id"), schedule.value,
-                                        static_cast<int>(r.i64("seat_no")), "EXPIRED", at},
-                                       trace_id));
+    outbox::append(
+        conn,
+        event_row(events::ReservationCancelled{r.i64("id"), r.i64("user_id"), schedule.value,
+                                               static_cast<int>(r.i64("seat_no")), "EXPIRED", at},
+                  trace_id));
   }
   tx.commit();
   committed(schedule.value);

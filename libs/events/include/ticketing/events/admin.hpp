@@ -126,7 +126,9 @@ int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milli
 // `topics`, so that a new group with `auto.offset.reset=latest` starts exactly
 // there even if a member dies before its own first commit (otherwise its
 // successor would reset to a later end and skip what was never handled).
-// Call it before any member joins. Throws KafkaError.
+// Call it before any member joins. A retryable error reading an end offset
+// (e.g. a leader still moving just after the topics were created) is asked
+// again until `timeout`. Throws KafkaError.
 void commit_group_at_end(const std::string& bootstrap, const std::string& group,
                          const std::vector<std::string>& topics,
                          std::chrono::milliseconds timeout = std::chrono::seconds(15),
