@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <limits>
+#include <stdexcept>
 
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
@@ -16,8 +17,17 @@ namespace {
 constexpr std::string_view kConsumer = "payment-api";
 constexpr int kTxAttempts = 5;
 
-// Runs one transaction body, again on a deadlock or lock wait timeout, on a
-// fresh lease each time.
+// A transaction lost a race with another one: a row it had just seen
+// created (or that must exist) is not there. Run the body again, as after a
+// deadlock.
+class RaceLost : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Runs one transaction body, again on a deadlock, a lock wait timeout or a
+// lost race, on a fresh lease each time. Out of attempts, a lost race is a
+// retryable DbError, like a lock conflict (503, try again later).
 template <typename F>
 auto with_retry(db::Pool& pool, F&& body) {
   for (int attempt = 1;; ++attempt) {
@@ -27,6 +37,9 @@ auto with_retry(db::Pool& pool, F&& body) {
     } catch (const DbError& e) {
       bool lock_conflict = e.code() == db::kErLockDeadlock || e.code() == db::kErLockWaitTimeout;
       if (!lock_conflict || attempt >= kTxAttempts) throw;
+      log::warn("transaction retried", {{"error", e.what()}});
+    } catch (const RaceLost& e) {
+      if (attempt >= kTxAttempts) throw DbError(e.what(), true);
       log::warn("transaction retried", {{"error", e.what()}});
     }
   }
@@ -198,7 +211,7 @@ std::optional<StoredResponse> Store::claim_key(db::Connection& conn, UserId user
                                         "LOCK IN SHARE MODE",
                                         idem_),
                             {user.value, scope, req.key});
-  if (!row) throw DbError("idempotency key vanished", true, db::kErLockDeadlock);
+  if (!row) throw RaceLost("idempotency key vanished");
   if (row->str(0) != req.fingerprint) {
     *conflict = true;
     return std::nullopt;
@@ -239,7 +252,7 @@ ChargeResult Store::charge(UserId user, std::int64_t amount, std::int64_t max_ba
     }
     auto row = conn.query_one(
         fmt::format("SELECT balance FROM {} WHERE user_id = ? FOR UPDATE", wallets_), {user.value});
-    if (!row) throw DbError("wallet row missing", true, db::kErLockDeadlock);
+    if (!row) throw RaceLost("wallet row missing");
     auto decision = decide_charge(row->i64(0), amount, max_balance);
     if (decision.outcome != Outcome::kOk) return {decision.outcome, row->i64(0), std::nullopt};
     auto now = now_unix_millis();
@@ -297,7 +310,7 @@ PayResult Store::pay(
     if (existing_row) existing = parse_payment_status(existing_row->str(0));
     auto wallet = conn.query_one(
         fmt::format("SELECT balance FROM {} WHERE user_id = ? FOR UPDATE", wallets_), {user.value});
-    if (!wallet) throw DbError("wallet row missing", true, db::kErLockDeadlock);
+    if (!wallet) throw RaceLost("wallet row missing");
     std::int64_t balance = wallet->i64(0);
     result.outcome = decide_payment(hold, user, existing, balance, now_ms);
     if (result.outcome != Outcome::kOk) return result;
