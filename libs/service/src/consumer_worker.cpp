@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "ticketing/common/log.hpp"
+#include "ticketing/common/stop.hpp"
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/service/host.hpp"
 
@@ -49,8 +50,7 @@ void ConsumerWorker::run() {
       consumer.close();
     } catch (const std::exception& e) {
       log::error("consumer failed; rejoining the group shortly", {{"error", e.what()}});
-      for (int i = 0; i < 20 && !stop_.load(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      sleep_unless_stopped(stop_, std::chrono::seconds(2));
     }
   }
 }

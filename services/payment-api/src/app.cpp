@@ -11,6 +11,7 @@
 #include "store/store.hpp"
 #include "ticketing/auth/token.hpp"
 #include "ticketing/common/log.hpp"
+#include "ticketing/common/stop.hpp"
 #include "ticketing/db/db.hpp"
 #include "ticketing/events/topics.hpp"
 #include "ticketing/http/server.hpp"
@@ -68,8 +69,7 @@ void start_when_schema_ready(Runtime& rt, db::Pool& pool, const std::string& dat
           "migrations failed; retrying",
           {{"database", database}, {"attempt", std::to_string(attempt)}, {"error", e.what()}});
     }
-    for (int i = 0; i < 20 && !rt.stopping.load(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    sleep_unless_stopped(rt.stopping, std::chrono::seconds(2));
   }
 }
 

@@ -11,6 +11,7 @@
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
+#include "ticketing/common/stop.hpp"
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/events/dlq.hpp"
 #include "ticketing/events/envelope.hpp"
@@ -464,7 +465,7 @@ struct RelayWorker::Impl {
       } catch (const std::exception& e) {
         consumer = nullptr;
         log::error("relay consumer failed; rejoining shortly", {{"error", e.what()}});
-        for (int i = 0; i < 20 && !stop.load(); ++i) std::this_thread::sleep_for(milliseconds(100));
+        sleep_unless_stopped(stop, std::chrono::seconds(2));
       }
     }
     m.assigned.set(0);

@@ -6,6 +6,7 @@
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
+#include "ticketing/common/stop.hpp"
 #include "ticketing/events/consumer.hpp"
 #include "ticketing/events/contracts.hpp"
 #include "ticketing/events/envelope.hpp"
@@ -184,8 +185,7 @@ void ExpiryScheduler::consume_loop() {
     } catch (const std::exception& e) {
       set_owned({});
       log::error("consumer failed; rejoining the group shortly", {{"error", e.what()}});
-      for (int i = 0; i < 20 && !stop_consumer_.load(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      sleep_unless_stopped(stop_consumer_, std::chrono::seconds(2));
     }
   }
 }
