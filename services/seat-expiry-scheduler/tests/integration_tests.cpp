@@ -592,10 +592,12 @@ TEST_CASE("50,000 timers due at once go out in bounded batches without blocking 
   CHECK(reader.largest_record() <= 500);
   CHECK(reader.wrong_key() == 0);
   // 40 schedules x 1,250 holds: at least ceil(1250 / 500) = 3 records per
-  // schedule; claimed in rounds of at most 5,000 timers (EXPIRY_MAX_PER_TICK),
-  // so a round covers ~125 holds of a schedule: at most ~10 records each.
+  // schedule. Rounds claim at most 5,000 timers (EXPIRY_MAX_PER_TICK) but less
+  // when acks lag (EXPIRY_MAX_IN_FLIGHT), so their number is not fixed (one CI
+  // run saw 481 records); what must hold is batching: on average at least 50
+  // holds a record, never one record a seat.
   CHECK(reader.records() >= 3 * kSchedules);
-  CHECK(reader.records() <= 12 * kSchedules);
+  CHECK(reader.records() <= kTimers / 50);
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(last - serving);
   WARN("50,000 overdue timers published in "
        << took.count() << " ms after the partitions were assigned, " << reader.records()
