@@ -724,7 +724,7 @@ std::size_t create_acls(const std::string& bootstrap, const std::vector<AclRule>
   for (std::size_t i = 0; i < cnt; ++i) {
     const rd_kafka_error_t* err = rd_kafka_acl_result_error(results[i]);
     if (err == nullptr) continue;
-    retryable = retryable && is_retryable(rd_kafka_error_code(err));
+    retryable = retryable && is_retryable(err);
     if (refused++ == 0) {
       first = (i < labels.size() ? labels[i] : std::to_string(i)) + ": " +
               rd_kafka_err2name(rd_kafka_error_code(err)) + ": " +

@@ -280,8 +280,8 @@ void Consumer::seek(const std::string& topic, std::int32_t partition, std::int64
   // by 1000 by mistake (fixed in 2.1.0).
   ErrorPtr error(rd_kafka_seek_partitions(impl_->rk.get(), list.get(), 0));
   if (error) {
-    throw KafkaError(std::string("seek failed: ") + rd_kafka_error_string(error.get()), false,
-                     rd_kafka_error_code(error.get()));
+    throw KafkaError(std::string("seek failed: ") + rd_kafka_error_string(error.get()),
+                     is_retryable(error.get()), rd_kafka_error_code(error.get()));
   }
 }
 

@@ -252,7 +252,7 @@ void Producer::produce(Record record, DeliveryCallback on_delivery) {
                               ? " (local queue still full after " +
                                     std::to_string(s.options.queue_full_timeout.count()) + " ms)"
                               : std::string()),
-                     is_retryable(code), code);
+                     is_retryable(error.get()), code);
   }
 }
 

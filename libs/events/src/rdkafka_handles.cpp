@@ -101,6 +101,11 @@ bool is_retryable(rd_kafka_resp_err_t err) {
   }
 }
 
+bool is_retryable(const rd_kafka_error_t* error) {
+  return error != nullptr &&
+         (rd_kafka_error_is_retriable(error) != 0 || is_retryable(rd_kafka_error_code(error)));
+}
+
 std::string err_text(rd_kafka_resp_err_t err) {
   return std::string(rd_kafka_err2name(err)) + ": " + rd_kafka_err2str(err);
 }

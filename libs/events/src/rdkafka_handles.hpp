@@ -62,8 +62,14 @@ void set_conf(rd_kafka_conf_t* conf, const std::string& name, const std::string&
 // so on failure conf is still destroyed by its unique_ptr.
 KafkaPtr new_client(rd_kafka_type_t type, ConfPtr conf);
 
-// Whether trying the same operation again later may succeed.
+// Whether trying the same operation again later may succeed. librdkafka
+// tells this only for an rd_kafka_error_t (rd_kafka_error_is_retriable, a
+// flag it sets itself), so the overload for an error object asks it first.
+// Message errors, delivery reports, commits and metadata give bare codes
+// with no such flag: for those this keeps the list of the Kafka protocol's
+// retriable errors plus librdkafka's local transient ones.
 bool is_retryable(rd_kafka_resp_err_t err);
+bool is_retryable(const rd_kafka_error_t* error);
 std::string err_text(rd_kafka_resp_err_t err);
 
 inline int to_timeout_ms(std::chrono::milliseconds t) {

@@ -110,6 +110,11 @@ Response Response::error(int status, std::string_view code, std::string_view mes
 }
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
+  add(std::move(method), std::move(pattern), InlineFirst{{}, std::move(handler)});
+}
+
+void Router::add(std::string method, std::string pattern, InlineFirst route_handlers) {
+  Handler& handler = route_handlers.handler;
   if (method.empty() ||
       !std::all_of(method.begin(), method.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
     throw std::invalid_argument("route method must be upper-case letters: '" + method + "'");
@@ -154,6 +159,7 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
   route.method = std::move(method);
   route.pattern = std::move(pattern);
   route.handler = std::move(handler);
+  route.fast = std::move(route_handlers.fast);
   routes_.push_back(std::move(route));
 }
 
@@ -198,6 +204,7 @@ RouteMatch Router::match(std::string_view method, std::string_view path) const {
   if (best != nullptr) {
     result.kind = RouteMatch::Kind::kFound;
     result.handler = &best->handler;
+    if (best->fast) result.fast = &best->fast;
     result.pattern = best->pattern;
     for (std::size_t i = 0; i < segments.size(); ++i) {
       if (best->segments[i].param) result.params[best->segments[i].text] = std::move(segments[i]);

@@ -585,14 +585,13 @@ struct Server::Impl {
         case RouteMatch::Kind::kFound:
           route = match.pattern;
           request.params = std::move(match.params);
-          if (const auto* fast_route = match.handler->target<InlineFirst>();
-              fast_route != nullptr && fast_route->fast) {
+          if (match.fast != nullptr) {
             // Opt-in: answered on this I/O thread when the fast path can.
-            std::optional<Response> quick = invoke_guarded(fast_route->fast, request, route);
+            std::optional<Response> quick = invoke_guarded(*match.fast, request, route);
             if (quick) {
               response = std::move(*quick);
             } else {
-              response = co_await dispatch(fast_route->handler, request, route);
+              response = co_await dispatch(*match.handler, request, route);
             }
           } else {
             response = co_await dispatch(*match.handler, request, route);

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <type_traits>
+
 #include "ticketing/http/server.hpp"
 
 using namespace ticketing::http;
@@ -125,4 +127,29 @@ TEST_CASE("Response::error escapes code and message") {
   CHECK(r.body == R"({"error":{"code":"SEAT_UNAVAILABLE","message":"seat \"7\" taken\n\\"}})");
   auto t = Response::text(201, "hi");
   CHECK(t.content_type == "text/plain; charset=utf-8");
+}
+
+// A fast path held inside a Handler used to vanish when the handler was
+// wrapped; now the router keeps it apart and wrapping does not compile.
+static_assert(!std::is_convertible_v<InlineFirst, Handler>);
+
+TEST_CASE("router keeps a route's fast path apart from its handler") {
+  Router r;
+  r.add("GET", "/plain", named("plain"));
+  r.add("GET", "/cached",
+        InlineFirst{
+            [](const Request&) -> std::optional<Response> { return Response::text(200, "fast"); },
+            named("slow")});
+  r.add("GET", "/no-fast", InlineFirst{{}, named("only-slow")});
+  auto plain = r.match("GET", "/plain");
+  CHECK(plain.fast == nullptr);
+  CHECK(call(plain) == "plain");
+  auto cached = r.match("GET", "/cached");
+  REQUIRE(cached.fast != nullptr);
+  CHECK((*cached.fast)(Request{})->body == "fast");
+  CHECK(call(cached) == "slow");
+  auto no_fast = r.match("GET", "/no-fast");
+  CHECK(no_fast.fast == nullptr);
+  CHECK(call(no_fast) == "only-slow");
+  CHECK_THROWS_AS(r.add("GET", "/empty", InlineFirst{}), std::invalid_argument);
 }

@@ -54,23 +54,22 @@ struct Response {
 // Handlers are synchronous and may block (database calls); see Server.
 using Handler = std::function<Response(const Request&)>;
 
-// Opt-in fast path of a route: register `InlineFirst{fast, handler}` as the
-// route's Handler. The server runs `fast` on the connection's I/O thread,
-// without the hop to the handler pool; when it returns nullopt, `handler`
-// runs on the pool as usual. `fast` must never block (no database, no Redis,
-// no waiting on locks held across I/O): it stalls every connection of that
-// I/O thread. Typically it answers from an in-process cache. Exceptions from
-// `fast` are treated like a handler's (503 for InfraError, else 500).
+// A route's non-blocking fast path: an answer, or nullopt to go on to the
+// route's Handler.
+using FastHandler = std::function<std::optional<Response>(const Request&)>;
+
+// Opt-in fast path of a route: `router.add(method, pattern, InlineFirst{fast,
+// handler})`. The server runs `fast` on the connection's I/O thread, without
+// the hop to the handler pool; when it returns nullopt, `handler` runs on the
+// pool as usual. `fast` must never block (no database, no Redis, no waiting
+// on locks held across I/O): it stalls every connection of that I/O thread.
+// Typically it answers from an in-process cache. Exceptions from `fast` are
+// treated like a handler's (503 for InfraError, else 500). The router keeps
+// both parts apart, and an InlineFirst is not callable: wrapping it into a
+// plain Handler does not compile, so the fast path cannot disappear unseen.
 struct InlineFirst {
-  std::function<std::optional<Response>(const Request&)> fast;
+  FastHandler fast;
   Handler handler;
-  // Called when the route is invoked as a plain Handler (e.g. directly in tests).
-  Response operator()(const Request& r) const {
-    if (fast) {
-      if (auto answer = fast(r)) return std::move(*answer);
-    }
-    return handler(r);
-  }
 };
 
 // Result of Router::match; pattern points into the Router.
@@ -78,6 +77,7 @@ struct RouteMatch {
   enum class Kind { kFound, kNotFound, kMethodNotAllowed };
   Kind kind = Kind::kNotFound;
   const Handler* handler = nullptr;           // kFound only
+  const FastHandler* fast = nullptr;          // kFound, when the route has a fast path
   std::string_view pattern;                   // kFound only, e.g. "/v1/reservations/{id}"
   std::map<std::string, std::string> params;  // kFound only
   std::string allow;                          // kMethodNotAllowed only, e.g. "GET, POST"
@@ -92,6 +92,8 @@ class Router {
  public:
   // Throws std::invalid_argument for a malformed pattern or a duplicate route.
   void add(std::string method, std::string pattern, Handler handler);
+  // A route with a fast path (see InlineFirst); `route.fast` may be empty.
+  void add(std::string method, std::string pattern, InlineFirst route);
   [[nodiscard]] RouteMatch match(std::string_view method, std::string_view path) const;
   [[nodiscard]] bool empty() const noexcept { return routes_.empty(); }
   // Every route as added: method and pattern, in the order of add().
@@ -111,6 +113,7 @@ class Router {
     std::string pattern;
     std::vector<Segment> segments;
     Handler handler;
+    FastHandler fast;  // empty: none
   };
   std::vector<Route> routes_;
 };
