@@ -5,6 +5,7 @@
 
 #include "channels/notifier.hpp"
 #include "channels/wiring.hpp"
+#include "config.hpp"
 #include "domain/message.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/log.hpp"
@@ -48,37 +49,10 @@ class RedisDeliveryLog : public DeliveryLog {
   std::chrono::seconds ttl_;
 };
 
-struct Settings {
-  ChannelSettings channels;
-  Language language = Language::kEn;
-  std::string redis_prefix;
-  // Longer than a notification can be delivered again from its topic
-  // (retention.ms + segment.ms, 14 days): see outbox::kDefaultDedupeRetention.
-  std::chrono::seconds dedupe_ttl{15LL * 24 * 3600};
-  events::HandlingOptions handling;
-};
-
-Settings read_settings(EnvReader& env) {
-  Settings s;
-  s.channels = read_channel_settings(env);
-  s.language = language_from(env.choice("NOTIFY_LANGUAGE", "en", {"en", "ko"}));
-  s.redis_prefix = env.str("REDIS_PREFIX", "notify:");
-  s.dedupe_ttl = std::chrono::seconds(
-      env.integer("NOTIFY_DEDUPE_TTL_S", s.dedupe_ttl.count(), 1, 10LL * 365 * 24 * 3600));
-  // 0: a channel that is down is waited out, never dead-lettered.
-  s.handling.retry.max_infra_attempts =
-      static_cast<int>(env.integer("NOTIFY_MAX_ATTEMPTS", 0, 0, 100000));
-  s.handling.retry.initial_backoff =
-      std::chrono::milliseconds(env.integer("NOTIFY_BACKOFF_INITIAL_MS", 500, 1, 3600000));
-  s.handling.retry.max_backoff =
-      std::chrono::milliseconds(env.integer("NOTIFY_BACKOFF_MAX_MS", 10000, 1, 3600000));
-  return s;
-}
-
 }  // namespace
 
 service::Setup configure(EnvReader& env) {
-  Settings s = read_settings(env);
+  Config s = Config::read(env);
   return [s](service::ServiceHost& host) {
     auto log =
         std::make_shared<RedisDeliveryLog>(host.infra().redis(), s.redis_prefix, s.dedupe_ttl);

@@ -9,6 +9,7 @@
 
 #include "channels/notifier.hpp"
 #include "channels/wiring.hpp"
+#include "config.hpp"
 #include "domain/message.hpp"
 #include "ticketing/common/config.hpp"
 #include "ticketing/events/envelope.hpp"
@@ -176,13 +177,13 @@ TEST_CASE("fallback tries the secondary only when the primary fails") {
 TEST_CASE("channel configuration") {
   {
     auto env = env_of({});
-    auto s = read_channel_settings(env);
+    auto s = read_channel_options(env);
     CHECK_NOTHROW(env.finish());
     CHECK(s.primaries == std::vector<std::string>{"log"});
   }
   {
     auto env = env_of({{"DISCORD_WEBHOOK_URL", "http://x/api/webhooks/1/t"}});
-    auto s = read_channel_settings(env);
+    auto s = read_channel_options(env);
     CHECK_NOTHROW(env.finish());
     CHECK(s.primaries == std::vector<std::string>{"discord"});
     auto n = build_notifier(s, {});
@@ -190,23 +191,62 @@ TEST_CASE("channel configuration") {
   }
   {
     auto env = env_of({{"NOTIFY_CHANNELS", "discord, log"}});
-    (void)read_channel_settings(env);
+    (void)read_channel_options(env);
     CHECK_THROWS_AS(env.finish(), ConfigError);  // DISCORD_WEBHOOK_URL missing
   }
   {
     auto env = env_of({{"NOTIFY_CHANNELS", "sms"}});
-    (void)read_channel_settings(env);
+    (void)read_channel_options(env);
     CHECK_THROWS_AS(env.finish(), ConfigError);
   }
   {
     auto env = env_of({{"NOTIFY_CHANNELS", "webhook,log"},
                        {"NOTIFY_FALLBACK", "log"},
                        {"WEBHOOK_URL", "http://127.0.0.1:1/webhook"}});
-    auto s = read_channel_settings(env);
+    auto s = read_channel_options(env);
     CHECK_NOTHROW(env.finish());
     auto n = build_notifier(s, {});
     CHECK(n->name() == "webhook>log+log");
   }
   CHECK(parse_retry_after("2") == std::chrono::milliseconds(2000));
   CHECK(!parse_retry_after(""));
+}
+
+TEST_CASE("service configuration: defaults, every variable read, problems reported together") {
+  {
+    auto env = env_of({});
+    auto c = Config::read(env);
+    CHECK_NOTHROW(env.finish());
+    CHECK(c.language == Language::kEn);
+    CHECK(c.redis_prefix == "notify:");
+    CHECK(c.handling.retry.max_infra_attempts == 0);  // an outage is waited out
+  }
+  {
+    auto env = env_of({{"NOTIFY_LANGUAGE", "ko"},
+                       {"REDIS_PREFIX", "n2:"},
+                       {"NOTIFY_DEDUPE_TTL_S", "60"},
+                       {"NOTIFY_MAX_ATTEMPTS", "4"},
+                       {"NOTIFY_BACKOFF_INITIAL_MS", "10"},
+                       {"NOTIFY_BACKOFF_MAX_MS", "20"}});
+    auto c = Config::read(env);
+    CHECK_NOTHROW(env.finish());
+    CHECK(c.language == Language::kKo);
+    CHECK(c.redis_prefix == "n2:");
+    CHECK(c.dedupe_ttl == std::chrono::seconds(60));
+    CHECK(c.handling.retry.max_infra_attempts == 4);
+    CHECK(c.handling.retry.initial_backoff == std::chrono::milliseconds(10));
+    CHECK(c.handling.retry.max_backoff == std::chrono::milliseconds(20));
+  }
+  {
+    auto env = env_of({{"NOTIFY_LANGUAGE", "fr"}, {"NOTIFY_CHANNELS", "sms"}});
+    (void)Config::read(env);
+    try {
+      env.finish();
+      FAIL("expected a ConfigError");
+    } catch (const ConfigError& e) {
+      const std::string what = e.what();
+      CHECK(what.find("NOTIFY_LANGUAGE") != std::string::npos);
+      CHECK(what.find("NOTIFY_CHANNELS") != std::string::npos);
+    }
+  }
 }

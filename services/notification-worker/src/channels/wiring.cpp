@@ -13,7 +13,7 @@ namespace ticketing::notification {
 namespace {
 
 struct Context {
-  const ChannelSettings& s;
+  const ChannelOptions& s;
   std::shared_ptr<http::Client> client;
   [[nodiscard]] HttpChannelOptions http(const std::string& url) const {
     HttpChannelOptions o;
@@ -27,7 +27,7 @@ struct Context {
 struct ChannelDef {
   // Variable the channel needs (empty = none) and its value in the settings.
   const char* required_var;
-  std::string ChannelSettings::*required_value;
+  std::string ChannelOptions::*required_value;
   std::function<NotifierPtr(const Context&)> make;
 };
 
@@ -36,12 +36,12 @@ const std::map<std::string, ChannelDef>& registry() {
   static const std::map<std::string, ChannelDef> r = {
       {"log", {"", nullptr, [](const Context&) { return std::make_shared<LogNotifier>(); }}},
       {"discord",
-       {"DISCORD_WEBHOOK_URL", &ChannelSettings::discord_url,
+       {"DISCORD_WEBHOOK_URL", &ChannelOptions::discord_url,
         [](const Context& c) {
           return std::make_shared<DiscordNotifier>(c.client, c.http(c.s.discord_url));
         }}},
       {"webhook",
-       {"WEBHOOK_URL", &ChannelSettings::webhook_url,
+       {"WEBHOOK_URL", &ChannelOptions::webhook_url,
         [](const Context& c) {
           return std::make_shared<WebhookNotifier>(c.client, c.http(c.s.webhook_url));
         }}},
@@ -74,8 +74,8 @@ std::vector<std::string> channel_names() {
   return out;
 }
 
-ChannelSettings read_channel_settings(EnvReader& env) {
-  ChannelSettings s;
+ChannelOptions read_channel_options(EnvReader& env) {
+  ChannelOptions s;
   s.discord_url = env.str("DISCORD_WEBHOOK_URL", "");
   s.webhook_url = env.str("WEBHOOK_URL", "");
   s.primaries = split_names(env.str("NOTIFY_CHANNELS", ""));
@@ -121,7 +121,7 @@ ChannelSettings read_channel_settings(EnvReader& env) {
   return s;
 }
 
-std::shared_ptr<FanOutNotifier> build_notifier(const ChannelSettings& s,
+std::shared_ptr<FanOutNotifier> build_notifier(const ChannelOptions& s,
                                                std::shared_ptr<DeliveryLog> log) {
   http::ClientOptions co;
   co.verify_tls = s.tls_verify;

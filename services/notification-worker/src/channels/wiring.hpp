@@ -18,7 +18,7 @@ class EnvReader;
 
 namespace ticketing::notification {
 
-struct ChannelSettings {
+struct ChannelOptions {
   std::vector<std::string> primaries;
   std::string fallback;  // empty = none
   std::string discord_url;
@@ -29,14 +29,14 @@ struct ChannelSettings {
 };
 
 // Reads and checks the variables above (problems go to env.fail).
-ChannelSettings read_channel_settings(EnvReader& env);
+ChannelOptions read_channel_options(EnvReader& env);
 
 // Known channel names.
 std::vector<std::string> channel_names();
 
 // The top-level notifier: a FanOut over the primaries (each wrapped in a
 // Fallback when a fallback is set), deduplicated through `log`.
-std::shared_ptr<FanOutNotifier> build_notifier(const ChannelSettings& s,
+std::shared_ptr<FanOutNotifier> build_notifier(const ChannelOptions& s,
                                                std::shared_ptr<DeliveryLog> log);
 
 }  // namespace ticketing::notification
