@@ -157,10 +157,14 @@ std::variant<Owned<EVP_PKEY>, std::string> rsa_key(const rapidjson::Value& jwk) 
   auto nb = base64url_decode(*n);
   auto eb = base64url_decode(*e);
   if (!nb || !eb || nb->empty() || eb->empty()) return std::string("n or e is not base64url");
-  Owned<BIGNUM> bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(nb->data()),
-                               static_cast<int>(nb->size()), nullptr));
-  Owned<BIGNUM> bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(eb->data()),
-                               static_cast<int>(eb->size()), nullptr));
+  // By reference, not through optional::operator-> at each use: clang's
+  // analyzer takes that call for a reallocation of the string.
+  const std::string& n_bytes = *nb;
+  const std::string& e_bytes = *eb;
+  Owned<BIGNUM> bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n_bytes.data()),
+                               static_cast<int>(n_bytes.size()), nullptr));
+  Owned<BIGNUM> bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e_bytes.data()),
+                               static_cast<int>(e_bytes.size()), nullptr));
   Owned<OSSL_PARAM_BLD> builder(OSSL_PARAM_BLD_new());
   if (!bn_n || !bn_e || !builder ||
       OSSL_PARAM_BLD_push_BN(builder.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "admin_request.hpp"
 #include "rdkafka_handles.hpp"
 #include "security_conf.hpp"
 #include "ticketing/common/error.hpp"
@@ -17,47 +18,15 @@ namespace ticketing::events {
 
 using namespace detail;
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-bool valid_topic_name(std::string_view name) {
-  if (name.empty() || name.size() > 249 || name == "." || name == "..") return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-}
-
-std::optional<int> parse_positive(const std::string& s, int max) {
-  if (s.empty() || s.size() > 9) return std::nullopt;
-  int v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  if (v < 1 || v > max) return std::nullopt;
-  return v;
-}
+namespace detail {
 
 KafkaPtr admin_client(const std::string& bootstrap, const std::optional<KafkaSecurity>& security,
-                      ClientLog log_mode = ClientLog::kNormal) {
+                      ClientLog log_mode) {
   ConfPtr conf = new_conf(log_mode);
   set_conf(conf.get(), "bootstrap.servers", bootstrap);
   apply_security(conf.get(), security);
   set_conf(conf.get(), "client.id", "ticketing-admin");
   return new_client(RD_KAFKA_PRODUCER, std::move(conf));
-}
-
-MetadataPtr fetch_metadata(rd_kafka_t* rk, bool all_topics, std::chrono::milliseconds timeout) {
-  const rd_kafka_metadata_t* raw = nullptr;
-  rd_kafka_resp_err_t err =
-      rd_kafka_metadata(rk, all_topics ? 1 : 0, nullptr, &raw, to_timeout_ms(timeout));
-  MetadataPtr md(raw);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    throw KafkaError("cluster metadata unavailable: " + err_text(err), is_retryable(err), err);
-  }
-  return md;
 }
 
 AdminOptionsPtr admin_options(rd_kafka_t* rk, rd_kafka_admin_op_t op,
@@ -76,7 +45,6 @@ AdminOptionsPtr admin_options(rd_kafka_t* rk, rd_kafka_admin_op_t op,
   return opts;
 }
 
-// Waits for the admin result event; throws KafkaError on a request-level error.
 EventPtr wait_result(rd_kafka_queue_t* q, std::chrono::milliseconds timeout, const char* what) {
   EventPtr ev(rd_kafka_queue_poll(q, to_timeout_ms(timeout + std::chrono::seconds(5))));
   if (!ev) throw KafkaError(std::string(what) + ": no answer from the cluster", true);
@@ -86,6 +54,23 @@ EventPtr wait_result(rd_kafka_queue_t* q, std::chrono::milliseconds timeout, con
                      is_retryable(err), err);
   }
   return ev;
+}
+
+}  // namespace detail
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+MetadataPtr fetch_metadata(rd_kafka_t* rk, bool all_topics, std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk, all_topics ? 1 : 0, nullptr, &raw, to_timeout_ms(timeout));
+  MetadataPtr md(raw);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw KafkaError("cluster metadata unavailable: " + err_text(err), is_retryable(err), err);
+  }
+  return md;
 }
 
 ClusterInfo to_cluster_info(const rd_kafka_metadata_t& md, const std::vector<std::string>& wanted) {
@@ -238,20 +223,6 @@ bool all_have_leaders(const ClusterInfo& info, const std::vector<std::string>& n
 
 }  // namespace
 
-std::optional<std::string> TopicSpec::config(std::string_view key) const {
-  for (const auto& [k, v] : configs) {
-    if (k == key) return v;
-  }
-  return std::nullopt;
-}
-
-const TopicSpec* Manifest::find(std::string_view name) const {
-  for (const auto& t : topics) {
-    if (t.name == name) return &t;
-  }
-  return nullptr;
-}
-
 const TopicInfo* ClusterInfo::find(std::string_view name) const {
   for (const auto& t : topics) {
     if (t.name == name) return &t;
@@ -271,89 +242,6 @@ const char* to_string(TopicStatus s) {
       return "failed";
   }
   return "failed";
-}
-
-Manifest parse_manifest(std::string_view text) {
-  Manifest m;
-  std::vector<std::string> problems;
-  std::set<std::string, std::less<>> names;
-  std::istringstream in{std::string(text)};
-  std::string line;
-  int lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    std::istringstream fields(line);
-    std::vector<std::string> tok;
-    for (std::string t; fields >> t;) tok.push_back(t);
-    if (tok.empty()) continue;
-    const std::string where = "line " + std::to_string(lineno) + ": ";
-    if (tok.size() < 3) {
-      problems.push_back(where + "expected <name> <partitions> <replication-factor> [k=v ...]");
-      continue;
-    }
-    TopicSpec spec;
-    spec.name = tok[0];
-    bool ok = true;
-    if (!valid_topic_name(spec.name)) {
-      problems.push_back(where + "invalid topic name '" + spec.name + "'");
-      ok = false;
-    }
-    if (auto p = parse_positive(tok[1], 100000)) {
-      spec.partitions = *p;
-    } else {
-      problems.push_back(where + "invalid partition count '" + tok[1] + "'");
-      ok = false;
-    }
-    if (auto rf = parse_positive(tok[2], 32767)) {
-      spec.replication_factor = *rf;
-    } else {
-      problems.push_back(where + "invalid replication factor '" + tok[2] + "'");
-      ok = false;
-    }
-    for (std::size_t i = 3; i < tok.size(); ++i) {
-      const auto eq = tok[i].find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == tok[i].size()) {
-        problems.push_back(where + "expected <config>=<value>, got '" + tok[i] + "'");
-        ok = false;
-        continue;
-      }
-      spec.configs.emplace_back(tok[i].substr(0, eq), tok[i].substr(eq + 1));
-    }
-    if (ok && !names.insert(spec.name).second) {
-      problems.push_back(where + "topic '" + spec.name + "' listed twice");
-      ok = false;
-    }
-    if (ok) m.topics.push_back(std::move(spec));
-  }
-  if (!problems.empty()) {
-    std::string msg = "invalid topic manifest:";
-    for (const auto& p : problems) msg += "\n  " + p;
-    throw std::invalid_argument(msg);
-  }
-  return m;
-}
-
-namespace {
-
-// Reads `path` and parses it with `parse`; errors name the file.
-template <typename Parse>
-auto load_file(const std::string& path, const char* what, Parse parse) {
-  std::ifstream in(path);
-  if (!in) throw std::invalid_argument(std::string("cannot read ") + what + " " + path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  try {
-    return parse(buf.str());
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(path + ": " + e.what());
-  }
-}
-
-}  // namespace
-
-Manifest load_manifest(const std::string& path) {
-  return load_file(path, "topic manifest", parse_manifest);
 }
 
 std::vector<TopicResult> create_topics(const std::string& bootstrap, const Manifest& manifest,
@@ -452,48 +340,6 @@ ClusterInfo describe(const std::string& bootstrap, const std::vector<std::string
   return info;
 }
 
-ManifestCheck check_manifest(const ClusterInfo& cluster, const Manifest& manifest) {
-  ManifestCheck out;
-  for (const auto& spec : manifest.topics) {
-    const TopicInfo* t = cluster.find(spec.name);
-    if (t == nullptr || t->partitions.empty()) {
-      out.errors.push_back(
-          spec.name + ": missing" +
-          (t != nullptr && !t->error.empty() ? " (" + t->error + ")" : std::string()));
-      continue;
-    }
-    if (static_cast<int>(t->partitions.size()) < spec.partitions) {
-      out.errors.push_back(spec.name + ": " + std::to_string(t->partitions.size()) +
-                           " partitions, manifest wants " + std::to_string(spec.partitions));
-    }
-    if (t->replication_factor < 3 || t->replication_factor < spec.replication_factor) {
-      out.errors.push_back(
-          spec.name + ": replication factor " + std::to_string(t->replication_factor) +
-          " (needs >= " + std::to_string(std::max(3, spec.replication_factor)) + ")");
-    }
-    int want_min_isr = 2;
-    if (auto v = spec.config("min.insync.replicas")) {
-      if (auto n = parse_positive(*v, 1000)) want_min_isr = *n;
-    }
-    if (!t->min_insync_replicas) {
-      out.errors.push_back(spec.name + ": min.insync.replicas unknown");
-    } else if (*t->min_insync_replicas != 2 || *t->min_insync_replicas != want_min_isr) {
-      out.errors.push_back(spec.name + ": min.insync.replicas=" +
-                           std::to_string(*t->min_insync_replicas) + " (needs 2)");
-    }
-    for (const auto& p : t->partitions) {
-      if (p.leader < 0) {
-        out.warnings.push_back(spec.name + "[" + std::to_string(p.id) + "]: no leader");
-      } else if (p.isr.size() < p.replicas.size()) {
-        out.warnings.push_back(spec.name + "[" + std::to_string(p.id) + "]: ISR " +
-                               std::to_string(p.isr.size()) + "/" +
-                               std::to_string(p.replicas.size()));
-      }
-    }
-  }
-  return out;
-}
-
 int wait_for_brokers(const std::string& bootstrap, int count, std::chrono::milliseconds timeout,
                      const std::optional<KafkaSecurity>& security) {
   const auto deadline = Clock::now() + timeout;
@@ -560,188 +406,5 @@ void commit_group_at_end(const std::string& bootstrap, const std::string& group,
 }
 
 // --- ACLs ----------------------------------------------------------------
-
-namespace {
-
-struct AclOperationName {
-  std::string_view name;
-  rd_kafka_AclOperation_t op;
-};
-constexpr std::array<AclOperationName, 10> kAclOperations{{
-    {"read", RD_KAFKA_ACL_OPERATION_READ},
-    {"write", RD_KAFKA_ACL_OPERATION_WRITE},
-    {"describe", RD_KAFKA_ACL_OPERATION_DESCRIBE},
-    {"create", RD_KAFKA_ACL_OPERATION_CREATE},
-    {"delete", RD_KAFKA_ACL_OPERATION_DELETE},
-    {"alter", RD_KAFKA_ACL_OPERATION_ALTER},
-    {"describeconfigs", RD_KAFKA_ACL_OPERATION_DESCRIBE_CONFIGS},
-    {"alterconfigs", RD_KAFKA_ACL_OPERATION_ALTER_CONFIGS},
-    {"idempotentwrite", RD_KAFKA_ACL_OPERATION_IDEMPOTENT_WRITE},
-    {"all", RD_KAFKA_ACL_OPERATION_ALL},
-}};
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::optional<rd_kafka_AclOperation_t> acl_operation(std::string_view name) {
-  const std::string key = lower(name);
-  for (const auto& o : kAclOperations) {
-    if (o.name == key) return o.op;
-  }
-  return std::nullopt;
-}
-
-std::vector<std::string> split_words(std::string_view text, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : text) {
-    if (c == sep || (sep == ' ' && c == '\t')) {
-      if (!cur.empty()) out.push_back(std::move(cur));
-      cur.clear();
-    } else {
-      cur.push_back(c);
-    }
-  }
-  if (!cur.empty()) out.push_back(std::move(cur));
-  return out;
-}
-
-// A Kafka principal name or group name as the table may write it: no spaces
-// (split already), no control characters, not empty, bounded.
-bool valid_acl_name(std::string_view s) {
-  return !s.empty() && s.size() <= 255 && std::none_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
-}
-
-}  // namespace
-
-std::vector<AclRule> parse_acl_table(std::string_view text) {
-  std::vector<AclRule> rules;
-  std::vector<std::string> errors;
-  int line_no = 0;
-  std::istringstream in{std::string(text)};
-  std::string line;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    std::vector<std::string> words = split_words(line, ' ');
-    if (words.empty()) continue;
-    auto bad = [&](const std::string& why) {
-      errors.push_back("line " + std::to_string(line_no) + ": " + why);
-    };
-    if (words.size() < 5) {
-      bad("expected <principal> <operations> <topic|group> <literal|prefixed> <name>...");
-      continue;
-    }
-    AclRule rule;
-    rule.line = line_no;
-    rule.principal = words[0];
-    rule.operations = split_words(words[1], ',');
-    rule.resource_type = lower(words[2]);
-    rule.pattern_type = lower(words[3]);
-    rule.names.assign(words.begin() + 4, words.end());
-    const std::size_t before = errors.size();
-    if (!valid_acl_name(rule.principal)) bad("bad principal '" + rule.principal + "'");
-    if (rule.operations.empty()) bad("no operation");
-    for (const auto& op : rule.operations) {
-      if (!acl_operation(op)) bad("unknown operation '" + op + "'");
-    }
-    if (rule.resource_type != "topic" && rule.resource_type != "group") {
-      bad("resource type must be topic or group, not '" + words[2] + "'");
-    }
-    if (rule.pattern_type != "literal" && rule.pattern_type != "prefixed") {
-      bad("pattern type must be literal or prefixed, not '" + words[3] + "'");
-    }
-    for (const auto& name : rule.names) {
-      const bool ok = rule.resource_type == "topic" ? valid_topic_name(name) : valid_acl_name(name);
-      if (!ok) bad("bad " + rule.resource_type + " name '" + name + "'");
-    }
-    if (errors.size() == before) rules.push_back(std::move(rule));
-  }
-  if (!errors.empty()) {
-    std::string msg = "bad ACL table:";
-    for (const auto& e : errors) msg += "\n  " + e;
-    throw std::invalid_argument(msg);
-  }
-  return rules;
-}
-
-std::vector<AclRule> load_acl_table(const std::string& path) {
-  return load_file(path, "ACL table", parse_acl_table);
-}
-
-std::size_t create_acls(const std::string& bootstrap, const std::vector<AclRule>& rules,
-                        std::chrono::milliseconds timeout,
-                        const std::optional<KafkaSecurity>& security) {
-  std::vector<AclBindingPtr> owned;
-  std::vector<std::string> labels;  // for errors, same order as owned
-  std::array<char, 256> errstr{};
-  for (const auto& rule : rules) {
-    const std::string principal = "User:" + rule.principal;
-    const auto restype =
-        rule.resource_type == "group" ? RD_KAFKA_RESOURCE_GROUP : RD_KAFKA_RESOURCE_TOPIC;
-    const auto pattern = rule.pattern_type == "prefixed" ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED
-                                                         : RD_KAFKA_RESOURCE_PATTERN_LITERAL;
-    for (const auto& op_name : rule.operations) {
-      const auto op = acl_operation(op_name);
-      if (!op) throw std::invalid_argument("unknown ACL operation '" + op_name + "'");
-      for (const auto& name : rule.names) {
-        AclBindingPtr binding(rd_kafka_AclBinding_new(
-            restype, name.c_str(), pattern, principal.c_str(), "*", *op,
-            RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, errstr.data(), errstr.size()));
-        if (!binding) {
-          throw std::invalid_argument("line " + std::to_string(rule.line) + ": " + errstr.data());
-        }
-        owned.push_back(std::move(binding));
-        labels.push_back(principal + " " + op_name + " " + rule.resource_type + " " + name);
-      }
-    }
-  }
-  if (owned.empty()) return 0;
-  std::vector<rd_kafka_AclBinding_t*> raw;
-  raw.reserve(owned.size());
-  for (auto& b : owned) raw.push_back(b.get());
-
-  KafkaPtr rk = admin_client(bootstrap, security);
-  AdminOptionsPtr opts = admin_options(rk.get(), RD_KAFKA_ADMIN_OP_CREATEACLS, timeout, false);
-  QueuePtr q(rd_kafka_queue_new(rk.get()));
-  rd_kafka_CreateAcls(rk.get(), raw.data(), raw.size(), opts.get(), q.get());
-  EventPtr ev = wait_result(q.get(), timeout, "CreateAcls");
-  const rd_kafka_CreateAcls_result_t* res = rd_kafka_event_CreateAcls_result(ev.get());
-  if (res == nullptr) throw KafkaError("CreateAcls: unexpected result event", false);
-  std::size_t cnt = 0;
-  const rd_kafka_acl_result_t** results = rd_kafka_CreateAcls_result_acls(res, &cnt);
-  // The broker's message for a refused binding can run to a kilobyte (it
-  // describes the whole request): the first one, cut, and a count.
-  std::string first;
-  std::size_t refused = 0;
-  bool retryable = true;
-  for (std::size_t i = 0; i < cnt; ++i) {
-    const rd_kafka_error_t* err = rd_kafka_acl_result_error(results[i]);
-    if (err == nullptr) continue;
-    retryable = retryable && is_retryable(err);
-    if (refused++ == 0) {
-      first = (i < labels.size() ? labels[i] : std::to_string(i)) + ": " +
-              rd_kafka_err2name(rd_kafka_error_code(err)) + ": " +
-              std::string(rd_kafka_error_string(err)).substr(0, 160);
-    }
-  }
-  if (refused > 0) {
-    throw KafkaError("CreateAcls refused " + std::to_string(refused) + " of " +
-                         std::to_string(cnt) + " bindings; first: " + first,
-                     retryable);
-  }
-  if (cnt != owned.size()) {
-    throw KafkaError("CreateAcls answered " + std::to_string(cnt) + " of " +
-                         std::to_string(owned.size()) + " bindings",
-                     true);
-  }
-  return owned.size();
-}
 
 }  // namespace ticketing::events
