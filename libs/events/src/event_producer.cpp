@@ -8,7 +8,12 @@ namespace {
 
 Record build(std::string value, const Envelope& e, std::string key, std::string topic) {
   Record r;
-  r.topic = topic.empty() ? e.type : std::move(topic);
+  // Not a conditional expression: with a const branch it would copy `topic`.
+  if (topic.empty()) {
+    r.topic = e.type;
+  } else {
+    r.topic = std::move(topic);
+  }
   r.key = std::move(key);
   r.value = std::move(value);
   r.headers.push_back({std::string(kEventTypeHeader), e.type});

@@ -74,31 +74,32 @@ std::string value_excerpt(const Value* v) {
   return text;
 }
 
+void require_supported(const char* regex, const std::string& type, const char* what) {
+  if (!detail::SchemaRegex(regex).IsValid()) {
+    throw std::invalid_argument("schema of " + type + ": " + what + " '" + regex +
+                                "' is not supported by RapidJSON's regex engine");
+  }
+}
+
 // RapidJSON drops a `pattern` its regex engine cannot parse and then accepts
 // any string, so a schema with such a pattern is refused up front.
 void check_patterns(const Value& v, const std::string& type) {
-  if (v.IsObject()) {
-    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-      if (std::string_view(it->name.GetString()) == "pattern" && it->value.IsString()) {
-        const detail::SchemaRegex re(it->value.GetString());
-        if (!re.IsValid()) {
-          throw std::invalid_argument("schema of " + type + ": pattern '" + it->value.GetString() +
-                                      "' is not supported by RapidJSON's regex engine");
-        }
-      }
-      if (std::string_view(it->name.GetString()) == "patternProperties" && it->value.IsObject()) {
-        for (auto p = it->value.MemberBegin(); p != it->value.MemberEnd(); ++p) {
-          const detail::SchemaRegex re(p->name.GetString());
-          if (!re.IsValid()) {
-            throw std::invalid_argument("schema of " + type + ": patternProperties key '" +
-                                        p->name.GetString() + "' is not supported");
-          }
-        }
-      }
-      check_patterns(it->value, type);
-    }
-  } else if (v.IsArray()) {
+  if (v.IsArray()) {
     for (const auto& e : v.GetArray()) check_patterns(e, type);
+    return;
+  }
+  if (!v.IsObject()) return;
+  for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+    const std::string_view name = it->name.GetString();
+    if (name == "pattern" && it->value.IsString()) {
+      require_supported(it->value.GetString(), type, "pattern");
+    }
+    if (name == "patternProperties" && it->value.IsObject()) {
+      for (auto p = it->value.MemberBegin(); p != it->value.MemberEnd(); ++p) {
+        require_supported(p->name.GetString(), type, "patternProperties key");
+      }
+    }
+    check_patterns(it->value, type);
   }
 }
 

@@ -544,19 +544,7 @@ struct Relay::Impl {
       if (!leader.load()) throw DbError("outbox relay: lost the leader session", true);
       const db::Row& row = rows[i];
       created[i] = row.opt_f64(5).value_or(0.0);
-      events::Record record;
-      record.topic = row.str(1);
-      record.key = row.str(2);
-      record.value = row.str(3);
-      try {
-        for (auto& [k, v] : headers_from_json(row.str(4))) {
-          record.headers.push_back(events::Header{std::move(k), std::move(v)});
-        }
-      } catch (const std::invalid_argument& e) {
-        // Publishing without headers beats blocking the outbox forever.
-        log::error("outbox relay: bad headers column, publishing without headers",
-                   {{"table", qualified}, {"id", row.str(0)}, {"error", e.what()}});
-      }
+      events::Record record = record_of(row);
       {
         std::lock_guard lock(state->mutex);
         ++state->outstanding;
@@ -614,28 +602,8 @@ struct Relay::Impl {
     result.parked = parked.size();
     result.failed = rows.size() - acked.size() - parked.size();
     n_batches.fetch_add(1);
-    if (!acked.empty()) {
-      std::string sql = mark_prefix;
-      for (std::size_t i = 0; i < acked.size(); ++i) {
-        if (i > 0) sql += ',';
-        sql += std::to_string(acked[i]);
-      }
-      sql += ')';
-      conn->exec_raw(sql);  // text protocol: ids are integers, and the SQL varies per batch
-      published_total.inc(acked.size());
-      n_published.fetch_add(acked.size());
-      for (double l : lags) lag_hist.observe(l);
-    }
-    for (const auto& [i, error] : parked) {
-      conn->exec(park_sql, {error, rows[i].u64(0)});
-      parked_total.inc();
-      n_parked.fetch_add(1);
-      log::error("outbox relay: row can never be published; parked", {{"table", qualified},
-                                                                      {"id", rows[i].str(0)},
-                                                                      {"topic", rows[i].str(1)},
-                                                                      {"key", rows[i].str(2)},
-                                                                      {"error", error}});
-    }
+    delete_acked(acked, lags);
+    park(rows, parked);
     auto ms = [](Clock::duration d) {
       return fmt::format("{:.2f}", std::chrono::duration<double, std::milli>(d).count());
     };
@@ -656,6 +624,53 @@ struct Relay::Impl {
                  {"error", first_error}});
     }
     return result;
+  }
+
+  // One outbox row as the record to publish.
+  events::Record record_of(const db::Row& row) const {
+    events::Record record;
+    record.topic = row.str(1);
+    record.key = row.str(2);
+    record.value = row.str(3);
+    try {
+      for (auto& [k, v] : headers_from_json(row.str(4))) {
+        record.headers.push_back(events::Header{std::move(k), std::move(v)});
+      }
+    } catch (const std::invalid_argument& e) {
+      // Publishing without headers beats blocking the outbox forever.
+      log::error("outbox relay: bad headers column, publishing without headers",
+                 {{"table", qualified}, {"id", row.str(0)}, {"error", e.what()}});
+    }
+    return record;
+  }
+
+  // Rows the broker acknowledged leave the outbox.
+  void delete_acked(const std::vector<std::uint64_t>& acked, const std::vector<double>& lags) {
+    if (acked.empty()) return;
+    std::string sql = mark_prefix;
+    for (std::size_t i = 0; i < acked.size(); ++i) {
+      if (i > 0) sql += ',';
+      sql += std::to_string(acked[i]);
+    }
+    sql += ')';
+    conn->exec_raw(sql);  // text protocol: ids are integers, and the SQL varies per batch
+    published_total.inc(acked.size());
+    n_published.fetch_add(acked.size());
+    for (double l : lags) lag_hist.observe(l);
+  }
+
+  // Rows that can never be published are set aside, with the reason.
+  void park(const db::Rows& rows, const std::vector<std::pair<std::size_t, std::string>>& parked) {
+    for (const auto& [i, error] : parked) {
+      conn->exec(park_sql, {error, rows[i].u64(0)});
+      parked_total.inc();
+      n_parked.fetch_add(1);
+      log::error("outbox relay: row can never be published; parked", {{"table", qualified},
+                                                                      {"id", rows[i].str(0)},
+                                                                      {"topic", rows[i].str(1)},
+                                                                      {"key", rows[i].str(2)},
+                                                                      {"error", error}});
+    }
   }
 
   void housekeeping() {
@@ -694,6 +709,22 @@ struct Relay::Impl {
     }
   }
 
+  // A standby's turn: true once this instance leads. It needs a producer
+  // first, and waits out rejoin_not_before after giving up the lead.
+  bool became_leader() {
+    const bool producer_missing = shared_producer == nullptr && !own_producer;
+    if (producer_missing) {
+      try {
+        create_producer();
+      } catch (const std::exception& e) {
+        report_error(e);
+      }
+      return false;
+    }
+    if (Clock::now() < rejoin_not_before) return false;
+    return try_lead();
+  }
+
   void loop() {
     auto backoff = options.min_backoff;
     auto grow = [&] { backoff = std::min(backoff * 2, options.max_backoff); };
@@ -707,22 +738,9 @@ struct Relay::Impl {
           }
         }
         ensure_connected();
-        if (!leader.load()) {
-          if (Clock::now() < rejoin_not_before || (shared_producer == nullptr && !own_producer)) {
-            if (shared_producer == nullptr && !own_producer) {
-              try {
-                create_producer();
-              } catch (const std::exception& e) {
-                report_error(e);
-              }
-            }
-            sleep_for(options.standby_retry);
-            continue;
-          }
-          if (!try_lead()) {
-            sleep_for(options.standby_retry);
-            continue;
-          }
+        if (!leader.load() && !became_leader()) {
+          sleep_for(options.standby_retry);
+          continue;
         }
         ensure_columns();
         const auto round_started = Clock::now();
