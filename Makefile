@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 export BUILD_DIR := $(abspath $(BUILD_DIR))
 
-.PHONY: all deps configure build up down status run demo test test-unit format bench-events bench-reservation clean help \
+.PHONY: all deps configure build up down status run demo test test-unit format tidy bench-events bench-reservation clean help \
 	images up-containers down-containers
 
 all: build
@@ -18,6 +18,7 @@ help:
 	@echo "make up|down|status  the local stack: 3 Kafka nodes (KRaft), MariaDB, Redis"
 	@echo "make run           make up, then start the five services in the background"
 	@echo "make format        rewrite C++ files into the house style (.clang-format; make test checks it)"
+	@echo "make tidy          .clang-tidy's bug and function-size checks over the sources (slow: minutes)"
 	@echo "make bench-events  libs/events vs Kafka's ProducerPerformance and EndToEndLatency"
 	@echo "make bench-reservation  holds via HTTP vs a raw SQL client; GET seats vs nginx"
 	@echo "make images        build every container image offline (scripts/containers.sh)"
@@ -59,6 +60,10 @@ test-unit: build
 format:
 	@command -v clang-format >/dev/null || bash scripts/deps.sh
 	@bash scripts/format.sh
+
+tidy: configure
+	@command -v clang-tidy >/dev/null || bash scripts/deps.sh
+	@bash scripts/tidy.sh
 
 bench-events: build
 	@bash bench/bench-events.sh

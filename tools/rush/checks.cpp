@@ -223,11 +223,10 @@ std::int64_t count_seats(const SystemUnderTest& sut) {
   return scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.seats", sut.reservation_db));
 }
 
-Tally measure(const SystemUnderTest& sut, const Baseline& base) {
-  Tally t;
-  auto c = connect(sut);
-  const auto& r = sut.reservation_db;
-  const auto& p = sut.payment_db;
+namespace {
+
+// Seats and reservations: counts by status and the invariants between them.
+void measure_reservations(db::Connection& c, const std::string& r, Tally& t) {
   t.seats = scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.seats", r));
   t.reserved_seats =
       scalar(c, fmt::format("SELECT COUNT(*) FROM `{}`.seats WHERE status = 'RESERVED'", r));
@@ -267,7 +266,11 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
                      "s.held_by_reservation"
                      " WHERE s.status <> 'AVAILABLE' AND x.status IN ('EXPIRED', 'CANCELLED')",
                      r));
+}
 
+// Points and payments, and payments against reservations.
+void measure_payments(db::Connection& c, const std::string& p, const std::string& r,
+                      const Baseline& base, Tally& t) {
   for (auto& row : c.query(fmt::format(
            "SELECT kind, COALESCE(SUM(amount), 0) AS s FROM `{}`.point_history GROUP BY kind",
            p))) {
@@ -298,7 +301,12 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
           "SELECT COUNT(*) FROM `{}`.payments y JOIN `{}`.reservations x ON x.id = y.reservation_id"
           " WHERE y.status = 'REFUNDED' AND x.status = 'CONFIRMED'",
           p, r));
+}
 
+// What the fake data platform and the fake webhook received, against the
+// confirmed reservations.
+void measure_peers(const SystemUnderTest& sut, db::Connection& c, Tally& t) {
+  const auto& r = sut.reservation_db;
   std::set<std::int64_t> confirmed_ids;
   for (auto& row :
        c.query(fmt::format("SELECT id FROM `{}`.reservations WHERE status = 'CONFIRMED'", r)))
@@ -353,8 +361,10 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
   if (t.webhook_checked)
     t.confirmed_not_notified =
         static_cast<std::int64_t>(confirmed_ids.size()) - t.notified_reservations;
+}
 
-  // Kafka: lag of every group on what it consumes; new records in the DLQs.
+// Every group's lag on what it consumes, and new records in the DLQs.
+void measure_kafka(const SystemUnderTest& sut, const Baseline& base, Tally& t) {
   for (const auto& [service, topics] : subscriptions()) {
     auto g = sut.groups.find(service);
     if (g == sut.groups.end()) continue;
@@ -378,6 +388,17 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
       n += probe.end_offset(topic, static_cast<int>(i)) - start[i];
     t.dead_letters[topic] = n;
   }
+}
+
+}  // namespace
+
+Tally measure(const SystemUnderTest& sut, const Baseline& base) {
+  Tally t;
+  auto c = connect(sut);
+  measure_reservations(c, sut.reservation_db, t);
+  measure_payments(c, sut.payment_db, sut.reservation_db, base, t);
+  measure_peers(sut, c, t);
+  measure_kafka(sut, base, t);
   return t;
 }
 

@@ -47,9 +47,7 @@ bool write_file(const std::string& path, const std::string& text) {
   return static_cast<bool>(f);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct Options {
   RushConfig cfg;
   SystemUnderTest sut;
   std::string report_path, json_path, chart_path;
@@ -57,103 +55,111 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> named_groups;  // the --group options
   // `rush init-groups ...`: only commit the topics' current ends for the
   // groups (run before the services start), then exit.
-  bool init_groups = argc > 1 && std::string(argv[1]) == "init-groups";
-  try {
-    for (int i = init_groups ? 2 : 1; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a == "-h" || a == "--help") {
-        usage();
-        return 0;
-      }
-      if (i + 1 >= argc) throw std::invalid_argument("missing value for " + a);
-      std::string v = argv[++i];
-      if (a == "--reservation-urls")
-        cfg.reservation_urls = split(v);
-      else if (a == "--payment-urls")
-        cfg.payment_urls = split(v);
-      else if (a == "--idp-url")
-        cfg.idp_url = v;
-      else if (a == "--users")
-        cfg.users = std::stoi(v);
-      else if (a == "--threads")
-        cfg.threads = std::stoi(v);
-      else if (a == "--first-user-id")
-        cfg.first_user_id = std::stoll(v);
-      else if (a == "--never-pay")
-        cfg.never_pay_share = std::stod(v);
-      else if (a == "--late-pay")
-        cfg.late_pay_share = std::stod(v);
-      else if (a == "--late-window-ms")
-        cfg.late_window = std::chrono::milliseconds(std::stoll(v));
-      else if (a == "--poll-ms")
-        cfg.poll_interval = std::chrono::milliseconds(std::stoll(v));
-      else if (a == "--patience-s")
-        cfg.patience = std::chrono::seconds(std::stoll(v));
-      else if (a == "--time-limit-s")
-        cfg.time_limit = std::chrono::seconds(std::stoll(v));
-      else if (a == "--seed")
-        cfg.seed = std::stoull(v);
-      else if (a == "--mysql-url")
-        sut.mysql_url = v;
-      else if (a == "--reservation-db")
-        sut.reservation_db = v;
-      else if (a == "--payment-db")
-        sut.payment_db = v;
-      else if (a == "--kafka")
-        sut.kafka_bootstrap = v;
-      else if (a == "--dataplatform-control")
-        sut.dataplatform_control_url = v;
-      else if (a == "--webhook-control")
-        sut.webhook_control_url = v;
-      else if (a == "--group") {
-        auto eq = v.find('=');
-        if (eq == std::string::npos) throw std::invalid_argument("--group wants SERVICE=GROUP");
-        sut.groups[v.substr(0, eq)] = v.substr(eq + 1);
-        named_groups[v.substr(0, eq)] = v.substr(eq + 1);
-      } else if (a == "--settle-s")
-        settle_s = std::stoi(v);
-      else if (a == "--report")
-        report_path = v;
-      else if (a == "--json")
-        json_path = v;
-      else if (a == "--chart")
-        chart_path = v;
-      else
-        throw std::invalid_argument("unknown option " + a);
+  bool init_groups = false;
+  bool help = false;
+};
+
+// Throws std::invalid_argument for a bad command line.
+Options parse_options(int argc, char** argv) {
+  Options o;
+  o.init_groups = argc > 1 && std::string(argv[1]) == "init-groups";
+  for (int i = o.init_groups ? 2 : 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      o.help = true;
+      return o;
     }
-    if (init_groups && (sut.kafka_bootstrap.empty() || named_groups.empty()))
-      throw std::invalid_argument("init-groups needs --kafka and at least one --group");
-    if (!init_groups &&
-        (cfg.reservation_urls.empty() || cfg.payment_urls.empty() || cfg.idp_url.empty() ||
-         sut.mysql_url.empty() || sut.kafka_bootstrap.empty()))
-      throw std::invalid_argument(
-          "--reservation-urls, --payment-urls, --idp-url, --mysql-url and --kafka are required");
-    if (cfg.users < 1 || cfg.users > 1'000'000)
-      throw std::invalid_argument("--users must be in 1..1000000");
-    if (cfg.threads < 1 || cfg.threads > 1024)
-      throw std::invalid_argument("--threads must be in 1..1024");
-    if (cfg.never_pay_share < 0 || cfg.late_pay_share < 0 ||
-        cfg.never_pay_share + cfg.late_pay_share > 1)
-      throw std::invalid_argument("--never-pay and --late-pay are shares in 0..1 with a sum <= 1");
+    if (i + 1 >= argc) throw std::invalid_argument("missing value for " + a);
+    std::string v = argv[++i];
+    if (a == "--reservation-urls")
+      o.cfg.reservation_urls = split(v);
+    else if (a == "--payment-urls")
+      o.cfg.payment_urls = split(v);
+    else if (a == "--idp-url")
+      o.cfg.idp_url = v;
+    else if (a == "--users")
+      o.cfg.users = std::stoi(v);
+    else if (a == "--threads")
+      o.cfg.threads = std::stoi(v);
+    else if (a == "--first-user-id")
+      o.cfg.first_user_id = std::stoll(v);
+    else if (a == "--never-pay")
+      o.cfg.never_pay_share = std::stod(v);
+    else if (a == "--late-pay")
+      o.cfg.late_pay_share = std::stod(v);
+    else if (a == "--late-window-ms")
+      o.cfg.late_window = std::chrono::milliseconds(std::stoll(v));
+    else if (a == "--poll-ms")
+      o.cfg.poll_interval = std::chrono::milliseconds(std::stoll(v));
+    else if (a == "--patience-s")
+      o.cfg.patience = std::chrono::seconds(std::stoll(v));
+    else if (a == "--time-limit-s")
+      o.cfg.time_limit = std::chrono::seconds(std::stoll(v));
+    else if (a == "--seed")
+      o.cfg.seed = std::stoull(v);
+    else if (a == "--mysql-url")
+      o.sut.mysql_url = v;
+    else if (a == "--reservation-db")
+      o.sut.reservation_db = v;
+    else if (a == "--payment-db")
+      o.sut.payment_db = v;
+    else if (a == "--kafka")
+      o.sut.kafka_bootstrap = v;
+    else if (a == "--dataplatform-control")
+      o.sut.dataplatform_control_url = v;
+    else if (a == "--webhook-control")
+      o.sut.webhook_control_url = v;
+    else if (a == "--group") {
+      auto eq = v.find('=');
+      if (eq == std::string::npos) throw std::invalid_argument("--group wants SERVICE=GROUP");
+      o.sut.groups[v.substr(0, eq)] = v.substr(eq + 1);
+      o.named_groups[v.substr(0, eq)] = v.substr(eq + 1);
+    } else if (a == "--settle-s")
+      o.settle_s = std::stoi(v);
+    else if (a == "--report")
+      o.report_path = v;
+    else if (a == "--json")
+      o.json_path = v;
+    else if (a == "--chart")
+      o.chart_path = v;
+    else
+      throw std::invalid_argument("unknown option " + a);
+  }
+  if (o.init_groups && (o.sut.kafka_bootstrap.empty() || o.named_groups.empty()))
+    throw std::invalid_argument("init-groups needs --kafka and at least one --group");
+  if (!o.init_groups &&
+      (o.cfg.reservation_urls.empty() || o.cfg.payment_urls.empty() || o.cfg.idp_url.empty() ||
+       o.sut.mysql_url.empty() || o.sut.kafka_bootstrap.empty()))
+    throw std::invalid_argument(
+        "--reservation-urls, --payment-urls, --idp-url, --mysql-url and --kafka are required");
+  if (o.cfg.users < 1 || o.cfg.users > 1'000'000)
+    throw std::invalid_argument("--users must be in 1..1000000");
+  if (o.cfg.threads < 1 || o.cfg.threads > 1024)
+    throw std::invalid_argument("--threads must be in 1..1024");
+  if (o.cfg.never_pay_share < 0 || o.cfg.late_pay_share < 0 ||
+      o.cfg.never_pay_share + o.cfg.late_pay_share > 1)
+    throw std::invalid_argument("--never-pay and --late-pay are shares in 0..1 with a sum <= 1");
+  return o;
+}
+
+int start_groups(Options& o) {
+  auto& sut = o.sut;
+  try {
+    sut.groups = o.named_groups;  // only the groups named: never the services' default ones
+    start_groups_at_end(sut);
+    std::cout << "rush: consumer groups start at the topics' current ends:";
+    for (const auto& [service, group] : sut.groups) std::cout << " " << group;
+    std::cout << std::endl;
+    return 0;
   } catch (const std::exception& e) {
     std::cerr << "rush: " << e.what() << "\n";
-    usage();
-    return 2;
+    return 1;
   }
+}
 
-  if (init_groups) {
-    try {
-      sut.groups = named_groups;  // only the groups named: never the services' default ones
-      start_groups_at_end(sut);
-      std::cout << "rush: consumer groups start at the topics' current ends:";
-      for (const auto& [service, group] : sut.groups) std::cout << " " << group;
-      std::cout << std::endl;
-      return 0;
-    } catch (const std::exception& e) {
-      std::cerr << "rush: " << e.what() << "\n";
-      return 1;
-    }
-  }
+int run(Options& o) {
+  auto& cfg = o.cfg;
+  auto& sut = o.sut;
   try {
     auto say = [](const std::string& line) { std::cout << "rush: " << line << std::endl; };
     cfg.total_seats = count_seats(sut);
@@ -164,16 +170,16 @@ int main(int argc, char** argv) {
     cfg.on_progress = say;
     auto result = run_rush(cfg);
     say(fmt::format("buyers done after {:.1f} s; waiting for the system to settle (at most {} s)",
-                    result.seconds, settle_s));
-    auto tally = settle(sut, baseline, std::chrono::seconds(settle_s), say);
+                    result.seconds, o.settle_s));
+    auto tally = settle(sut, baseline, std::chrono::seconds(o.settle_s), say);
     auto checks = check_invariants(tally, result);
     auto text = text_report(cfg, result, tally, checks);
     std::cout << text;
-    bool written = write_file(report_path, text) &&
-                   write_file(json_path, json_report(cfg, result, tally, checks)) &&
-                   write_file(chart_path, svg_chart(result));
+    bool written = write_file(o.report_path, text) &&
+                   write_file(o.json_path, json_report(cfg, result, tally, checks)) &&
+                   write_file(o.chart_path, svg_chart(result));
     if (!written) std::cerr << "rush: could not write a report file\n";
-    for (const auto& p : {report_path, json_path, chart_path})
+    for (const auto& p : {o.report_path, o.json_path, o.chart_path})
       if (!p.empty()) say("wrote " + p);
     for (const auto& c : checks)
       if (!c.ok) return 1;
@@ -182,4 +188,22 @@ int main(int argc, char** argv) {
     std::cerr << "rush: " << e.what() << "\n";
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  try {
+    o = parse_options(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "rush: " << e.what() << "\n";
+    usage();
+    return 2;
+  }
+  if (o.help) {
+    usage();
+    return 0;
+  }
+  return o.init_groups ? start_groups(o) : run(o);
 }

@@ -248,208 +248,254 @@ class Rush {
 
   // --- one step of one buyer ---------------------------------------------
   std::optional<Clock::time_point> step(Buyer& b, KeepAliveClient& client, std::size_t worker) {
-    auto now = Clock::now();
-    const auto& res = cfg_.reservation_urls[b.api];
-    const auto& pay = cfg_.payment_urls[b.pay_api];
+    const auto now = Clock::now();
     switch (b.step) {
-      case Step::kIdToken: {
-        auto r = call(client, worker, Endpoint::kIdToken, cfg_.idp_url, "POST", "/v1/id-tokens",
-                      fmt::format(R"({{"userId":{}}})", b.user_id), false, b);
-        if (r.status == 200) {
-          b.id_token = parse(r.body)["idToken"].GetString();
-          b.step = Step::kToken;
-          return now;
-        }
-        return retry_or_give_up(b, r, Endpoint::kIdToken, now);
-      }
-      case Step::kToken: {
-        auto r =
-            call(client, worker, Endpoint::kToken, res, "POST", "/v1/queue/tokens", {}, true, b);
-        if (r.status == 200 || r.status == 201) {
-          auto d = parse(r.body);
-          b.token = d["token"].GetString();
-          count(&Counters::tokens);
-          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now,
-                                  wait_hint(d));
-        }
-        return retry_or_give_up(b, r, Endpoint::kToken, now);
-      }
-      case Step::kPoll: {
-        if (sold_out_.load()) {
-          count(&Counters::left_queue_sold_out);
-          return std::nullopt;
-        }
-        auto r = call(client, worker, Endpoint::kQueueStatus, res, "GET", "/v1/queue/status", {},
-                      true, b);
-        if (r.status == 200) {
-          auto d = parse(r.body);
-          return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now,
-                                  wait_hint(d));
-        }
-        return retry_or_give_up(b, r, Endpoint::kQueueStatus, now);
-      }
-      case Step::kConcerts: {
-        if (looking_too_long(b, now)) return std::nullopt;
-        auto r = call(client, worker, Endpoint::kConcerts, res, "GET", "/v1/concerts", {}, true, b);
-        if (r.status == 200) {
-          auto d = parse(r.body);
-          b.concerts.clear();
-          for (auto& c : d["concerts"].GetArray()) b.concerts.push_back(c["id"].GetInt64());
-          std::shuffle(b.concerts.begin(), b.concerts.end(), b.rng);
-          b.concert_index = 0;
-          b.step = Step::kSchedules;
-          return now;
-        }
-        return on_hold_path_error(b, r, Endpoint::kConcerts, now);
-      }
-      case Step::kSchedules: {
-        if (looking_too_long(b, now)) return std::nullopt;
-        if (b.concert_index >= b.concerts.size()) {
-          // Nothing free anywhere right now; held seats may come back.
-          b.step = Step::kConcerts;
-          return now + 1s;
-        }
-        auto r = call(client, worker, Endpoint::kSchedules, res, "GET",
-                      fmt::format("/v1/concerts/{}/schedules", b.concerts[b.concert_index]), {},
-                      true, b);
-        if (r.status == 200) {
-          auto d = parse(r.body);
-          std::vector<std::int64_t> open;
-          for (auto& s : d["schedules"].GetArray())
-            if (s["availableSeats"].GetInt64() > 0) open.push_back(s["id"].GetInt64());
-          if (open.empty()) {
-            ++b.concert_index;
-            return now;
-          }
-          b.schedule = open[b.rng() % open.size()];
-          b.step = Step::kSeats;
-          return now;
-        }
-        return on_hold_path_error(b, r, Endpoint::kSchedules, now);
-      }
-      case Step::kSeats: {
-        if (looking_too_long(b, now)) return std::nullopt;
-        auto r = call(client, worker, Endpoint::kSeats, res, "GET",
-                      fmt::format("/v1/schedules/{}/seats", b.schedule), {}, true, b);
-        if (r.status == 200) {
-          auto d = parse(r.body);
-          std::vector<int> free;
-          for (auto& s : d["seats"].GetArray())
-            if (std::string_view(s["status"].GetString()) == "AVAILABLE")
-              free.push_back(s["seatNo"].GetInt());
-          if (free.empty()) {
-            ++b.concert_index;
-            b.step = Step::kSchedules;
-            return now;
-          }
-          b.seat = free[b.rng() % free.size()];
-          b.step = Step::kHold;
-          return now;
-        }
-        return on_hold_path_error(b, r, Endpoint::kSeats, now);
-      }
-      case Step::kHold: {
-        count(&Counters::hold_attempts);
-        auto r =
-            call(client, worker, Endpoint::kHold, res, "POST", "/v1/reservations",
-                 fmt::format(R"({{"scheduleId":{},"seatNo":{}}})", b.schedule, b.seat), true, b);
-        if (r.status == 201) {
-          auto d = parse(r.body);
-          b.reservation = d["reservationId"].GetInt64();
-          b.hold_receipt = d["holdReceipt"].GetString();
-          b.price = d["price"].GetInt64();
-          b.expires_ms = parse_rfc3339_ms(d["expiresAt"].GetString());
-          count(&Counters::holds);
-          if (b.persona == Persona::kNeverPay) {
-            count(&Counters::never_paid);
-            return std::nullopt;
-          }
-          if (b.persona == Persona::kLatePay) count(&Counters::late_payers);
-          b.step = Step::kCharge;
-          return now;
-        }
-        if (r.status == 409 && r.body.find("SEAT_UNAVAILABLE") != std::string::npos) {
-          count(&Counters::conflicts);
-          b.step = Step::kSeats;  // someone was faster: look at the seat map again
-          return now;
-        }
-        return on_hold_path_error(b, r, Endpoint::kHold, now);
-      }
-      case Step::kCharge: {
-        auto r = call(client, worker, Endpoint::kCharge, pay, "POST", "/v1/points/charge",
-                      fmt::format(R"({{"amount":{}}})", b.price), true, b,
-                      fmt::format("charge-{}", b.reservation));
-        if (r.status == 200) {
-          count(&Counters::charges);
-          add(&Counters::charged_points, b.price);
-          b.step = Step::kPay;
-          if (b.persona == Persona::kLatePay) {
-            // Pay in the last moments of the hold: some payments still get
-            // in, are accepted, and then lose the race against the expiry.
-            auto lead = std::chrono::milliseconds(b.rng() % (cfg_.late_window.count() + 1));
-            auto wait = std::chrono::milliseconds(b.expires_ms - epoch_ms_now()) - lead;
-            return now + std::max(wait, std::chrono::milliseconds(0));
-          }
-          return now;
-        }
-        return retry_or_give_up(b, r, Endpoint::kCharge, now);
-      }
-      case Step::kPay: {
-        auto r = call(client, worker, Endpoint::kPay, pay, "POST", "/v1/payments",
-                      fmt::format(R"({{"reservationId":{},"holdReceipt":"{}"}})", b.reservation,
-                                  b.hold_receipt),
-                      true, b, fmt::format("pay-{}", b.reservation));
-        if (r.status == 201) {
-          auto d = parse(r.body);
-          b.payment = d["paymentId"].GetInt64();
-          b.paid_at = now;
-          count(&Counters::payments);
-          b.step = Step::kWatch;
-          return now + 50ms;
-        }
-        if (r.status == 409 && r.body.find("RESERVATION_EXPIRED") != std::string::npos) {
-          count(&Counters::payments_refused);  // too late: nothing was taken
-          return std::nullopt;
-        }
-        if (r.status == 404) {
-          // payment-api has not seen reservation.held yet (events can lag,
-          // e.g. while a broker fails over): retry while the hold lasts.
-          if (epoch_ms_now() < b.expires_ms + 1000) return now + 300ms;
-          count(&Counters::payments_refused);
-          return std::nullopt;
-        }
-        return retry_or_give_up(b, r, Endpoint::kPay, now);
-      }
-      case Step::kWatch: {
-        if (now - b.paid_at > cfg_.confirm_wait) {
-          problem("outcome",
-                  fmt::format("reservation {}: no confirmation or refund seen", b.reservation));
-          count(&Counters::unexpected);
-          return std::nullopt;
-        }
-        auto r = call(client, worker, Endpoint::kReservation, res, "GET",
-                      fmt::format("/v1/reservations/{}", b.reservation), {}, true, b);
-        if (r.status != 200) return retry_or_give_up(b, r, Endpoint::kReservation, now);
-        auto d = parse(r.body);
-        std::string status = d["status"].GetString();
-        if (status == "CONFIRMED") {
-          confirmed(b.reservation);
-          return std::nullopt;
-        }
-        if (status == "HELD") return now + 100ms;
-        // EXPIRED or CANCELLED after a payment: the refund must follow.
-        auto p = call(client, worker, Endpoint::kPayment, pay, "GET",
-                      fmt::format("/v1/payments/{}", b.payment), {}, true, b);
-        if (p.status == 200 && parse(p.body)["status"].GetString() == std::string("REFUNDED")) {
-          std::lock_guard lk(result_mutex_);
-          ++counters_.refunded;
-          refunded_.push_back(b.payment);
-          return std::nullopt;
-        }
-        return now + 200ms;
-      }
+      case Step::kIdToken:
+        return on_id_token(b, client, worker, now);
+      case Step::kToken:
+        return on_token(b, client, worker, now);
+      case Step::kPoll:
+        return on_poll(b, client, worker, now);
+      case Step::kConcerts:
+        return on_concerts(b, client, worker, now);
+      case Step::kSchedules:
+        return on_schedules(b, client, worker, now);
+      case Step::kSeats:
+        return on_seats(b, client, worker, now);
+      case Step::kHold:
+        return on_hold(b, client, worker, now);
+      case Step::kCharge:
+        return on_charge(b, client, worker, now);
+      case Step::kPay:
+        return on_pay(b, client, worker, now);
+      case Step::kWatch:
+        return on_watch(b, client, worker, now);
     }
     return std::nullopt;
+  }
+
+  std::optional<Clock::time_point> on_id_token(Buyer& b, KeepAliveClient& client,
+                                               std::size_t worker, Clock::time_point now) {
+    auto r = call(client, worker, Endpoint::kIdToken, cfg_.idp_url, "POST", "/v1/id-tokens",
+                  fmt::format(R"({{"userId":{}}})", b.user_id), false, b);
+    if (r.status == 200) {
+      b.id_token = parse(r.body)["idToken"].GetString();
+      b.step = Step::kToken;
+      return now;
+    }
+    return retry_or_give_up(b, r, Endpoint::kIdToken, now);
+  }
+
+  std::optional<Clock::time_point> on_token(Buyer& b, KeepAliveClient& client, std::size_t worker,
+                                            Clock::time_point now) {
+    const auto& res = cfg_.reservation_urls[b.api];
+    auto r = call(client, worker, Endpoint::kToken, res, "POST", "/v1/queue/tokens", {}, true, b);
+    if (r.status == 200 || r.status == 201) {
+      auto d = parse(r.body);
+      b.token = d["token"].GetString();
+      count(&Counters::tokens);
+      return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now,
+                              wait_hint(d));
+    }
+    return retry_or_give_up(b, r, Endpoint::kToken, now);
+  }
+
+  std::optional<Clock::time_point> on_poll(Buyer& b, KeepAliveClient& client, std::size_t worker,
+                                           Clock::time_point now) {
+    const auto& res = cfg_.reservation_urls[b.api];
+    if (sold_out_.load()) {
+      count(&Counters::left_queue_sold_out);
+      return std::nullopt;
+    }
+    auto r =
+        call(client, worker, Endpoint::kQueueStatus, res, "GET", "/v1/queue/status", {}, true, b);
+    if (r.status == 200) {
+      auto d = parse(r.body);
+      return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now,
+                              wait_hint(d));
+    }
+    return retry_or_give_up(b, r, Endpoint::kQueueStatus, now);
+  }
+
+  std::optional<Clock::time_point> on_concerts(Buyer& b, KeepAliveClient& client,
+                                               std::size_t worker, Clock::time_point now) {
+    const auto& res = cfg_.reservation_urls[b.api];
+    if (looking_too_long(b, now)) return std::nullopt;
+    auto r = call(client, worker, Endpoint::kConcerts, res, "GET", "/v1/concerts", {}, true, b);
+    if (r.status == 200) {
+      auto d = parse(r.body);
+      b.concerts.clear();
+      for (auto& c : d["concerts"].GetArray()) b.concerts.push_back(c["id"].GetInt64());
+      std::shuffle(b.concerts.begin(), b.concerts.end(), b.rng);
+      b.concert_index = 0;
+      b.step = Step::kSchedules;
+      return now;
+    }
+    return on_hold_path_error(b, r, Endpoint::kConcerts, now);
+  }
+
+  std::optional<Clock::time_point> on_schedules(Buyer& b, KeepAliveClient& client,
+                                                std::size_t worker, Clock::time_point now) {
+    const auto& res = cfg_.reservation_urls[b.api];
+    if (looking_too_long(b, now)) return std::nullopt;
+    if (b.concert_index >= b.concerts.size()) {
+      // Nothing free anywhere right now; held seats may come back.
+      b.step = Step::kConcerts;
+      return now + 1s;
+    }
+    auto r =
+        call(client, worker, Endpoint::kSchedules, res, "GET",
+             fmt::format("/v1/concerts/{}/schedules", b.concerts[b.concert_index]), {}, true, b);
+    if (r.status == 200) {
+      auto d = parse(r.body);
+      std::vector<std::int64_t> open;
+      for (auto& s : d["schedules"].GetArray())
+        if (s["availableSeats"].GetInt64() > 0) open.push_back(s["id"].GetInt64());
+      if (open.empty()) {
+        ++b.concert_index;
+        return now;
+      }
+      b.schedule = open[b.rng() % open.size()];
+      b.step = Step::kSeats;
+      return now;
+    }
+    return on_hold_path_error(b, r, Endpoint::kSchedules, now);
+  }
+
+  std::optional<Clock::time_point> on_seats(Buyer& b, KeepAliveClient& client, std::size_t worker,
+                                            Clock::time_point now) {
+    const auto& res = cfg_.reservation_urls[b.api];
+    if (looking_too_long(b, now)) return std::nullopt;
+    auto r = call(client, worker, Endpoint::kSeats, res, "GET",
+                  fmt::format("/v1/schedules/{}/seats", b.schedule), {}, true, b);
+    if (r.status == 200) {
+      auto d = parse(r.body);
+      std::vector<int> free;
+      for (auto& s : d["seats"].GetArray())
+        if (std::string_view(s["status"].GetString()) == "AVAILABLE")
+          free.push_back(s["seatNo"].GetInt());
+      if (free.empty()) {
+        ++b.concert_index;
+        b.step = Step::kSchedules;
+        return now;
+      }
+      b.seat = free[b.rng() % free.size()];
+      b.step = Step::kHold;
+      return now;
+    }
+    return on_hold_path_error(b, r, Endpoint::kSeats, now);
+  }
+
+  std::optional<Clock::time_point> on_hold(Buyer& b, KeepAliveClient& client, std::size_t worker,
+                                           Clock::time_point now) {
+    const auto& res = cfg_.reservation_urls[b.api];
+    count(&Counters::hold_attempts);
+    auto r = call(client, worker, Endpoint::kHold, res, "POST", "/v1/reservations",
+                  fmt::format(R"({{"scheduleId":{},"seatNo":{}}})", b.schedule, b.seat), true, b);
+    if (r.status == 201) {
+      auto d = parse(r.body);
+      b.reservation = d["reservationId"].GetInt64();
+      b.hold_receipt = d["holdReceipt"].GetString();
+      b.price = d["price"].GetInt64();
+      b.expires_ms = parse_rfc3339_ms(d["expiresAt"].GetString());
+      count(&Counters::holds);
+      if (b.persona == Persona::kNeverPay) {
+        count(&Counters::never_paid);
+        return std::nullopt;
+      }
+      if (b.persona == Persona::kLatePay) count(&Counters::late_payers);
+      b.step = Step::kCharge;
+      return now;
+    }
+    if (r.status == 409 && r.body.find("SEAT_UNAVAILABLE") != std::string::npos) {
+      count(&Counters::conflicts);
+      b.step = Step::kSeats;  // someone was faster: look at the seat map again
+      return now;
+    }
+    return on_hold_path_error(b, r, Endpoint::kHold, now);
+  }
+
+  std::optional<Clock::time_point> on_charge(Buyer& b, KeepAliveClient& client, std::size_t worker,
+                                             Clock::time_point now) {
+    const auto& pay = cfg_.payment_urls[b.pay_api];
+    auto r = call(client, worker, Endpoint::kCharge, pay, "POST", "/v1/points/charge",
+                  fmt::format(R"({{"amount":{}}})", b.price), true, b,
+                  fmt::format("charge-{}", b.reservation));
+    if (r.status == 200) {
+      count(&Counters::charges);
+      add(&Counters::charged_points, b.price);
+      b.step = Step::kPay;
+      if (b.persona == Persona::kLatePay) {
+        // Pay in the last moments of the hold: some payments still get
+        // in, are accepted, and then lose the race against the expiry.
+        auto lead = std::chrono::milliseconds(b.rng() % (cfg_.late_window.count() + 1));
+        auto wait = std::chrono::milliseconds(b.expires_ms - epoch_ms_now()) - lead;
+        return now + std::max(wait, std::chrono::milliseconds(0));
+      }
+      return now;
+    }
+    return retry_or_give_up(b, r, Endpoint::kCharge, now);
+  }
+
+  std::optional<Clock::time_point> on_pay(Buyer& b, KeepAliveClient& client, std::size_t worker,
+                                          Clock::time_point now) {
+    const auto& pay = cfg_.payment_urls[b.pay_api];
+    auto r = call(
+        client, worker, Endpoint::kPay, pay, "POST", "/v1/payments",
+        fmt::format(R"({{"reservationId":{},"holdReceipt":"{}"}})", b.reservation, b.hold_receipt),
+        true, b, fmt::format("pay-{}", b.reservation));
+    if (r.status == 201) {
+      auto d = parse(r.body);
+      b.payment = d["paymentId"].GetInt64();
+      b.paid_at = now;
+      count(&Counters::payments);
+      b.step = Step::kWatch;
+      return now + 50ms;
+    }
+    if (r.status == 409 && r.body.find("RESERVATION_EXPIRED") != std::string::npos) {
+      count(&Counters::payments_refused);  // too late: nothing was taken
+      return std::nullopt;
+    }
+    if (r.status == 404) {
+      // payment-api has not seen reservation.held yet (events can lag,
+      // e.g. while a broker fails over): retry while the hold lasts.
+      if (epoch_ms_now() < b.expires_ms + 1000) return now + 300ms;
+      count(&Counters::payments_refused);
+      return std::nullopt;
+    }
+    return retry_or_give_up(b, r, Endpoint::kPay, now);
+  }
+
+  std::optional<Clock::time_point> on_watch(Buyer& b, KeepAliveClient& client, std::size_t worker,
+                                            Clock::time_point now) {
+    const auto& res = cfg_.reservation_urls[b.api];
+    const auto& pay = cfg_.payment_urls[b.pay_api];
+    if (now - b.paid_at > cfg_.confirm_wait) {
+      problem("outcome",
+              fmt::format("reservation {}: no confirmation or refund seen", b.reservation));
+      count(&Counters::unexpected);
+      return std::nullopt;
+    }
+    auto r = call(client, worker, Endpoint::kReservation, res, "GET",
+                  fmt::format("/v1/reservations/{}", b.reservation), {}, true, b);
+    if (r.status != 200) return retry_or_give_up(b, r, Endpoint::kReservation, now);
+    auto d = parse(r.body);
+    std::string status = d["status"].GetString();
+    if (status == "CONFIRMED") {
+      confirmed(b.reservation);
+      return std::nullopt;
+    }
+    if (status == "HELD") return now + 100ms;
+    // EXPIRED or CANCELLED after a payment: the refund must follow.
+    auto p = call(client, worker, Endpoint::kPayment, pay, "GET",
+                  fmt::format("/v1/payments/{}", b.payment), {}, true, b);
+    if (p.status == 200 && parse(p.body)["status"].GetString() == std::string("REFUNDED")) {
+      std::lock_guard lk(result_mutex_);
+      ++counters_.refunded;
+      refunded_.push_back(b.payment);
+      return std::nullopt;
+    }
+    return now + 200ms;
   }
 
   // The queue's own estimate, in milliseconds (0 when absent).
