@@ -1,5 +1,8 @@
 // The only translation unit of the server that sees Beast/Asio (see the
-// threading model in server.hpp).
+// threading model in server.hpp). Longer than 500 lines on purpose: splitting
+// it would spread Beast and Asio headers (and their compile time) over
+// several files, and the connection coroutine, the handler pool and the
+// metrics it feeds change together.
 
 // Boost 1.74: <utility> must precede Asio, or awaitable.hpp misses std::exchange.
 #include <utility>

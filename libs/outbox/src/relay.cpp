@@ -1,3 +1,9 @@
+// The outbox relay: one state machine (stand by, lead under a database lock,
+// publish rows in id order, fence itself when its session is lost, give the
+// lead up when the broker stays away) over one Impl. Longer than 500 lines on
+// purpose: every step reads and writes the same leader, connection and batch
+// state, and split files would only pass that state around; each step is a
+// named method of Impl.
 #include "ticketing/outbox/relay.hpp"
 
 #include <unistd.h>
