@@ -258,6 +258,14 @@ int run_load(const char* label, const Plan& plan, Setup setup, One one) {
   steady_clock::time_point start;
   std::vector<std::thread> threads;
   std::vector<steady_clock::time_point> finished(static_cast<std::size_t>(plan.conns));
+  auto attempt = [&one](auto& state, int k, std::string& error) {
+    try {
+      return one(state, k, error);
+    } catch (const std::exception& e) {
+      error = e.what();
+      return false;
+    }
+  };
   for (int c = 0; c < plan.conns; ++c) {
     threads.emplace_back([&, c] {
       int lo = c * plan.per_conn();
@@ -276,24 +284,19 @@ int run_load(const char* label, const Plan& plan, Setup setup, One one) {
       ready.fetch_add(1);
       while (!go.load()) std::this_thread::sleep_for(microseconds(200));
       auto deadline = start + duration_cast<steady_clock::duration>(duration<double>(plan.seconds));
-      if (!setup_failed) {
-        for (int k = lo; k < hi && steady_clock::now() < deadline; ++k) {
-          auto t0 = steady_clock::now();
-          std::string error;
-          bool success = false;
-          try {
-            success = one(state, k, error);
-          } catch (const std::exception& e) {
-            error = e.what();
-          }
-          auto t1 = steady_clock::now();
-          if (success) {
-            ++ok;
-            lat.push_back(duration<double, std::milli>(t1 - t0).count());
-          } else {
-            ++err;
-            if (first_error.empty()) first_error = error;
-          }
+      // Any connection's failed setup spoils the run: none starts.
+      const int end = setup_failed ? lo : hi;
+      for (int k = lo; k < end && steady_clock::now() < deadline; ++k) {
+        auto t0 = steady_clock::now();
+        std::string error;
+        const bool success = attempt(state, k, error);
+        auto t1 = steady_clock::now();
+        if (success) {
+          ++ok;
+          lat.push_back(duration<double, std::milli>(t1 - t0).count());
+        } else {
+          ++err;
+          if (first_error.empty()) first_error = error;
         }
       }
       finished[static_cast<std::size_t>(c)] = steady_clock::now();
