@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
+#include <stop_token>
 #include <thread>
 
 #include <fmt/format.h>
@@ -122,12 +123,13 @@ struct Pruner::Impl {
   PrunerOptions options;
   std::vector<std::unique_ptr<Table>> tables;
 
+  // The worker's lifecycle: a jthread whose stop_token ends every wait at
+  // once (condition_variable_any waits on it).
   std::mutex mutex;
-  std::condition_variable cv;
-  bool stopping = false;  // guarded by mutex
+  std::condition_variable_any cv;
   std::mutex round_mutex;
   std::mutex lifecycle;
-  std::thread thread;
+  std::jthread thread;
 
   explicit Impl(PrunerOptions o) : options(std::move(o)) {
     if (options.batch_size == 0) options.batch_size = 1;
@@ -139,15 +141,10 @@ struct Pruner::Impl {
     }
   }
 
-  [[nodiscard]] bool stop_requested() {
-    std::lock_guard lock(mutex);
-    return stopping;
-  }
-
   // False when stopped meanwhile.
-  bool wait(std::chrono::milliseconds d) {
+  bool wait(const std::stop_token& stop, std::chrono::milliseconds d) {
     std::unique_lock lock(mutex);
-    return !cv.wait_for(lock, d, [&] { return stopping; });
+    return !cv.wait_for(lock, stop, d, [&stop] { return stop.stop_requested(); });
   }
 
   std::unique_ptr<db::Connection> connect() {
@@ -168,7 +165,7 @@ struct Pruner::Impl {
               {{"table", t.qualified}, {"instance", options.instance}, {"error", e.what()}});
   }
 
-  void prune(db::Connection& conn, Table& t) {
+  void prune(const std::stop_token& stop, db::Connection& conn, Table& t) {
     if (!db::get_lock(conn, t.lock_name, std::chrono::seconds(0))) {
       t.skipped.fetch_add(1);
       t.skipped_total.inc();
@@ -191,7 +188,7 @@ struct Pruner::Impl {
           complete = true;
           break;
         }
-        if (!wait(options.batch_pause)) break;
+        if (!wait(stop, options.batch_pause)) break;
       }
     } catch (...) {
       // The lock goes with the session, which the caller drops when broken.
@@ -214,14 +211,14 @@ struct Pruner::Impl {
     }
   }
 
-  void round() noexcept {
+  void round(const std::stop_token& stop) noexcept {
     std::lock_guard guard(round_mutex);
     std::unique_ptr<db::Connection> conn;
     for (auto& t : tables) {
-      if (stop_requested()) return;
+      if (stop.stop_requested()) return;
       try {
         if (!conn || conn->broken()) conn = connect();
-        prune(*conn, *t);
+        prune(stop, *conn, *t);
       } catch (const std::exception& e) {
         fail(*t, e);
       } catch (...) {
@@ -230,11 +227,11 @@ struct Pruner::Impl {
     }
   }
 
-  void loop() noexcept {
-    if (!wait(options.first_delay)) return;
+  void loop(const std::stop_token& stop) noexcept {
+    if (!wait(stop, options.first_delay)) return;
     do {
-      round();
-    } while (wait(options.interval));
+      round(stop);
+    } while (wait(stop, options.interval));
   }
 };
 
@@ -247,25 +244,18 @@ Pruner::~Pruner() {
 void Pruner::start() {
   std::lock_guard lock(impl_->lifecycle);
   if (impl_->thread.joinable()) return;
-  {
-    std::lock_guard g(impl_->mutex);
-    impl_->stopping = false;
-  }
-  impl_->thread = std::thread([this] { impl_->loop(); });
+  impl_->thread = std::jthread([this](const std::stop_token& stop) { impl_->loop(stop); });
 }
 
 void Pruner::stop() noexcept {
   std::lock_guard lock(impl_->lifecycle);
-  {
-    std::lock_guard g(impl_->mutex);
-    impl_->stopping = true;
-  }
-  impl_->cv.notify_all();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  if (!impl_->thread.joinable()) return;
+  impl_->thread.request_stop();  // wakes a wait at once (condition_variable_any)
+  impl_->thread.join();
 }
 
 void Pruner::run_once() noexcept {
-  impl_->round();
+  impl_->round(std::stop_token{});  // a token without a source never stops
 }
 
 std::vector<Pruner::TableStats> Pruner::stats() const {

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
+#include <stop_token>
 #include <thread>
 
 #include <fmt/format.h>
@@ -152,12 +153,14 @@ struct Relay::Impl {
   metrics::Gauge& leader_gauge;
   metrics::Histogram& lag_hist;
 
+  // The thread's lifecycle: a jthread; its stop_token ends every wait of
+  // cv at once (condition_variable_any), so stop() needs no flag of its own.
   std::mutex mutex;
-  std::condition_variable cv;
+  std::condition_variable_any cv;
   bool notified = false;               // guarded by mutex
-  bool stopping = false;               // guarded by mutex
-  Clock::time_point stop_requested{};  // guarded by mutex
-  std::thread thread;
+  Clock::time_point stop_requested{};  // guarded by mutex; set before the stop request
+  std::jthread thread;
+  std::stop_token stop;  // relay thread only: its jthread's token
   std::mutex lifecycle;  // start/stop
 
   // Relay thread only.
@@ -277,10 +280,7 @@ struct Relay::Impl {
     n_producers.fetch_add(1);
   }
 
-  [[nodiscard]] bool stop_requested_now() {
-    std::lock_guard lock(mutex);
-    return stopping;
-  }
+  [[nodiscard]] bool stop_requested_now() const { return stop.stop_requested(); }
 
   // Sign of life for healthy(); as leader, the heartbeat when it is due.
   // Never throws: a failed heartbeat on a dead session ends the term
@@ -310,7 +310,7 @@ struct Relay::Impl {
       keep_alive();
       std::unique_lock lock(mutex);
       const auto slice = std::min(deadline, Clock::now() + heartbeat_interval);
-      if (cv.wait_until(lock, slice, [&] { return stopping; })) return;
+      if (cv.wait_until(lock, stop, slice, [&] { return stop.stop_requested(); })) return;
       if (Clock::now() >= deadline) return;
     }
   }
@@ -323,7 +323,8 @@ struct Relay::Impl {
       keep_alive();
       std::unique_lock lock(mutex);
       const auto slice = std::min(poll_end, Clock::now() + heartbeat_interval);
-      if (cv.wait_until(lock, slice, [&] { return notified || stopping; })) break;
+      if (cv.wait_until(lock, stop, slice, [&] { return notified || stop.stop_requested(); }))
+        break;
       if (Clock::now() >= poll_end) break;
     }
     if (busy && options.min_round_interval.count() > 0) {
@@ -332,7 +333,7 @@ struct Relay::Impl {
         keep_alive();
         std::unique_lock lock(mutex);
         const auto slice = std::min(end, Clock::now() + heartbeat_interval);
-        if (cv.wait_until(lock, slice, [&] { return stopping; })) break;
+        if (cv.wait_until(lock, stop, slice, [&] { return stop.stop_requested(); })) break;
         if (Clock::now() >= end) break;
       }
     }
@@ -513,9 +514,9 @@ struct Relay::Impl {
       if (!leader.load())
         throw DbError("outbox relay: lost the leader session waiting for acks", true);
       Clock::time_point stopped{};
-      {
+      if (stop.stop_requested()) {
         std::lock_guard g(mutex);
-        if (stopping) stopped = stop_requested;
+        stopped = stop_requested;
       }
       if (stopped != Clock::time_point{} && Clock::now() - stopped > options.drain_timeout) {
         log::warn("outbox relay: stopping with deliveries in flight; they will be re-published",
@@ -840,15 +841,14 @@ Relay::~Relay() {
 void Relay::start() {
   std::lock_guard lock(impl_->lifecycle);
   if (impl_->thread.joinable()) return;
-  {
-    std::lock_guard g(impl_->mutex);
-    impl_->stopping = false;
-  }
   impl_->stop_called.store(false);
   impl_->thread_ended.store(false);
   impl_->last_tick.store(ticks(Clock::now()));
   impl_->running.store(true);
-  impl_->thread = std::thread([this] { impl_->run(); });
+  impl_->thread = std::jthread([this](std::stop_token stop) {
+    impl_->stop = std::move(stop);
+    impl_->run();
+  });
 }
 
 void Relay::notify() noexcept {
@@ -865,10 +865,9 @@ void Relay::stop() noexcept {
   impl_->stop_called.store(true);
   {
     std::lock_guard g(impl_->mutex);
-    impl_->stopping = true;
     impl_->stop_requested = Clock::now();
   }
-  impl_->cv.notify_all();
+  impl_->thread.request_stop();
   impl_->thread.join();
   impl_->running.store(false);
 }
