@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <stop_token>
 #include <thread>
 
 #include "rdkafka_handles.hpp"
@@ -40,9 +41,10 @@ bool is_forced_property(const std::string& name) {
 struct Producer::Impl {
   ProducerOptions options;
   KafkaPtr rk;
-  std::thread poller;
+  // Serves delivery reports until stopped (rd_kafka_poll's 100 ms bound the
+  // time a stop request waits).
+  std::jthread poller;
   std::thread::id poller_id;
-  std::atomic<bool> running{true};
 
   std::atomic<bool> fatal{false};
   mutable std::mutex fatal_mutex;
@@ -160,8 +162,8 @@ Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->rk = new_client(RD_KAFKA_PRODUCER, std::move(conf));
 
   Impl* self = impl_.get();
-  impl_->poller = std::thread([self] {
-    while (self->running.load()) rd_kafka_poll(self->rk.get(), 100);
+  impl_->poller = std::jthread([self](const std::stop_token& stop) {
+    while (!stop.stop_requested()) rd_kafka_poll(self->rk.get(), 100);
   });
   impl_->poller_id = impl_->poller.get_id();
 }
@@ -181,7 +183,7 @@ Producer::~Producer() {
   } catch (...) {
     // never throw from a destructor
   }
-  s.running.store(false);
+  s.poller.request_stop();
   if (s.poller.joinable()) s.poller.join();
   s.rk.reset();
 }
