@@ -1,6 +1,11 @@
 #include "ticketing/service/host.hpp"
 
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
+#include <stdexcept>
+#include <stop_token>
+#include <thread>
 
 #include "ticketing/common/json_writer.hpp"
 #include "ticketing/common/log.hpp"
@@ -31,6 +36,33 @@ struct ServiceHost::Impl {
   AdminServer admin;
   std::unique_ptr<http::Server> public_server;
   std::shared_ptr<events::StallBoard> stalls = std::make_shared<events::StallBoard>();
+  ReadyGate gate;
+  bool has_startup = false;
+  std::mutex startup_mutex;
+  std::condition_variable_any startup_cv;
+  std::jthread startup;
+
+  void run_startup(const std::stop_token& stop, const std::function<int()>& migrate,
+                   const std::function<void()>& start) {
+    const auto& database = config.infra.mysql_database;
+    for (int attempt = 1; !stop.stop_requested(); ++attempt) {
+      try {
+        const int applied = migrate();
+        log::info("migrations applied",
+                  {{"database", database}, {"applied", std::to_string(applied)}});
+        start();
+        gate.open();
+        return;
+      } catch (const std::exception& e) {
+        log::warn(
+            "migrations failed; retrying",
+            {{"database", database}, {"attempt", std::to_string(attempt)}, {"error", e.what()}});
+      }
+      std::unique_lock lock(startup_mutex);
+      startup_cv.wait_for(lock, stop, std::chrono::seconds(2),
+                          [&] { return stop.stop_requested(); });
+    }
+  }
 
   explicit Impl(const HostConfig& c)
       : config(c),
@@ -92,7 +124,29 @@ const HostConfig& ServiceHost::config() const {
   return impl_->config;
 }
 
+void ServiceHost::start_after_migrations(std::function<int()> migrate,
+                                         std::function<void()> start) {
+  if (impl_->has_startup) throw std::logic_error("start_after_migrations called twice");
+  impl_->has_startup = true;
+  Impl* impl = impl_.get();
+  impl_->checks.add("schema", [impl] { return impl->gate.is_open(); });
+  impl_->startup =
+      std::jthread([impl, migrate = std::move(migrate), start = std::move(start)](
+                       const std::stop_token& stop) { impl->run_startup(stop, migrate, start); });
+}
+
+const ReadyGate& ServiceHost::ready_gate() const {
+  return impl_->gate;
+}
+
+void ServiceHost::stop_startup() {
+  if (!impl_->startup.joinable()) return;
+  impl_->startup.request_stop();
+  impl_->startup.join();
+}
+
 void ServiceHost::start() {
+  if (!impl_->has_startup) impl_->gate.open();  // nothing to wait for
   impl_->admin.start();
   if (impl_->config.public_api) {
     http::ServerOptions options;
@@ -132,11 +186,13 @@ int run_service(const HostSpec& spec, const std::function<Setup(EnvReader&)>& co
     } catch (...) {
       // The setup's threads must be stopped before the exception leaves:
       // destroying them while they run would abort the process.
+      host.stop_startup();
       if (teardown) teardown();
       throw;
     }
     int sig = wait_for_shutdown_signal();
     log::info("stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    host.stop_startup();  // nothing starts once the teardown has begun
     if (teardown) teardown();
     host.stop();
     log::info("stopped");

@@ -1,9 +1,7 @@
 #include "app.hpp"
 
-#include <atomic>
 #include <chrono>
 #include <memory>
-#include <thread>
 
 #include "config.hpp"
 #include "events/payment_events.hpp"
@@ -11,7 +9,6 @@
 #include "store/store.hpp"
 #include "ticketing/auth/token.hpp"
 #include "ticketing/common/log.hpp"
-#include "ticketing/common/stop.hpp"
 #include "ticketing/db/db.hpp"
 #include "ticketing/events/topics.hpp"
 #include "ticketing/http/server.hpp"
@@ -38,40 +35,17 @@ namespace {
 struct Runtime {
   PaymentConfig config;
   auth::TokenSigner signer;
+  service::QueueTokenAuth tokens;
   std::unique_ptr<Store> store;
   std::unique_ptr<outbox::Relay> relay;
   std::unique_ptr<outbox::Pruner> pruner;
   std::unique_ptr<service::ConsumerWorker> worker;
-  // The schema exists (migrations applied) and relay and consumer run.
-  std::atomic<bool> started{false};
-  std::atomic<bool> stopping{false};
-  std::thread starter;
 
   explicit Runtime(PaymentConfig c)
-      : config(std::move(c)), signer(config.token_secret, config.token_max_age) {}
+      : config(std::move(c)),
+        signer(config.token_secret, config.token_max_age),
+        tokens(signer, config.token_max_age) {}
 };
-
-// Applies migrations, retrying while MariaDB is unreachable, then starts the
-// relay and the consumer. The process serves (not ready, 503) meanwhile.
-void start_when_schema_ready(Runtime& rt, db::Pool& pool, const std::string& database) {
-  for (int attempt = 1; !rt.stopping.load(); ++attempt) {
-    try {
-      int applied = db::apply_migrations(pool, database, migrations());
-      log::info("migrations applied",
-                {{"database", database}, {"applied", std::to_string(applied)}});
-      rt.relay->start();
-      rt.pruner->start();
-      rt.worker->start();
-      rt.started.store(true);
-      return;
-    } catch (const std::exception& e) {
-      log::warn(
-          "migrations failed; retrying",
-          {{"database", database}, {"attempt", std::to_string(attempt)}, {"error", e.what()}});
-    }
-    sleep_unless_stopped(rt.stopping, std::chrono::seconds(2));
-  }
-}
 
 }  // namespace
 
@@ -104,18 +78,21 @@ service::Setup configure(EnvReader& env) {
                                  std::string(events::topics::kReservationConfirmationFailed)},
         ReservationEventHandler(*rt->store, *rt->relay, rt->config.trusted_producers), handling);
 
-    host.health().add("schema", [rt] { return rt->started.load(); });
-    add_routes(host.router(), *rt->store, rt->config, rt->signer, *rt->relay,
-               [rt] { return rt->started.load(); });
-    rt->starter = std::thread([rt, &pool, database = infra.mysql_database] {
-      start_when_schema_ready(*rt, pool, database);
-    });
+    add_routes(host.router(), *rt->store, rt->config, rt->tokens, *rt->relay, host.ready_gate());
+    // The relay and the consumer start once the schema exists.
+    host.start_after_migrations(
+        [&pool, database = infra.mysql_database] {
+          return db::apply_migrations(pool, database, migrations());
+        },
+        [rt] {
+          rt->relay->start();
+          rt->pruner->start();
+          rt->worker->start();
+        });
 
     // The HTTP server still serves after teardown until host.stop(); the
     // runtime stays alive (shared) with the routes that reference it.
     return [rt] {
-      rt->stopping.store(true);
-      if (rt->starter.joinable()) rt->starter.join();
       rt->pruner->stop();
       rt->worker->stop();
       rt->relay->stop();

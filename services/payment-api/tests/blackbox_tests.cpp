@@ -1029,7 +1029,7 @@ TEST_CASE("MariaDB down at start: live, not ready, 503 on the API, stops cleanly
   auto points = get(http_port, "/v1/points", signer.issue(1));
   REQUIRE(points);
   CHECK(points->status == 503);
-  CHECK(error_code(points->body) == "DEPENDENCY_UNAVAILABLE");
+  CHECK(error_code(points->body) == "SERVICE_STARTING");
   CHECK(proc.running());
   proc.signal(SIGTERM);
   auto code = proc.wait(15s);

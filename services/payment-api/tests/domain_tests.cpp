@@ -7,6 +7,7 @@
 #include "config.hpp"
 #include "domain/wallet.hpp"
 #include "events/payment_events.hpp"
+#include "http/outcomes.hpp"
 #include "ticketing/common/ids.hpp"
 
 using namespace ticketing::payment;

@@ -111,6 +111,7 @@ struct Runtime {
         config(std::move(cfg)),
         id_tokens(config.id_token),
         signer(config.token_secret, config.token_max_age),
+        tokens(signer, config.token_max_age),
         receipts(config.token_secret),
         throttle(host.infra().redis(), config.redis_prefix),
         queue(host.infra().redis(), queue_options(config)),
@@ -128,7 +129,6 @@ struct Runtime {
                   [this](std::int64_t schedule_id) { cache.invalidate_schedule(schedule_id); }},
               "reservation-api",
               StoreOptions{config.hold_release_grace, config.ignore_unknown_reservations}) {
-    host.health().add("schema", [this] { return schema_ready.load(); });
     host.health().add_liveness("outbox", [this] { return relay.healthy(); });
   }
 
@@ -150,35 +150,18 @@ struct Runtime {
   }
 
   void start() {
-    background.emplace_back([this] { prepare_schema(); });
-    background.emplace_back([this] { promote_loop(); });
-    if (cache.local_enabled()) background.emplace_back([this] { cache_refresh_loop(); });
-  }
-
-  void cache_refresh_loop() {
-    while (!stopping()) {
-      cache.refresh();
-      wait_for(cache.refresh_interval());
+    // The relay and the consumer start once the schema exists (the host's
+    // start-up sequence); the queue and the catalogue cache need only Redis.
+    host.start_after_migrations(
+        [this] { return migrate(host.infra().mysql(), host.config().infra.mysql_database); },
+        [this] { start_consuming(); });
+    background.emplace_back([this](const std::stop_token& stop) { promote_loop(stop); });
+    if (cache.local_enabled()) {
+      background.emplace_back([this](const std::stop_token& stop) { cache_refresh_loop(stop); });
     }
   }
 
-  // Migrations may wait for MariaDB to come up: the process serves health
-  // meanwhile, and the consumers and relay start once the schema exists.
-  void prepare_schema() {
-    const auto& db = host.config().infra.mysql_database;
-    while (!stopping()) {
-      try {
-        int applied = migrate(host.infra().mysql(), db);
-        log::info("schema ready", {{"database", db}, {"applied", std::to_string(applied)}});
-        break;
-      } catch (const std::exception& e) {
-        log::warn("migrations failed; retrying", {{"database", db}, {"error", e.what()}});
-        wait_for(std::chrono::seconds(1));
-      }
-    }
-    if (stopping()) return;
-    std::lock_guard lock(mutex);
-    if (stop) return;
+  void start_consuming() {
     relay.start();
     pruner.start();
     consumer = std::make_unique<service::ConsumerWorker>(
@@ -187,11 +170,17 @@ struct Runtime {
                                  std::string(events::topics::kSeatsExpired)},
         make_event_handler(store, queue));
     consumer->start();
-    schema_ready = true;
   }
 
-  void promote_loop() {
-    while (!stopping()) {
+  void cache_refresh_loop(const std::stop_token& stop) {
+    while (!stop.stop_requested()) {
+      cache.refresh();
+      wait_for(stop, cache.refresh_interval());
+    }
+  }
+
+  void promote_loop(const std::stop_token& stop) {
+    while (!stop.stop_requested()) {
       try {
         auto admitted = queue.promote();
         if (admitted > 0) {
@@ -202,28 +191,20 @@ struct Runtime {
       } catch (const std::exception& e) {
         log::warn("queue promotion failed", {{"error", e.what()}});
       }
-      wait_for(config.promote_interval);
+      wait_for(stop, config.promote_interval);
     }
   }
 
-  bool stopping() {
-    std::lock_guard lock(mutex);
-    return stop;
-  }
-  void wait_for(std::chrono::milliseconds d) {
+  void wait_for(const std::stop_token& stop, std::chrono::milliseconds d) {
     std::unique_lock lock(mutex);
-    cv.wait_for(lock, d, [this] { return stop; });
+    cv.wait_for(lock, stop, d, [&stop] { return stop.stop_requested(); });
   }
 
+  // After the host's start-up sequence has stopped (run_service), so no
+  // consumer is being started meanwhile.
   void shutdown() {
-    {
-      std::lock_guard lock(mutex);
-      stop = true;
-    }
-    cv.notify_all();
-    for (auto& t : background) {
-      if (t.joinable()) t.join();
-    }
+    for (auto& t : background) t.request_stop();
+    background.clear();  // joins
     pruner.stop();
     if (consumer) consumer->stop();
     relay.stop();
@@ -233,6 +214,7 @@ struct Runtime {
   Config config;
   auth::IdTokenVerifier id_tokens;  // loads the provider's keys in the background
   auth::TokenSigner signer;
+  service::QueueTokenAuth tokens;
   auth::HoldReceipts receipts;
   service::Throttle throttle;
   QueueStore queue;
@@ -241,12 +223,10 @@ struct Runtime {
   outbox::Relay relay;
   outbox::Pruner pruner;
   ReservationStore store;
-  std::atomic<bool> schema_ready{false};
   std::unique_ptr<service::ConsumerWorker> consumer;
-  std::vector<std::thread> background;
+  std::vector<std::jthread> background;
   std::mutex mutex;
-  std::condition_variable cv;
-  bool stop = false;
+  std::condition_variable_any cv;
 };
 
 }  // namespace
@@ -256,8 +236,8 @@ service::Setup configure(EnvReader& env) {
   return [config](service::ServiceHost& host) {
     auto rt = std::make_shared<Runtime>(host, config);
     add_routes(host.router(),
-               ApiDeps{rt->config, rt->id_tokens, rt->signer, rt->receipts, rt->throttle, rt->queue,
-                       rt->store, rt->cache, rt->schema_ready});
+               ApiDeps{rt->config, rt->id_tokens, rt->signer, rt->tokens, rt->receipts,
+                       rt->throttle, rt->queue, rt->store, rt->cache, host.ready_gate()});
     rt->start();
     return service::Teardown([rt] { rt->shutdown(); });
   };

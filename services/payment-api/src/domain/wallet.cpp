@@ -2,29 +2,6 @@
 
 namespace ticketing::payment {
 
-OutcomeInfo describe(Outcome o) {
-  switch (o) {
-    case Outcome::kOk:
-      return {200, "OK", "ok"};
-    case Outcome::kBalanceLimit:
-      return {409, "BALANCE_LIMIT", "the charge would exceed the maximum balance"};
-    case Outcome::kInsufficientBalance:
-      return {402, "INSUFFICIENT_BALANCE", "balance is too low for this payment"};
-    case Outcome::kReservationNotFound:
-      return {404, "RESERVATION_NOT_FOUND", "no such held reservation"};
-    case Outcome::kReservationExpired:
-      return {409, "RESERVATION_EXPIRED", "the hold has expired or was released"};
-    case Outcome::kAlreadyPaid:
-      return {409, "ALREADY_PAID", "this reservation is already paid"};
-    case Outcome::kIdempotencyConflict:
-      return {409, "IDEMPOTENCY_KEY_REUSED",
-              "this Idempotency-Key was used with a different request"};
-    case Outcome::kPaymentNotFound:
-      return {404, "PAYMENT_NOT_FOUND", "no such payment"};
-  }
-  return {500, "INTERNAL", "unknown outcome"};
-}
-
 ChargeDecision decide_charge(std::int64_t balance, std::int64_t amount, std::int64_t max_balance) {
   // balance <= max_balance and amount <= MAX_CHARGE keep this far from overflow.
   if (amount <= 0 || balance > max_balance - amount) return {Outcome::kBalanceLimit, balance};

@@ -1,6 +1,6 @@
 #pragma once
 // Pure wallet and payment rules: no I/O. The store feeds them the locked rows
-// and applies what they decide; the HTTP layer maps Outcome to a status.
+// and applies what they decide; http/outcomes.cpp maps Outcome to a status.
 
 #include <cstdint>
 #include <optional>
@@ -33,13 +33,6 @@ enum class Outcome {
   kIdempotencyConflict,  // 409: same Idempotency-Key, different request
   kPaymentNotFound,      // 404
 };
-
-struct OutcomeInfo {
-  int status;
-  std::string_view code;
-  std::string_view message;
-};
-OutcomeInfo describe(Outcome o);
 
 // Charge: the new balance, or kBalanceLimit.
 struct ChargeDecision {

@@ -1,10 +1,8 @@
 #pragma once
 
-#include <functional>
-
 #include "config.hpp"
 #include "store/store.hpp"
-#include "ticketing/auth/token.hpp"
+#include "ticketing/service/guard.hpp"
 
 namespace ticketing::http {
 class Router;
@@ -17,8 +15,9 @@ namespace ticketing::payment {
 
 // Adds the public API of system.md section 6 (payment-api) to `router`.
 // Everything passed in must outlive the server.
-// `ready` says whether the schema exists; until then every call is 503.
+// Every route answers `ready`'s 503 until it opens (the schema exists).
 void add_routes(http::Router& router, Store& store, const PaymentConfig& config,
-                const auth::TokenSigner& signer, outbox::Relay& relay, std::function<bool()> ready);
+                const service::QueueTokenAuth& tokens, outbox::Relay& relay,
+                const service::ReadyGate& ready);
 
 }  // namespace ticketing::payment

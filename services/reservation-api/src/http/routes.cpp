@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "http/outcomes.hpp"
 #include "store/catalogue_cache.hpp"
 #include "store/queue_store.hpp"
 #include "store/reservation_store.hpp"
@@ -26,6 +27,8 @@ namespace ticketing::reservation {
 
 using http::Request;
 using http::Response;
+using service::Checked;
+using service::with;
 
 namespace {
 
@@ -39,11 +42,6 @@ std::optional<std::int64_t> parse_id(const Request& req, const char* name) {
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || ptr != s.data() + s.size() || v < 1) return std::nullopt;
   return v;
-}
-
-Response bad_id(const char* name) {
-  return Response::error(400, "VALIDATION_FAILED",
-                         std::string(name) + " must be a positive integer");
 }
 
 std::string trace_of(const Request& req) {
@@ -72,19 +70,24 @@ metrics::Counter& hold_counter(const char* outcome) {
                                    {{"outcome", outcome}});
 }
 
-// Looked up once: a registry lookup builds label maps under its lock.
-void count_hold(std::string_view outcome) {
+// Looked up once: a registry lookup builds label maps under its lock. A hold
+// for a schedule that does not exist is not counted.
+void count_hold(HoldOutcome outcome) {
   static metrics::Counter& held = hold_counter("held");
   static metrics::Counter& unavailable = hold_counter("seat_unavailable");
   static metrics::Counter& limit = hold_counter("hold_limit");
-  if (outcome == "held") {
-    held.inc();
-  } else if (outcome == "seat_unavailable") {
-    unavailable.inc();
-  } else if (outcome == "hold_limit") {
-    limit.inc();
-  } else {
-    hold_counter(std::string(outcome).c_str()).inc();
+  switch (outcome) {
+    case HoldOutcome::kHeld:
+      held.inc();
+      break;
+    case HoldOutcome::kSeatUnavailable:
+      unavailable.inc();
+      break;
+    case HoldOutcome::kHoldLimit:
+      limit.inc();
+      break;
+    case HoldOutcome::kScheduleNotFound:
+      break;
   }
 }
 
@@ -126,59 +129,27 @@ class Api {
  public:
   explicit Api(const ApiDeps& d) : d_(d) {}
 
-  // --- identity -----------------------------------------------------------
-  // Claims of a token whose signature this process already checked, while
-  // it is within its max age. Never blocks on I/O.
-  std::optional<auth::TokenClaims> known_token(std::string_view token) const {
-    std::lock_guard lock(verified_mu_);
-    auto it = verified_.find(std::string(token));
-    if (it == verified_.end()) return std::nullopt;
-    if (std::time(nullptr) - it->second.issued_at > d_.config.token_max_age.count())
-      return std::nullopt;
-    return it->second;
-  }
-  void remember_token(std::string_view token, const auth::TokenClaims& claims) const {
-    std::lock_guard lock(verified_mu_);
-    if (verified_.size() >= 100000) verified_.clear();  // bounded
-    verified_.emplace(std::string(token), claims);
-  }
-
-  std::variant<auth::TokenClaims, Response> authenticate(const Request& req) const {
-    auto token = auth::bearer_token(req.header("authorization"));
-    if (!token) return Response::error(401, "UNAUTHORIZED", "a Bearer queue token is required");
-    if (auto known = known_token(*token)) return *known;
-    auto verified = d_.signer.verify(*token);
-    if (auto* err = std::get_if<auth::TokenError>(&verified)) {
-      if (*err == auth::TokenError::kExpired)
-        return Response::error(401, "TOKEN_EXPIRED", "the queue token has expired");
-      return Response::error(401, "INVALID_TOKEN", "the queue token is not valid");
-    }
-    remember_token(*token, std::get<auth::TokenClaims>(verified));
-    return std::get<auth::TokenClaims>(verified);
+  // --- preconditions -------------------------------------------------------
+  // The caller's queue token (any queue state).
+  Checked<auth::TokenClaims> authenticated(const Request& req) const {
+    auto r = d_.tokens.authenticate(req);
+    if (auto* failure = std::get_if<service::AuthFailure>(&r)) return answer(*failure);
+    return std::get<auth::TokenClaims>(r);
   }
 
   // An ACTIVE queue place is needed for the catalogue and holds; an ACTIVE
   // answer of the last QUEUE_STATE_CACHE_MS is reused (WAITING never is).
-  std::variant<auth::TokenClaims, Response> require_active(const Request& req) const {
-    auto auth = authenticate(req);
-    if (std::holds_alternative<Response>(auth)) return auth;
-    auto& claims = std::get<auth::TokenClaims>(auth);
-    auto cached = d_.queue.peek_cached(claims.token_id);
-    auto st = cached ? *cached : d_.queue.peek(claims.token_id);
-    if (st.state == QueueState::kExpired || st.user_id != claims.user_id) {
-      return Response::error(401, "TOKEN_EXPIRED", "the queue token is no longer in the queue");
+  Checked<auth::TokenClaims> active(const Request& req) const {
+    auto checked = authenticated(req);
+    const auto* claims = std::get_if<auth::TokenClaims>(&checked);
+    if (claims == nullptr) return checked;
+    auto cached = d_.queue.peek_cached(claims->token_id);
+    auto st = cached ? *cached : d_.queue.peek(claims->token_id);
+    if (st.state == QueueState::kExpired || st.user_id != claims->user_id) {
+      return answer(ApiError::kTokenLapsed);
     }
-    if (st.state == QueueState::kWaiting) {
-      return Response::error(403, "QUEUE_NOT_ACTIVE", "wait for your turn in the queue");
-    }
-    return auth;
-  }
-
-  std::optional<Response> not_ready() const {
-    if (d_.schema_ready.load()) return std::nullopt;
-    Response r = Response::error(503, "SERVICE_STARTING", "the service is starting");
-    r.headers.emplace_back("Retry-After", "1");
-    return r;
+    if (st.state == QueueState::kWaiting) return answer(ApiError::kQueueNotActive);
+    return checked;
   }
 
   // --- queue -------------------------------------------------------------
@@ -210,29 +181,18 @@ class Api {
   // The caller proves who they are with the identity provider's ID token;
   // the user is its "sub" (no body field names a user, so nobody can ask for
   // another user's place).
-  std::variant<std::int64_t, Response> identify(const Request& req) const {
+  Checked<std::int64_t> identify(const Request& req) const {
     auto token = auth::bearer_token(req.header("authorization"));
     if (!token) {
-      return unauthorized(
-          "UNAUTHORIZED",
+      auto r = Response::error(
+          401, "UNAUTHORIZED",
           "an ID token of the identity provider is required (Authorization: Bearer)");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return r;
     }
     auto verified = d_.id_tokens.verify(*token);
     if (auto* claims = std::get_if<auth::IdTokenClaims>(&verified)) return claims->user_id;
-    auto err = std::get<auth::IdTokenError>(verified);
-    switch (err) {
-      case auth::IdTokenError::kKeysUnavailable: {
-        auto r = Response::error(503, "IDENTITY_UNAVAILABLE",
-                                 "the identity provider's keys are not available, retry later");
-        r.headers.emplace_back("Retry-After", "5");
-        return r;
-      }
-      case auth::IdTokenError::kExpired:
-        return unauthorized("ID_TOKEN_EXPIRED", "the ID token has expired: sign in again");
-      default:
-        return unauthorized("INVALID_ID_TOKEN", "the ID token is not valid (" +
-                                                    std::string(auth::to_string(err)) + ")");
-    }
+    return answer(std::get<auth::IdTokenError>(verified));
   }
 
   static std::string user_subject(std::int64_t user) { return "user:" + std::to_string(user); }
@@ -252,31 +212,22 @@ class Api {
     return limit ? "ip:" + d_.config.trusted_proxies.client_of(req) : std::string();
   }
 
-  static Response unauthorized(const char* code, const std::string& message) {
-    auto r = Response::error(401, code, message);
-    r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return r;
-  }
-
   Response issue_token(const Request& req) const {
     // Per client first: a flood of made-up ID tokens costs a signature check each.
     if (auto r = d_.throttle.admit(service::Throttle::Checks{}.add(
             d_.config.limits.token_client, client_subject(d_.config.limits.token_client, req))))
       return *r;
-    auto who = identify(req);
-    if (auto* r = std::get_if<Response>(&who)) return *r;
-    auto user = std::get<std::int64_t>(who);
+    return with(identify(req), [&](std::int64_t user) { return enter_queue(user); });
+  }
+
+  Response enter_queue(std::int64_t user) const {
     if (auto r = d_.throttle.admit(
             service::Throttle::Checks{}.add(d_.config.limits.token_user, user_subject(user))))
       return *r;
     auth::TokenClaims claims;
     auto fresh = d_.signer.issue(user, &claims);
     auto entered = d_.queue.enter(user, claims.token_id, fresh);
-    if (entered.full) {
-      auto r = Response::error(503, "QUEUE_FULL", "the waiting queue is full, retry later");
-      r.headers.emplace_back("Retry-After", "10");
-      return r;
-    }
+    if (entered.full) return answer(ApiError::kQueueFull);
     auto token = entered.created ? fresh : entered.token;
     std::string token_id = claims.token_id;
     if (!entered.created) {
@@ -288,25 +239,26 @@ class Api {
   }
 
   Response queue_status(const Request& req) const {
-    auto auth = authenticate(req);
-    if (auto* r = std::get_if<Response>(&auth)) return *r;
-    auto& claims = std::get<auth::TokenClaims>(auth);
-    if (auto r = throttled(d_.config.limits.status_user, d_.config.limits.status_client,
-                           claims.user_id, req))
-      return *r;
-    auto st = d_.queue.status(claims.token_id);
-    if (st.state == QueueState::kExpired || st.user_id != claims.user_id) {
-      return Response::error(401, "TOKEN_EXPIRED", "the queue token is no longer in the queue");
-    }
-    return queue_json(200, std::string(*auth::bearer_token(req.header("authorization"))),
-                      claims.user_id, st);
+    return with(authenticated(req), [&](const auth::TokenClaims& claims) {
+      if (auto r = throttled(d_.config.limits.status_user, d_.config.limits.status_client,
+                             claims.user_id, req))
+        return *r;
+      auto st = d_.queue.status(claims.token_id);
+      if (st.state == QueueState::kExpired || st.user_id != claims.user_id) {
+        return answer(ApiError::kTokenLapsed);
+      }
+      return queue_json(200, std::string(*auth::bearer_token(req.header("authorization"))),
+                        claims.user_id, st);
+    });
   }
 
   // --- catalogue -----------------------------------------------------------
   Response concerts(const Request& req) const {
-    auto auth = require_active(req);
-    if (auto* r = std::get_if<Response>(&auth)) return *r;
-    if (auto r = not_ready()) return *r;
+    return with(active(req), [&](const auth::TokenClaims&) { return concert_list(); });
+  }
+
+  Response concert_list() const {
+    if (auto r = d_.ready.refusal()) return *r;
     auto body =
         d_.cache.get_or_load(CatalogueCache::concerts_key(), [&]() -> std::optional<std::string> {
           ticketing::JsonWriter w;
@@ -328,11 +280,13 @@ class Api {
   }
 
   Response schedules(const Request& req) const {
-    auto auth = require_active(req);
-    if (auto* r = std::get_if<Response>(&auth)) return *r;
+    return with(active(req), [&](const auth::TokenClaims&) { return schedule_list(req); });
+  }
+
+  Response schedule_list(const Request& req) const {
     auto id = parse_id(req, "id");
     if (!id) return bad_id("concert id");
-    if (auto r = not_ready()) return *r;
+    if (auto r = d_.ready.refusal()) return *r;
     auto body = d_.cache.get_or_load(
         CatalogueCache::schedules_key(*id), [&]() -> std::optional<std::string> {
           auto list = d_.store.schedules(ConcertId{*id});
@@ -354,16 +308,18 @@ class Api {
           w.end_array().end_object();
           return w.str();
         });
-    if (!body) return Response::error(404, "CONCERT_NOT_FOUND", "no such concert");
+    if (!body) return answer(ApiError::kConcertNotFound);
     return shared_json(body);
   }
 
   Response seats(const Request& req) const {
-    auto auth = require_active(req);
-    if (auto* r = std::get_if<Response>(&auth)) return *r;
+    return with(active(req), [&](const auth::TokenClaims&) { return seat_map(req); });
+  }
+
+  Response seat_map(const Request& req) const {
     auto id = parse_id(req, "id");
     if (!id) return bad_id("schedule id");
-    if (auto r = not_ready()) return *r;
+    if (auto r = d_.ready.refusal()) return *r;
     auto body =
         d_.cache.get_or_load(CatalogueCache::seats_key(*id), [&]() -> std::optional<std::string> {
           auto list = d_.store.seats(ScheduleId{*id});
@@ -383,7 +339,7 @@ class Api {
           w.end_array().end_object();
           return w.str();
         });
-    if (!body) return Response::error(404, "SCHEDULE_NOT_FOUND", "no such schedule");
+    if (!body) return answer(ApiError::kScheduleNotFound);
     return shared_json(body);
   }
 
@@ -398,10 +354,10 @@ class Api {
   // only a 200 from the in-process cache for a token known to be ACTIVE;
   // anything else (miss, error, unknown token) goes to the handler pool.
   std::optional<Response> cached_read(const Request& req, const std::string& key) const {
-    if (!d_.schema_ready.load()) return std::nullopt;
+    if (!d_.ready.is_open()) return std::nullopt;
     auto token = auth::bearer_token(req.header("authorization"));
     if (!token) return std::nullopt;
-    auto claims = known_token(*token);
+    auto claims = d_.tokens.known(*token);
     if (!claims) return std::nullopt;
     auto st = d_.queue.peek_cached(claims->token_id);
     if (!st || st->user_id != claims->user_id) return std::nullopt;
@@ -430,14 +386,18 @@ class Api {
     auto& body = std::get<http::JsonBody>(parsed);
     auto schedule = body.int64("scheduleId", 1, kMaxId);
     auto seat = body.int64("seatNo", 1, kSeatsPerSchedule);
-    auto auth = require_active(req);
-    if (auto* r = std::get_if<Response>(&auth)) return *r;
-    auto& claims = std::get<auth::TokenClaims>(auth);
-    if (auto r = throttled(d_.config.limits.hold_user, d_.config.limits.hold_client, claims.user_id,
-                           req))
-      return *r;
-    if (auto err = body.error()) return *err;
-    if (auto r = not_ready()) return *r;
+    return with(active(req), [&](const auth::TokenClaims& claims) {
+      if (auto r = throttled(d_.config.limits.hold_user, d_.config.limits.hold_client,
+                             claims.user_id, req))
+        return *r;
+      if (auto err = body.error()) return *err;
+      return hold_seat(req, claims, ScheduleId{*schedule}, SeatNo{static_cast<int>(*seat)});
+    });
+  }
+
+  Response hold_seat(const Request& req, const auth::TokenClaims& claims, ScheduleId schedule,
+                     SeatNo seat) const {
+    if (auto r = d_.ready.refusal()) return *r;
     // After the commit, one Redis round trip: the catalogue invalidation and
     // the refresh of the token's lapse deadline (touch).
     auto after_commit = [&](std::int64_t schedule_id) {
@@ -449,64 +409,38 @@ class Api {
         log::warn("queue touch failed", {{"error", e.what()}});
       }
     };
-    auto result = d_.store.hold(UserId{claims.user_id}, ScheduleId{*schedule},
-                                SeatNo{static_cast<int>(*seat)}, d_.config.hold_ttl,
+    auto result = d_.store.hold(UserId{claims.user_id}, schedule, seat, d_.config.hold_ttl,
                                 d_.config.max_holds_per_user, trace_of(req), after_commit);
-    switch (result.outcome) {
-      case HoldOutcome::kHeld:
-        count_hold("held");
-        return reservation_json(201, result.reservation, d_.receipts);
-      case HoldOutcome::kSeatUnavailable:
-        count_hold("seat_unavailable");
-        return Response::error(409, "SEAT_UNAVAILABLE", "the seat is not available");
-      case HoldOutcome::kHoldLimit:
-        count_hold("hold_limit");
-        return Response::error(409, "HOLD_LIMIT", "too many seats held at once");
-      case HoldOutcome::kScheduleNotFound:
-        return Response::error(404, "SCHEDULE_NOT_FOUND", "no such schedule");
-    }
-    return Response::error(409, "SEAT_UNAVAILABLE", "the seat is not available");
+    count_hold(result.outcome);
+    if (result.outcome != HoldOutcome::kHeld) return answer(result.outcome);
+    return reservation_json(201, result.reservation, d_.receipts);
   }
 
   Response get_reservation(const Request& req) const {
-    auto auth = authenticate(req);
-    if (auto* r = std::get_if<Response>(&auth)) return *r;
-    auto id = parse_id(req, "id");
-    if (!id) return bad_id("reservation id");
-    if (auto r = not_ready()) return *r;
-    auto& claims = std::get<auth::TokenClaims>(auth);
-    auto found = d_.store.find(ReservationId{*id}, UserId{claims.user_id});
-    if (!found) return Response::error(404, "RESERVATION_NOT_FOUND", "no such reservation");
-    return reservation_json(200, *found, d_.receipts);
+    return with(authenticated(req), [&](const auth::TokenClaims& claims) {
+      auto id = parse_id(req, "id");
+      if (!id) return bad_id("reservation id");
+      if (auto r = d_.ready.refusal()) return *r;
+      auto found = d_.store.find(ReservationId{*id}, UserId{claims.user_id});
+      if (!found) return answer(ApiError::kReservationNotFound);
+      return reservation_json(200, *found, d_.receipts);
+    });
   }
 
   Response cancel(const Request& req) const {
-    auto auth = authenticate(req);
-    if (auto* r = std::get_if<Response>(&auth)) return *r;
-    auto id = parse_id(req, "id");
-    if (!id) return bad_id("reservation id");
-    if (auto r = not_ready()) return *r;
-    auto& claims = std::get<auth::TokenClaims>(auth);
-    auto [outcome, view] =
-        d_.store.cancel(ReservationId{*id}, UserId{claims.user_id}, trace_of(req));
-    switch (outcome) {
-      case CancelOutcome::kCancelled:
-        return reservation_json(200, *view, d_.receipts);
-      case CancelOutcome::kNotFound:
-        return Response::error(404, "RESERVATION_NOT_FOUND", "no such reservation");
-      case CancelOutcome::kAlreadyConfirmed:
-        return Response::error(409, "ALREADY_CONFIRMED",
-                               "a confirmed reservation cannot be released");
-      case CancelOutcome::kNotHeld:
-        return Response::error(409, "NOT_HELD", "the reservation is no longer held");
-    }
-    return Response::error(409, "NOT_HELD", "the reservation is no longer held");
+    return with(authenticated(req), [&](const auth::TokenClaims& claims) {
+      auto id = parse_id(req, "id");
+      if (!id) return bad_id("reservation id");
+      if (auto r = d_.ready.refusal()) return *r;
+      auto [outcome, view] =
+          d_.store.cancel(ReservationId{*id}, UserId{claims.user_id}, trace_of(req));
+      if (outcome != CancelOutcome::kCancelled) return answer(outcome);
+      return reservation_json(200, *view, d_.receipts);
+    });
   }
 
  private:
   ApiDeps d_;
-  mutable std::mutex verified_mu_;
-  mutable std::unordered_map<std::string, auth::TokenClaims> verified_;  // token -> claims
 };
 
 }  // namespace

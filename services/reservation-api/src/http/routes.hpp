@@ -1,11 +1,10 @@
 #pragma once
 
-#include <atomic>
-
 #include "config.hpp"
 #include "ticketing/auth/hold_receipt.hpp"
 #include "ticketing/auth/id_token.hpp"
 #include "ticketing/auth/token.hpp"
+#include "ticketing/service/guard.hpp"
 #include "ticketing/service/throttle.hpp"
 
 namespace ticketing::http {
@@ -22,12 +21,13 @@ struct ApiDeps {
   const Config& config;
   const auth::IdTokenVerifier& id_tokens;  // who calls POST /v1/queue/tokens
   const auth::TokenSigner& signer;
-  const auth::HoldReceipts& receipts;  // holdReceipt of a HELD reservation
-  const service::Throttle& throttle;   // config.limits, in Redis
+  const service::QueueTokenAuth& tokens;  // the callers' queue tokens (signer's)
+  const auth::HoldReceipts& receipts;     // holdReceipt of a HELD reservation
+  const service::Throttle& throttle;      // config.limits, in Redis
   QueueStore& queue;
   ReservationStore& store;
   CatalogueCache& cache;
-  const std::atomic<bool>& schema_ready;  // migrations applied
+  const service::ReadyGate& ready;  // open once migrations are applied
 };
 
 // The public API of system.md section 6 (reservation-api part).

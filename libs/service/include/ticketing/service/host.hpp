@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ticketing/common/config.hpp"
+#include "ticketing/service/guard.hpp"
 #include "ticketing/service/health.hpp"
 #include "ticketing/service/infra.hpp"
 #include "ticketing/service/runtime.hpp"
@@ -57,6 +58,20 @@ class ServiceHost {
   const std::shared_ptr<events::StallBoard>& stalls();
   http::Router& router();  // public routes; only before start()
   [[nodiscard]] const HostConfig& config() const;
+
+  // The start-up sequence of a service with a database, the same in every
+  // service: `migrate` runs in the background and is tried again every 2 s
+  // while it throws (MariaDB may come up later; "migrations failed;
+  // retrying" is logged), while the process already serves; then `start`
+  // runs (outbox relay, consumers) and ready_gate() opens. /health/ready
+  // reports "schema" down until then. Call once, before start().
+  void start_after_migrations(std::function<int()> migrate, std::function<void()> start);
+  // Closed until the start-up sequence is done (open at once for a service
+  // that has none). Public routes answer its 503 meanwhile.
+  [[nodiscard]] const ReadyGate& ready_gate() const;
+  // Ends the start-up sequence (interrupting a wait between attempts) and
+  // waits for it; run_service calls it before the service's teardown.
+  void stop_startup();
 
   void start();
   // Public server first (in-flight requests finish), then the admin endpoint.
