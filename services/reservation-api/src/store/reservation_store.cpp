@@ -13,6 +13,29 @@ namespace {
 constexpr const char* kReservationColumns =
     "id, user_id, schedule_id, seat_no, price, status, held_at, expires_at, confirmed_at";
 
+// The SQL form of seat_free (domain/model.hpp), the one place it is written:
+// the seat row's status and hold_expires_at (of `alias`, when given) against
+// one parameter, the release cutoff. Statements that count, show or take
+// free seats use it; the conditional UPDATE of a hold re-checks it under the
+// row lock, so a race is still refused by the database.
+std::string seat_free_sql(std::string_view alias = {}) {
+  const std::string a = alias.empty() ? std::string() : std::string(alias) + ".";
+  return "(" + a + "status = 'AVAILABLE' OR (" + a + "status = 'HELD' AND " + a +
+         "hold_expires_at <= ?))";
+}
+
+ReservationStatus reservation_status(const db::Row& r) {
+  auto status = parse_reservation_status(r.str("status"));
+  if (!status) throw DbError("unknown reservation status '" + r.str("status") + "'", false);
+  return *status;
+}
+
+SeatStatus seat_status(const db::Row& r) {
+  auto status = parse_seat_status(r.str("status"));
+  if (!status) throw DbError("unknown seat status '" + r.str("status") + "'", false);
+  return *status;
+}
+
 ReservationView to_view(const db::Row& r, const std::string& release_cutoff_db) {
   ReservationView v;
   v.id = r.i64("id");
@@ -21,7 +44,8 @@ ReservationView to_view(const db::Row& r, const std::string& release_cutoff_db) 
   v.seat_no = static_cast<int>(r.i64("seat_no"));
   v.price = r.i64("price");
   auto expires = r.str("expires_at");
-  v.status = std::string(visible_status(r.str("status"), expires, release_cutoff_db));
+  v.status =
+      std::string(to_string(visible_status(reservation_status(r), expires, release_cutoff_db)));
   v.held_at = db_time_to_rfc3339(r.str("held_at"));
   v.expires_at = db_time_to_rfc3339(expires);
   if (auto c = r.opt_str("confirmed_at")) v.confirmed_at = db_time_to_rfc3339(*c);
@@ -38,7 +62,7 @@ ReservationStore::ReservationStore(db::Pool& pool, StoreHooks hooks, std::string
       options_(options) {}
 
 std::string ReservationStore::release_cutoff(SystemTime now) const {
-  return to_db_time(now - options_.release_grace);
+  return reservation::release_cutoff(now, options_.release_grace);
 }
 
 void ReservationStore::committed(std::int64_t schedule_id,
@@ -68,12 +92,11 @@ std::optional<std::vector<ScheduleView>> ReservationStore::schedules(ConcertId c
   auto cutoff = release_cutoff(now_ms());
   std::vector<ScheduleView> out;
   for (const auto& r :
-       lease->query("SELECT s.id, s.starts_at,"
-                    " SUM(st.status = 'AVAILABLE' OR (st.status = 'HELD' AND st.hold_expires_at <= "
-                    "?)) AS available"
-                    " FROM schedules s JOIN seats st ON st.schedule_id = s.id"
-                    " WHERE s.concert_id = ? GROUP BY s.id, s.starts_at HAVING available > 0"
-                    " ORDER BY s.starts_at, s.id",
+       lease->query("SELECT s.id, s.starts_at, SUM(" + seat_free_sql("st") +
+                        ") AS available"
+                        " FROM schedules s JOIN seats st ON st.schedule_id = s.id"
+                        " WHERE s.concert_id = ? GROUP BY s.id, s.starts_at HAVING available > 0"
+                        " ORDER BY s.starts_at, s.id",
                     {cutoff, concert.value})) {
     out.push_back(
         {r.i64("id"), concert.value, db_time_to_rfc3339(r.str("starts_at")), r.i64("available")});
@@ -88,11 +111,10 @@ std::optional<std::vector<SeatView>> ReservationStore::seats(ScheduleId schedule
   auto cutoff = release_cutoff(now_ms());
   std::vector<SeatView> out;
   out.reserve(kSeatsPerSchedule);
-  for (const auto& r :
-       lease->query("SELECT seat_no, price,"
-                    " IF(status = 'HELD' AND hold_expires_at <= ?, 'AVAILABLE', status) AS status"
-                    " FROM seats WHERE schedule_id = ? ORDER BY seat_no",
-                    {cutoff, schedule.value})) {
+  for (const auto& r : lease->query("SELECT seat_no, price, IF(" + seat_free_sql() +
+                                        ", 'AVAILABLE', status) AS status"
+                                        " FROM seats WHERE schedule_id = ? ORDER BY seat_no",
+                                    {cutoff, schedule.value})) {
     out.push_back({static_cast<int>(r.i64("seat_no")), r.str("status"), r.i64("price")});
   }
   return out;
@@ -112,42 +134,39 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
   auto lease = pool_.acquire();
   auto& conn = *lease;
   db::Transaction tx(conn, db::Isolation::kReadCommitted);
+  HoldFacts facts;
   auto sched = conn.query_one("SELECT concert_id FROM schedules WHERE id = ?", {schedule.value});
-  if (!sched) {
-    result.outcome = HoldOutcome::kScheduleNotFound;
-    return result;
+  facts.schedule_exists = sched.has_value();
+  std::optional<db::Row> row;
+  if (facts.schedule_exists) {
+    conn.exec(
+        "INSERT INTO hold_owners (user_id) VALUES (?) ON DUPLICATE KEY UPDATE user_id = user_id",
+        {user.value});
+    auto live = conn.query_one(
+        "SELECT COUNT(*) AS n FROM reservations WHERE user_id = ? AND status = 'HELD'"
+        " AND expires_at > ?",
+        {user.value, now_db});
+    facts.live_holds = live ? live->i64("n") : 0;
+  }
+  if (facts.schedule_exists && facts.live_holds < max_holds) {
+    // The row lock serializes everyone racing for this seat; the conditional
+    // UPDATE below re-checks the same condition.
+    row = conn.query_one(
+        "SELECT status, price, held_by_reservation, hold_expires_at FROM seats"
+        " WHERE schedule_id = ? AND seat_no = ? FOR UPDATE",
+        {schedule.value, seat.value});
+    if (row) {
+      facts.seat = HoldFacts::Seat{seat_status(*row), row->opt_str("hold_expires_at"),
+                                   row->opt_i64("held_by_reservation")};
+    }
+  }
+  const HoldDecision decision = decide_hold(facts, max_holds, cutoff);
+  if (decision.outcome != HoldOutcome::kHeld) {
+    result.outcome = decision.outcome;
+    return result;  // rolls back
   }
   auto concert_id = sched->i64("concert_id");
-  conn.exec(
-      "INSERT INTO hold_owners (user_id) VALUES (?) ON DUPLICATE KEY UPDATE user_id = user_id",
-      {user.value});
-  auto live = conn.query_one(
-      "SELECT COUNT(*) AS n FROM reservations WHERE user_id = ? AND status = 'HELD' AND expires_at "
-      "> ?",
-      {user.value, now_db});
-  if (live && live->i64("n") >= max_holds) {
-    result.outcome = HoldOutcome::kHoldLimit;
-    return result;
-  }
-  // The row lock serializes everyone racing for this seat; the conditional
-  // UPDATE below re-checks the same condition.
-  auto row = conn.query_one(
-      "SELECT status, price, held_by_reservation, hold_expires_at FROM seats"
-      " WHERE schedule_id = ? AND seat_no = ? FOR UPDATE",
-      {schedule.value, seat.value});
-  if (!row) {
-    result.outcome = HoldOutcome::kSeatUnavailable;
-    return result;
-  }
-  auto status = row->str("status");
-  auto hold_expires = row->opt_str("hold_expires_at");
-  bool takeover = status == "HELD" && hold_expires && *hold_expires <= cutoff;
-  if (status != "AVAILABLE" && !takeover) {
-    result.outcome = HoldOutcome::kSeatUnavailable;
-    return result;
-  }
   auto price = row->i64("price");
-  auto previous = row->opt_i64("held_by_reservation");
 
   auto reservation_id = static_cast<std::int64_t>(
       conn.exec("INSERT INTO reservations (user_id, schedule_id, seat_no, price, status, held_at, "
@@ -156,17 +175,16 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
                 {user.value, schedule.value, seat.value, price, now_db, expires_db})
           .last_insert_id);
   auto updated = conn.exec(
-      "UPDATE seats SET status = 'HELD', held_by_reservation = ?, hold_expires_at = ?, version = "
-      "version + 1"
-      " WHERE schedule_id = ? AND seat_no = ?"
-      " AND (status = 'AVAILABLE' OR (status = 'HELD' AND hold_expires_at <= ?))",
+      "UPDATE seats SET status = 'HELD', held_by_reservation = ?, hold_expires_at = ?,"
+      " version = version + 1 WHERE schedule_id = ? AND seat_no = ? AND " +
+          seat_free_sql(),
       {reservation_id, expires_db, schedule.value, seat.value, cutoff});
   if (updated.affected_rows != 1) {
     result.outcome = HoldOutcome::kSeatUnavailable;
     return result;  // rolls back
   }
   auto held_at_text = to_rfc3339(held_at);
-  if (takeover && previous) {
+  if (const auto previous = decision.takes_over) {
     // The old hold ran out before seats.expired arrived: end it here so that
     // payment-api and the scheduler learn of it.
     auto old = conn.query_one(
@@ -218,9 +236,8 @@ std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cance
                                 " FROM reservations WHERE id = ? AND user_id = ? FOR UPDATE",
                             {id.value, owner.value});
   if (!row) return {CancelOutcome::kNotFound, std::nullopt};
-  auto status = row->str("status");
-  if (status == "CONFIRMED") return {CancelOutcome::kAlreadyConfirmed, to_view(*row, cutoff)};
-  if (status != "HELD") return {CancelOutcome::kNotHeld, to_view(*row, cutoff)};
+  const CancelOutcome outcome = decide_cancel(reservation_status(*row));
+  if (outcome != CancelOutcome::kCancelled) return {outcome, to_view(*row, cutoff)};
   auto schedule_id = row->i64("schedule_id");
   auto seat_no = static_cast<int>(row->i64("seat_no"));
   conn.exec(
@@ -239,7 +256,7 @@ std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cance
   tx.commit();
   committed(schedule_id);
   auto view = to_view(*row, cutoff);
-  view.status = "CANCELLED";
+  view.status = std::string(to_string(ReservationStatus::kCancelled));
   return {CancelOutcome::kCancelled, view};
 }
 
@@ -270,7 +287,7 @@ ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::s
   if (row) {
     auto expires = parse_rfc3339(db_time_to_rfc3339(row->str("expires_at")));
     if (!expires) throw DbError("reservation expires_at is not a time", false);
-    paid = PaidReservation{row->str("status"), row->i64("user_id"), row->i64("price"),
+    paid = PaidReservation{reservation_status(*row), row->i64("user_id"), row->i64("price"),
                            row->opt_i64("payment_id"),
                            std::chrono::time_point_cast<std::chrono::milliseconds>(*expires)};
   }
@@ -324,39 +341,50 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
   auto& conn = *lease;
   db::Transaction tx(conn, db::Isolation::kReadCommitted);
   std::string in;
-  db::Params params{schedule.value, release_cutoff(now)};
+  db::Params params{schedule.value};
   for (const auto& s : seats) {
     in += in.empty() ? "?" : ", ?";
     params.emplace_back(s.reservation_id);
   }
-  // Holds the event names that are past expiresAt but still within their
+  // Which named holds are due is decided from a plain read (no lock), as
+  // before any lock is taken: holds past expiresAt but still within their
   // release grace (a scheduler with a shorter grace or a clock ahead of
-  // ours): they are not released early, and the event is retried until they
-  // are due (at most the grace), never recorded as done with them left
-  // behind. A hold not even past expiresAt is not the event's to end.
-  db::Params early_params{schedule.value, release_cutoff(now), now_db};
-  early_params.insert(early_params.end(), params.begin() + 2, params.end());
-  const auto early = conn.query_one(
-      "SELECT COUNT(*) AS n FROM reservations WHERE schedule_id = ? AND status = 'HELD'"
-      " AND expires_at > ? AND expires_at <= ? AND id IN (" +
-          in + ")",
-      early_params);
-  const bool wait_for_some = early && early->i64("n") > 0;
+  // ours) are not released early, and the event is retried until they are
+  // due (at most the grace), never recorded as done with them left behind.
+  const auto cutoff = release_cutoff(now);
+  std::vector<HeldReservation> held;
+  for (const auto& r : conn.query(
+           "SELECT id, expires_at FROM reservations WHERE schedule_id = ? AND status = 'HELD'"
+           " AND id IN (" +
+               in + ")",
+           params)) {
+    held.push_back({r.i64("id"), r.str("expires_at")});
+  }
+  const ReleaseDecision decision = decide_release(held, now_db, cutoff);
+  const bool wait_for_some = decision.not_yet_due > 0;
   if (!wait_for_some && !outbox::record_processed(conn, consumer_name_, event_id)) {
     tx.commit();
     return 0;
   }
-  // Only holds that are still HELD and past their release time: a hold
-  // confirmed or cancelled meanwhile, or already expired by a redelivery, is
-  // left alone.
-  auto due = conn.query(
-      "SELECT id, user_id, seat_no FROM reservations WHERE schedule_id = ? AND status = 'HELD'"
-      " AND expires_at <= ? AND id IN (" +
-          in + ") ORDER BY id FOR UPDATE",
-      params);
+  // Locked, and checked again by the database: a hold confirmed or cancelled
+  // meanwhile, or already expired by a redelivery, is left alone.
+  db::Rows due;
+  if (!decision.release.empty()) {
+    std::string due_in;
+    db::Params due_params{schedule.value, cutoff};
+    for (auto id : decision.release) {
+      due_in += due_in.empty() ? "?" : ", ?";
+      due_params.emplace_back(id);
+    }
+    due = conn.query(
+        "SELECT id, user_id, seat_no FROM reservations WHERE schedule_id = ? AND status = 'HELD'"
+        " AND expires_at <= ? AND id IN (" +
+            due_in + ") ORDER BY id FOR UPDATE",
+        due_params);
+  }
   if (due.empty()) {
     tx.commit();
-    if (wait_for_some) throw HoldsNotDue(early->i64("n"));
+    if (wait_for_some) throw HoldsNotDue(decision.not_yet_due);
     return 0;
   }
   std::string ids;
@@ -388,7 +416,7 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
   }
   tx.commit();
   committed(schedule.value);
-  if (wait_for_some) throw HoldsNotDue(early->i64("n"));
+  if (wait_for_some) throw HoldsNotDue(decision.not_yet_due);
   return static_cast<int>(due.size());
 }
 
