@@ -9,7 +9,9 @@
 //                outbox row) from N threads with libs/db prepared statements;
 //   token / get  an ACTIVE token for a user / the exact body of one GET;
 //   cleanup      drops the database and the Redis keys of the prefix.
-// Figures are printed as one `key=value` line, read by the script.
+// Figures are printed as one `key=value` line, read by the script. One file
+// on purpose (over 500 lines): each command is a few functions, and the SQL
+// reference must stay next to the HTTP side it is compared with.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -1,3 +1,8 @@
+// The rush: many buyers, each a small state machine (one method per step),
+// driven by a pool of worker threads over keep-alive connections. Longer
+// than 500 lines on purpose: the steps, the scheduler of due buyers and the
+// counters are one class sharing one state; checks.cpp and report.cpp hold
+// what does not need it.
 #include "rush.hpp"
 
 #include <algorithm>

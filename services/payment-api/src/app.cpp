@@ -33,7 +33,7 @@ namespace {
 
 // Everything the service holds between setup and teardown.
 struct Runtime {
-  PaymentConfig config;
+  Config config;
   auth::TokenSigner signer;
   service::QueueTokenAuth tokens;
   std::unique_ptr<Store> store;
@@ -41,7 +41,7 @@ struct Runtime {
   std::unique_ptr<outbox::Pruner> pruner;
   std::unique_ptr<service::ConsumerWorker> worker;
 
-  explicit Runtime(PaymentConfig c)
+  explicit Runtime(Config c)
       : config(std::move(c)),
         signer(config.token_secret, config.token_max_age),
         tokens(signer, config.token_max_age) {}
@@ -50,7 +50,7 @@ struct Runtime {
 }  // namespace
 
 service::Setup configure(EnvReader& env) {
-  auto config = PaymentConfig::read(env);
+  auto config = Config::read(env);
   return [config](service::ServiceHost& host) -> service::Teardown {
     auto rt = std::make_shared<Runtime>(config);
     const auto& infra = host.config().infra;

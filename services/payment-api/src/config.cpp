@@ -4,8 +4,8 @@
 
 namespace ticketing::payment {
 
-PaymentConfig PaymentConfig::read(EnvReader& env) {
-  PaymentConfig c;
+Config Config::read(EnvReader& env) {
+  Config c;
   c.token_secret = env.secret("TOKEN_SECRET");
   c.token_max_age =
       std::chrono::seconds(env.integer("TOKEN_MAX_AGE_SECONDS", 86400, 1, 365LL * 86400));

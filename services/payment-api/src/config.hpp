@@ -11,7 +11,7 @@
 namespace ticketing::payment {
 
 // payment-api's own settings (the host reads Kafka, MariaDB, ports).
-struct PaymentConfig {
+struct Config {
   std::string token_secret;                   // TOKEN_SECRET (shared with reservation-api)
   std::chrono::seconds token_max_age{86400};  // TOKEN_MAX_AGE_SECONDS
   std::int64_t max_charge = 1'000'000;        // MAX_CHARGE: largest single charge
@@ -32,7 +32,7 @@ struct PaymentConfig {
   outbox::PruneSettings prune;
   std::chrono::seconds idempotency_key_retention{7LL * 24 * 3600};  // IDEMPOTENCY_KEY_RETENTION_S
 
-  static PaymentConfig read(EnvReader& env);
+  static Config read(EnvReader& env);
 };
 
 }  // namespace ticketing::payment

@@ -80,7 +80,7 @@ TEST_CASE("configuration: defaults and the trusted producer list") {
     if (it == vars.end()) return std::nullopt;
     return it->second;
   });
-  auto c = PaymentConfig::read(defaults);
+  auto c = Config::read(defaults);
   CHECK_NOTHROW(defaults.finish());
   CHECK(c.max_charge == 1'000'000);
   CHECK(c.max_balance == 100'000'000);
@@ -94,7 +94,7 @@ TEST_CASE("configuration: defaults and the trusted producer list") {
     if (it == vars.end()) return std::nullopt;
     return it->second;
   });
-  c = PaymentConfig::read(custom);
+  c = Config::read(custom);
   CHECK(c.trusted_producers == std::vector<std::string>{"reservation-api", "other"});
   CHECK_THROWS_AS(custom.finish(), ticketing::ConfigError);
 }

@@ -175,7 +175,7 @@ Response pay(Store& store, outbox::Relay& relay, const auth::HoldReceipts& recei
 
 }  // namespace
 
-void add_routes(http::Router& router, Store& store, const PaymentConfig& config,
+void add_routes(http::Router& router, Store& store, const Config& config,
                 const service::QueueTokenAuth& tokens, outbox::Relay& relay,
                 const service::ReadyGate& ready) {
   // Every route answers the gate's 503 until the schema exists, then
