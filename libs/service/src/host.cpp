@@ -14,6 +14,21 @@
 
 namespace ticketing::service {
 
+HostSpec HostSpec::api(std::string service, std::uint16_t admin_port, std::uint16_t http_port,
+                       std::string database, bool redis) {
+  HostSpec s{std::move(service), admin_port, http_port, InfraNeeds{}};
+  s.needs.mysql = true;
+  s.needs.mysql_database = std::move(database);
+  s.needs.redis = redis;
+  return s;
+}
+
+HostSpec HostSpec::redis_worker(std::string service, std::uint16_t admin_port) {
+  HostSpec s{std::move(service), admin_port, 0, InfraNeeds{}};
+  s.needs.redis = true;
+  return s;
+}
+
 HostConfig HostConfig::read(EnvReader& env, const HostSpec& spec) {
   HostConfig c;
   c.common = CommonConfig::read(env, spec.service, spec.default_admin_port);

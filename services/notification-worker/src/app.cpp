@@ -16,14 +16,7 @@
 namespace ticketing::notification {
 
 service::HostSpec spec() {
-  service::HostSpec s;
-  s.service = "notification-worker";
-  s.default_admin_port = 9085;
-  s.default_http_port = 0;
-  s.needs.mysql = false;
-  s.needs.mysql_database = "";
-  s.needs.redis = true;
-  return s;
+  return service::HostSpec::redis_worker("notification-worker", 9085);
 }
 
 namespace {

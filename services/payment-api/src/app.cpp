@@ -19,14 +19,7 @@
 namespace ticketing::payment {
 
 service::HostSpec spec() {
-  service::HostSpec s;
-  s.service = std::string(kServiceName);
-  s.default_admin_port = 9082;
-  s.default_http_port = 8082;
-  s.needs.mysql = true;
-  s.needs.mysql_database = "payment";
-  s.needs.redis = false;
-  return s;
+  return service::HostSpec::api(std::string(kServiceName), 9082, 8082, "payment", false);
 }
 
 namespace {

@@ -74,14 +74,7 @@ Config Config::read(EnvReader& env) {
 }
 
 service::HostSpec spec() {
-  service::HostSpec s;
-  s.service = "reservation-api";
-  s.default_admin_port = 9081;
-  s.default_http_port = 8081;
-  s.needs.mysql = true;
-  s.needs.mysql_database = "reservation";
-  s.needs.redis = true;
-  return s;
+  return service::HostSpec::api("reservation-api", 9081, 8081, "reservation", true);
 }
 
 namespace {

@@ -26,6 +26,12 @@ struct HostSpec {
   std::uint16_t default_admin_port;     // ADMIN_PORT
   std::uint16_t default_http_port = 0;  // HTTP_PORT of a public API; 0: none
   InfraNeeds needs;
+
+  // A public API: its own MariaDB schema, and Redis when `redis`.
+  static HostSpec api(std::string service, std::uint16_t admin_port, std::uint16_t http_port,
+                      std::string database, bool redis);
+  // A background worker (no public port) that keeps its state in Redis.
+  static HostSpec redis_worker(std::string service, std::uint16_t admin_port);
 };
 
 struct HostConfig {
