@@ -195,19 +195,18 @@ QueueStore::Entered QueueStore::enter(std::int64_t user_id, const std::string& t
 }
 
 QueueStatus QueueStore::status(const std::string& token_id) {
-  auto args = base_args(options_);
-  args.push_back(token_id);
-  auto lease = pool_.acquire();
-  auto st = to_status(status_script().run(*lease, keys(options_), args));
-  remember(token_id, st);
-  return st;
+  return ask(status_script(), token_id);
 }
 
 QueueStatus QueueStore::peek(const std::string& token_id) {
+  return ask(peek_script(), token_id);
+}
+
+QueueStatus QueueStore::ask(const redis::Script& script, const std::string& token_id) {
   auto args = base_args(options_);
   args.push_back(token_id);
   auto lease = pool_.acquire();
-  auto st = to_status(peek_script().run(*lease, keys(options_), args));
+  auto st = to_status(script.run(*lease, keys(options_), args));
   remember(token_id, st);
   return st;
 }

@@ -12,6 +12,7 @@
 
 namespace ticketing::redis {
 class Pool;
+class Script;
 }
 
 namespace ticketing::reservation {
@@ -85,6 +86,8 @@ class QueueStore {
   [[nodiscard]] const QueueOptions& options() const { return options_; }
 
  private:
+  // Runs a status script (status or peek) for the token; remembers the answer.
+  QueueStatus ask(const redis::Script& script, const std::string& token_id);
   void remember(const std::string& token_id, const QueueStatus& st);
 
   redis::Pool& pool_;
