@@ -63,10 +63,11 @@ running_pid() {
   kill -0 "$pid" 2>/dev/null || return 1
   # Guard against pid reuse after a crash: the command
   # line still mention a path of ours (redis rewrites its title: its working
-  # directory is ours instead).
+  # directory is ours instead). Ours also when started with another
+  # BUILD_DIR (e.g. a benchmark of an older build against this stack).
   local cmdline
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-  if [[ "$cmdline" != *"$DATA"* && "$cmdline" != *"$BUILD_DIR"* ]]; then
+  if [[ "$cmdline" != *"$DATA"* && "$cmdline" != *"$BUILD_DIR"* && "$cmdline" != *"$ROOT/"* ]]; then
     case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$DATA"/*) ;; *) return 1 ;; esac
   fi
   echo "$pid"
