@@ -150,3 +150,17 @@ TEST_CASE("sleep_unless_stopped: the whole time, or less once stopped") {
   CHECK_FALSE(ticketing::sleep_unless_stopped(stop, std::chrono::hours(1)));
   stopper.join();
 }
+
+TEST_CASE("sleep_unless_stopped with a stop token: the whole time, or until a stop request") {
+  std::stop_source source;
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(ticketing::sleep_unless_stopped(source.get_token(), std::chrono::milliseconds(120)));
+  CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(120));
+  // A request from another thread wakes the sleeper (an hour would time the test out).
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    source.request_stop();
+  });
+  CHECK_FALSE(ticketing::sleep_unless_stopped(source.get_token(), std::chrono::hours(1)));
+  CHECK_FALSE(ticketing::sleep_unless_stopped(source.get_token(), std::chrono::hours(1)));
+}

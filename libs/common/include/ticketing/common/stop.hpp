@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stop_token>
 
 namespace ticketing {
 
@@ -10,5 +11,9 @@ namespace ticketing {
 // read between slices). True when the whole time passed, false when stopped.
 bool sleep_unless_stopped(const std::atomic<bool>& stop, std::chrono::milliseconds total,
                           std::chrono::milliseconds slice = std::chrono::milliseconds(100));
+
+// Sleeps for `total`, or returns as soon as a stop is requested (no polling
+// slices: the request wakes the sleeper). True when the whole time passed.
+bool sleep_unless_stopped(const std::stop_token& stop, std::chrono::milliseconds total);
 
 }  // namespace ticketing
