@@ -4,8 +4,6 @@
 
 #include <chrono>
 
-#include <atomic>
-
 #include <map>
 
 #include "ticketing/common/config.hpp"
@@ -133,20 +131,16 @@ TEST_CASE("JSON escaping of log fields") {
   CHECK(out == "a\\\"b\\\\c\\n\\u0001");
 }
 
-TEST_CASE("sleep_unless_stopped: the whole time, or less once stopped") {
-  std::atomic<bool> stop{false};
+TEST_CASE("sleep_unless_stopped with a stop token: the whole time, or until a stop request") {
+  std::stop_source source;
   const auto started = std::chrono::steady_clock::now();
-  CHECK(ticketing::sleep_unless_stopped(stop, std::chrono::milliseconds(120),
-                                        std::chrono::milliseconds(50)));
+  CHECK(ticketing::sleep_unless_stopped(source.get_token(), std::chrono::milliseconds(120)));
   CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(120));
-  stop = true;
-  CHECK_FALSE(ticketing::sleep_unless_stopped(stop, std::chrono::hours(1)));
-  // Stopped from another thread while it sleeps.
-  stop = false;
-  std::thread stopper([&] {
+  // A request from another thread wakes the sleeper (an hour would time the test out).
+  std::jthread stopper([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    stop = true;
+    source.request_stop();
   });
-  CHECK_FALSE(ticketing::sleep_unless_stopped(stop, std::chrono::hours(1)));
-  stopper.join();
+  CHECK_FALSE(ticketing::sleep_unless_stopped(source.get_token(), std::chrono::hours(1)));
+  CHECK_FALSE(ticketing::sleep_unless_stopped(source.get_token(), std::chrono::hours(1)));
 }

@@ -331,14 +331,4 @@ const ConsumerOptions& Consumer::options() const {
   return impl_->options;
 }
 
-void run_consumer(Consumer& consumer, const std::function<void(const Message&)>& handle,
-                  const std::atomic<bool>& stop, std::chrono::milliseconds poll_timeout) {
-  while (!stop.load()) {
-    auto msg = consumer.poll(poll_timeout);
-    if (!msg) continue;
-    handle(*msg);
-    consumer.store(*msg);
-  }
-}
-
 }  // namespace ticketing::events

@@ -1,30 +1,29 @@
 #include "ticketing/events/dlq.hpp"
 
 #include <algorithm>
-#include <condition_variable>
 #include <map>
-#include <mutex>
-#include <new>
 #include <optional>
 #include <random>
-#include <system_error>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "dlq_parts.hpp"
 #include "ticketing/common/error.hpp"
-#include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/event_producer.hpp"
-#include "ticketing/events/topics.hpp"
 
 namespace ticketing::events {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using detail::classify_current;
+using detail::Completion;
+using detail::Failure;
+using detail::Mailbox;
 
-constexpr std::size_t kMaxErrorHeader = 4096;
+using Clock = std::chrono::steady_clock;
 
 metrics::Counter& consumed_counter(const std::string& topic, const char* result) {
   return metrics::global().counter("events_consumed_total",
@@ -56,10 +55,12 @@ struct Work {
   Message msg;
   std::optional<Envelope> envelope;
   std::string trace_id;
-  int attempts = 0;   // handler calls so far (1 for a poison pill)
-  std::string error;  // last failure
-  Clock::time_point first_failure{};
-  bool poison = false;
+  int attempts = 0;                         // counted handler calls so far (1 for a poison pill)
+  int unavailable = 0;                      // kUnavailable failures in a row, for their backoff
+  std::string error;                        // last failure
+  std::vector<Header> dead_letter_headers;  // of the last failure
+  Clock::time_point first_failure{};        // unset while only held back by the gate
+  DeadLetterCause cause = DeadLetterCause::kExhausted;
   bool refetch = false;  // later records of the partition were dropped: seek on release
 };
 
@@ -72,123 +73,16 @@ struct Blocked {
   std::uint64_t token = 0;  // matches a DLQ delivery report to this state
 };
 
-struct Completion {
-  std::uint64_t token;
-  DeliveryReport report;
-};
-
-// Filled by the producer's delivery thread, drained by the polling thread.
-// Shared so a late report after the loop is gone touches nothing freed.
-struct Mailbox {
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::vector<Completion> items;
-
-  void put(Completion c) {
-    {
-      std::lock_guard lock(mutex);
-      items.push_back(std::move(c));
-    }
-    cv.notify_all();
-  }
-  // Waits for the report of one dead letter and takes it out of the box.
-  std::optional<DeliveryReport> take(std::uint64_t token, std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex);
-    std::optional<DeliveryReport> out;
-    cv.wait_for(lock, timeout, [&] {
-      auto it = std::find_if(items.begin(), items.end(),
-                             [token](const Completion& c) { return c.token == token; });
-      if (it == items.end()) return false;
-      out = std::move(it->report);
-      items.erase(it);
-      return true;
-    });
-    return out;
-  }
-};
-
 std::string field(const Work& w) {
   return w.envelope ? w.envelope->event_id : std::string();
 }
 
 }  // namespace
 
-std::string dlq_topic_for(std::string_view topic) {
-  constexpr std::string_view kNotifications = "notifications.";
-  if (topic.substr(0, kNotifications.size()) == kNotifications) {
-    return std::string(topics::kNotificationsDlq);
-  }
-  return std::string(topic) + ".dlq";
-}
-
-Record make_dead_letter(const Message& message, std::string_view error, int attempts,
-                        std::string_view consumer_group, std::string dlq_topic) {
-  Record r;
-  r.topic = dlq_topic.empty() ? dlq_topic_for(message.topic) : std::move(dlq_topic);
-  r.key = message.key;
-  r.value = message.value;
-  r.headers = message.headers;
-  auto add = [&r](std::string_view k, std::string v) {
-    r.headers.push_back({std::string(k), std::move(v)});
-  };
-  add(dlq_header::kOriginalTopic, message.topic);
-  add(dlq_header::kOriginalPartition, std::to_string(message.partition));
-  add(dlq_header::kOriginalOffset, std::to_string(message.offset));
-  add(dlq_header::kOriginalKey, message.key);
-  add(dlq_header::kError, std::string(error.substr(0, kMaxErrorHeader)));
-  add(dlq_header::kAttempts, std::to_string(attempts));
-  add(dlq_header::kConsumerGroup, std::string(consumer_group));
-  add(dlq_header::kFailedAt, now_rfc3339());
-  return r;
-}
-
-std::chrono::milliseconds RetryPolicy::backoff(int failed_attempts) const {
-  double ms = static_cast<double>(initial_backoff.count());
-  for (int i = 1; i < failed_attempts && ms < static_cast<double>(max_backoff.count()); ++i) {
-    ms *= multiplier;
-  }
-  ms = std::min(ms, static_cast<double>(max_backoff.count()));
-  return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
-}
-
-std::chrono::milliseconds RetryPolicy::jittered(int failed_attempts, std::minstd_rand& rng) const {
-  const auto full = backoff(failed_attempts);
-  const double spread = std::clamp(jitter, 0.0, 1.0) * static_cast<double>(full.count());
-  std::uniform_real_distribution<double> cut(0.0, spread);
-  return std::chrono::milliseconds(
-      static_cast<std::int64_t>(static_cast<double>(full.count()) - cut(rng)));
-}
-
-void StallBoard::update(const TopicPartition& tp, Clock::time_point since, int attempts,
-                        const std::string& error) {
-  std::lock_guard lock(mutex_);
-  entries_.insert_or_assign(tp, Entry{since, attempts, error});
-}
-
-void StallBoard::clear(const TopicPartition& tp) {
-  std::lock_guard lock(mutex_);
-  entries_.erase(tp);
-}
-
-std::vector<StallBoard::Stall> StallBoard::longer_than(Clock::duration threshold) const {
-  const auto now = Clock::now();
-  std::vector<Stall> out;
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [tp, e] : entries_) {
-      if (now - e.since >= threshold) out.push_back({tp, now - e.since, e.attempts, e.error});
-    }
-  }
-  std::sort(out.begin(), out.end(),
-            [](const Stall& a, const Stall& b) { return a.stalled_for > b.stalled_for; });
-  return out;
-}
-
 struct HandlingLoop::Impl {
   Impl(Consumer& c, Producer& p, EventHandler h, HandlingOptions o, const SchemaRegistry& s)
       : consumer(c), producer(p), handler(std::move(h)), options(std::move(o)), schemas(s) {
     group = options.consumer_group.empty() ? consumer.options().group_id : options.consumer_group;
-    if (options.retry.max_attempts < 1) options.retry.max_attempts = 1;
     if (!options.stalls) options.stalls = std::make_shared<StallBoard>();
   }
 
@@ -200,6 +94,11 @@ struct HandlingLoop::Impl {
   std::string group;
 
   std::map<TopicPartition, Blocked> blocked;
+  std::set<TopicPartition> assigned;
+  // Paused while the gate is closed; never also in `blocked` (a partition
+  // that blocks leaves this set, one released while closed enters it).
+  std::set<TopicPartition> gated;
+  std::optional<Clock::time_point> gate_until;  // set while the gate is closed
   std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
   std::uint64_t next_token = 0;
   Stats stats;
@@ -214,7 +113,25 @@ struct HandlingLoop::Impl {
   void refresh_stalls() const {
     const auto now = Clock::now();
     for (const auto& [tp, b] : blocked) {
+      if (b.work.first_failure == Clock::time_point{}) continue;  // held by the gate only
       stalled_gauge(tp).set(std::chrono::duration<double>(now - b.work.first_failure).count());
+    }
+  }
+
+  bool gate_open(Clock::time_point now) {
+    gate_until = options.gate ? options.gate(now) : std::nullopt;
+    return !gate_until;
+  }
+
+  // Closed: every assigned partition is paused; open: the gate's are resumed.
+  void apply_gate() {
+    if (gate_open(Clock::now())) {
+      for (const auto& tp : gated) consumer.resume(tp.topic, tp.partition);
+      gated.clear();
+      return;
+    }
+    for (const auto& tp : assigned) {
+      if (blocked.count(tp) == 0 && gated.insert(tp).second) consumer.pause(tp.topic, tp.partition);
     }
   }
 
@@ -222,29 +139,42 @@ struct HandlingLoop::Impl {
     // librdkafka keeps an application pause on a partition across unassign
     // and assign: a partition revoked while paused here would come back
     // paused for good. So: resume on revoke, and resume whatever is assigned
-    // without a blocked record of ours.
+    // without a blocked record of ours (unless the gate holds it back).
     if (ev == RebalanceEvent::kAssigned) {
       for (const auto& tp : parts) {
-        if (blocked.count(tp) == 0) consumer.resume(tp.topic, tp.partition);
+        assigned.insert(tp);
+        if (blocked.count(tp) > 0) continue;
+        if (gate_until) {
+          gated.insert(tp);
+          consumer.pause(tp.topic, tp.partition);
+        } else {
+          consumer.resume(tp.topic, tp.partition);
+        }
       }
-      return;
-    }
-    // Nothing of a revoked partition was stored past its blocked record, so
-    // the next owner gets that record again; forget it here.
-    for (const auto& tp : parts) {
-      if (blocked.erase(tp) > 0) {
-        ++stats.dropped_on_revoke;
-        unstall(tp);
-        consumer.resume(tp.topic, tp.partition);
-        log::info("dropping blocked record of revoked partition",
-                  {{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}});
+    } else {
+      for (const auto& tp : parts) {
+        assigned.erase(tp);
+        if (gated.erase(tp) > 0) consumer.resume(tp.topic, tp.partition);
+        // Nothing of a revoked partition was stored past its blocked record,
+        // so the next owner gets that record again; forget it here.
+        if (blocked.erase(tp) > 0) {
+          ++stats.dropped_on_revoke;
+          unstall(tp);
+          consumer.resume(tp.topic, tp.partition);
+          log::info("dropping blocked record of revoked partition",
+                    {{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}});
+        }
       }
     }
+    if (options.on_assignment) options.on_assignment({assigned.begin(), assigned.end()});
   }
 
   void block(const TopicPartition& tp, Blocked b, bool already_paused) {
+    if (gated.erase(tp) > 0) already_paused = true;
     if (!already_paused) consumer.pause(tp.topic, tp.partition);
-    options.stalls->update(tp, b.work.first_failure, b.work.attempts, b.work.error);
+    if (b.work.first_failure != Clock::time_point{}) {
+      options.stalls->update(tp, b.work.first_failure, b.work.attempts, b.work.error);
+    }
     blocked.insert_or_assign(tp, std::move(b));
   }
 
@@ -260,7 +190,11 @@ struct HandlingLoop::Impl {
                     {"error", e.what()}});
       }
     }
-    consumer.resume(tp.topic, tp.partition);
+    if (gate_until) {
+      gated.insert(tp);
+    } else {
+      consumer.resume(tp.topic, tp.partition);
+    }
     unstall(tp);
   }
 
@@ -286,7 +220,7 @@ struct HandlingLoop::Impl {
       } catch (const PoisonError& e) {
         w.attempts = 1;
         w.first_failure = Clock::now();
-        w.poison = true;
+        w.cause = DeadLetterCause::kPoison;
         w.error = std::string("poison: ") + e.what();
         log::warn("poison record, dead-lettering", {{"topic", w.msg.topic},
                                                     {"partition", std::to_string(w.msg.partition)},
@@ -302,42 +236,41 @@ struct HandlingLoop::Impl {
     if (w.trace_id.empty() && w.envelope && is_valid_trace_id(w.envelope->trace_id)) {
       w.trace_id = w.envelope->trace_id;
     }
+    if (!gate_open(Clock::now())) {
+      // Prefetched before the gate closed: it waits here, due at once, and
+      // is handled first when the gate opens.
+      Blocked b;
+      b.due = Clock::now();
+      b.work = std::move(w);
+      block(tp, std::move(b), false);
+      return;
+    }
     attempt(tp, std::move(w), false);
   }
 
   void attempt(const TopicPartition& tp, Work w, bool paused) {
-    ++w.attempts;
-    enum class Kind { kOutage, kPermanent, kUnknown } kind = Kind::kUnknown;
+    Failure f;
     try {
-      handler(Event{w.msg, w.envelope ? &*w.envelope : nullptr, w.trace_id, w.attempts});
+      handler(Event{w.msg, w.envelope ? &*w.envelope : nullptr, w.trace_id, w.attempts + 1});
       consumer.store(w.msg);
       ++stats.handled;
       consumed_counter(w.msg.topic, "ok").inc();
       if (paused) release(tp, w);
       return;
-    } catch (const InfraError& e) {
-      w.error = e.what();
-      kind = e.retryable() ? Kind::kOutage : Kind::kPermanent;
-    } catch (const PoisonError& e) {
-      w.error = std::string("poison: ") + e.what();
-      kind = Kind::kPermanent;
-    } catch (const std::bad_alloc& e) {
-      w.error = e.what();
-      kind = Kind::kOutage;  // memory comes back
-    } catch (const std::system_error& e) {
-      w.error = e.what();
-      kind = Kind::kOutage;  // threads, descriptors, sockets come back
-    } catch (const std::exception& e) {
-      w.error = e.what();
     } catch (...) {
-      w.error = "unknown exception";
+      f = classify_current(options.retry);
     }
-    if (w.attempts == 1) w.first_failure = Clock::now();
-    const int limit = kind == Kind::kOutage    ? options.retry.max_infra_attempts
-                      : kind == Kind::kUnknown ? options.retry.max_attempts
-                                               : 1;
-    if (kind != Kind::kPermanent && (limit <= 0 || w.attempts < limit)) {
-      const auto delay = options.retry.jittered(w.attempts, rng);
+    if (f.counted) ++w.attempts;
+    w.unavailable = f.counted ? 0 : w.unavailable + 1;
+    w.error = std::move(f.error);
+    w.dead_letter_headers = std::move(f.headers);
+    if (w.first_failure == Clock::time_point{}) w.first_failure = Clock::now();
+    const bool exhausted = f.counted && f.limit > 0 && w.attempts >= f.limit;
+    if (!f.final && !exhausted) {
+      auto delay = options.retry.jittered(f.counted ? w.attempts : w.unavailable, rng);
+      // A peer that is down knows best when to ask again (e.g. a breaker's
+      // reopening); for a failed attempt the backoff is a floor.
+      if (f.retry_after) delay = f.counted ? std::max(delay, *f.retry_after) : *f.retry_after;
       ++stats.retries;
       retry_counter(w.msg.topic).inc();
       log::warn("handler failed, will retry", {{"topic", w.msg.topic},
@@ -355,6 +288,7 @@ struct HandlingLoop::Impl {
       block(tp, std::move(b), paused);
       return;
     }
+    w.cause = f.final ? f.cause : DeadLetterCause::kExhausted;
     log::error("handler failed, dead-lettering", {{"topic", w.msg.topic},
                                                   {"partition", std::to_string(w.msg.partition)},
                                                   {"offset", std::to_string(w.msg.offset)},
@@ -369,7 +303,8 @@ struct HandlingLoop::Impl {
     Blocked b;
     b.token = ++next_token;
     b.stage = Stage::kDlqInFlight;
-    Record r = make_dead_letter(w.msg, w.error, w.attempts, group, options.dlq_topic);
+    Record r = make_dead_letter(w.msg, w.error, std::max(1, w.attempts), group, options.dlq_topic);
+    r.headers.insert(r.headers.end(), w.dead_letter_headers.begin(), w.dead_letter_headers.end());
     const std::string dlq = r.topic;
     b.work = std::move(w);
     try {
@@ -415,7 +350,7 @@ struct HandlingLoop::Impl {
     }
     consumer.store(w.msg);
     ++stats.dead_lettered;
-    if (w.poison) ++stats.poison;
+    if (w.cause == DeadLetterCause::kPoison) ++stats.poison;
     consumed_counter(w.msg.topic, "dead_lettered").inc();
     dead_letter_counter(w.msg.topic).inc();
     log::info("record dead-lettered", {{"topic", w.msg.topic},
@@ -424,6 +359,7 @@ struct HandlingLoop::Impl {
                                        {"dlq_topic", rep.topic},
                                        {"dlq_offset", std::to_string(rep.offset)},
                                        {"event_id", field(w)}});
+    if (options.on_dead_lettered) options.on_dead_lettered(w.msg, w.cause);
     if (paused) release(tp, w);
   }
 
@@ -443,15 +379,21 @@ struct HandlingLoop::Impl {
     }
   }
 
+  // Earliest due first: after an outage the record that waited longest
+  // probes the peer. Handler retries wait while the gate is closed, which
+  // a retry that fails can close for those after it.
   void run_due() {
     const auto now = Clock::now();
-    std::vector<TopicPartition> due;
+    std::vector<std::pair<Clock::time_point, TopicPartition>> due;
     for (const auto& [tp, b] : blocked) {
-      if (b.stage != Stage::kDlqInFlight && b.due <= now) due.push_back(tp);
+      if (b.stage != Stage::kDlqInFlight && b.due <= now) due.emplace_back(b.due, tp);
     }
-    for (const auto& tp : due) {
-      auto node = blocked.extract(tp);
-      if (node.empty()) continue;
+    std::sort(due.begin(), due.end());
+    for (const auto& [at, tp] : due) {
+      auto it = blocked.find(tp);
+      if (it == blocked.end()) continue;
+      if (it->second.stage == Stage::kBackoff && !gate_open(Clock::now())) continue;
+      auto node = blocked.extract(it);
       Blocked b = std::move(node.mapped());
       if (b.stage == Stage::kBackoff) {
         attempt(tp, std::move(b.work), true);
@@ -464,12 +406,16 @@ struct HandlingLoop::Impl {
   std::chrono::milliseconds wait_budget(std::chrono::milliseconds max_wait) const {
     auto wait = max_wait;
     const auto now = Clock::now();
+    auto until = [&](Clock::time_point t) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - now);
+      wait = std::min(wait, std::max(left, std::chrono::milliseconds(0)));
+    };
+    if (gate_until) until(*gate_until + std::chrono::milliseconds(1));
     for (const auto& [tp, b] : blocked) {
       if (b.stage == Stage::kDlqInFlight) {
         wait = std::min(wait, std::chrono::milliseconds(10));
-      } else {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(b.due - now);
-        wait = std::min(wait, std::max(left, std::chrono::milliseconds(0)));
+      } else if (b.stage == Stage::kDlqBackoff || !gate_until) {
+        until(b.due);
       }
     }
     return wait;
@@ -503,16 +449,19 @@ HandlingLoop::~HandlingLoop() {
 void HandlingLoop::poll_once(std::chrono::milliseconds max_wait) {
   Impl& s = *impl_;
   s.settle_dead_letters();
+  s.apply_gate();
   s.run_due();
+  s.apply_gate();  // a retry may have closed it
   s.refresh_stalls();
   auto msg = s.consumer.poll(s.wait_budget(max_wait));
   if (msg) s.process(std::move(*msg));
   s.settle_dead_letters();
+  if (s.options.on_polled) s.options.on_polled(*this);
 }
 
-void HandlingLoop::run(const std::atomic<bool>& stop, std::chrono::milliseconds poll_timeout,
+void HandlingLoop::run(const std::stop_token& stop, std::chrono::milliseconds poll_timeout,
                        std::chrono::milliseconds drain_timeout) {
-  while (!stop.load()) poll_once(poll_timeout);
+  while (!stop.stop_requested()) poll_once(poll_timeout);
   const auto deadline = Clock::now() + drain_timeout;
   while (impl_->dead_letters_in_flight() && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -526,6 +475,14 @@ HandlingLoop::Stats HandlingLoop::stats() const {
 
 std::size_t HandlingLoop::blocked_partitions() const {
   return impl_->blocked.size();
+}
+
+std::size_t HandlingLoop::paused_partitions() const {
+  return impl_->blocked.size() + impl_->gated.size();
+}
+
+std::size_t HandlingLoop::assigned_partitions() const {
+  return impl_->assigned.size();
 }
 
 const StallBoard& HandlingLoop::stalls() const {

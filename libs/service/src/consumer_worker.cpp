@@ -9,12 +9,26 @@
 
 namespace ticketing::service {
 
+ConsumerWorker::ConsumerWorker(ServiceHost& host, ConsumerWorkerOptions options,
+                               events::EventHandler handler)
+    : host_(host), options_(std::move(options)), handler_(std::move(handler)) {}
+
+namespace {
+
+ConsumerWorkerOptions options_of(std::vector<std::string> topics,
+                                 events::HandlingOptions handling) {
+  ConsumerWorkerOptions o;
+  o.topics = std::move(topics);
+  o.handling = std::move(handling);
+  return o;
+}
+
+}  // namespace
+
 ConsumerWorker::ConsumerWorker(ServiceHost& host, std::vector<std::string> topics,
-                               events::EventHandler handler, events::HandlingOptions options)
-    : host_(host),
-      topics_(std::move(topics)),
-      handler_(std::move(handler)),
-      options_(std::move(options)) {}
+                               events::EventHandler handler, events::HandlingOptions handling)
+    : ConsumerWorker(host, options_of(std::move(topics), std::move(handling)), std::move(handler)) {
+}
 
 ConsumerWorker::~ConsumerWorker() {
   stop();
@@ -22,35 +36,43 @@ ConsumerWorker::~ConsumerWorker() {
 
 void ConsumerWorker::start() {
   if (thread_.joinable()) return;
-  stop_.store(false);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
 }
 
 void ConsumerWorker::stop() {
-  stop_.store(true);
+  thread_.request_stop();
   if (thread_.joinable()) thread_.join();
 }
 
-void ConsumerWorker::run() {
+void ConsumerWorker::run(const std::stop_token& stop) {
   const auto& common = host_.config().common;
-  while (!stop_.load()) {
+  auto handling = options_.handling;
+  if (handling.consumer_group.empty()) handling.consumer_group = common.consumer_group;
+  if (!handling.stalls) handling.stalls = host_.stalls();
+  auto left_group = [&handling] {
+    if (handling.on_assignment) handling.on_assignment({});
+  };
+  while (!stop.stop_requested()) {
     try {
       events::ConsumerOptions options;
       options.bootstrap_servers = common.kafka_bootstrap;
       options.group_id = common.consumer_group;
       options.client_id = common.service;
-      options.topics = topics_;
+      options.topics = options_.topics;
       options.auto_offset_reset = common.auto_offset_reset;
+      if (options_.session_timeout_ms > 0) options.session_timeout_ms = options_.session_timeout_ms;
+      options.extra = options_.consumer_extra;
       events::Consumer consumer(options);
-      auto handling = options_;
-      if (handling.consumer_group.empty()) handling.consumer_group = common.consumer_group;
-      if (!handling.stalls) handling.stalls = host_.stalls();
-      events::HandlingLoop loop(consumer, host_.infra().producer(), handler_, handling);
-      loop.run(stop_);
-      consumer.close();
+      {
+        events::HandlingLoop loop(consumer, host_.infra().producer(), handler_, handling);
+        loop.run(stop);
+        consumer.close();
+      }
+      left_group();
     } catch (const std::exception& e) {
+      left_group();
       log::error("consumer failed; rejoining the group shortly", {{"error", e.what()}});
-      sleep_unless_stopped(stop_, std::chrono::seconds(2));
+      sleep_unless_stopped(stop, std::chrono::seconds(2));
     }
   }
 }

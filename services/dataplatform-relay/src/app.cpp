@@ -60,14 +60,11 @@ Settings read_settings(EnvReader& env) {
 service::Setup configure(EnvReader& env) {
   Settings s = read_settings(env);
   return [s](service::ServiceHost& host) {
-    RelayConfig config = s.relay;
-    config.bootstrap_servers = host.config().common.kafka_bootstrap;
-    config.consumer_group = host.config().common.consumer_group;
-    config.auto_offset_reset = host.config().common.auto_offset_reset;
     auto dedupe = std::make_shared<DedupeStore>(host.infra().redis(), s.redis_prefix, s.dedupe_ttl);
-    auto worker = std::make_shared<RelayWorker>(config, host.infra().producer(), *dedupe);
+    auto worker = std::make_shared<RelayWorker>(host, s.relay, *dedupe);
     worker->start();
-    log::info("relaying", {{"endpoint", config.endpoint}, {"group", config.consumer_group}});
+    log::info("relaying",
+              {{"endpoint", s.relay.endpoint}, {"group", host.config().common.consumer_group}});
     return service::Teardown([dedupe, worker] { worker->stop(); });
   };
 }

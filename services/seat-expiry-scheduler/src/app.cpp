@@ -44,12 +44,8 @@ service::Setup configure(EnvReader& env) {
 
   return [store, sched](service::ServiceHost& host) mutable {
     sched.service = host.config().common.service;
-    sched.bootstrap_servers = host.config().common.kafka_bootstrap;
-    sched.group_id = host.config().common.consumer_group;
-    sched.auto_offset_reset = host.config().common.auto_offset_reset;
-    sched.stalls = host.stalls();
     auto timers = std::make_shared<TimerStore>(host.infra().redis(), store);
-    auto scheduler = std::make_shared<ExpiryScheduler>(sched, *timers, host.infra().producer());
+    auto scheduler = std::make_shared<ExpiryScheduler>(host, sched, *timers);
     scheduler->start();
     return service::Teardown([timers, scheduler] { scheduler->stop(); });
   };

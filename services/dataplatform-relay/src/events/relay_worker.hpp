@@ -1,48 +1,42 @@
 #pragma once
-// The relay's own consumer loop over reservation.confirmed (one thread):
-// a per-partition state machine (send -> mark delivered -> store offset, or
-// -> dead letter -> store offset) under a circuit breaker that pauses every
-// assigned partition while the platform is down. See README.md.
+// The relay's consumer: a service::ConsumerWorker over reservation.confirmed
+// whose handler sends a record to the platform, marks it delivered in Redis
+// and returns (the loop then stores its offset), or throws an
+// events::HandlingError that tells the loop what the failure means. The
+// circuit breaker is the loop's gate: while it is open every assigned
+// partition is paused. See README.md.
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "domain/delivery.hpp"
-#include "ticketing/events/dlq.hpp"
-#include "ticketing/events/topics.hpp"
 
-namespace ticketing::events {
-class Producer;
-}
+namespace ticketing::service {
+class ConsumerWorker;
+class ServiceHost;
+}  // namespace ticketing::service
 
 namespace ticketing::relay {
 
 class DedupeStore;
 
 struct RelayConfig {
-  std::string bootstrap_servers;
-  std::string consumer_group = "dataplatform-relay";
-  std::string auto_offset_reset = "earliest";
-  std::string topic = std::string(events::topics::kReservationConfirmed);
-  std::string dlq_topic = events::dlq_topic_for(events::topics::kReservationConfirmed);
   std::string endpoint;  // DATAPLATFORM_URL + "/reservations"
   std::chrono::milliseconds timeout{5000};
   bool tls_verify = true;
   std::string ca_file;
-  int max_attempts = 8;
+  int max_attempts = 0;  // counted platform attempts before the DLQ; 0 = no limit
   BackoffPolicy backoff;
   BreakerOptions breaker;
-  // Wait before retrying a Redis or DLQ hand-off failure (not platform
-  // attempts: they never send a record to the DLQ).
+  // Wait before retrying a Redis failure (never a platform attempt).
   std::chrono::milliseconds infra_retry{1000};
 };
 
 class RelayWorker {
  public:
-  RelayWorker(RelayConfig config, events::Producer& dlq_producer, DedupeStore& dedupe);
+  // Joins the host's consumer group; `dedupe` must outlive the worker.
+  RelayWorker(service::ServiceHost& host, RelayConfig config, DedupeStore& dedupe);
   ~RelayWorker();  // stop()
   RelayWorker(const RelayWorker&) = delete;
   RelayWorker& operator=(const RelayWorker&) = delete;
@@ -52,10 +46,9 @@ class RelayWorker {
   void stop();
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  class Delivery;
+  std::unique_ptr<Delivery> delivery_;  // used by worker_'s thread: declared first, freed last
+  std::unique_ptr<service::ConsumerWorker> worker_;
 };
 
 }  // namespace ticketing::relay

@@ -6,13 +6,13 @@
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
-#include "ticketing/common/stop.hpp"
-#include "ticketing/events/consumer.hpp"
 #include "ticketing/events/contracts.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
 #include "ticketing/events/topics.hpp"
+#include "ticketing/service/consumer_worker.hpp"
+#include "ticketing/service/host.hpp"
 
 namespace ticketing::scheduler {
 
@@ -96,10 +96,38 @@ void apply_event(TimerStore& store, const events::Event& event) {
   }
 }
 
-ExpiryScheduler::ExpiryScheduler(SchedulerOptions options, TimerStore& store,
-                                 events::Producer& producer)
-    : options_(std::move(options)), store_(store), producer_(producer) {
+ExpiryScheduler::ExpiryScheduler(service::ServiceHost& host, SchedulerOptions options,
+                                 TimerStore& store)
+    : options_(std::move(options)), store_(store), producer_(host.infra().producer()) {
   m();  // register the metrics so /metrics shows them from the start
+  service::ConsumerWorkerOptions consumer;
+  consumer.topics = {std::string(topics::kReservationHeld),
+                     std::string(topics::kReservationConfirmed),
+                     std::string(topics::kReservationCancelled)};
+  consumer.session_timeout_ms = options_.session_timeout_ms;
+  // Range assignment gives one member the same partition number of all
+  // three topics (same partition count, same key): a hold and its end
+  // usually meet on one instance. Correctness does not depend on it.
+  consumer.consumer_extra["partition.assignment.strategy"] = "range";
+  consumer.consumer_extra["heartbeat.interval.ms"] =
+      std::to_string(std::max(500, options_.session_timeout_ms / 4));
+  // Without Redis no event can be applied, and a hold dead-lettered after a
+  // short outage would be a lost timer: retry (partition paused, the member
+  // stays in the group) until Redis is back.
+  consumer.handling.retry.initial_backoff = std::chrono::milliseconds(200);
+  consumer.handling.retry.max_backoff = std::chrono::milliseconds(5000);
+  // Buckets follow the assignment: served from the rebalance on, dropped
+  // when revoked or when the member leaves (a timer claimed meanwhile by two
+  // owners is claimed atomically by only one).
+  consumer.handling.on_assignment = [this](const std::vector<events::TopicPartition>& parts) {
+    std::set<std::int32_t> owned;
+    for (const auto& tp : parts) {
+      if (tp.topic == topics::kReservationHeld) owned.insert(tp.partition);
+    }
+    set_owned(std::move(owned));
+  };
+  consumer_ = std::make_unique<service::ConsumerWorker>(
+      host, std::move(consumer), [this](const events::Event& e) { apply_event(store_, e); });
 }
 
 ExpiryScheduler::~ExpiryScheduler() {
@@ -107,18 +135,16 @@ ExpiryScheduler::~ExpiryScheduler() {
 }
 
 void ExpiryScheduler::start() {
-  stop_consumer_.store(false);
-  stop_publisher_.store(false);
-  consumer_thread_ = std::thread([this] { consume_loop(); });
-  publisher_thread_ = std::thread([this] { publish_loop(); });
+  consumer_->start();
+  if (!publisher_thread_.joinable()) {
+    publisher_thread_ = std::jthread([this](const std::stop_token& stop) { publish_loop(stop); });
+  }
 }
 
 void ExpiryScheduler::stop() {
-  stop_consumer_.store(true);
-  if (consumer_thread_.joinable()) consumer_thread_.join();
+  consumer_->stop();
   set_owned({});
-  stop_publisher_.store(true);
-  deliveries_cv_.notify_all();
+  publisher_thread_.request_stop();
   if (publisher_thread_.joinable()) publisher_thread_.join();
 }
 
@@ -136,58 +162,6 @@ void ExpiryScheduler::set_owned(std::set<std::int32_t> owned) {
 std::set<std::int32_t> ExpiryScheduler::owned() const {
   std::lock_guard lock(owned_mutex_);
   return owned_;
-}
-
-void ExpiryScheduler::consume_loop() {
-  while (!stop_consumer_.load()) {
-    try {
-      events::ConsumerOptions copts;
-      copts.bootstrap_servers = options_.bootstrap_servers;
-      copts.group_id = options_.group_id;
-      copts.client_id = options_.service;
-      copts.topics = {std::string(topics::kReservationHeld),
-                      std::string(topics::kReservationConfirmed),
-                      std::string(topics::kReservationCancelled)};
-      copts.auto_offset_reset = options_.auto_offset_reset;
-      copts.session_timeout_ms = options_.session_timeout_ms;
-      // Range assignment gives one member the same partition number of all
-      // three topics (same partition count, same key): a hold and its end
-      // usually meet on one instance. Correctness does not depend on it.
-      copts.extra["partition.assignment.strategy"] = "range";
-      copts.extra["heartbeat.interval.ms"] =
-          std::to_string(std::max(500, options_.session_timeout_ms / 4));
-      events::Consumer consumer(copts);
-      // Without Redis no event can be applied, and a hold dead-lettered after
-      // a short outage would be a lost timer: retry (partition paused, the
-      // member stays in the group) until Redis is back.
-      events::HandlingOptions hopts;
-      hopts.retry.initial_backoff = std::chrono::milliseconds(200);
-      hopts.retry.max_backoff = std::chrono::milliseconds(5000);
-      hopts.stalls = options_.stalls;
-      events::HandlingLoop loop(
-          consumer, producer_, [this](const events::Event& e) { apply_event(store_, e); }, hopts);
-      // The loop owns the consumer's rebalance listener, so ownership is read
-      // from the assignment between polls (at most one poll late; a timer
-      // claimed meanwhile by two owners is claimed atomically by only one).
-      auto next_check = Clock::now();
-      while (!stop_consumer_.load()) {
-        loop.poll_once(std::chrono::milliseconds(100));
-        if (Clock::now() < next_check) continue;
-        next_check = Clock::now() + std::chrono::milliseconds(100);
-        std::set<std::int32_t> owned;
-        for (const auto& tp : consumer.assignment()) {
-          if (tp.topic == topics::kReservationHeld) owned.insert(tp.partition);
-        }
-        set_owned(std::move(owned));
-      }
-      set_owned({});
-      consumer.close();
-    } catch (const std::exception& e) {
-      set_owned({});
-      log::error("consumer failed; rejoining the group shortly", {{"error", e.what()}});
-      sleep_unless_stopped(stop_consumer_, std::chrono::seconds(2));
-    }
-  }
 }
 
 std::size_t ExpiryScheduler::settle_deliveries() {
@@ -314,11 +288,11 @@ void ExpiryScheduler::update_gauges(const std::set<std::int32_t>& owned) {
       oldest == 0 ? 0.0 : static_cast<double>(std::max<std::int64_t>(0, now - oldest)) / 1000.0);
 }
 
-void ExpiryScheduler::publish_loop() {
+void ExpiryScheduler::publish_loop(const std::stop_token& stop) {
   auto next_round = Clock::now();
   auto next_gauges = Clock::now();
   bool backlog = false;  // the last round was cut short by a limit: more is due
-  while (!stop_publisher_.load()) {
+  while (!stop.stop_requested()) {
     try {
       // Acks free room in flight: a backlog goes on at once.
       if (settle_deliveries() > 0 && backlog) next_round = Clock::now();
@@ -344,8 +318,8 @@ void ExpiryScheduler::publish_loop() {
       next_round = Clock::now() + options_.tick;
     }
     std::unique_lock lock(deliveries_mutex_);
-    deliveries_cv_.wait_until(lock, std::min(next_round, next_gauges),
-                              [this] { return stop_publisher_.load() || !deliveries_.empty(); });
+    deliveries_cv_.wait_until(lock, stop, std::min(next_round, next_gauges),
+                              [this] { return !deliveries_.empty(); });
   }
   // Stopping: wait (bounded) for what is in flight so its timers are removed.
   producer_.flush(std::chrono::seconds(5));

@@ -1,9 +1,9 @@
 #pragma once
 // The two threads of the scheduler:
-//   - the consumer: a member of the consumer group on reservation.held,
-//     reservation.confirmed and reservation.cancelled that starts and drops
-//     timers (retry-then-DLQ through events::HandlingLoop) and tracks which
-//     partitions of reservation.held it owns;
+//   - the consumer (a service::ConsumerWorker): a member of the consumer
+//     group on reservation.held, reservation.confirmed and
+//     reservation.cancelled that starts and drops timers (retry-then-DLQ) and
+//     tracks, on every rebalance, which partitions of reservation.held it owns;
 //   - the publisher: every tick it claims the due timers of the owned buckets
 //     (bounded per tick and in flight), publishes them as seats.expired
 //     batches and removes each timer only after the broker acknowledged its
@@ -31,14 +31,15 @@
 namespace ticketing::events {
 class Producer;
 }
+namespace ticketing::service {
+class ConsumerWorker;
+class ServiceHost;
+}  // namespace ticketing::service
 
 namespace ticketing::scheduler {
 
 struct SchedulerOptions {
   std::string service = "seat-expiry-scheduler";  // envelope producer
-  std::string bootstrap_servers;
-  std::string group_id = "seat-expiry-scheduler";
-  std::string auto_offset_reset = "earliest";
   int session_timeout_ms = 6000;
   std::chrono::milliseconds tick{1000};
   std::size_t max_per_tick = 5000;    // timers claimed per round
@@ -49,8 +50,6 @@ struct SchedulerOptions {
   // in time and still in the pipeline confirms it (HOLD_RELEASE_GRACE_SECONDS,
   // the same setting as reservation-api's).
   std::chrono::milliseconds release_grace{10000};
-  // Where stalled partitions are reported (the host's, for /health/ready).
-  std::shared_ptr<events::StallBoard> stalls;
 };
 
 // Starts (held) or drops (confirmed, cancelled) a timer. Throws PoisonError
@@ -59,7 +58,8 @@ void apply_event(TimerStore& store, const events::Event& event);
 
 class ExpiryScheduler {
  public:
-  ExpiryScheduler(SchedulerOptions options, TimerStore& store, events::Producer& producer);
+  // Consumes and publishes through the host's group and producer.
+  ExpiryScheduler(service::ServiceHost& host, SchedulerOptions options, TimerStore& store);
   ~ExpiryScheduler();  // stop()
   ExpiryScheduler(const ExpiryScheduler&) = delete;
   ExpiryScheduler& operator=(const ExpiryScheduler&) = delete;
@@ -76,8 +76,7 @@ class ExpiryScheduler {
     std::string error;
   };
 
-  void consume_loop();
-  void publish_loop();
+  void publish_loop(const std::stop_token& stop);
   std::size_t settle_deliveries();  // records settled
   std::size_t claim_and_publish(const std::set<std::int32_t>& owned, std::size_t budget);
   void update_gauges(const std::set<std::int32_t>& owned);
@@ -88,16 +87,14 @@ class ExpiryScheduler {
   TimerStore& store_;
   events::Producer& producer_;
 
-  std::atomic<bool> stop_consumer_{false};
-  std::atomic<bool> stop_publisher_{false};
-  std::thread consumer_thread_;
-  std::thread publisher_thread_;
+  std::unique_ptr<service::ConsumerWorker> consumer_;
+  std::jthread publisher_thread_;
 
   mutable std::mutex owned_mutex_;
   std::set<std::int32_t> owned_;  // guarded by owned_mutex_
 
   std::mutex deliveries_mutex_;
-  std::condition_variable deliveries_cv_;
+  std::condition_variable_any deliveries_cv_;
   std::deque<Delivery> deliveries_;  // guarded by deliveries_mutex_
   std::atomic<std::size_t> in_flight_{0};
 };

@@ -8,7 +8,6 @@
 // One thread polls and handles, so the records of one partition are handled
 // in order. Not thread-safe: use it from the polling thread only.
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -109,13 +108,5 @@ class Consumer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Minimal loop: polls until `stop`, calls `handle` for each record and stores
-// its offset when `handle` returned normally. An exception from `handle`
-// propagates (the offset is not stored). Use HandlingLoop (dlq.hpp) for
-// retries and dead-lettering.
-void run_consumer(Consumer& consumer, const std::function<void(const Message&)>& handle,
-                  const std::atomic<bool>& stop,
-                  std::chrono::milliseconds poll_timeout = std::chrono::milliseconds(100));
 
 }  // namespace ticketing::events

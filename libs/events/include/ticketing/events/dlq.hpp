@@ -15,18 +15,29 @@
 //      goes to the DLQ at once; any other exception (an unknown failure) is
 //      retried up to RetryPolicy::max_attempts handler calls, then goes to
 //      the DLQ.
+// A handler that knows more throws HandlingError: kPoison and kPermanent go
+// to the DLQ at once, kTransient is a counted attempt like an unknown failure
+// (retried not before its retry_after), kUnavailable (the peer is down, not
+// this record) is retried until it works and never counted: dlq-attempts and
+// Event::attempt count only the other calls. The headers of the last failure
+// go on the dead letter; on_dead_lettered hears of it after the ack.
+// A gate (HandlingOptions::gate) holds everything back while a peer is known
+// to be down: every assigned partition is paused, no handler runs, polling
+// goes on; a record polled meanwhile is sought back, never skipped.
 // The offset is stored only after the handler succeeded or the DLQ broker
 // acknowledged the dead letter. A failed DLQ produce is retried (the
 // partition stays paused): a record is never skipped.
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,12 +70,51 @@ inline constexpr std::string_view kFailedAt = "dlq-failed-at";
 Record make_dead_letter(const Message& message, std::string_view error, int attempts,
                         std::string_view consumer_group, std::string dlq_topic = {});
 
+// A handler failure that says more than an exception type can (see the
+// contract above).
+class HandlingError : public std::runtime_error {
+ public:
+  enum class Kind {
+    kPoison,       // the record itself is unusable: DLQ at once
+    kPermanent,    // refused for good (e.g. an HTTP 4xx): DLQ at once
+    kTransient,    // this attempt failed: counted, retried per RetryPolicy
+    kUnavailable,  // the peer is down, not this record: retried, not counted
+  };
+  HandlingError(Kind kind, const std::string& what,
+                std::optional<std::chrono::milliseconds> retry_after = std::nullopt,
+                std::vector<Header> dead_letter_headers = {})
+      : std::runtime_error(what),
+        kind_(kind),
+        retry_after_(retry_after),
+        headers_(std::move(dead_letter_headers)) {}
+  [[nodiscard]] Kind kind() const noexcept { return kind_; }
+  // kTransient: the earliest retry (e.g. the peer's Retry-After; a longer
+  // backoff wins). kUnavailable: when to retry instead of the backoff.
+  [[nodiscard]] std::optional<std::chrono::milliseconds> retry_after() const noexcept {
+    return retry_after_;
+  }
+  // Added to the dead letter when this is the record's last failure.
+  [[nodiscard]] const std::vector<Header>& dead_letter_headers() const noexcept { return headers_; }
+
+ private:
+  Kind kind_;
+  std::optional<std::chrono::milliseconds> retry_after_;
+  std::vector<Header> headers_;
+};
+
+// Why a record was dead-lettered.
+enum class DeadLetterCause {
+  kPoison,     // unparsable, schema-invalid, PoisonError, HandlingError::kPoison
+  kRejected,   // non-retryable InfraError, HandlingError::kPermanent
+  kExhausted,  // retries used up
+};
+
 struct RetryPolicy {
   // Retryable InfraError: handler calls in total before the DLQ. 0 (the
   // default) = no limit: an outage is waited out, never dead-lettered.
   int max_infra_attempts = 0;
-  // Any other exception (neither PoisonError nor InfraError): handler calls
-  // in total before the DLQ (>= 1).
+  // Any other exception, and HandlingError::kTransient: counted handler
+  // calls in total before the DLQ. 0 = no limit.
   int max_attempts = 5;
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{5000};
@@ -105,6 +155,8 @@ class StallBoard {
   std::map<TopicPartition, Entry> entries_;
 };
 
+class HandlingLoop;
+
 struct HandlingOptions {
   // dlq-consumer-group header; empty = the consumer's group id.
   std::string consumer_group;
@@ -121,6 +173,20 @@ struct HandlingOptions {
   std::string dlq_topic;
   // Where the loop reports stalled partitions; null = a board of its own.
   std::shared_ptr<StallBoard> stalls;
+
+  // The hooks below run on the polling thread, and must not throw.
+  using Clock = std::chrono::steady_clock;
+  // Closed while it returns a time (when to ask again at the latest), e.g. a
+  // circuit breaker that is open; nullopt = open. Asked before each handler
+  // call, so a call that closes it holds back the calls after it.
+  std::function<std::optional<Clock::time_point>(Clock::time_point now)> gate;
+  // The member's whole assignment, after every assign and revoke.
+  std::function<void(const std::vector<TopicPartition>&)> on_assignment;
+  // A dead letter was acknowledged (the record's offset is stored).
+  std::function<void(const Message&, DeadLetterCause)> on_dead_lettered;
+  // After every poll_once, e.g. to refresh gauges from stats() and the
+  // partition counts.
+  std::function<void(const HandlingLoop&)> on_polled;
 };
 
 // What a handler sees for one record.
@@ -128,7 +194,7 @@ struct Event {
   const Message& message;
   const Envelope* envelope;  // nullptr only when parse_envelopes is false
   std::string trace_id;      // from the traceparent header, else the envelope
-  int attempt;               // 1 for the first call
+  int attempt;               // 1 for the first call; kUnavailable calls do not count
 };
 
 // Returns normally when the record is handled (its effects are durable).
@@ -154,7 +220,7 @@ class HandlingLoop {
   // letters in flight so that their offsets get stored. Records still backing
   // off are left unstored and will be delivered again. Throws what the
   // consumer throws (fatal KafkaError).
-  void run(const std::atomic<bool>& stop,
+  void run(const std::stop_token& stop,
            std::chrono::milliseconds poll_timeout = std::chrono::milliseconds(100),
            std::chrono::milliseconds drain_timeout = std::chrono::seconds(5));
 
@@ -162,13 +228,16 @@ class HandlingLoop {
     std::uint64_t handled = 0;            // handler succeeded (offset stored)
     std::uint64_t retries = 0;            // failed attempts that were retried
     std::uint64_t dead_lettered = 0;      // acknowledged by the DLQ (offset stored)
-    std::uint64_t poison = 0;             // of which: unparsable or schema-invalid
+    std::uint64_t poison = 0;             // of which: DeadLetterCause::kPoison
     std::uint64_t dlq_failures = 0;       // DLQ produce attempts that failed
     std::uint64_t dropped_on_revoke = 0;  // blocked records left to the partition's next owner
   };
   [[nodiscard]] Stats stats() const;
   // Partitions currently paused for a retry or a dead letter in flight.
   [[nodiscard]] std::size_t blocked_partitions() const;
+  // Blocked ones and those held back by the gate.
+  [[nodiscard]] std::size_t paused_partitions() const;
+  [[nodiscard]] std::size_t assigned_partitions() const;
   [[nodiscard]] const StallBoard& stalls() const;
 
  private:
