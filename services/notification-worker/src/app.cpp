@@ -50,36 +50,23 @@ service::Setup configure(EnvReader& env) {
     auto log =
         std::make_shared<RedisDeliveryLog>(host.infra().redis(), s.redis_prefix, s.dedupe_ttl);
     std::shared_ptr<Notifier> notifier = build_notifier(s.channels, log);
-    auto& dead =
-        metrics::global().counter("notify_dead_lettered_total",
-                                  "Notifications handed to notifications.dlq (approximate: "
-                                  "counted when the last attempt fails)");
+    auto& dead = metrics::global().counter("notify_dead_lettered_total",
+                                           "Notifications handed to notifications.dlq (counted "
+                                           "when the DLQ acknowledged them)");
     auto& handled =
         metrics::global().counter("notify_events_total", "Notification events fully delivered");
     const Language language = s.language;
-    const events::RetryPolicy retry = s.handling.retry;
-    // Counted when the loop will not retry (its rules, dlq.hpp).
-    events::EventHandler handler = [notifier, language, retry, &dead,
-                                    &handled](const events::Event& e) {
-      try {
-        Message m = render(*e.envelope, language);
-        notifier->send(m);
-        handled.inc();
-      } catch (const InfraError& err) {
-        if (!err.retryable() ||
-            (retry.max_infra_attempts > 0 && e.attempt >= retry.max_infra_attempts))
-          dead.inc();
-        throw;
-      } catch (const PoisonError&) {
-        dead.inc();
-        throw;
-      } catch (...) {
-        if (e.attempt >= retry.max_attempts) dead.inc();
-        throw;
-      }
+    events::EventHandler handler = [notifier, language, &handled](const events::Event& e) {
+      Message m = render(*e.envelope, language);
+      notifier->send(m);
+      handled.inc();
+    };
+    auto handling = s.handling;
+    handling.on_dead_lettered = [&dead](const events::Message&, events::DeadLetterCause) {
+      dead.inc();
     };
     auto worker =
-        std::make_shared<service::ConsumerWorker>(host, notification_topics(), handler, s.handling);
+        std::make_shared<service::ConsumerWorker>(host, notification_topics(), handler, handling);
     worker->start();
     log::info("notifying", {{"channels", notifier->name()},
                             {"language", language == Language::kKo ? "ko" : "en"}});

@@ -71,7 +71,7 @@ std::string position_of(const events::Message& m) {
 // The handler, gate and hooks of the worker; all run on its polling thread.
 class RelayWorker::Delivery {
  public:
-  Delivery(RelayConfig config, DedupeStore& dedupe)
+  Delivery(RelayOptions config, DedupeStore& dedupe)
       : config_(std::move(config)),
         dedupe_(dedupe),
         client_(http::ClientOptions{config_.tls_verify, config_.ca_file, 64 * 1024,
@@ -157,7 +157,7 @@ class RelayWorker::Delivery {
 
   void send(const Confirmed& c, Progress& p, const events::Event& e);
 
-  RelayConfig config_;
+  RelayOptions config_;
   DedupeStore& dedupe_;
   http::Client client_;
   CircuitBreaker breaker_;
@@ -285,7 +285,7 @@ void RelayWorker::Delivery::send(const Confirmed& c, Progress& p, const events::
   throw HandlingError(Kind::kTransient, error, retry_after, status_header(status));
 }
 
-RelayWorker::RelayWorker(service::ServiceHost& host, RelayConfig config, DedupeStore& dedupe)
+RelayWorker::RelayWorker(service::ServiceHost& host, RelayOptions config, DedupeStore& dedupe)
     : delivery_(std::make_unique<Delivery>(std::move(config), dedupe)) {
   service::ConsumerWorkerOptions options;
   options.topics = {std::string(events::topics::kReservationConfirmed)};

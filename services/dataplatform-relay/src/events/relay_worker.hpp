@@ -21,7 +21,7 @@ namespace ticketing::relay {
 
 class DedupeStore;
 
-struct RelayConfig {
+struct RelayOptions {
   std::string endpoint;  // DATAPLATFORM_URL + "/reservations"
   std::chrono::milliseconds timeout{5000};
   bool tls_verify = true;
@@ -36,7 +36,7 @@ struct RelayConfig {
 class RelayWorker {
  public:
   // Joins the host's consumer group; `dedupe` must outlive the worker.
-  RelayWorker(service::ServiceHost& host, RelayConfig config, DedupeStore& dedupe);
+  RelayWorker(service::ServiceHost& host, RelayOptions config, DedupeStore& dedupe);
   ~RelayWorker();  // stop()
   RelayWorker(const RelayWorker&) = delete;
   RelayWorker& operator=(const RelayWorker&) = delete;
