@@ -13,7 +13,7 @@
 namespace ticketing::redis {
 class Pool;
 class Script;
-}
+}  // namespace ticketing::redis
 
 namespace ticketing::reservation {
 
