@@ -107,13 +107,13 @@ Response reservation_json(int status, const ReservationView& r,
       .key("price")
       .integer(r.price)
       .key("status")
-      .string(r.status)
+      .string(to_string(r.status))
       .key("heldAt")
       .string(r.held_at)
       .key("expiresAt")
       .string(r.expires_at);
   if (r.confirmed_at) w.key("confirmedAt").string(*r.confirmed_at);
-  if (r.status == "HELD") {
+  if (r.status == ReservationStatus::kHeld) {
     if (auto expires = parse_rfc3339(r.expires_at);
         expires && now_unix_millis() < unix_millis(*expires)) {
       w.key("holdReceipt")
@@ -331,7 +331,7 @@ class Api {
                 .key("seatNo")
                 .integer(s.seat_no)
                 .key("status")
-                .string(s.status)
+                .string(to_string(s.status))
                 .key("price")
                 .integer(s.price)
                 .end_object();
