@@ -196,25 +196,24 @@ void add_routes(http::Router& router, Store& store, const Config& config,
 
   add("POST", "/v1/points/charge", [&](const Request& req, UserId user) {
     return with(idempotency_key(req), [&](const std::optional<std::string>& key) {
-      auto parsed = http::JsonBody::parse(req);
-      if (auto* r = std::get_if<Response>(&parsed)) return *r;
-      auto& body = std::get<http::JsonBody>(parsed);
-      auto amount = body.int64("amount", 1, config.max_charge);
-      if (auto err = body.error()) return *err;
+      return with(http::JsonBody::parse(req), [&](http::JsonBody& body) {
+        auto amount = body.int64("amount", 1, config.max_charge);
+        if (auto err = body.error()) return *err;
 
-      std::optional<IdempotentRequest> idem;
-      if (key) idem = IdempotentRequest{*key, "charge:" + std::to_string(*amount)};
-      auto result =
-          store.charge(user, *amount, config.max_balance, idem, [&](std::int64_t balance) {
-            return StoredResponse{200, balance_json(user, balance)};
-          });
-      if (result.replay) {
-        count("charge", "replayed");
-        return replayed(*result.replay);
-      }
-      count("charge", result.outcome == Outcome::kOk ? "ok" : describe(result.outcome).code);
-      if (result.outcome != Outcome::kOk) return answer(result.outcome);
-      return Response::json(200, balance_json(user, result.balance));
+        std::optional<IdempotentRequest> idem;
+        if (key) idem = IdempotentRequest{*key, "charge:" + std::to_string(*amount)};
+        auto result =
+            store.charge(user, *amount, config.max_balance, idem, [&](std::int64_t balance) {
+              return StoredResponse{200, balance_json(user, balance)};
+            });
+        if (result.replay) {
+          count("charge", "replayed");
+          return replayed(*result.replay);
+        }
+        count("charge", result.outcome == Outcome::kOk ? "ok" : describe(result.outcome).code);
+        if (result.outcome != Outcome::kOk) return answer(result.outcome);
+        return Response::json(200, balance_json(user, result.balance));
+      });
     });
   });
 
@@ -238,14 +237,13 @@ void add_routes(http::Router& router, Store& store, const Config& config,
 
   add("POST", "/v1/payments", [&, receipts](const Request& req, UserId user) {
     return with(idempotency_key(req), [&](const std::optional<std::string>& key) {
-      auto parsed = http::JsonBody::parse(req);
-      if (auto* r = std::get_if<Response>(&parsed)) return *r;
-      auto& body = std::get<http::JsonBody>(parsed);
-      auto rid = body.int64("reservationId", 1, INT64_MAX);
-      std::optional<std::string> receipt_text;
-      if (body.has("holdReceipt")) receipt_text = body.string("holdReceipt", 256);
-      if (auto err = body.error()) return *err;
-      return pay(store, relay, *receipts, req, user, ReservationId{*rid}, receipt_text, key);
+      return with(http::JsonBody::parse(req), [&](http::JsonBody& body) {
+        auto rid = body.int64("reservationId", 1, INT64_MAX);
+        std::optional<std::string> receipt_text;
+        if (body.has("holdReceipt")) receipt_text = body.string("holdReceipt", 256);
+        if (auto err = body.error()) return *err;
+        return pay(store, relay, *receipts, req, user, ReservationId{*rid}, receipt_text, key);
+      });
     });
   });
 
