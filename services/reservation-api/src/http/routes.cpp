@@ -183,13 +183,7 @@ class Api {
   // another user's place).
   Checked<std::int64_t> identify(const Request& req) const {
     auto token = auth::bearer_token(req.header("authorization"));
-    if (!token) {
-      auto r = Response::error(
-          401, "UNAUTHORIZED",
-          "an ID token of the identity provider is required (Authorization: Bearer)");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return r;
-    }
+    if (!token) return answer(ApiError::kIdTokenMissing);
     auto verified = d_.id_tokens.verify(*token);
     if (auto* claims = std::get_if<auth::IdTokenClaims>(&verified)) return claims->user_id;
     return answer(std::get<auth::IdTokenError>(verified));
