@@ -75,6 +75,35 @@ TEST_CASE("ready gate: 503 SERVICE_STARTING with Retry-After until opened, then 
   CHECK(calls == 1);
 }
 
+TEST_CASE("gated(): the check's answer first, then the gate's 503, then the route with the value") {
+  service::ReadyGate gate;
+  int acted = 0;
+  auto handler = gate.gated(
+      [](const http::Request& req) -> service::Checked<std::string> {
+        if (!req.header("authorization")) {
+          return http::Response::error(401, "UNAUTHORIZED", "who are you");
+        }
+        return std::string(*req.header("authorization"));
+      },
+      [&acted](const http::Request&, const std::string& who) {
+        ++acted;
+        return http::Response::json(200, who);
+      });
+  // Closed: a caller who must put the request right is told so; one who
+  // passes the check is told to retry.
+  CHECK(handler(http::Request{}).status == 401);
+  auto refused = handler(with_bearer("t"));
+  CHECK(refused.status == 503);
+  CHECK(code_of(refused) == "SERVICE_STARTING");
+  CHECK(acted == 0);
+  gate.open();
+  CHECK(handler(http::Request{}).status == 401);
+  auto ok = handler(with_bearer("t"));
+  CHECK(ok.status == 200);
+  CHECK(ok.body == "Bearer t");
+  CHECK(acted == 1);
+}
+
 TEST_CASE("with(): the route runs only with the checked value") {
   int calls = 0;
   auto route = [&calls](int v) {

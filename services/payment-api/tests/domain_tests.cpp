@@ -47,6 +47,17 @@ TEST_CASE("every outcome maps to a 4xx with a code") {
   CHECK(describe(Outcome::kInsufficientBalance).status == 402);
 }
 
+TEST_CASE("request refusals that are no wallet outcome: 400 with their documented codes") {
+  CHECK(describe(ApiError::kInvalidIdempotencyKey).status == 400);
+  CHECK(describe(ApiError::kInvalidIdempotencyKey).code == "INVALID_IDEMPOTENCY_KEY");
+  CHECK(describe(ApiError::kInvalidHoldReceipt).status == 400);
+  CHECK(describe(ApiError::kInvalidHoldReceipt).code == "INVALID_HOLD_RECEIPT");
+  auto bad = invalid("limit", "must be between 1 and 100");
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find(R"("code":"VALIDATION_FAILED")") != std::string::npos);
+  CHECK(bad.body.find("limit: must be between 1 and 100") != std::string::npos);
+}
+
 TEST_CASE("idempotency keys") {
   CHECK(valid_idempotency_key("abc-123"));
   CHECK_FALSE(valid_idempotency_key(""));

@@ -1,5 +1,7 @@
 #include "http/outcomes.hpp"
 
+#include <string>
+
 namespace ticketing::payment {
 
 OutcomeInfo describe(Outcome o) {
@@ -25,9 +27,37 @@ OutcomeInfo describe(Outcome o) {
   return {500, "INTERNAL", "unknown outcome"};
 }
 
-http::Response answer(Outcome o) {
-  const auto info = describe(o);
+OutcomeInfo describe(ApiError e) {
+  switch (e) {
+    case ApiError::kInvalidIdempotencyKey:
+      return {400, "INVALID_IDEMPOTENCY_KEY",
+              "Idempotency-Key must be 1..255 printable ASCII characters"};
+    case ApiError::kInvalidHoldReceipt:
+      break;
+  }
+  return {400, "INVALID_HOLD_RECEIPT",
+          "holdReceipt: not a receipt of this reservation's hold for you"};
+}
+
+namespace {
+
+http::Response error_answer(const OutcomeInfo& info) {
   return http::Response::error(info.status, info.code, info.message);
+}
+
+}  // namespace
+
+http::Response answer(Outcome o) {
+  return error_answer(describe(o));
+}
+
+http::Response answer(ApiError e) {
+  return error_answer(describe(e));
+}
+
+http::Response invalid(std::string_view field, std::string_view problem) {
+  return http::Response::error(400, "VALIDATION_FAILED",
+                               std::string(field) + ": " + std::string(problem));
 }
 
 http::Response answer(service::AuthFailure f) {

@@ -17,8 +17,18 @@ struct OutcomeInfo {
 };
 OutcomeInfo describe(Outcome o);
 
+// Refusals of a request that are not a wallet rule's outcome.
+enum class ApiError {
+  kInvalidIdempotencyKey,  // not 1..255 printable ASCII characters
+  kInvalidHoldReceipt,     // not a receipt of this reservation's hold for the caller
+};
+OutcomeInfo describe(ApiError e);
+
 // describe(o) as the error answer (o is not kOk).
 http::Response answer(Outcome o);
+http::Response answer(ApiError e);
+// 400 VALIDATION_FAILED: "<field>: <problem>".
+http::Response invalid(std::string_view field, std::string_view problem);
 // One code for every token problem (UNAUTHORIZED): payment-api does not tell
 // a forged token from an expired one.
 http::Response answer(service::AuthFailure f);

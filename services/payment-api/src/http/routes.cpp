@@ -44,9 +44,7 @@ Checked<UserId> authenticate(const Request& req, const service::QueueTokenAuth& 
 Checked<std::optional<std::string>> idempotency_key(const Request& req) {
   auto key = req.header("idempotency-key");
   if (!key) return std::optional<std::string>{};
-  if (!valid_idempotency_key(*key))
-    return Response::error(400, "INVALID_IDEMPOTENCY_KEY",
-                           "Idempotency-Key must be 1..255 printable ASCII characters");
+  if (!valid_idempotency_key(*key)) return answer(ApiError::kInvalidIdempotencyKey);
   return std::optional<std::string>{std::string(*key)};
 }
 
@@ -139,9 +137,8 @@ Response pay(Store& store, outbox::Relay& relay, const auth::HoldReceipts& recei
     receipt = receipts.verify(*receipt_text);
     if (!receipt || receipt->reservation_id != reservation.value ||
         receipt->user_id != user.value) {
-      count("payment", "INVALID_HOLD_RECEIPT");
-      return Response::error(400, "INVALID_HOLD_RECEIPT",
-                             "holdReceipt: not a receipt of this reservation's hold for you");
+      count("payment", describe(ApiError::kInvalidHoldReceipt).code);
+      return answer(ApiError::kInvalidHoldReceipt);
     }
   }
 
@@ -196,25 +193,24 @@ void add_routes(http::Router& router, Store& store, const Config& config,
 
   add("POST", "/v1/points/charge", [&](const Request& req, UserId user) {
     return with(idempotency_key(req), [&](const std::optional<std::string>& key) {
-      auto parsed = http::JsonBody::parse(req);
-      if (auto* r = std::get_if<Response>(&parsed)) return *r;
-      auto& body = std::get<http::JsonBody>(parsed);
-      auto amount = body.int64("amount", 1, config.max_charge);
-      if (auto err = body.error()) return *err;
+      return with(http::JsonBody::parse(req), [&](http::JsonBody& body) {
+        auto amount = body.int64("amount", 1, config.max_charge);
+        if (auto err = body.error()) return *err;
 
-      std::optional<IdempotentRequest> idem;
-      if (key) idem = IdempotentRequest{*key, "charge:" + std::to_string(*amount)};
-      auto result =
-          store.charge(user, *amount, config.max_balance, idem, [&](std::int64_t balance) {
-            return StoredResponse{200, balance_json(user, balance)};
-          });
-      if (result.replay) {
-        count("charge", "replayed");
-        return replayed(*result.replay);
-      }
-      count("charge", result.outcome == Outcome::kOk ? "ok" : describe(result.outcome).code);
-      if (result.outcome != Outcome::kOk) return answer(result.outcome);
-      return Response::json(200, balance_json(user, result.balance));
+        std::optional<IdempotentRequest> idem;
+        if (key) idem = IdempotentRequest{*key, "charge:" + std::to_string(*amount)};
+        auto result =
+            store.charge(user, *amount, config.max_balance, idem, [&](std::int64_t balance) {
+              return StoredResponse{200, balance_json(user, balance)};
+            });
+        if (result.replay) {
+          count("charge", "replayed");
+          return replayed(*result.replay);
+        }
+        count("charge", result.outcome == Outcome::kOk ? "ok" : describe(result.outcome).code);
+        if (result.outcome != Outcome::kOk) return answer(result.outcome);
+        return Response::json(200, balance_json(user, result.balance));
+      });
     });
   });
 
@@ -223,14 +219,12 @@ void add_routes(http::Router& router, Store& store, const Config& config,
     std::optional<std::int64_t> before;
     if (auto l = req.query_param("limit")) {
       auto v = parse_int(*l);
-      if (!v || *v < 1 || *v > 100)
-        return Response::error(400, "VALIDATION_FAILED", "limit: must be between 1 and 100");
+      if (!v || *v < 1 || *v > 100) return invalid("limit", "must be between 1 and 100");
       limit = *v;
     }
     if (auto b = req.query_param("before")) {
       before = parse_int(*b);
-      if (!before || *before < 1)
-        return Response::error(400, "VALIDATION_FAILED", "before: must be a positive integer");
+      if (!before || *before < 1) return invalid("before", "must be a positive integer");
     }
     return Response::json(
         200, history_json(user, store.history(user, before, static_cast<int>(limit)), limit));
@@ -238,21 +232,19 @@ void add_routes(http::Router& router, Store& store, const Config& config,
 
   add("POST", "/v1/payments", [&, receipts](const Request& req, UserId user) {
     return with(idempotency_key(req), [&](const std::optional<std::string>& key) {
-      auto parsed = http::JsonBody::parse(req);
-      if (auto* r = std::get_if<Response>(&parsed)) return *r;
-      auto& body = std::get<http::JsonBody>(parsed);
-      auto rid = body.int64("reservationId", 1, INT64_MAX);
-      std::optional<std::string> receipt_text;
-      if (body.has("holdReceipt")) receipt_text = body.string("holdReceipt", 256);
-      if (auto err = body.error()) return *err;
-      return pay(store, relay, *receipts, req, user, ReservationId{*rid}, receipt_text, key);
+      return with(http::JsonBody::parse(req), [&](http::JsonBody& body) {
+        auto rid = body.int64("reservationId", 1, INT64_MAX);
+        std::optional<std::string> receipt_text;
+        if (body.has("holdReceipt")) receipt_text = body.string("holdReceipt", 256);
+        if (auto err = body.error()) return *err;
+        return pay(store, relay, *receipts, req, user, ReservationId{*rid}, receipt_text, key);
+      });
     });
   });
 
   add("GET", "/v1/payments/{id}", [&](const Request& req, UserId user) {
     auto id = parse_int(req.params.at("id"));
-    if (!id || *id < 1)
-      return Response::error(400, "VALIDATION_FAILED", "id: must be a positive integer");
+    if (!id || *id < 1) return invalid("id", "must be a positive integer");
     auto p = store.payment(PaymentId{*id});
     if (!p || p->user != user) return answer(Outcome::kPaymentNotFound);
     return Response::json(200, payment_json(*p));

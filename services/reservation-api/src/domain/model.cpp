@@ -121,10 +121,6 @@ ReleaseDecision decide_release(const std::vector<HeldReservation>& held, std::st
   return d;
 }
 
-SystemTime now_ms() {
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-}
-
 std::string to_db_time(SystemTime t) {
   // DATETIME(3) text is the RFC 3339 UTC form with a space for "T" and no "Z".
   std::string text = to_rfc3339(t);

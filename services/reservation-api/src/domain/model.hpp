@@ -65,7 +65,7 @@ std::string_view to_string(ConfirmOutcome o);
 // cutoff is now minus the grace (see release_cutoff); a hold whose expiry is
 // at or before it is released: its seat is free (shown AVAILABLE, taken over
 // by a new hold) and its reservation is shown EXPIRED. The store's SQL says
-// the same thing once, in seat_free_sql (store/reservation_store.cpp).
+// the same thing once, in kSeatFree (store/reservation_store.cpp).
 std::string release_cutoff(SystemTime now, std::chrono::milliseconds grace);
 bool hold_released(std::string_view expires_at_db, std::string_view release_cutoff_db);
 bool seat_free(SeatStatus status, const std::optional<std::string>& hold_expires_at_db,
@@ -137,9 +137,8 @@ ConfirmOutcome decide_confirmation(const std::optional<PaidReservation>& reserva
                                    const PaymentCompleted& payment);
 
 // Times: the database keeps DATETIME(3) in UTC ("2026-11-24 06:30:00.123"),
-// events and responses carry RFC 3339 ("2026-11-24T06:30:00.123Z"). Rules
-// never read the clock: the store passes now_ms() in.
-SystemTime now_ms();
+// events and responses carry RFC 3339 ("2026-11-24T06:30:00.123Z"). Nothing
+// here reads the clock: the store reads it once per request and passes it in.
 std::string to_db_time(SystemTime t);
 std::string db_time_to_rfc3339(std::string_view db_time);
 

@@ -21,6 +21,10 @@ Response unauthorized(const char* code, const std::string& message) {
 
 Response answer(ApiError e) {
   switch (e) {
+    case ApiError::kIdTokenMissing:
+      return unauthorized(
+          "UNAUTHORIZED",
+          "an ID token of the identity provider is required (Authorization: Bearer)");
     case ApiError::kTokenLapsed:
       return Response::error(401, "TOKEN_EXPIRED", "the queue token is no longer in the queue");
     case ApiError::kQueueNotActive:

@@ -12,6 +12,7 @@ namespace ticketing::reservation {
 
 // Refusals that are not a domain rule's outcome.
 enum class ApiError {
+  kIdTokenMissing,  // POST /v1/queue/tokens without an ID token
   kTokenLapsed,     // the queue place lapsed or was ended
   kQueueNotActive,  // still WAITING
   kQueueFull,

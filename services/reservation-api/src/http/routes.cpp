@@ -107,13 +107,13 @@ Response reservation_json(int status, const ReservationView& r,
       .key("price")
       .integer(r.price)
       .key("status")
-      .string(r.status)
+      .string(to_string(r.status))
       .key("heldAt")
       .string(r.held_at)
       .key("expiresAt")
       .string(r.expires_at);
   if (r.confirmed_at) w.key("confirmedAt").string(*r.confirmed_at);
-  if (r.status == "HELD") {
+  if (r.status == ReservationStatus::kHeld) {
     if (auto expires = parse_rfc3339(r.expires_at);
         expires && now_unix_millis() < unix_millis(*expires)) {
       w.key("holdReceipt")
@@ -183,13 +183,7 @@ class Api {
   // another user's place).
   Checked<std::int64_t> identify(const Request& req) const {
     auto token = auth::bearer_token(req.header("authorization"));
-    if (!token) {
-      auto r = Response::error(
-          401, "UNAUTHORIZED",
-          "an ID token of the identity provider is required (Authorization: Bearer)");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return r;
-    }
+    if (!token) return answer(ApiError::kIdTokenMissing);
     auto verified = d_.id_tokens.verify(*token);
     if (auto* claims = std::get_if<auth::IdTokenClaims>(&verified)) return claims->user_id;
     return answer(std::get<auth::IdTokenError>(verified));
@@ -252,13 +246,31 @@ class Api {
     });
   }
 
-  // --- catalogue -----------------------------------------------------------
-  Response concerts(const Request& req) const {
-    return with(active(req), [&](const auth::TokenClaims&) { return concert_list(); });
+  // An ACTIVE caller and the path's {id} (400 naming `what` when malformed).
+  Checked<std::int64_t> active_and_id(const Request& req, const char* what) const {
+    auto checked = active(req);
+    if (auto* answer = std::get_if<Response>(&checked)) return std::move(*answer);
+    auto id = parse_id(req, "id");
+    if (!id) return bad_id(what);
+    return *id;
   }
 
+  // A reservation's owner (any queue state) and its {id}.
+  struct Owned {
+    UserId owner;
+    ReservationId id;
+  };
+  Checked<Owned> owner_and_id(const Request& req) const {
+    auto checked = authenticated(req);
+    auto* claims = std::get_if<auth::TokenClaims>(&checked);
+    if (claims == nullptr) return std::get<Response>(std::move(checked));
+    auto id = parse_id(req, "id");
+    if (!id) return bad_id("reservation id");
+    return Owned{UserId{claims->user_id}, ReservationId{*id}};
+  }
+
+  // --- catalogue: checked by active() / active_and_id(), behind the gate ---
   Response concert_list() const {
-    if (auto r = d_.ready.refusal()) return *r;
     auto body =
         d_.cache.get_or_load(CatalogueCache::concerts_key(), [&]() -> std::optional<std::string> {
           ticketing::JsonWriter w;
@@ -279,20 +291,13 @@ class Api {
     return shared_json(body);
   }
 
-  Response schedules(const Request& req) const {
-    return with(active(req), [&](const auth::TokenClaims&) { return schedule_list(req); });
-  }
-
-  Response schedule_list(const Request& req) const {
-    auto id = parse_id(req, "id");
-    if (!id) return bad_id("concert id");
-    if (auto r = d_.ready.refusal()) return *r;
+  Response schedule_list(std::int64_t id) const {
     auto body = d_.cache.get_or_load(
-        CatalogueCache::schedules_key(*id), [&]() -> std::optional<std::string> {
-          auto list = d_.store.schedules(ConcertId{*id});
+        CatalogueCache::schedules_key(id), [&]() -> std::optional<std::string> {
+          auto list = d_.store.schedules(ConcertId{id});
           if (!list) return std::nullopt;
           ticketing::JsonWriter w;
-          w.start_object().key("concertId").integer(*id).key("schedules").start_array();
+          w.start_object().key("concertId").integer(id).key("schedules").start_array();
           for (const auto& s : *list) {
             w.start_object()
                 .key("id")
@@ -312,26 +317,19 @@ class Api {
     return shared_json(body);
   }
 
-  Response seats(const Request& req) const {
-    return with(active(req), [&](const auth::TokenClaims&) { return seat_map(req); });
-  }
-
-  Response seat_map(const Request& req) const {
-    auto id = parse_id(req, "id");
-    if (!id) return bad_id("schedule id");
-    if (auto r = d_.ready.refusal()) return *r;
+  Response seat_map(std::int64_t id) const {
     auto body =
-        d_.cache.get_or_load(CatalogueCache::seats_key(*id), [&]() -> std::optional<std::string> {
-          auto list = d_.store.seats(ScheduleId{*id});
+        d_.cache.get_or_load(CatalogueCache::seats_key(id), [&]() -> std::optional<std::string> {
+          auto list = d_.store.seats(ScheduleId{id});
           if (!list) return std::nullopt;
           ticketing::JsonWriter w;
-          w.start_object().key("scheduleId").integer(*id).key("seats").start_array();
+          w.start_object().key("scheduleId").integer(id).key("seats").start_array();
           for (const auto& s : *list) {
             w.start_object()
                 .key("seatNo")
                 .integer(s.seat_no)
                 .key("status")
-                .string(s.status)
+                .string(to_string(s.status))
                 .key("price")
                 .integer(s.price)
                 .end_object();
@@ -380,24 +378,31 @@ class Api {
   }
 
   // --- reservations ----------------------------------------------------------
-  Response hold(const Request& req) const {
+  struct HoldRequest {
+    auth::TokenClaims claims;
+    ScheduleId schedule;
+    SeatNo seat;
+  };
+  // In this order: a body that is no JSON object, the caller (ACTIVE), its
+  // hold rate limits, then the body's fields.
+  Checked<HoldRequest> hold_request(const Request& req) const {
     auto parsed = http::JsonBody::parse(req);
-    if (auto* r = std::get_if<Response>(&parsed)) return *r;
+    if (auto* r = std::get_if<Response>(&parsed)) return std::move(*r);
     auto& body = std::get<http::JsonBody>(parsed);
     auto schedule = body.int64("scheduleId", 1, kMaxId);
     auto seat = body.int64("seatNo", 1, kSeatsPerSchedule);
-    return with(active(req), [&](const auth::TokenClaims& claims) {
-      if (auto r = throttled(d_.config.limits.hold_user, d_.config.limits.hold_client,
-                             claims.user_id, req))
-        return *r;
-      if (auto err = body.error()) return *err;
-      return hold_seat(req, claims, ScheduleId{*schedule}, SeatNo{static_cast<int>(*seat)});
-    });
+    auto checked = active(req);
+    auto* claims = std::get_if<auth::TokenClaims>(&checked);
+    if (claims == nullptr) return std::get<Response>(std::move(checked));
+    if (auto r = throttled(d_.config.limits.hold_user, d_.config.limits.hold_client,
+                           claims->user_id, req))
+      return std::move(*r);
+    if (auto err = body.error()) return std::move(*err);
+    return HoldRequest{*claims, ScheduleId{*schedule}, SeatNo{static_cast<int>(*seat)}};
   }
 
-  Response hold_seat(const Request& req, const auth::TokenClaims& claims, ScheduleId schedule,
-                     SeatNo seat) const {
-    if (auto r = d_.ready.refusal()) return *r;
+  Response hold_seat(const Request& req, const HoldRequest& hold) const {
+    const auto& claims = hold.claims;
     // After the commit, one Redis round trip: the catalogue invalidation and
     // the refresh of the token's lapse deadline (touch).
     auto after_commit = [&](std::int64_t schedule_id) {
@@ -409,34 +414,24 @@ class Api {
         log::warn("queue touch failed", {{"error", e.what()}});
       }
     };
-    auto result = d_.store.hold(UserId{claims.user_id}, schedule, seat, d_.config.hold_ttl,
-                                d_.config.max_holds_per_user, trace_of(req), after_commit);
+    auto result =
+        d_.store.hold(UserId{claims.user_id}, hold.schedule, hold.seat, d_.config.hold_ttl,
+                      d_.config.max_holds_per_user, trace_of(req), after_commit);
     count_hold(result.outcome);
     if (result.outcome != HoldOutcome::kHeld) return answer(result.outcome);
     return reservation_json(201, result.reservation, d_.receipts);
   }
 
-  Response get_reservation(const Request& req) const {
-    return with(authenticated(req), [&](const auth::TokenClaims& claims) {
-      auto id = parse_id(req, "id");
-      if (!id) return bad_id("reservation id");
-      if (auto r = d_.ready.refusal()) return *r;
-      auto found = d_.store.find(ReservationId{*id}, UserId{claims.user_id});
-      if (!found) return answer(ApiError::kReservationNotFound);
-      return reservation_json(200, *found, d_.receipts);
-    });
+  Response get_reservation(const Owned& r) const {
+    auto found = d_.store.find(r.id, r.owner);
+    if (!found) return answer(ApiError::kReservationNotFound);
+    return reservation_json(200, *found, d_.receipts);
   }
 
-  Response cancel(const Request& req) const {
-    return with(authenticated(req), [&](const auth::TokenClaims& claims) {
-      auto id = parse_id(req, "id");
-      if (!id) return bad_id("reservation id");
-      if (auto r = d_.ready.refusal()) return *r;
-      auto [outcome, view] =
-          d_.store.cancel(ReservationId{*id}, UserId{claims.user_id}, trace_of(req));
-      if (outcome != CancelOutcome::kCancelled) return answer(outcome);
-      return reservation_json(200, *view, d_.receipts);
-    });
+  Response cancel(const Request& req, const Owned& r) const {
+    auto [outcome, view] = d_.store.cancel(r.id, r.owner, trace_of(req));
+    if (outcome != CancelOutcome::kCancelled) return answer(outcome);
+    return reservation_json(200, *view, d_.receipts);
   }
 
  private:
@@ -447,23 +442,45 @@ class Api {
 
 void add_routes(http::Router& router, const ApiDeps& deps) {
   auto api = std::make_shared<Api>(deps);
+  const auto& gate = deps.ready;
+  // The queue needs only Redis: served while the schema is being migrated.
   router.add("POST", "/v1/queue/tokens", [api](const Request& r) { return api->issue_token(r); });
   router.add("GET", "/v1/queue/status", [api](const Request& r) { return api->queue_status(r); });
-  // Catalogue reads: answered on the I/O thread from the in-process cache
-  // when possible (http::InlineFirst), else on the handler pool.
+  // Everything else reads or writes the schema: checked first (the caller,
+  // then the request), then the ready gate (ReadyGate::gated), then the
+  // route. Catalogue reads are answered on the I/O thread from the
+  // in-process cache when possible (http::InlineFirst), else on the pool.
   router.add("GET", "/v1/concerts",
              http::InlineFirst{[api](const Request& r) { return api->concerts_fast(r); },
-                               [api](const Request& r) { return api->concerts(r); }});
-  router.add("GET", "/v1/concerts/{id}/schedules",
-             http::InlineFirst{[api](const Request& r) { return api->schedules_fast(r); },
-                               [api](const Request& r) { return api->schedules(r); }});
-  router.add("GET", "/v1/schedules/{id}/seats",
-             http::InlineFirst{[api](const Request& r) { return api->seats_fast(r); },
-                               [api](const Request& r) { return api->seats(r); }});
-  router.add("POST", "/v1/reservations", [api](const Request& r) { return api->hold(r); });
-  router.add("GET", "/v1/reservations/{id}",
-             [api](const Request& r) { return api->get_reservation(r); });
-  router.add("DELETE", "/v1/reservations/{id}", [api](const Request& r) { return api->cancel(r); });
+                               gate.gated([api](const Request& r) { return api->active(r); },
+                                          [api](const Request&, const auth::TokenClaims&) {
+                                            return api->concert_list();
+                                          })});
+  router.add(
+      "GET", "/v1/concerts/{id}/schedules",
+      http::InlineFirst{
+          [api](const Request& r) { return api->schedules_fast(r); },
+          gate.gated([api](const Request& r) { return api->active_and_id(r, "concert id"); },
+                     [api](const Request&, std::int64_t id) { return api->schedule_list(id); })});
+  router.add(
+      "GET", "/v1/schedules/{id}/seats",
+      http::InlineFirst{
+          [api](const Request& r) { return api->seats_fast(r); },
+          gate.gated([api](const Request& r) { return api->active_and_id(r, "schedule id"); },
+                     [api](const Request&, std::int64_t id) { return api->seat_map(id); })});
+  router.add("POST", "/v1/reservations",
+             gate.gated([api](const Request& r) { return api->hold_request(r); },
+                        [api](const Request& r, const Api::HoldRequest& hold) {
+                          return api->hold_seat(r, hold);
+                        }));
+  router.add(
+      "GET", "/v1/reservations/{id}",
+      gate.gated([api](const Request& r) { return api->owner_and_id(r); },
+                 [api](const Request&, const Api::Owned& o) { return api->get_reservation(o); }));
+  router.add(
+      "DELETE", "/v1/reservations/{id}",
+      gate.gated([api](const Request& r) { return api->owner_and_id(r); },
+                 [api](const Request& r, const Api::Owned& o) { return api->cancel(r, o); }));
 }
 
 }  // namespace ticketing::reservation

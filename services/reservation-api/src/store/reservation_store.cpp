@@ -1,5 +1,8 @@
 #include "store/reservation_store.hpp"
 
+#include <initializer_list>
+#include <string_view>
+
 #include "events/event_rows.hpp"
 #include "ticketing/db/connection.hpp"
 #include "ticketing/db/pool.hpp"
@@ -10,19 +13,116 @@ namespace ticketing::reservation {
 
 namespace {
 
-constexpr const char* kReservationColumns =
+// The one clock read of a request or an event; the rules get it passed in.
+SystemTime now_ms() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+// --- SQL ---------------------------------------------------------------------
+// The SQL form of seat_free (domain/model.hpp), the one place it is written:
+// a seats row's status and hold_expires_at against one parameter, the
+// release cutoff. Statements that count, show or take free seats use it; the
+// conditional UPDATE of a hold re-checks it under the row lock, so a race is
+// still refused by the database. Unqualified: in every statement using it,
+// seats is the only table with these columns (another one would make the
+// statement fail as ambiguous, not silently change it).
+constexpr std::string_view kSeatFree =
+    R"((status = 'AVAILABLE' OR (status = 'HELD' AND hold_expires_at <= ?)))";
+
+std::string sql(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (auto p : parts) out += p;
+  return out;
+}
+
+// "?, ?, ..." for an IN list of n values.
+std::string placeholders(std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += i == 0 ? "?" : ", ?";
+  return out;
+}
+
+constexpr std::string_view kReservationColumns =
     "id, user_id, schedule_id, seat_no, price, status, held_at, expires_at, confirmed_at";
 
-// The SQL form of seat_free (domain/model.hpp), the one place it is written:
-// the seat row's status and hold_expires_at (of `alias`, when given) against
-// one parameter, the release cutoff. Statements that count, show or take
-// free seats use it; the conditional UPDATE of a hold re-checks it under the
-// row lock, so a race is still refused by the database.
-std::string seat_free_sql(std::string_view alias = {}) {
-  const std::string a = alias.empty() ? std::string() : std::string(alias) + ".";
-  return "(" + a + "status = 'AVAILABLE' OR (" + a + "status = 'HELD' AND " + a +
-         "hold_expires_at <= ?))";
-}
+// Catalogue reads.
+constexpr const char* kConcerts = R"(SELECT id, title, venue FROM concerts ORDER BY id)";
+constexpr const char* kConcertExists = R"(SELECT id FROM concerts WHERE id = ?)";
+constexpr const char* kScheduleExists = R"(SELECT id FROM schedules WHERE id = ?)";
+// Parameters: release cutoff, concert id.
+const std::string kAvailablePerSchedule = sql({R"(SELECT s.id, s.starts_at, SUM()", kSeatFree,
+                                               R"() AS available
+  FROM schedules s JOIN seats st ON st.schedule_id = s.id
+  WHERE s.concert_id = ? GROUP BY s.id, s.starts_at HAVING available > 0
+  ORDER BY s.starts_at, s.id)"});
+// Parameters: release cutoff, schedule id. A released hold shows AVAILABLE.
+const std::string kSeatMap = sql({R"(SELECT seat_no, price, IF()", kSeatFree,
+                                  R"(, 'AVAILABLE', status) AS status
+  FROM seats WHERE schedule_id = ? ORDER BY seat_no)"});
+
+// A hold, in this order (the lock order: the user's hold_owners row, then
+// the seat's row, then the replaced reservation's row).
+constexpr const char* kScheduleConcert = R"(SELECT concert_id FROM schedules WHERE id = ?)";
+constexpr const char* kLockHoldOwner =
+    R"(INSERT INTO hold_owners (user_id) VALUES (?) ON DUPLICATE KEY UPDATE user_id = user_id)";
+// The user's holds not yet past expiresAt (HoldFacts::live_holds).
+constexpr const char* kLiveHolds = R"(SELECT COUNT(*) AS n FROM reservations
+  WHERE user_id = ? AND status = 'HELD' AND expires_at > ?)";
+constexpr const char* kLockSeat =
+    R"(SELECT status, price, held_by_reservation, hold_expires_at FROM seats
+  WHERE schedule_id = ? AND seat_no = ? FOR UPDATE)";
+constexpr const char* kInsertHold = R"(INSERT INTO reservations
+  (user_id, schedule_id, seat_no, price, status, held_at, expires_at)
+  VALUES (?, ?, ?, ?, 'HELD', ?, ?))";
+// Parameters: reservation, expiresAt, schedule, seat, release cutoff.
+const std::string kTakeSeat = sql({R"(UPDATE seats SET status = 'HELD', held_by_reservation = ?,
+  hold_expires_at = ?, version = version + 1 WHERE schedule_id = ? AND seat_no = ? AND )",
+                                   kSeatFree});
+constexpr const char* kLockReplacedHold =
+    R"(SELECT user_id FROM reservations WHERE id = ? AND status = 'HELD' FOR UPDATE)";
+constexpr const char* kEndReplacedHold =
+    R"(UPDATE reservations SET status = 'EXPIRED', cancelled_at = ? WHERE id = ? AND status = 'HELD')";
+
+// Reading and cancelling one's own reservation.
+const std::string kFindOwn =
+    sql({"SELECT ", kReservationColumns, R"( FROM reservations WHERE id = ? AND user_id = ?)"});
+const std::string kLockOwn = sql({"SELECT ", kReservationColumns,
+                                  R"( FROM reservations WHERE id = ? AND user_id = ? FOR UPDATE)"});
+constexpr const char* kCancelHold =
+    R"(UPDATE reservations SET status = 'CANCELLED', cancelled_at = ? WHERE id = ? AND status = 'HELD')";
+// Frees the seat only while this reservation still holds it.
+constexpr const char* kFreeSeatOf = R"(UPDATE seats SET status = 'AVAILABLE',
+  held_by_reservation = NULL, hold_expires_at = NULL, version = version + 1
+  WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD' AND held_by_reservation = ?)";
+
+// payment.completed.
+constexpr const char* kLockPaid =
+    R"(SELECT r.id, r.user_id, r.schedule_id, r.seat_no, r.price, r.status, r.held_at,
+  r.expires_at, r.payment_id, s.concert_id, s.starts_at, c.title
+  FROM reservations r JOIN schedules s ON s.id = r.schedule_id
+  JOIN concerts c ON c.id = s.concert_id WHERE r.id = ? FOR UPDATE)";
+constexpr const char* kConfirmHold = R"(UPDATE reservations
+  SET status = 'CONFIRMED', confirmed_at = ?, payment_id = ? WHERE id = ? AND status = 'HELD')";
+constexpr const char* kReserveSeat = R"(UPDATE seats
+  SET status = 'RESERVED', hold_expires_at = NULL, version = version + 1
+  WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD' AND held_by_reservation = ?)";
+
+// seats.expired; each is followed by an IN list of reservation ids.
+constexpr std::string_view kHeldNamed =
+    R"(SELECT id, expires_at FROM reservations
+  WHERE schedule_id = ? AND status = 'HELD' AND id IN ()";
+// hold_released (domain/model.hpp) re-checked under the lock: expires_at at
+// or before the release cutoff.
+constexpr std::string_view kLockReleased =
+    R"(SELECT id, user_id, seat_no FROM reservations
+  WHERE schedule_id = ? AND status = 'HELD' AND expires_at <= ? AND id IN ()";
+constexpr std::string_view kLockReleasedEnd = ") ORDER BY id FOR UPDATE";
+constexpr std::string_view kExpireHolds =
+    R"(UPDATE reservations SET status = 'EXPIRED', cancelled_at = ?
+  WHERE status = 'HELD' AND id IN ()";
+constexpr std::string_view kFreeSeatsOf = R"(UPDATE seats SET status = 'AVAILABLE',
+  held_by_reservation = NULL, hold_expires_at = NULL, version = version + 1
+  WHERE schedule_id = ? AND status = 'HELD' AND held_by_reservation IN ()";
 
 ReservationStatus reservation_status(const db::Row& r) {
   auto status = parse_reservation_status(r.str("status"));
@@ -44,8 +144,7 @@ ReservationView to_view(const db::Row& r, const std::string& release_cutoff_db) 
   v.seat_no = static_cast<int>(r.i64("seat_no"));
   v.price = r.i64("price");
   auto expires = r.str("expires_at");
-  v.status =
-      std::string(to_string(visible_status(reservation_status(r), expires, release_cutoff_db)));
+  v.status = visible_status(reservation_status(r), expires, release_cutoff_db);
   v.held_at = db_time_to_rfc3339(r.str("held_at"));
   v.expires_at = db_time_to_rfc3339(expires);
   if (auto c = r.opt_str("confirmed_at")) v.confirmed_at = db_time_to_rfc3339(*c);
@@ -79,7 +178,7 @@ void ReservationStore::committed(std::int64_t schedule_id,
 std::vector<ConcertView> ReservationStore::concerts() {
   auto lease = pool_.acquire();
   std::vector<ConcertView> out;
-  for (const auto& r : lease->query("SELECT id, title, venue FROM concerts ORDER BY id")) {
+  for (const auto& r : lease->query(kConcerts)) {
     out.push_back({r.i64("id"), r.str("title"), r.str("venue")});
   }
   return out;
@@ -87,17 +186,10 @@ std::vector<ConcertView> ReservationStore::concerts() {
 
 std::optional<std::vector<ScheduleView>> ReservationStore::schedules(ConcertId concert) {
   auto lease = pool_.acquire();
-  if (!lease->query_one("SELECT id FROM concerts WHERE id = ?", {concert.value}))
-    return std::nullopt;
+  if (!lease->query_one(kConcertExists, {concert.value})) return std::nullopt;
   auto cutoff = release_cutoff(now_ms());
   std::vector<ScheduleView> out;
-  for (const auto& r :
-       lease->query("SELECT s.id, s.starts_at, SUM(" + seat_free_sql("st") +
-                        ") AS available"
-                        " FROM schedules s JOIN seats st ON st.schedule_id = s.id"
-                        " WHERE s.concert_id = ? GROUP BY s.id, s.starts_at HAVING available > 0"
-                        " ORDER BY s.starts_at, s.id",
-                    {cutoff, concert.value})) {
+  for (const auto& r : lease->query(kAvailablePerSchedule, {cutoff, concert.value})) {
     out.push_back(
         {r.i64("id"), concert.value, db_time_to_rfc3339(r.str("starts_at")), r.i64("available")});
   }
@@ -106,16 +198,12 @@ std::optional<std::vector<ScheduleView>> ReservationStore::schedules(ConcertId c
 
 std::optional<std::vector<SeatView>> ReservationStore::seats(ScheduleId schedule) {
   auto lease = pool_.acquire();
-  if (!lease->query_one("SELECT id FROM schedules WHERE id = ?", {schedule.value}))
-    return std::nullopt;
+  if (!lease->query_one(kScheduleExists, {schedule.value})) return std::nullopt;
   auto cutoff = release_cutoff(now_ms());
   std::vector<SeatView> out;
   out.reserve(kSeatsPerSchedule);
-  for (const auto& r : lease->query("SELECT seat_no, price, IF(" + seat_free_sql() +
-                                        ", 'AVAILABLE', status) AS status"
-                                        " FROM seats WHERE schedule_id = ? ORDER BY seat_no",
-                                    {cutoff, schedule.value})) {
-    out.push_back({static_cast<int>(r.i64("seat_no")), r.str("status"), r.i64("price")});
+  for (const auto& r : lease->query(kSeatMap, {cutoff, schedule.value})) {
+    out.push_back({static_cast<int>(r.i64("seat_no")), seat_status(r), r.i64("price")});
   }
   return out;
 }
@@ -135,26 +223,18 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
   auto& conn = *lease;
   db::Transaction tx(conn, db::Isolation::kReadCommitted);
   HoldFacts facts;
-  auto sched = conn.query_one("SELECT concert_id FROM schedules WHERE id = ?", {schedule.value});
+  auto sched = conn.query_one(kScheduleConcert, {schedule.value});
   facts.schedule_exists = sched.has_value();
   std::optional<db::Row> row;
   if (facts.schedule_exists) {
-    conn.exec(
-        "INSERT INTO hold_owners (user_id) VALUES (?) ON DUPLICATE KEY UPDATE user_id = user_id",
-        {user.value});
-    auto live = conn.query_one(
-        "SELECT COUNT(*) AS n FROM reservations WHERE user_id = ? AND status = 'HELD'"
-        " AND expires_at > ?",
-        {user.value, now_db});
+    conn.exec(kLockHoldOwner, {user.value});
+    auto live = conn.query_one(kLiveHolds, {user.value, now_db});
     facts.live_holds = live ? live->i64("n") : 0;
   }
   if (facts.schedule_exists && facts.live_holds < max_holds) {
     // The row lock serializes everyone racing for this seat; the conditional
     // UPDATE below re-checks the same condition.
-    row = conn.query_one(
-        "SELECT status, price, held_by_reservation, hold_expires_at FROM seats"
-        " WHERE schedule_id = ? AND seat_no = ? FOR UPDATE",
-        {schedule.value, seat.value});
+    row = conn.query_one(kLockSeat, {schedule.value, seat.value});
     if (row) {
       facts.seat = HoldFacts::Seat{seat_status(*row), row->opt_str("hold_expires_at"),
                                    row->opt_i64("held_by_reservation")};
@@ -169,16 +249,10 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
   auto price = row->i64("price");
 
   auto reservation_id = static_cast<std::int64_t>(
-      conn.exec("INSERT INTO reservations (user_id, schedule_id, seat_no, price, status, held_at, "
-                "expires_at)"
-                " VALUES (?, ?, ?, ?, 'HELD', ?, ?)",
-                {user.value, schedule.value, seat.value, price, now_db, expires_db})
+      conn.exec(kInsertHold, {user.value, schedule.value, seat.value, price, now_db, expires_db})
           .last_insert_id);
-  auto updated = conn.exec(
-      "UPDATE seats SET status = 'HELD', held_by_reservation = ?, hold_expires_at = ?,"
-      " version = version + 1 WHERE schedule_id = ? AND seat_no = ? AND " +
-          seat_free_sql(),
-      {reservation_id, expires_db, schedule.value, seat.value, cutoff});
+  auto updated =
+      conn.exec(kTakeSeat, {reservation_id, expires_db, schedule.value, seat.value, cutoff});
   if (updated.affected_rows != 1) {
     result.outcome = HoldOutcome::kSeatUnavailable;
     return result;  // rolls back
@@ -187,14 +261,9 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
   if (const auto previous = decision.takes_over) {
     // The old hold ran out before seats.expired arrived: end it here so that
     // payment-api and the scheduler learn of it.
-    auto old = conn.query_one(
-        "SELECT user_id FROM reservations WHERE id = ? AND status = 'HELD' FOR UPDATE",
-        {*previous});
+    auto old = conn.query_one(kLockReplacedHold, {*previous});
     if (old) {
-      conn.exec(
-          "UPDATE reservations SET status = 'EXPIRED', cancelled_at = ? WHERE id = ? AND status = "
-          "'HELD'",
-          {now_db, *previous});
+      conn.exec(kEndReplacedHold, {now_db, *previous});
       outbox::append(conn, event_row(events::ReservationCancelled{*previous, old->i64("user_id"),
                                                                   schedule.value, seat.value,
                                                                   "EXPIRED", held_at_text},
@@ -209,17 +278,15 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
   committed(schedule.value, seats_changed);
 
   result.outcome = HoldOutcome::kHeld;
-  result.reservation =
-      ReservationView{reservation_id, user.value,   schedule.value,         seat.value,  price,
-                      "HELD",         held_at_text, to_rfc3339(expires_at), std::nullopt};
+  result.reservation = ReservationView{
+      reservation_id,           user.value,   schedule.value,         seat.value,  price,
+      ReservationStatus::kHeld, held_at_text, to_rfc3339(expires_at), std::nullopt};
   return result;
 }
 
 std::optional<ReservationView> ReservationStore::find(ReservationId id, UserId owner) {
   auto lease = pool_.acquire();
-  auto row = lease->query_one(std::string("SELECT ") + kReservationColumns +
-                                  " FROM reservations WHERE id = ? AND user_id = ?",
-                              {id.value, owner.value});
+  auto row = lease->query_one(kFindOwn, {id.value, owner.value});
   if (!row) return std::nullopt;
   return to_view(*row, release_cutoff(now_ms()));
 }
@@ -232,23 +299,14 @@ std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cance
   auto lease = pool_.acquire();
   auto& conn = *lease;
   db::Transaction tx(conn, db::Isolation::kReadCommitted);
-  auto row = conn.query_one(std::string("SELECT ") + kReservationColumns +
-                                " FROM reservations WHERE id = ? AND user_id = ? FOR UPDATE",
-                            {id.value, owner.value});
+  auto row = conn.query_one(kLockOwn, {id.value, owner.value});
   if (!row) return {CancelOutcome::kNotFound, std::nullopt};
   const CancelOutcome outcome = decide_cancel(reservation_status(*row));
   if (outcome != CancelOutcome::kCancelled) return {outcome, to_view(*row, cutoff)};
   auto schedule_id = row->i64("schedule_id");
   auto seat_no = static_cast<int>(row->i64("seat_no"));
-  conn.exec(
-      "UPDATE reservations SET status = 'CANCELLED', cancelled_at = ? WHERE id = ? AND status = "
-      "'HELD'",
-      {now_db, id.value});
-  conn.exec(
-      "UPDATE seats SET status = 'AVAILABLE', held_by_reservation = NULL, hold_expires_at = NULL,"
-      " version = version + 1 WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD'"
-      " AND held_by_reservation = ?",
-      {schedule_id, seat_no, id.value});
+  conn.exec(kCancelHold, {now_db, id.value});
+  conn.exec(kFreeSeatOf, {schedule_id, seat_no, id.value});
   outbox::append(conn,
                  event_row(events::ReservationCancelled{id.value, owner.value, schedule_id, seat_no,
                                                         "USER_CANCELLED", to_rfc3339(now)},
@@ -256,7 +314,7 @@ std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cance
   tx.commit();
   committed(schedule_id);
   auto view = to_view(*row, cutoff);
-  view.status = std::string(to_string(ReservationStatus::kCancelled));
+  view.status = ReservationStatus::kCancelled;
   return {CancelOutcome::kCancelled, view};
 }
 
@@ -270,14 +328,7 @@ ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::s
     tx.commit();
     return ConfirmOutcome::kAlreadyHandled;
   }
-  auto row = conn.query_one(
-      "SELECT r.id, r.user_id, r.schedule_id, r.seat_no, r.price, r.status, r.held_at, "
-      "r.expires_at,"
-      " r.payment_id, s.concert_id, s.starts_at, c.title"
-      " FROM reservations r JOIN schedules s ON s.id = r.schedule_id JOIN concerts c ON c.id = "
-      "s.concert_id"
-      " WHERE r.id = ? FOR UPDATE",
-      {p.reservation_id});
+  auto row = conn.query_one(kLockPaid, {p.reservation_id});
   std::int64_t schedule_id = 0;
   if (!row && options_.ignore_unknown_reservations) {
     tx.commit();
@@ -295,14 +346,8 @@ ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::s
   if (outcome == ConfirmOutcome::kConfirmed) {
     schedule_id = row->i64("schedule_id");
     auto seat_no = static_cast<int>(row->i64("seat_no"));
-    conn.exec(
-        "UPDATE reservations SET status = 'CONFIRMED', confirmed_at = ?, payment_id = ?"
-        " WHERE id = ? AND status = 'HELD'",
-        {now_db, p.payment_id, p.reservation_id});
-    auto seat = conn.exec(
-        "UPDATE seats SET status = 'RESERVED', hold_expires_at = NULL, version = version + 1"
-        " WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD' AND held_by_reservation = ?",
-        {schedule_id, seat_no, p.reservation_id});
+    conn.exec(kConfirmHold, {now_db, p.payment_id, p.reservation_id});
+    auto seat = conn.exec(kReserveSeat, {schedule_id, seat_no, p.reservation_id});
     if (seat.affected_rows != 1) {
       throw DbError(
           "seat of reservation " + std::to_string(p.reservation_id) + " is not held by it", false);
@@ -340,12 +385,8 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
   auto lease = pool_.acquire();
   auto& conn = *lease;
   db::Transaction tx(conn, db::Isolation::kReadCommitted);
-  std::string in;
   db::Params params{schedule.value};
-  for (const auto& s : seats) {
-    in += in.empty() ? "?" : ", ?";
-    params.emplace_back(s.reservation_id);
-  }
+  for (const auto& s : seats) params.emplace_back(s.reservation_id);
   // Which named holds are due is decided from a plain read (no lock), as
   // before any lock is taken: holds past expiresAt but still within their
   // release grace (a scheduler with a shorter grace or a clock ahead of
@@ -353,11 +394,7 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
   // due (at most the grace), never recorded as done with them left behind.
   const auto cutoff = release_cutoff(now);
   std::vector<HeldReservation> held;
-  for (const auto& r : conn.query(
-           "SELECT id, expires_at FROM reservations WHERE schedule_id = ? AND status = 'HELD'"
-           " AND id IN (" +
-               in + ")",
-           params)) {
+  for (const auto& r : conn.query(sql({kHeldNamed, placeholders(seats.size()), ")"}), params)) {
     held.push_back({r.i64("id"), r.str("expires_at")});
   }
   const ReleaseDecision decision = decide_release(held, now_db, cutoff);
@@ -370,42 +407,25 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
   // meanwhile, or already expired by a redelivery, is left alone.
   db::Rows due;
   if (!decision.release.empty()) {
-    std::string due_in;
     db::Params due_params{schedule.value, cutoff};
-    for (auto id : decision.release) {
-      due_in += due_in.empty() ? "?" : ", ?";
-      due_params.emplace_back(id);
-    }
-    due = conn.query(
-        "SELECT id, user_id, seat_no FROM reservations WHERE schedule_id = ? AND status = 'HELD'"
-        " AND expires_at <= ? AND id IN (" +
-            due_in + ") ORDER BY id FOR UPDATE",
-        due_params);
+    for (auto id : decision.release) due_params.emplace_back(id);
+    due = conn.query(sql({kLockReleased, placeholders(decision.release.size()), kLockReleasedEnd}),
+                     due_params);
   }
   if (due.empty()) {
     tx.commit();
     if (wait_for_some) throw HoldsNotDue(decision.not_yet_due);
     return 0;
   }
-  std::string ids;
+  const auto ids = placeholders(due.size());
   db::Params update_res{now_db};
   db::Params update_seats{schedule.value};
   for (const auto& r : due) {
-    ids += ids.empty() ? "?" : ", ?";
     update_res.emplace_back(r.i64("id"));
     update_seats.emplace_back(r.i64("id"));
   }
-  conn.exec(
-      "UPDATE reservations SET status = 'EXPIRED', cancelled_at = ? WHERE status = 'HELD' AND id "
-      "IN (" +
-          ids + ")",
-      update_res);
-  conn.exec(
-      "UPDATE seats SET status = 'AVAILABLE', held_by_reservation = NULL, hold_expires_at = NULL,"
-      " version = version + 1 WHERE schedule_id = ? AND status = 'HELD' AND held_by_reservation IN "
-      "(" +
-          ids + ")",
-      update_seats);
+  conn.exec(sql({kExpireHolds, ids, ")"}), update_res);
+  conn.exec(sql({kFreeSeatsOf, ids, ")"}), update_seats);
   auto at = to_rfc3339(now);
   for (const auto& r : due) {
     outbox::append(

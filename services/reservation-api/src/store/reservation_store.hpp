@@ -29,7 +29,7 @@ struct ScheduleView {
 };
 struct SeatView {
   int seat_no;
-  std::string status;  // AVAILABLE | HELD | RESERVED (an expired hold shows AVAILABLE)
+  SeatStatus status;  // a released hold shows kAvailable (seat_free)
   std::int64_t price;
 };
 struct ReservationView {
@@ -38,7 +38,7 @@ struct ReservationView {
   std::int64_t schedule_id;
   int seat_no;
   std::int64_t price;
-  std::string status;               // as the client sees it
+  ReservationStatus status;         // as the client sees it (visible_status)
   std::string held_at, expires_at;  // RFC 3339
   std::optional<std::string> confirmed_at;
 };

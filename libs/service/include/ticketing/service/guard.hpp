@@ -3,7 +3,8 @@
 // APIs:
 //   - ReadyGate: until the service's start-up work is done (its schema
 //     migrations), every route answers 503 SERVICE_STARTING with
-//     Retry-After: 1; the same code in every API.
+//     Retry-After: 1; the same code in every API. guard() refuses before
+//     anything else; gated() after the checks a caller can put right.
 //   - Checked<T> and with(): a precondition (the caller, a parsed body)
 //     yields what the route needs or the answer that ends the request; with()
 //     runs the route only with the value, so no route can forget the check.
@@ -34,6 +35,13 @@ class ReadyGate {
   [[nodiscard]] std::optional<http::Response> refusal() const;
   // A handler that answers the refusal while the gate is closed.
   [[nodiscard]] http::Handler guard(http::Handler handler) const;
+  // A route in two steps: `check` (Request -> Checked<T>: who the caller
+  // is, its rate limits, a malformed request) and `act` (Request, T ->
+  // Response), which alone may touch the schema and runs only while the
+  // gate is open. A request that would fail anyway says why even while the
+  // service starts, and a route registered this way cannot skip the gate.
+  template <typename Check, typename Act>
+  [[nodiscard]] http::Handler gated(Check check, Act act) const;
 
  private:
   std::atomic<bool> open_{false};
@@ -47,6 +55,16 @@ template <typename T, typename Route>
 http::Response with(Checked<T> checked, Route&& route) {
   if (auto* answer = std::get_if<http::Response>(&checked)) return std::move(*answer);
   return std::forward<Route>(route)(std::get<T>(checked));
+}
+
+template <typename Check, typename Act>
+http::Handler ReadyGate::gated(Check check, Act act) const {
+  return [this, check = std::move(check), act = std::move(act)](const http::Request& req) {
+    return with(check(req), [&](auto& checked) -> http::Response {
+      if (auto r = refusal()) return std::move(*r);
+      return act(req, checked);
+    });
+  };
 }
 
 enum class AuthFailure { kMissing, kInvalid, kExpired };
