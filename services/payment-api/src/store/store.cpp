@@ -60,6 +60,63 @@ PaymentRecord payment_from_row(const db::Row& r) {
 constexpr std::string_view kPaymentCols =
     "id, reservation_id, user_id, amount, status, paid_at_ms, refunded_at_ms";
 
+// Every statement of the store, named once. {wallets}, {history},
+// {payments}, {holds}, {idem} and {payment_cols} are filled in when the store
+// is built (the schema-qualified tables of this database), never per call.
+constexpr std::string_view kSelectBalance =
+    R"sql(SELECT balance FROM {wallets} WHERE user_id = ?)sql";
+constexpr std::string_view kLockWallet =
+    R"sql(SELECT balance FROM {wallets} WHERE user_id = ? FOR UPDATE)sql";
+constexpr std::string_view kInsertWallet =
+    R"sql(INSERT IGNORE INTO {wallets} (user_id, balance, updated_at_ms) VALUES (?, 0, ?))sql";
+constexpr std::string_view kSetBalance =
+    R"sql(UPDATE {wallets} SET balance = ?, updated_at_ms = ? WHERE user_id = ?)sql";
+constexpr std::string_view kDebit =
+    R"sql(UPDATE {wallets} SET balance = balance - ?, updated_at_ms = ?
+ WHERE user_id = ? AND balance >= ?)sql";
+constexpr std::string_view kSelectHistory =
+    R"sql(SELECT id, kind, amount, balance_after, payment_id, created_at_ms FROM {history}
+ WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?)sql";
+constexpr std::string_view kInsertHistory =
+    R"sql(INSERT INTO {history} (user_id, kind, amount, balance_after, payment_id, created_at_ms)
+ VALUES (?, ?, ?, ?, ?, ?))sql";
+constexpr std::string_view kSelectPayment =
+    R"sql(SELECT {payment_cols} FROM {payments} WHERE id = ?)sql";
+constexpr std::string_view kLockPaymentOf =
+    R"sql(SELECT {payment_cols} FROM {payments} WHERE reservation_id = ? FOR UPDATE)sql";
+constexpr std::string_view kLockPaymentStatus =
+    R"sql(SELECT status FROM {payments} WHERE reservation_id = ? FOR UPDATE)sql";
+constexpr std::string_view kInsertPayment =
+    R"sql(INSERT INTO {payments} (reservation_id, user_id, amount, status, paid_at_ms)
+ VALUES (?, ?, ?, 'COMPLETED', ?))sql";
+constexpr std::string_view kRefundPayment =
+    R"sql(UPDATE {payments} SET status = 'REFUNDED', refunded_at_ms = ?, refund_reason = ?
+ WHERE id = ? AND status = 'COMPLETED')sql";
+constexpr std::string_view kSelectKey =
+    R"sql(SELECT fingerprint, status, body FROM {idem} WHERE user_id = ? AND scope = ? AND idem_key = ?)sql";
+constexpr std::string_view kShareKey =
+    R"sql(SELECT fingerprint, status, body FROM {idem} WHERE user_id = ? AND scope = ? AND idem_key = ?
+ LOCK IN SHARE MODE)sql";
+constexpr std::string_view kInsertKey =
+    R"sql(INSERT INTO {idem} (user_id, scope, idem_key, fingerprint, status, body, created_at_ms)
+ VALUES (?, ?, ?, ?, 0, '', ?))sql";
+constexpr std::string_view kUpdateKey =
+    R"sql(UPDATE {idem} SET status = ?, body = ? WHERE user_id = ? AND scope = ? AND idem_key = ?)sql";
+constexpr std::string_view kLockHold =
+    R"sql(SELECT user_id, price, expires_at_ms, status FROM {holds} WHERE reservation_id = ? FOR UPDATE)sql";
+// A redelivered or late held (or a receipt) never revives a hold that
+// already ended.
+constexpr std::string_view kInsertHold =
+    R"sql(INSERT IGNORE INTO {holds} (reservation_id, user_id, schedule_id, seat_no, price,
+ expires_at_ms, status, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'HELD', ?))sql";
+constexpr std::string_view kCancelHold =
+    R"sql(INSERT INTO {holds} (reservation_id, user_id, schedule_id, seat_no, price, expires_at_ms,
+ status, updated_at_ms) VALUES (?, ?, ?, ?, 0, 0, 'CANCELLED', ?)
+ ON DUPLICATE KEY UPDATE status = IF(status = 'HELD', 'CANCELLED', status),
+ updated_at_ms = VALUES(updated_at_ms))sql";
+constexpr std::string_view kFailHold =
+    R"sql(UPDATE {holds} SET status = 'CONFIRMATION_FAILED', updated_at_ms = ? WHERE reservation_id = ?)sql";
+
 }  // namespace
 
 std::vector<db::Migration> migrations() {
@@ -132,23 +189,34 @@ Store::Store(db::Pool& pool, std::string database) : pool_(pool), database_(std:
   idem_ = q("idempotency_keys");
   outbox_ = database_ + ".outbox";
   inbox_ = database_ + ".processed_events";
+  auto statement = [&](std::string_view text) {
+    return fmt::format(fmt::runtime(text), fmt::arg("wallets", wallets_),
+                       fmt::arg("history", history_), fmt::arg("payments", payments_),
+                       fmt::arg("holds", holds_), fmt::arg("idem", idem_),
+                       fmt::arg("payment_cols", kPaymentCols));
+  };
+  sql_ = Statements{
+      statement(kSelectBalance),     statement(kLockWallet),    statement(kInsertWallet),
+      statement(kSetBalance),        statement(kDebit),         statement(kSelectHistory),
+      statement(kInsertHistory),     statement(kSelectPayment), statement(kLockPaymentOf),
+      statement(kLockPaymentStatus), statement(kInsertPayment), statement(kRefundPayment),
+      statement(kSelectKey),         statement(kShareKey),      statement(kInsertKey),
+      statement(kUpdateKey),         statement(kLockHold),      statement(kInsertHold),
+      statement(kCancelHold),        statement(kFailHold)};
 }
 
 std::int64_t Store::balance(UserId user) {
   auto lease = pool_.acquire();
-  auto row = lease->query_one(fmt::format("SELECT balance FROM {} WHERE user_id = ?", wallets_),
-                              {user.value});
+  auto row = lease->query_one(sql_.select_balance, {user.value});
   return row ? row->i64(0) : 0;
 }
 
 std::vector<HistoryEntry> Store::history(UserId user, std::optional<std::int64_t> before,
                                          int limit) {
   auto lease = pool_.acquire();
-  auto rows = lease->query(
-      fmt::format("SELECT id, kind, amount, balance_after, payment_id, created_at_ms FROM {} "
-                  "WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-                  history_),
-      {user.value, before.value_or(std::numeric_limits<std::int64_t>::max()), limit});
+  auto rows =
+      lease->query(sql_.select_history,
+                   {user.value, before.value_or(std::numeric_limits<std::int64_t>::max()), limit});
   std::vector<HistoryEntry> out;
   out.reserve(rows.size());
   for (const auto& r : rows)
@@ -158,8 +226,7 @@ std::vector<HistoryEntry> Store::history(UserId user, std::optional<std::int64_t
 
 std::optional<PaymentRecord> Store::payment(PaymentId id) {
   auto lease = pool_.acquire();
-  auto row = lease->query_one(
-      fmt::format("SELECT {} FROM {} WHERE id = ?", kPaymentCols, payments_), {id.value});
+  auto row = lease->query_one(sql_.select_payment, {id.value});
   if (!row) return std::nullopt;
   return payment_from_row(*row);
 }
@@ -167,10 +234,7 @@ std::optional<PaymentRecord> Store::payment(PaymentId id) {
 std::optional<StoredResponse> Store::find_idempotent(UserId user, std::string_view scope,
                                                      const IdempotentRequest& req, bool* conflict) {
   auto lease = pool_.acquire();
-  auto row = lease->query_one(fmt::format("SELECT fingerprint, status, body FROM {} WHERE user_id "
-                                          "= ? AND scope = ? AND idem_key = ?",
-                                          idem_),
-                              {user.value, scope, req.key});
+  auto row = lease->query_one(sql_.select_key, {user.value, scope, req.key});
   *conflict = false;
   if (!row || row->i64(1) == 0) return std::nullopt;
   if (row->str(0) != req.fingerprint) {
@@ -184,9 +248,7 @@ void Store::ensure_wallet(db::Connection& conn, UserId user) {
   // Autocommitted on its own, outside the caller's transaction: creating the
   // row inside it would take gap/shared locks that deadlock concurrent
   // first charges of the same user.
-  conn.exec(fmt::format("INSERT IGNORE INTO {} (user_id, balance, updated_at_ms) VALUES (?, 0, ?)",
-                        wallets_),
-            {user.value, now_unix_millis()});
+  conn.exec(sql_.insert_wallet, {user.value, now_unix_millis()});
 }
 
 std::optional<StoredResponse> Store::claim_key(db::Connection& conn, UserId user,
@@ -196,21 +258,12 @@ std::optional<StoredResponse> Store::claim_key(db::Connection& conn, UserId user
   try {
     // A concurrent request with the same key blocks here on the unique key
     // until the first one commits (then: duplicate) or rolls back (then: ours).
-    conn.exec(
-        fmt::format(
-            "INSERT INTO {} (user_id, scope, idem_key, fingerprint, status, body, created_at_ms) "
-            "VALUES (?, ?, ?, ?, 0, '', ?)",
-            idem_),
-        {user.value, scope, req.key, req.fingerprint, now_unix_millis()});
+    conn.exec(sql_.insert_key, {user.value, scope, req.key, req.fingerprint, now_unix_millis()});
     return std::nullopt;
   } catch (const DbError& e) {
     if (!db::is_duplicate_key(e)) throw;
   }
-  auto row = conn.query_one(fmt::format("SELECT fingerprint, status, body FROM {} WHERE user_id = "
-                                        "? AND scope = ? AND idem_key = ? "
-                                        "LOCK IN SHARE MODE",
-                                        idem_),
-                            {user.value, scope, req.key});
+  auto row = conn.query_one(sql_.share_key, {user.value, scope, req.key});
   if (!row) throw RaceLost("idempotency key vanished");
   if (row->str(0) != req.fingerprint) {
     *conflict = true;
@@ -221,21 +274,13 @@ std::optional<StoredResponse> Store::claim_key(db::Connection& conn, UserId user
 
 void Store::store_key(db::Connection& conn, UserId user, std::string_view scope,
                       const IdempotentRequest& req, const StoredResponse& resp) {
-  conn.exec(
-      fmt::format(
-          "UPDATE {} SET status = ?, body = ? WHERE user_id = ? AND scope = ? AND idem_key = ?",
-          idem_),
-      {resp.status, resp.body, user.value, scope, req.key});
+  conn.exec(sql_.update_key, {resp.status, resp.body, user.value, scope, req.key});
 }
 
 void Store::add_history(db::Connection& conn, UserId user, std::string_view kind,
                         std::int64_t amount, std::int64_t balance_after,
                         std::optional<std::int64_t> payment_id, std::int64_t now_ms) {
-  conn.exec(fmt::format(
-                "INSERT INTO {} (user_id, kind, amount, balance_after, payment_id, created_at_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                history_),
-            {user.value, kind, amount, balance_after, payment_id, now_ms});
+  conn.exec(sql_.insert_history, {user.value, kind, amount, balance_after, payment_id, now_ms});
 }
 
 ChargeResult Store::charge(UserId user, std::int64_t amount, std::int64_t max_balance,
@@ -250,15 +295,12 @@ ChargeResult Store::charge(UserId user, std::int64_t amount, std::int64_t max_ba
         return {Outcome::kOk, 0, replay};
       if (conflict) return {Outcome::kIdempotencyConflict, 0, std::nullopt};
     }
-    auto row = conn.query_one(
-        fmt::format("SELECT balance FROM {} WHERE user_id = ? FOR UPDATE", wallets_), {user.value});
+    auto row = conn.query_one(sql_.lock_wallet, {user.value});
     if (!row) throw RaceLost("wallet row missing");
     auto decision = decide_charge(row->i64(0), amount, max_balance);
     if (decision.outcome != Outcome::kOk) return {decision.outcome, row->i64(0), std::nullopt};
     auto now = now_unix_millis();
-    conn.exec(
-        fmt::format("UPDATE {} SET balance = ?, updated_at_ms = ? WHERE user_id = ?", wallets_),
-        {decision.new_balance, now, user.value});
+    conn.exec(sql_.set_balance, {decision.new_balance, now, user.value});
     add_history(conn, user, "CHARGE", amount, decision.new_balance, std::nullopt, now);
     if (idem) store_key(conn, user, "charge", *idem, render(decision.new_balance));
     tx.commit();
@@ -293,40 +335,27 @@ PayResult Store::pay(
                        receipt->expires_at_ms, HoldStatus::kHeld},
                   receipt->schedule_id, receipt->seat_no);
     }
-    auto hold_row = conn.query_one(fmt::format("SELECT user_id, price, expires_at_ms, status FROM "
-                                               "{} WHERE reservation_id = ? FOR UPDATE",
-                                               holds_),
-                                   {reservation.value});
+    auto hold_row = conn.query_one(sql_.lock_hold, {reservation.value});
     if (!hold_row) {
       result.outcome = Outcome::kReservationNotFound;
       return result;
     }
     Hold hold{reservation, UserId{hold_row->i64(0)}, hold_row->i64(1), hold_row->i64(2),
               parse_hold_status(hold_row->str(3)).value_or(HoldStatus::kCancelled)};
-    auto existing_row = conn.query_one(
-        fmt::format("SELECT status FROM {} WHERE reservation_id = ? FOR UPDATE", payments_),
-        {reservation.value});
+    auto existing_row = conn.query_one(sql_.lock_payment_status, {reservation.value});
     std::optional<PaymentStatus> existing;
     if (existing_row) existing = parse_payment_status(existing_row->str(0));
-    auto wallet = conn.query_one(
-        fmt::format("SELECT balance FROM {} WHERE user_id = ? FOR UPDATE", wallets_), {user.value});
+    auto wallet = conn.query_one(sql_.lock_wallet, {user.value});
     if (!wallet) throw RaceLost("wallet row missing");
     std::int64_t balance = wallet->i64(0);
     result.outcome = decide_payment(hold, user, existing, balance, now_ms);
     if (result.outcome != Outcome::kOk) return result;
 
     std::int64_t after = balance - hold.price;
-    conn.exec(fmt::format("UPDATE {} SET balance = balance - ?, updated_at_ms = ? WHERE user_id = "
-                          "? AND balance >= ?",
-                          wallets_),
-              {hold.price, now_ms, user.value, hold.price});
+    conn.exec(sql_.debit, {hold.price, now_ms, user.value, hold.price});
     db::ExecResult ins;
     try {
-      ins = conn.exec(
-          fmt::format("INSERT INTO {} (reservation_id, user_id, amount, status, paid_at_ms) "
-                      "VALUES (?, ?, ?, 'COMPLETED', ?)",
-                      payments_),
-          {reservation.value, user.value, hold.price, now_ms});
+      ins = conn.exec(sql_.insert_payment, {reservation.value, user.value, hold.price, now_ms});
     } catch (const DbError& e) {
       if (!db::is_duplicate_key(e)) throw;
       result.outcome = Outcome::kAlreadyPaid;
@@ -352,12 +381,8 @@ void Store::insert_hold(db::Connection& conn, const Hold& hold, std::int64_t sch
                         int seat_no) {
   // A redelivered or late held (or a receipt) never revives a hold that
   // already ended.
-  conn.exec(
-      fmt::format("INSERT IGNORE INTO {} (reservation_id, user_id, schedule_id, seat_no, price, "
-                  "expires_at_ms, status, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'HELD', ?)",
-                  holds_),
-      {hold.reservation.value, hold.user.value, schedule_id, seat_no, hold.price,
-       hold.expires_at_ms, now_unix_millis()});
+  conn.exec(sql_.insert_hold, {hold.reservation.value, hold.user.value, schedule_id, seat_no,
+                               hold.price, hold.expires_at_ms, now_unix_millis()});
 }
 
 void Store::apply_held(const Hold& hold, std::int64_t schedule_id, int seat_no) {
@@ -370,14 +395,8 @@ void Store::apply_held(const Hold& hold, std::int64_t schedule_id, int seat_no) 
 void Store::apply_cancelled(ReservationId reservation, UserId user, std::int64_t schedule_id,
                             int seat_no) {
   with_retry(pool_, [&](db::Connection& conn) {
-    conn.exec(
-        fmt::format(
-            "INSERT INTO {} (reservation_id, user_id, schedule_id, seat_no, price, expires_at_ms, "
-            "status, updated_at_ms) VALUES (?, ?, ?, ?, 0, 0, 'CANCELLED', ?) "
-            "ON DUPLICATE KEY UPDATE status = IF(status = 'HELD', 'CANCELLED', status), "
-            "updated_at_ms = VALUES(updated_at_ms)",
-            holds_),
-        {reservation.value, user.value, schedule_id, seat_no, now_unix_millis()});
+    conn.exec(sql_.cancel_hold,
+              {reservation.value, user.value, schedule_id, seat_no, now_unix_millis()});
     return 0;
   });
 }
@@ -409,13 +428,8 @@ RefundResult Store::refund(
       tx.commit();
       return RefundResult::kDuplicateEvent;
     }
-    conn.exec(fmt::format("UPDATE {} SET status = 'CONFIRMATION_FAILED', updated_at_ms = ? WHERE "
-                          "reservation_id = ?",
-                          holds_),
-              {now_ms, reservation.value});
-    auto row = conn.query_one(fmt::format("SELECT {} FROM {} WHERE reservation_id = ? FOR UPDATE",
-                                          kPaymentCols, payments_),
-                              {reservation.value});
+    conn.exec(sql_.fail_hold, {now_ms, reservation.value});
+    auto row = conn.query_one(sql_.lock_payment_of, {reservation.value});
     // Rolled back (processed record included) so that a retry starts afresh.
     if (!row) return RefundResult::kPaymentMissing;
     auto p = payment_from_row(*row);
@@ -424,24 +438,16 @@ RefundResult Store::refund(
       tx.commit();
       return RefundResult::kAlreadyRefunded;
     }
-    auto changed = conn.exec(
-        fmt::format("UPDATE {} SET status = 'REFUNDED', refunded_at_ms = ?, refund_reason = ? "
-                    "WHERE id = ? AND status = 'COMPLETED'",
-                    payments_),
-        {now_ms, reason, p.id.value});
+    auto changed = conn.exec(sql_.refund_payment, {now_ms, reason, p.id.value});
     if (changed.affected_rows != 1) {
       tx.commit();
       return RefundResult::kAlreadyRefunded;
     }
     // The payer's wallet exists: the payment created it.
-    auto wallet =
-        conn.query_one(fmt::format("SELECT balance FROM {} WHERE user_id = ? FOR UPDATE", wallets_),
-                       {p.user.value});
+    auto wallet = conn.query_one(sql_.lock_wallet, {p.user.value});
     if (!wallet) throw DbError("wallet of a payer missing", false);
     std::int64_t after = wallet->i64(0) + p.amount;
-    conn.exec(
-        fmt::format("UPDATE {} SET balance = ?, updated_at_ms = ? WHERE user_id = ?", wallets_),
-        {after, now_ms, p.user.value});
+    conn.exec(sql_.set_balance, {after, now_ms, p.user.value});
     add_history(conn, p.user, "REFUND", p.amount, after, p.id.value, now_ms);
     p.status = PaymentStatus::kRefunded;
     p.refunded_at_ms = now_ms;

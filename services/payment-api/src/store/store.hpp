@@ -135,6 +135,16 @@ class Store {
   db::Pool& pool_;
   std::string database_;
   std::string wallets_, history_, payments_, holds_, idem_, outbox_, inbox_;
+  // The statements (store.cpp names them), made once for this database.
+  struct Statements {
+    std::string select_balance, lock_wallet, insert_wallet, set_balance, debit;
+    std::string select_history, insert_history;
+    std::string select_payment, lock_payment_of, lock_payment_status, insert_payment,
+        refund_payment;
+    std::string select_key, share_key, insert_key, update_key;
+    std::string lock_hold, insert_hold, cancel_hold, fail_hold;
+  };
+  Statements sql_;
 };
 
 }  // namespace ticketing::payment
