@@ -72,8 +72,8 @@ Selection parse_args(int argc, char** argv) {
 }
 
 std::string header_or(const events::Message& m, std::string_view name, std::string fallback) {
-  const std::string* v = m.header(name);
-  return v ? *v : std::move(fallback);
+  if (const std::string* v = m.header(name)) return *v;
+  return fallback;
 }
 
 void print_line(const std::string& line) {
