@@ -2,6 +2,7 @@
 // works in its own database and drops it at the end.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <latch>
@@ -11,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "ticketing/db/db.hpp"
+#include "ticketing/db/retry.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
 using namespace ticketing;
@@ -250,6 +252,62 @@ TEST_CASE("deadlocks and lock wait timeouts are retryable", "[db]") {
     // Exactly one of the two is chosen as the victim.
     CHECK(((code_a == 1213) != (code_b == 1213)));
     if (code_b == 1213) CHECK(retryable_b);
+  }
+}
+
+TEST_CASE("with_retry runs a transaction again after a deadlock, and only then", "[db]") {
+  TestDb db;
+  db.pool->acquire()->exec_raw(
+      "CREATE TABLE t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; INSERT INTO t VALUES (1,0),(2,0)");
+  SECTION("the deadlock victim's whole body runs again and commits") {
+    // Two transactions that lock rows 1 and 2 in opposite orders; a latch
+    // makes both hold their first row before asking for the second, so InnoDB
+    // must pick a victim. The victim's with_retry runs its body again.
+    std::latch both_locked(2);
+    std::atomic<int> runs{0};
+    auto cross = [&](int first, int second) {
+      return db::with_retry(*db.pool, 3, [&](Connection& c) {
+        const int run = ++runs;
+        Transaction tx(c);
+        c.exec("UPDATE t SET v = v + 1 WHERE id = ?", {first});
+        if (run <= 2) both_locked.arrive_and_wait();
+        c.exec("UPDATE t SET v = v + 1 WHERE id = ?", {second});
+        tx.commit();
+        return run;
+      });
+    };
+    int run_a = 0;
+    std::thread t([&] { run_a = cross(1, 2); });
+    int run_b = cross(2, 1);
+    t.join();
+    CHECK(runs.load() == 3);  // two first runs, one of them again
+    CHECK(std::max(run_a, run_b) == 3);
+    // Both committed exactly once: each row was raised by each transaction.
+    CHECK(db.pool->acquire()->query_one("SELECT SUM(v) FROM t")->i64(0) == 4);
+  }
+  SECTION("a lost race is retried, then reported as a retryable error") {
+    int runs = 0;
+    try {
+      (void)db::with_retry(*db.pool, 3, [&](Connection&) -> int {
+        ++runs;
+        throw db::RaceLost("row not there yet");
+      });
+      FAIL("no error");
+    } catch (const DbError& e) {
+      CHECK(e.retryable());
+    }
+    CHECK(runs == 3);
+  }
+  SECTION("other errors are not retried") {
+    int runs = 0;
+    CHECK_THROWS_AS(db::with_retry(*db.pool, 3,
+                                   [&](Connection& c) {
+                                     ++runs;
+                                     c.exec("INSERT INTO t VALUES (1, 0)");  // duplicate key
+                                     return 0;
+                                   }),
+                    DbError);
+    CHECK(runs == 1);
   }
 }
 

@@ -122,6 +122,7 @@ void Service::launch(std::map<std::string, std::string> full) {
     admin = tt::free_port();
     http_port_ = tt::free_port();
     full["ADMIN_PORT"] = std::to_string(admin);
+    admin_port_ = admin;
     full["HTTP_PORT"] = std::to_string(http_port_);
     proc_ = std::make_unique<tt::ChildProcess>(
         binary, std::vector<std::string>{}, full,
@@ -150,6 +151,12 @@ void Service::launch(std::map<std::string, std::string> full) {
     std::this_thread::sleep_for(100ms);
   }
   throw std::runtime_error("reservation-api did not become ready: " + proc_->log());
+}
+
+std::string Service::metrics() const {
+  auto r = send(admin_port_, "GET", "/metrics", "", "", "");
+  if (r.status != 200) throw std::runtime_error("GET /metrics: " + std::to_string(r.status));
+  return r.body;
 }
 
 Service::~Service() {

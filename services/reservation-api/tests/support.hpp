@@ -47,6 +47,8 @@ class Service {
   [[nodiscard]] const std::string& database() const { return database_; }
   std::int64_t redis_int(const std::vector<std::string>& command) const;
   [[nodiscard]] std::string log() const { return proc_->log(); }
+  // The admin port's /metrics text.
+  [[nodiscard]] std::string metrics() const;
   // A reservation id base unique to this run (ids never collide with other runs).
   [[nodiscard]] std::int64_t id_base() const { return id_base_; }
 
@@ -58,6 +60,7 @@ class Service {
   bool owner_ = true;
   void launch(std::map<std::string, std::string> env);
   unsigned short http_port_ = 0;
+  unsigned short admin_port_ = 0;
   std::unique_ptr<ticketing::testing::ChildProcess> proc_;
   std::unique_ptr<ticketing::db::Connection> db_;
 };

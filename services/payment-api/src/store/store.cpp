@@ -4,10 +4,12 @@
 
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/db/db.hpp"
+#include "ticketing/db/retry.hpp"
 #include "ticketing/outbox/inbox.hpp"
 
 namespace ticketing::payment {
@@ -17,32 +19,11 @@ namespace {
 constexpr std::string_view kConsumer = "payment-api";
 constexpr int kTxAttempts = 5;
 
-// A transaction lost a race with another one: a row it had just seen
-// created (or that must exist) is not there. Run the body again, as after a
-// deadlock.
-class RaceLost : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// Runs one transaction body, again on a deadlock, a lock wait timeout or a
-// lost race, on a fresh lease each time. Out of attempts, a lost race is a
-// retryable DbError, like a lock conflict (503, try again later).
+// Every transaction runs again on a deadlock, a lock wait timeout or a lost
+// race (db::with_retry), on a fresh lease each time.
 template <typename F>
 auto with_retry(db::Pool& pool, F&& body) {
-  for (int attempt = 1;; ++attempt) {
-    try {
-      auto lease = pool.acquire();
-      return body(*lease);
-    } catch (const DbError& e) {
-      bool lock_conflict = e.code() == db::kErLockDeadlock || e.code() == db::kErLockWaitTimeout;
-      if (!lock_conflict || attempt >= kTxAttempts) throw;
-      log::warn("transaction retried", {{"error", e.what()}});
-    } catch (const RaceLost& e) {
-      if (attempt >= kTxAttempts) throw DbError(e.what(), true);
-      log::warn("transaction retried", {{"error", e.what()}});
-    }
-  }
+  return db::with_retry(pool, kTxAttempts, std::forward<F>(body));
 }
 
 PaymentRecord payment_from_row(const db::Row& r) {
@@ -264,7 +245,7 @@ std::optional<StoredResponse> Store::claim_key(db::Connection& conn, UserId user
     if (!db::is_duplicate_key(e)) throw;
   }
   auto row = conn.query_one(sql_.share_key, {user.value, scope, req.key});
-  if (!row) throw RaceLost("idempotency key vanished");
+  if (!row) throw db::RaceLost("idempotency key vanished");
   if (row->str(0) != req.fingerprint) {
     *conflict = true;
     return std::nullopt;
@@ -296,7 +277,7 @@ ChargeResult Store::charge(UserId user, std::int64_t amount, std::int64_t max_ba
       if (conflict) return {Outcome::kIdempotencyConflict, 0, std::nullopt};
     }
     auto row = conn.query_one(sql_.lock_wallet, {user.value});
-    if (!row) throw RaceLost("wallet row missing");
+    if (!row) throw db::RaceLost("wallet row missing");
     auto decision = decide_charge(row->i64(0), amount, max_balance);
     if (decision.outcome != Outcome::kOk) return {decision.outcome, row->i64(0), std::nullopt};
     auto now = now_unix_millis();
@@ -346,7 +327,7 @@ PayResult Store::pay(
     std::optional<PaymentStatus> existing;
     if (existing_row) existing = parse_payment_status(existing_row->str(0));
     auto wallet = conn.query_one(sql_.lock_wallet, {user.value});
-    if (!wallet) throw RaceLost("wallet row missing");
+    if (!wallet) throw db::RaceLost("wallet row missing");
     std::int64_t balance = wallet->i64(0);
     result.outcome = decide_payment(hold, user, existing, balance, now_ms);
     if (result.outcome != Outcome::kOk) return result;

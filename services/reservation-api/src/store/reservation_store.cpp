@@ -1,17 +1,23 @@
 #include "store/reservation_store.hpp"
 
 #include <initializer_list>
+#include <map>
 #include <string_view>
 
 #include "events/event_rows.hpp"
 #include "ticketing/db/connection.hpp"
 #include "ticketing/db/pool.hpp"
+#include "ticketing/db/retry.hpp"
 #include "ticketing/outbox/inbox.hpp"
 #include "ticketing/outbox/outbox.hpp"
 
 namespace ticketing::reservation {
 
 namespace {
+
+// A transaction that lost a lock conflict runs again this many times in all
+// (db::with_retry) before the caller sees 503.
+constexpr int kTxAttempts = 5;
 
 // The one clock read of a request or an event; the rules get it passed in.
 SystemTime now_ms() {
@@ -60,8 +66,15 @@ const std::string kSeatMap = sql({R"(SELECT seat_no, price, IF()", kSeatFree,
                                   R"(, 'AVAILABLE', status) AS status
   FROM seats WHERE schedule_id = ? ORDER BY seat_no)"});
 
-// A hold, in this order (the lock order: the user's hold_owners row, then
-// the seat's row, then the replaced reservation's row).
+// The lock order of every writing transaction: the user's hold_owners row
+// (holds only), then seat rows (in seat_no order), then reservation rows (in
+// id order). A hold finds the reservation it replaces through the seat, so
+// the seat must come first everywhere: cancel, confirm and expire read the
+// reservation's seat without a lock (a reservation never changes seat), lock
+// the seat, then lock the reservation and decide on what they see then. Two
+// transactions that take locks in one order cannot deadlock on them.
+
+// A hold, in that order.
 constexpr const char* kScheduleConcert = R"(SELECT concert_id FROM schedules WHERE id = ?)";
 constexpr const char* kLockHoldOwner =
     R"(INSERT INTO hold_owners (user_id) VALUES (?) ON DUPLICATE KEY UPDATE user_id = user_id)";
@@ -88,6 +101,9 @@ const std::string kFindOwn =
     sql({"SELECT ", kReservationColumns, R"( FROM reservations WHERE id = ? AND user_id = ?)"});
 const std::string kLockOwn = sql({"SELECT ", kReservationColumns,
                                   R"( FROM reservations WHERE id = ? AND user_id = ? FOR UPDATE)"});
+// The seat row of a reservation, before the reservation's row (lock order).
+constexpr const char* kLockSeatOf =
+    R"(SELECT seat_no FROM seats WHERE schedule_id = ? AND seat_no = ? FOR UPDATE)";
 constexpr const char* kCancelHold =
     R"(UPDATE reservations SET status = 'CANCELLED', cancelled_at = ? WHERE id = ? AND status = 'HELD')";
 // Frees the seat only while this reservation still holds it.
@@ -95,12 +111,17 @@ constexpr const char* kFreeSeatOf = R"(UPDATE seats SET status = 'AVAILABLE',
   held_by_reservation = NULL, hold_expires_at = NULL, version = version + 1
   WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD' AND held_by_reservation = ?)";
 
-// payment.completed.
-constexpr const char* kLockPaid =
-    R"(SELECT r.id, r.user_id, r.schedule_id, r.seat_no, r.price, r.status, r.held_at,
-  r.expires_at, r.payment_id, s.concert_id, s.starts_at, c.title
+// payment.completed: what never changes (the show and the seat) read
+// without a lock; then the seat, then the reservation locked (lock order).
+// A locking join would also lock the schedule's and the concert's rows, and
+// serialize every confirmation of a show on them.
+constexpr const char* kPaidShow =
+    R"(SELECT r.schedule_id, r.seat_no, s.concert_id, s.starts_at, c.title
   FROM reservations r JOIN schedules s ON s.id = r.schedule_id
-  JOIN concerts c ON c.id = s.concert_id WHERE r.id = ? FOR UPDATE)";
+  JOIN concerts c ON c.id = s.concert_id WHERE r.id = ?)";
+constexpr const char* kLockPaid =
+    R"(SELECT user_id, price, status, held_at, expires_at, payment_id
+  FROM reservations WHERE id = ? FOR UPDATE)";
 constexpr const char* kConfirmHold = R"(UPDATE reservations
   SET status = 'CONFIRMED', confirmed_at = ?, payment_id = ? WHERE id = ? AND status = 'HELD')";
 constexpr const char* kReserveSeat = R"(UPDATE seats
@@ -109,7 +130,7 @@ constexpr const char* kReserveSeat = R"(UPDATE seats
 
 // seats.expired; each is followed by an IN list of reservation ids.
 constexpr std::string_view kHeldNamed =
-    R"(SELECT id, expires_at FROM reservations
+    R"(SELECT id, seat_no, expires_at FROM reservations
   WHERE schedule_id = ? AND status = 'HELD' AND id IN ()";
 // hold_released (domain/model.hpp) re-checked under the lock: expires_at at
 // or before the release cutoff.
@@ -117,6 +138,10 @@ constexpr std::string_view kLockReleased =
     R"(SELECT id, user_id, seat_no FROM reservations
   WHERE schedule_id = ? AND status = 'HELD' AND expires_at <= ? AND id IN ()";
 constexpr std::string_view kLockReleasedEnd = ") ORDER BY id FOR UPDATE";
+// Their seats, locked first (lock order); then an IN list of seat numbers.
+constexpr std::string_view kLockSeatsOf =
+    R"(SELECT seat_no FROM seats WHERE schedule_id = ? AND seat_no IN ()";
+constexpr std::string_view kLockSeatsOfEnd = ") ORDER BY seat_no FOR UPDATE";
 constexpr std::string_view kExpireHolds =
     R"(UPDATE reservations SET status = 'EXPIRED', cancelled_at = ?
   WHERE status = 'HELD' AND id IN ()";
@@ -212,6 +237,15 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
                                   std::chrono::seconds ttl, int max_holds,
                                   const std::string& trace_id,
                                   const std::function<void(std::int64_t)>& seats_changed) {
+  return db::with_retry(pool_, kTxAttempts, [&](db::Connection& conn) {
+    return hold_once(conn, user, schedule, seat, ttl, max_holds, trace_id, seats_changed);
+  });
+}
+
+HoldResult ReservationStore::hold_once(db::Connection& conn, UserId user, ScheduleId schedule,
+                                       SeatNo seat, std::chrono::seconds ttl, int max_holds,
+                                       const std::string& trace_id,
+                                       const std::function<void(std::int64_t)>& seats_changed) {
   HoldResult result;
   auto held_at = now_ms();
   auto expires_at = held_at + ttl;
@@ -219,8 +253,6 @@ HoldResult ReservationStore::hold(UserId user, ScheduleId schedule, SeatNo seat,
   auto cutoff = release_cutoff(held_at);
   auto expires_db = to_db_time(expires_at);
 
-  auto lease = pool_.acquire();
-  auto& conn = *lease;
   db::Transaction tx(conn, db::Isolation::kReadCommitted);
   HoldFacts facts;
   auto sched = conn.query_one(kScheduleConcert, {schedule.value});
@@ -293,43 +325,56 @@ std::optional<ReservationView> ReservationStore::find(ReservationId id, UserId o
 
 std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cancel(
     ReservationId id, UserId owner, const std::string& trace_id) {
-  auto now = now_ms();
-  auto now_db = to_db_time(now);
-  auto cutoff = release_cutoff(now);
-  auto lease = pool_.acquire();
-  auto& conn = *lease;
-  db::Transaction tx(conn, db::Isolation::kReadCommitted);
-  auto row = conn.query_one(kLockOwn, {id.value, owner.value});
-  if (!row) return {CancelOutcome::kNotFound, std::nullopt};
-  const CancelOutcome outcome = decide_cancel(reservation_status(*row));
-  if (outcome != CancelOutcome::kCancelled) return {outcome, to_view(*row, cutoff)};
-  auto schedule_id = row->i64("schedule_id");
-  auto seat_no = static_cast<int>(row->i64("seat_no"));
-  conn.exec(kCancelHold, {now_db, id.value});
-  conn.exec(kFreeSeatOf, {schedule_id, seat_no, id.value});
-  outbox::append(conn,
-                 event_row(events::ReservationCancelled{id.value, owner.value, schedule_id, seat_no,
-                                                        "USER_CANCELLED", to_rfc3339(now)},
-                           trace_id));
-  tx.commit();
-  committed(schedule_id);
-  auto view = to_view(*row, cutoff);
-  view.status = ReservationStatus::kCancelled;
-  return {CancelOutcome::kCancelled, view};
+  return db::with_retry(pool_, kTxAttempts, [&](db::Connection& conn) {
+    auto now = now_ms();
+    auto now_db = to_db_time(now);
+    auto cutoff = release_cutoff(now);
+    db::Transaction tx(conn, db::Isolation::kReadCommitted);
+    auto seen = conn.query_one(kFindOwn, {id.value, owner.value});
+    if (!seen) return std::pair{CancelOutcome::kNotFound, std::optional<ReservationView>{}};
+    auto schedule_id = seen->i64("schedule_id");
+    auto seat_no = static_cast<int>(seen->i64("seat_no"));
+    conn.query_one(kLockSeatOf, {schedule_id, seat_no});
+    auto row = conn.query_one(kLockOwn, {id.value, owner.value});
+    if (!row) return std::pair{CancelOutcome::kNotFound, std::optional<ReservationView>{}};
+    const CancelOutcome outcome = decide_cancel(reservation_status(*row));
+    if (outcome != CancelOutcome::kCancelled) {
+      return std::pair{outcome, std::optional<ReservationView>{to_view(*row, cutoff)}};
+    }
+    conn.exec(kCancelHold, {now_db, id.value});
+    conn.exec(kFreeSeatOf, {schedule_id, seat_no, id.value});
+    outbox::append(
+        conn, event_row(events::ReservationCancelled{id.value, owner.value, schedule_id, seat_no,
+                                                     "USER_CANCELLED", to_rfc3339(now)},
+                        trace_id));
+    tx.commit();
+    committed(schedule_id);
+    auto view = to_view(*row, cutoff);
+    view.status = ReservationStatus::kCancelled;
+    return std::pair{CancelOutcome::kCancelled, std::optional<ReservationView>{view}};
+  });
 }
 
 ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::string& trace_id) {
+  return db::with_retry(pool_, kTxAttempts,
+                        [&](db::Connection& conn) { return confirm_once(conn, p, trace_id); });
+}
+
+ConfirmOutcome ReservationStore::confirm_once(db::Connection& conn, const PaymentCompleted& p,
+                                              const std::string& trace_id) {
   auto now = now_ms();
   auto now_db = to_db_time(now);
-  auto lease = pool_.acquire();
-  auto& conn = *lease;
   db::Transaction tx(conn, db::Isolation::kReadCommitted);
   if (!outbox::record_processed(conn, consumer_name_, p.event_id)) {
     tx.commit();
     return ConfirmOutcome::kAlreadyHandled;
   }
-  auto row = conn.query_one(kLockPaid, {p.reservation_id});
-  std::int64_t schedule_id = 0;
+  auto show = conn.query_one(kPaidShow, {p.reservation_id});
+  std::optional<db::Row> row;
+  if (show) {
+    conn.query_one(kLockSeatOf, {show->i64("schedule_id"), show->i64("seat_no")});
+    row = conn.query_one(kLockPaid, {p.reservation_id});
+  }
   if (!row && options_.ignore_unknown_reservations) {
     tx.commit();
     return ConfirmOutcome::kIgnored;
@@ -343,9 +388,10 @@ ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::s
                            std::chrono::time_point_cast<std::chrono::milliseconds>(*expires)};
   }
   const ConfirmOutcome outcome = decide_confirmation(paid, p);
+  std::int64_t schedule_id = 0;
   if (outcome == ConfirmOutcome::kConfirmed) {
-    schedule_id = row->i64("schedule_id");
-    auto seat_no = static_cast<int>(row->i64("seat_no"));
+    schedule_id = show->i64("schedule_id");
+    auto seat_no = static_cast<int>(show->i64("seat_no"));
     conn.exec(kConfirmHold, {now_db, p.payment_id, p.reservation_id});
     auto seat = conn.exec(kReserveSeat, {schedule_id, seat_no, p.reservation_id});
     if (seat.affected_rows != 1) {
@@ -355,10 +401,10 @@ ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::s
     events::ReservationConfirmed d{p.reservation_id,
                                    p.payment_id,
                                    p.user_id,
-                                   row->i64("concert_id"),
-                                   row->str("title"),
+                                   show->i64("concert_id"),
+                                   show->str("title"),
                                    schedule_id,
-                                   db_time_to_rfc3339(row->str("starts_at")),
+                                   db_time_to_rfc3339(show->str("starts_at")),
                                    seat_no,
                                    row->i64("price"),
                                    db_time_to_rfc3339(row->str("held_at")),
@@ -380,10 +426,16 @@ ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::s
 int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
                              const std::vector<ExpiredSeat>& seats, const std::string& trace_id) {
   if (seats.empty()) return 0;
+  return db::with_retry(pool_, kTxAttempts, [&](db::Connection& conn) {
+    return expire_once(conn, event_id, schedule, seats, trace_id);
+  });
+}
+
+int ReservationStore::expire_once(db::Connection& conn, const std::string& event_id,
+                                  ScheduleId schedule, const std::vector<ExpiredSeat>& seats,
+                                  const std::string& trace_id) {
   auto now = now_ms();
   auto now_db = to_db_time(now);
-  auto lease = pool_.acquire();
-  auto& conn = *lease;
   db::Transaction tx(conn, db::Isolation::kReadCommitted);
   db::Params params{schedule.value};
   for (const auto& s : seats) params.emplace_back(s.reservation_id);
@@ -394,8 +446,10 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
   // due (at most the grace), never recorded as done with them left behind.
   const auto cutoff = release_cutoff(now);
   std::vector<HeldReservation> held;
+  std::map<std::int64_t, std::int64_t> seat_of;  // reservation id -> seat_no
   for (const auto& r : conn.query(sql({kHeldNamed, placeholders(seats.size()), ")"}), params)) {
     held.push_back({r.i64("id"), r.str("expires_at")});
+    seat_of[r.i64("id")] = r.i64("seat_no");
   }
   const ReleaseDecision decision = decide_release(held, now_db, cutoff);
   const bool wait_for_some = decision.not_yet_due > 0;
@@ -407,6 +461,10 @@ int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,
   // meanwhile, or already expired by a redelivery, is left alone.
   db::Rows due;
   if (!decision.release.empty()) {
+    db::Params seat_params{schedule.value};
+    for (auto id : decision.release) seat_params.emplace_back(seat_of.at(id));
+    conn.query(sql({kLockSeatsOf, placeholders(decision.release.size()), kLockSeatsOfEnd}),
+               seat_params);
     db::Params due_params{schedule.value, cutoff};
     for (auto id : decision.release) due_params.emplace_back(id);
     due = conn.query(sql({kLockReleased, placeholders(decision.release.size()), kLockReleasedEnd}),

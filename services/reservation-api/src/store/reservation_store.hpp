@@ -11,8 +11,9 @@
 #include "ticketing/common/error.hpp"
 
 namespace ticketing::db {
+class Connection;
 class Pool;
-}
+}  // namespace ticketing::db
 
 namespace ticketing::reservation {
 
@@ -110,6 +111,16 @@ class ReservationStore {
              const std::vector<ExpiredSeat>& seats, const std::string& trace_id);
 
  private:
+  // One attempt of each writing transaction; the public calls run it again
+  // on a lock conflict (db::with_retry).
+  HoldResult hold_once(db::Connection& conn, UserId user, ScheduleId schedule, SeatNo seat,
+                       std::chrono::seconds ttl, int max_holds, const std::string& trace_id,
+                       const std::function<void(std::int64_t)>& seats_changed);
+  ConfirmOutcome confirm_once(db::Connection& conn, const PaymentCompleted& p,
+                              const std::string& trace_id);
+  int expire_once(db::Connection& conn, const std::string& event_id, ScheduleId schedule,
+                  const std::vector<ExpiredSeat>& seats, const std::string& trace_id);
+
   void committed(std::int64_t schedule_id,
                  const std::function<void(std::int64_t)>& seats_changed = {});
 
