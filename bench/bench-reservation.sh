@@ -138,6 +138,12 @@ for r in $(seq 0 $((ROUNDS - 1))); do
   http_holds+="$out"$'\n'
 done
 
+# What the holds cost the event pipeline: the service's own histogram of
+# outbox row insert (in the hold's transaction) to broker acknowledgement, so
+# that an outbox setting cannot raise the hold ratio unseen.
+sleep 1  # the last slice's rows are published
+outbox_metrics=$(curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | grep '^outbox_publish_lag_seconds_bucket' || true)
+
 # GET seats: the exact body of one answer, served by nginx from a file.
 token=$("$BENCH" token "$HTTP_PORT" 999999999 2>>"$LOG")
 SEATS_PATH=/v1/schedules/1/seats
@@ -186,9 +192,27 @@ api_out=$(wrk_run "http://127.0.0.1:$HTTP_PORT$SEATS_PATH")
 grep -E 'Requests/sec|^ +(50|99)%|Non-2xx' <<<"$api_out" | sed 's/^ */  /'
 
 report=$OUT/bench-reservation-$run_id.txt
-python3 - "$sql_holds" "$http_holds" "$nginx_out" "$api_out" <<'PY' | tee "$report"
-import re, sys
-sql, http, ngx, api = sys.argv[1:]
+python3 - "$sql_holds" "$http_holds" "$nginx_out" "$api_out" "$outbox_metrics" <<'PY' | tee "$report"
+import math, re, sys
+sql, http, ngx, api, outbox = sys.argv[1:]
+def quantile_ms(text, q):
+    # Cumulative buckets of one histogram (all series summed), interpolated.
+    buckets = {}
+    for m in re.finditer(r'le="([^"]+)"\}\s+([0-9.e+]+)', text):
+        b = math.inf if m.group(1) == "+Inf" else float(m.group(1))
+        buckets[b] = buckets.get(b, 0) + float(m.group(2))
+    if not buckets or max(buckets.values()) == 0:
+        return None, 0
+    total = buckets[math.inf]
+    rank, lower, below = q * total, 0.0, 0.0
+    for b in sorted(buckets):
+        if buckets[b] >= rank:
+            if math.isinf(b):
+                return lower * 1000, total
+            inb = buckets[b] - below
+            return (lower + (b - lower) * ((rank - below) / inb if inb else 1)) * 1000, total
+        lower, below = b, buckets[b]
+    return lower * 1000, total
 def kv(lines):
     # Slices summed; latency percentiles: the worst slice's.
     rows = [{k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", l)} for l in lines.splitlines() if l.strip()]
@@ -221,6 +245,10 @@ print(f"{'hold p99 (ms)':40} {float(s['p99_ms']):12.2f} {float(h['p99_ms']):16.2
 print(f"{'GET seats req/s (nginx file vs API)':40} {nr:12.0f} {ar:16.0f} {ar/nr:8.2f}")
 print(f"{'GET seats p50 (ms)':40} {n50:12.2f} {a50:16.2f} {a50/max(n50,1e-9):8.2f}")
 print(f"{'GET seats p99 (ms)':40} {n99:12.2f} {a99:16.2f} {a99/max(n99,1e-9):8.2f}")
+o50, events = quantile_ms(outbox, 0.5)
+o99, _ = quantile_ms(outbox, 0.99)
+if o50 is not None:
+    print(f"{'hold commit -> event acked by Kafka (ms)':40} {'':>12} {f'p50 {o50:.1f}':>16} {f'p99 {o99:.1f}':>8}  ({events:.0f} events, outbox relay)")
 print()
 print(f"holds: SQL {s['holds']:.0f} ok / {s['errors']:.0f} errors in {s['seconds']:.2f}s (slices {s['slices']}/s); "
       f"HTTP {h['holds']:.0f} ok (201) / {h['errors']:.0f} errors in {h['seconds']:.2f}s (slices {h['slices']}/s); p50/p99: worst slice")

@@ -48,12 +48,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "demo: [1/5] Kafka (3 nodes, KRaft), MariaDB, Redis"
+echo "demo: [1/6] Kafka (3 nodes, KRaft), MariaDB, Redis"
 mkdir -p "$OUT" "$LOGS"
 $STACK up >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log"; exit 1; }
 grep -E '^stack:|^#   (kafka|mariadb|redis)|brokers:' "$OUT/up.log" | sed 's/^/demo:   /' || true
 
-echo "demo: [2/5] two instances of each service, run $RUN_ID (own databases, Redis prefixes, consumer groups)"
+echo "demo: [2/6] two instances of each service, run $RUN_ID (own databases, Redis prefixes, consumer groups)"
 $STACK services-down >/dev/null  # services of an earlier `make run` would consume this run's events
 declare -A offsets
 for s in "${SERVICES[@]}"; do
@@ -76,7 +76,7 @@ eval "$($STACK env | sed 's/^/export /')"
 echo "demo:   reservation-api $RESERVATION_API_URLS"
 echo "demo:   payment-api     $PAYMENT_API_URLS"
 
-echo "demo: [3/5] waiting until every consumer instance owns its partitions"
+echo "demo: [3/6] waiting until every consumer instance owns its partitions"
 for s in "${SERVICES[@]}"; do
   for name in "$s" "$s-2"; do
     for ((i = 0; i < 600; i++)); do
@@ -88,7 +88,27 @@ for s in "${SERVICES[@]}"; do
 done
 sleep 2  # a new group starts at the log end once fetching begins
 
-echo "demo: [4/5] the rush: $USERS buyers"
+echo "demo: [4/6] Kafka's EndToEndLatency on this cluster (reference for the event pipeline)"
+e2e_topic="demo.e2e-latency.$RUN_ID"
+kafka_e2e=()
+e2e=$($STACK kafka-java org.apache.kafka.tools.EndToEndLatency \
+  "$KAFKA_BOOTSTRAP_SERVERS" "$e2e_topic" "${E2E_MESSAGES:-2000}" all 512 "$KAFKA_ADMIN_PROPERTIES" 2>/dev/null | tail -2 | tr '\n' ' ' || true)
+e2e_p50=$(sed -n 's/.*50th = \([0-9]*\),.*/\1/p' <<<"$e2e")
+e2e_p99=$(sed -n 's/.*99th = \([0-9]*\),.*/\1/p' <<<"$e2e")
+if [ -n "$e2e_p50" ] && [ -n "$e2e_p99" ]; then
+  kafka_e2e=(--kafka-e2e-ms "$e2e_p50,$e2e_p99")
+  echo "demo:   p50 $e2e_p50 ms, p99 $e2e_p99 ms"
+else
+  echo "demo:   not measured: $e2e"
+fi
+"$BUILD_DIR/tools/admin/ticketing-admin" delete-topics --bootstrap "$KAFKA_BOOTSTRAP_SERVERS" "$e2e_topic" >/dev/null 2>&1 || true
+metrics=()
+for s in "${SERVICES[@]}"; do
+  var="$(tr 'a-z-' 'A-Z_' <<<"$s")_ADMIN_URLS"
+  [ -n "${!var:-}" ] && metrics+=(--metrics "$s=${!var}")
+done
+
+echo "demo: [5/6] the rush: $USERS buyers"
 webhook=()
 [ -n "${FAKE_WEBHOOK_CONTROL_URL:-}" ] && webhook=(--webhook-control "$FAKE_WEBHOOK_CONTROL_URL")
 platform=()
@@ -98,10 +118,11 @@ set +e
   --reservation-urls "$RESERVATION_API_URLS" --payment-urls "$PAYMENT_API_URLS" --idp-url "$IDP_URL" \
   --mysql-url "$MYSQL_URL" --reservation-db "reservation_$RUN_ID" --payment-db "payment_$RUN_ID" \
   --kafka "$KAFKA_BOOTSTRAP_SERVERS" "${platform[@]}" "${webhook[@]}" "${groups[@]}" \
+  "${metrics[@]}" "${kafka_e2e[@]}" \
   --report "$OUT/report.txt" --json "$OUT/report.json" --chart "$OUT/chart.svg"
 code=$?
 set -e
 
-echo "demo: [5/5] done: report $OUT/report.txt, chart $OUT/chart.svg"
+echo "demo: [6/6] done: report $OUT/report.txt, chart $OUT/chart.svg"
 if [ "$code" != 0 ]; then echo "demo: an invariant failed (exit $code)" >&2; fi
 exit "$code"

@@ -522,13 +522,15 @@ cmd_status() {
     fi
     # More instances (INSTANCES=N run): every URL, first one first.
     if running_pid "$s-2" >/dev/null; then
-      local urls=() n port
+      local urls=() admins=() n port
       for ((n = 1; n <= 9; n++)); do
         running_pid "$(instance_name "$s" "$n")" >/dev/null || continue
         port=$(instance_port "${HTTP_PORTS[$s]:-${ADMIN_PORTS[$s]}}" "$n")
         urls+=("http://127.0.0.1:$port")
+        admins+=("http://127.0.0.1:$(instance_port "${ADMIN_PORTS[$s]}" "$n")")
       done
       echo "$(url_var "$s")_URLS=$(IFS=,; echo "${urls[*]}")"
+      echo "$(url_var "$s")_ADMIN_URLS=$(IFS=,; echo "${admins[*]}")"
     fi
   done
   if running_pid fake-dataplatform >/dev/null; then

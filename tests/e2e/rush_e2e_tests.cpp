@@ -6,11 +6,13 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <map>
 #include <random>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "pipeline.hpp"
 #include "report.hpp"
 #include "rush.hpp"
 #include "system.hpp"
@@ -73,6 +75,29 @@ TEST_CASE("happy path: one buyer through all five services") {
   auto id = r.confirmed_reservations.front();
   CHECK(count_requests(sys.platform_control_port(), "/reservations",
                        fmt::format("reservation-{}", id)) == 1);
+
+  // The services measured each stage of this buyer's pipeline, commit to
+  // effect, and the rush reads it from their admin ports.
+  std::map<std::string, std::vector<std::string>> admin;
+  for (auto& in : sys.instances())
+    admin[in.service].push_back(fmt::format("http://127.0.0.1:{}", in.process->admin_port()));
+  auto pipeline = rush::read_pipeline(admin);
+  CHECK(pipeline.unreachable.empty());
+  std::map<std::string, rush::StageLatency> by_stage;
+  for (const auto& st : pipeline.stages) by_stage[st.stage] = st;
+  for (const char* stage :
+       {"hold committed -> payment-api knows it", "hold committed -> expiry timer set",
+        "payment committed -> reservation confirmed", "confirmed -> data platform received",
+        "confirmed -> notification sent", "payment committed -> notification sent"}) {
+    INFO(stage);
+    REQUIRE(by_stage.count(stage) == 1);
+    CHECK(by_stage[stage].count >= 1);
+    CHECK(by_stage[stage].p99_ms > 0);
+  }
+  rush::ReportContext ctx;
+  ctx.pipeline = pipeline;
+  CHECK(rush::text_report(cfg, r, tally, rush::check_invariants(tally, r), ctx)
+            .find("payment committed -> reservation confirmed") != std::string::npos);
 }
 
 TEST_CASE(

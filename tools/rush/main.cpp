@@ -3,14 +3,17 @@
 // and writes the report (text, JSON) and a chart (SVG).
 // Exit: 0 every invariant holds, 1 one does not, 2 bad arguments.
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "checks.hpp"
+#include "pipeline.hpp"
 #include "report.hpp"
 #include "rush.hpp"
 
@@ -37,7 +40,8 @@ void usage() {
          "            [--late-window-ms N] [--poll-ms N] [--patience-s N] [--time-limit-s N] "
          "[--seed N]\n"
          "            [--reservation-db NAME] [--payment-db NAME] [--group SERVICE=GROUP]...\n"
-         "            [--settle-s N] [--report FILE] [--json FILE] [--chart FILE.svg]\n";
+         "            [--settle-s N] [--report FILE] [--json FILE] [--chart FILE.svg]\n"
+         "            [--metrics SERVICE=ADMIN_URL[,ADMIN_URL]]... [--kafka-e2e-ms P50,P99]\n";
 }
 
 bool write_file(const std::string& path, const std::string& text) {
@@ -52,7 +56,9 @@ struct Options {
   SystemUnderTest sut;
   std::string report_path, json_path, chart_path;
   int settle_s = 120;
-  std::map<std::string, std::string> named_groups;  // the --group options
+  std::map<std::string, std::string> named_groups;          // the --group options
+  std::map<std::string, std::vector<std::string>> metrics;  // the --metrics options
+  std::optional<KafkaReference> kafka_e2e;
   // `rush init-groups ...`: only commit the topics' current ends for the
   // groups (run before the services start), then exit.
   bool init_groups = false;
@@ -122,7 +128,18 @@ Options parse_options(int argc, char** argv) {
       o.json_path = v;
     else if (a == "--chart")
       o.chart_path = v;
-    else
+    else if (a == "--metrics") {
+      // SERVICE=URL[,URL]: the admin base URLs of a service's instances.
+      auto eq = v.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw std::invalid_argument("--metrics wants SERVICE=URL[,URL]");
+      for (auto& url : split(v.substr(eq + 1))) o.metrics[v.substr(0, eq)].push_back(url);
+    } else if (a == "--kafka-e2e-ms") {
+      // P50,P99 of Kafka's EndToEndLatency on the same cluster.
+      auto parts = split(v);
+      if (parts.size() != 2) throw std::invalid_argument("--kafka-e2e-ms wants P50,P99");
+      o.kafka_e2e = KafkaReference{std::stod(parts[0]), std::stod(parts[1])};
+    } else
       throw std::invalid_argument("unknown option " + a);
   }
   if (o.init_groups && (o.sut.kafka_bootstrap.empty() || o.named_groups.empty()))
@@ -140,6 +157,17 @@ Options parse_options(int argc, char** argv) {
       o.cfg.never_pay_share + o.cfg.late_pay_share > 1)
     throw std::invalid_argument("--never-pay and --late-pay are shares in 0..1 with a sum <= 1");
   return o;
+}
+
+// The services' admission and hold settings as the rush's environment has
+// them (make demo exports them to the services and to the rush alike).
+std::vector<std::pair<std::string, std::string>> admission_settings() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const char* name : {"QUEUE_MAX_ACTIVE", "QUEUE_ACTIVE_TTL_SECONDS", "QUEUE_MAX_WAITING",
+                           "HOLD_TTL_SECONDS", "MAX_HOLDS_PER_USER", "INSTANCES"}) {
+    if (const char* v = std::getenv(name)) out.emplace_back(name, v);
+  }
+  return out;
 }
 
 int start_groups(Options& o) {
@@ -173,10 +201,14 @@ int run(Options& o) {
                     result.seconds, o.settle_s));
     auto tally = settle(sut, baseline, std::chrono::seconds(o.settle_s), say);
     auto checks = check_invariants(tally, result);
-    auto text = text_report(cfg, result, tally, checks);
+    ReportContext ctx;
+    ctx.settings = admission_settings();
+    ctx.pipeline = read_pipeline(o.metrics);
+    ctx.pipeline.kafka = o.kafka_e2e;
+    auto text = text_report(cfg, result, tally, checks, ctx);
     std::cout << text;
     bool written = write_file(o.report_path, text) &&
-                   write_file(o.json_path, json_report(cfg, result, tally, checks)) &&
+                   write_file(o.json_path, json_report(cfg, result, tally, checks, ctx)) &&
                    write_file(o.chart_path, svg_chart(result));
     if (!written) std::cerr << "rush: could not write a report file\n";
     for (const auto& p : {o.report_path, o.json_path, o.chart_path})

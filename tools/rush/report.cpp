@@ -65,8 +65,41 @@ std::vector<EndpointStats> endpoint_stats(const std::vector<Sample>& samples) {
   return out;
 }
 
+namespace {
+
+// Requests the system under test answered (every API call; the identity
+// provider is not part of it).
+std::size_t served_requests(const RushResult& r) {
+  std::size_t n = 0;
+  for (const auto& sample : r.samples)
+    if (sample.endpoint != Endpoint::kIdToken) ++n;
+  return n;
+}
+double served_per_second(const RushResult& r) {
+  return r.seconds > 0 ? static_cast<double>(served_requests(r)) / r.seconds : 0;
+}
+
+std::string pipeline_text(const PipelineReport& p) {
+  if (p.stages.empty() && !p.kafka && p.unreachable.empty()) return {};
+  std::string s = fmt::format(
+      "event pipeline, commit to effect (ms, from the services' own histograms)\n"
+      "  {:<48} {:>8} {:>7} {:>7}\n",
+      "stage", "events", "p50", "p99");
+  for (const auto& st : p.stages)
+    s +=
+        fmt::format("  {:<48} {:>8} {:>7.1f} {:>7.1f}\n", st.stage, st.count, st.p50_ms, st.p99_ms);
+  if (p.kafka)
+    s += fmt::format("  {:<48} {:>8} {:>7.1f} {:>7.1f}\n",
+                     "Kafka EndToEndLatency, same cluster (reference)", "", p.kafka->p50_ms,
+                     p.kafka->p99_ms);
+  for (const auto& u : p.unreachable) s += "  metrics not read: " + u + "\n";
+  return s;
+}
+
+}  // namespace
+
 std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally& t,
-                        const std::vector<Check>& checks) {
+                        const std::vector<Check>& checks, const ReportContext& ctx) {
   const auto& c = r.counters;
   std::string s;
   auto line = [&](std::string_view label, const std::string& value) {
@@ -93,6 +126,14 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
        fmt::format("{} ({}) / {}", c.server_errors, c.server_errors_not_503, c.transport_errors));
   line("duration",
        fmt::format("{:.1f} s{}", r.seconds, r.timed_out ? " (time limit reached)" : ""));
+  line("requests served", fmt::format("{} ({:.0f}/s over the rush; identity provider excluded)",
+                                      served_requests(r), served_per_second(r)));
+  if (!ctx.settings.empty()) {
+    std::string settings;
+    for (const auto& [name, value] : ctx.settings)
+      settings += (settings.empty() ? "" : " ") + name + "=" + value;
+    line("admission settings", settings);
+  }
   line("time to sell out",
        r.sold_out_at >= 0
            ? fmt::format("{:.1f} s ({} seats)", r.sold_out_at, t.seats)
@@ -118,6 +159,7 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
     s += fmt::format("  {:<34} {:>7} {:>7.1f} {:>7.1f} {:>7.1f} {:>8.1f} {:>6}\n", e.name, e.count,
                      e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms, e.errors);
   }
+  s += pipeline_text(ctx.pipeline);
   s += "invariants\n";
   for (const auto& ch : checks)
     s += fmt::format("  {} {}: {}\n", ch.ok ? "ok  " : "FAIL", ch.name, ch.detail);
@@ -126,7 +168,7 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
 }
 
 std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally& t,
-                        const std::vector<Check>& checks) {
+                        const std::vector<Check>& checks, const ReportContext& ctx) {
   const auto& c = r.counters;
   ticketing::JsonWriter w;
   w.start_object();
@@ -160,6 +202,26 @@ std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally&
   w.key("unexpected").integer(c.unexpected);
   w.end_object();
   w.key("seconds").number(r.seconds);
+  w.key("requestsServed").integer(static_cast<std::int64_t>(served_requests(r)));
+  w.key("requestsPerSecond").number(served_per_second(r));
+  w.key("settings").start_object();
+  for (const auto& [name, value] : ctx.settings) w.key(name).string(value);
+  w.end_object();
+  w.key("pipeline").start_array();
+  for (const auto& st : ctx.pipeline.stages) {
+    w.start_object().key("stage").string(st.stage).key("service").string(st.service);
+    w.key("topic").string(st.topic).key("events").integer(static_cast<std::int64_t>(st.count));
+    w.key("p50Ms").number(st.p50_ms).key("p99Ms").number(st.p99_ms).end_object();
+  }
+  w.end_array();
+  if (ctx.pipeline.kafka) {
+    w.key("kafkaEndToEndLatency").start_object();
+    w.key("p50Ms")
+        .number(ctx.pipeline.kafka->p50_ms)
+        .key("p99Ms")
+        .number(ctx.pipeline.kafka->p99_ms);
+    w.end_object();
+  }
   if (r.sold_out_at >= 0)
     w.key("soldOutSeconds").number(r.sold_out_at);
   else

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "pipeline.hpp"
 #include "rush.hpp"
 
 namespace ticketing::rush {
@@ -17,10 +18,17 @@ struct EndpointStats {
 };
 std::vector<EndpointStats> endpoint_stats(const std::vector<Sample>& samples);
 
+// What the report states besides the rush itself: the system's admission
+// settings (name, value) and the event pipeline's latency.
+struct ReportContext {
+  std::vector<std::pair<std::string, std::string>> settings;
+  PipelineReport pipeline;
+};
+
 std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally& t,
-                        const std::vector<Check>& checks);
+                        const std::vector<Check>& checks, const ReportContext& ctx = {});
 std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally& t,
-                        const std::vector<Check>& checks);
+                        const std::vector<Check>& checks, const ReportContext& ctx = {});
 std::string svg_chart(const RushResult& r);
 
 }  // namespace ticketing::rush

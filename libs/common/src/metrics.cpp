@@ -88,6 +88,11 @@ std::vector<double> latency_buckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
+std::vector<double> pipeline_buckets() {
+  return {0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075,
+          0.1,   0.15,  0.2,   0.3,   0.5,    0.75, 1,     2,    5,    10,   30,   60};
+}
+
 struct Registry::Family {
   std::string help;
   std::string type;

@@ -10,6 +10,7 @@
 
 #include "dlq_parts.hpp"
 #include "ticketing/common/error.hpp"
+#include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/event_producer.hpp"
@@ -44,6 +45,17 @@ metrics::Gauge& stalled_gauge(const TopicPartition& tp) {
       {{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}});
 }
 
+// From the event's occurredAt (stamped inside the producing service's
+// transaction) to the end of this consumer's handler: commit to effect,
+// across the outbox, Kafka and the handler. Fine buckets below 100 ms, where
+// the pipeline's budget is; hosts' clocks must agree (NTP) to compare them.
+metrics::Histogram& effect_histogram(const std::string& topic) {
+  return metrics::global().histogram(
+      "events_commit_to_effect_seconds",
+      "From an event's occurredAt to the end of its handling here, by topic", {{"topic", topic}},
+      metrics::pipeline_buckets());
+}
+
 metrics::Counter& retry_counter(const std::string& topic) {
   return metrics::global().counter("events_handler_retries_total",
                                    "Failed handler attempts that were retried, by topic",
@@ -63,6 +75,24 @@ struct Work {
   DeadLetterCause cause = DeadLetterCause::kExhausted;
   bool refetch = false;  // later records of the partition were dropped: seek on release
 };
+
+void observe_effect(const Work& w) {
+  std::optional<SystemTime> at;
+  if (w.envelope) {
+    at = parse_rfc3339(w.envelope->occurred_at);
+  } else {
+    // A handler that parses records itself (parse_envelopes off) handled a
+    // valid one: read its occurredAt here.
+    try {
+      at = parse_rfc3339(parse_envelope(w.msg.value).occurred_at);
+    } catch (const std::exception&) {
+      return;
+    }
+  }
+  if (!at) return;
+  std::chrono::duration<double> age = std::chrono::system_clock::now() - *at;
+  effect_histogram(w.msg.topic).observe(std::max(0.0, age.count()));
+}
 
 enum class Stage { kBackoff, kDlqInFlight, kDlqBackoff };
 
@@ -255,6 +285,7 @@ struct HandlingLoop::Impl {
       consumer.store(w.msg);
       ++stats.handled;
       consumed_counter(w.msg.topic, "ok").inc();
+      observe_effect(w);
       if (paused) release(tp, w);
       return;
     } catch (...) {

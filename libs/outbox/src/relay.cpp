@@ -221,7 +221,7 @@ struct Relay::Impl {
                                              {{"table", qualified}})),
         lag_hist(metrics::global().histogram("outbox_publish_lag_seconds",
                                              "Outbox row insert to broker acknowledgement",
-                                             {{"table", qualified}})) {
+                                             {{"table", qualified}}, metrics::pipeline_buckets())) {
     if (options.instance.empty()) options.instance = fmt::format("pid-{}", ::getpid());
     const std::string t = quote_table(qualified);
     select_sql = fmt::format(

@@ -55,6 +55,9 @@ class Histogram {
 
 // Latency buckets in seconds, 1 ms .. 10 s.
 std::vector<double> latency_buckets();
+// Finer buckets for the event pipeline (1 ms .. 60 s, dense below 100 ms,
+// where its budget is), so that p50/p99 can be read from them.
+std::vector<double> pipeline_buckets();
 
 // Owns every metric of a process; returned references stay valid for the
 // registry's lifetime. Asking twice for the same name and labels returns the
