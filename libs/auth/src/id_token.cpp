@@ -14,6 +14,9 @@
 #include <stop_token>
 #include <thread>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
 #include "jose_handles.hpp"
 #include "ticketing/auth/jwk.hpp"
 #include "ticketing/common/log.hpp"
@@ -55,9 +58,71 @@ constexpr std::array<std::string_view, 2> kSupportedAlgorithms{"ES256", "RS256"}
 // NumericDates beyond this are clamped, so `now ± leeway` arithmetic cannot overflow.
 constexpr std::int64_t kTimeClamp = std::int64_t{1} << 62;
 
-struct KeySet {
-  std::map<std::string, VerificationKey, std::less<>> by_kid;
+// A JWKS key with its OpenSSL form, parsed once when the document is loaded
+// (shared read-only by every verifying thread).
+struct LoadedKey {
+  VerificationKey key;
+  std::shared_ptr<EVP_PKEY> pkey;
 };
+
+struct KeySet {
+  std::map<std::string, LoadedKey, std::less<>> by_kid;
+};
+
+std::shared_ptr<EVP_PKEY> parse_public_pem(const std::string& pem) {
+  Owned<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) throw std::runtime_error("BIO_new_mem_buf failed");
+  EVP_PKEY* key = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
+  if (key == nullptr) throw std::runtime_error("unreadable public key: " + detail::openssl_error());
+  return {key, EVP_PKEY_free};
+}
+
+// The JWS signature (RFC 7515) of a compact token, over its
+// "<header>.<payload>" bytes, checked with OpenSSL against a key parsed once.
+// libjwt would read the PEM key again for every token: OpenSSL 3's decoders
+// then took most of a token issue's CPU. `alg` has been matched to the key.
+bool signature_ok(std::string_view token, std::string_view alg, EVP_PKEY* key) {
+  const auto last = token.rfind('.');
+  if (last == std::string_view::npos) return false;
+  const std::string_view signing_input = token.substr(0, last);
+  auto sig = detail::base64url_decode(token.substr(last + 1));
+  if (!sig) return false;
+  std::string der;
+  if (alg == "ES256") {
+    // JWS carries R and S as two 32-byte big-endian numbers (RFC 7518
+    // section 3.4); OpenSSL verifies a DER ECDSA-Sig-Value.
+    if (sig->size() != 64) return false;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(sig->data());
+    Owned<ECDSA_SIG> pair(ECDSA_SIG_new());
+    BIGNUM* r = BN_bin2bn(bytes, 32, nullptr);
+    BIGNUM* s = BN_bin2bn(bytes + 32, 32, nullptr);
+    if (!pair || r == nullptr || s == nullptr || ECDSA_SIG_set0(pair.get(), r, s) != 1) {
+      BN_free(r);
+      BN_free(s);
+      return false;
+    }
+    unsigned char* out = nullptr;
+    const int len = i2d_ECDSA_SIG(pair.get(), &out);
+    if (len <= 0) return false;
+    der.assign(reinterpret_cast<const char*>(out), static_cast<std::size_t>(len));
+    OPENSSL_free(out);
+  } else if (alg == "RS256") {
+    der = std::move(*sig);  // RSASSA-PKCS1-v1_5: the signature as it is
+  } else {
+    return false;
+  }
+  Owned<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  if (!ctx ||
+      EVP_DigestVerifyInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, key, nullptr) != 1) {
+    ERR_clear_error();
+    return false;
+  }
+  const int ok = EVP_DigestVerify(
+      ctx.get(), reinterpret_cast<const unsigned char*>(der.data()), der.size(),
+      reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size());
+  if (ok != 1) ERR_clear_error();
+  return ok == 1;
+}
 
 // A compact JWS has exactly three base64url parts. libjwt splits at the first
 // two dots and its base64 decoder skips characters outside the alphabet, so
@@ -152,7 +217,11 @@ struct IdTokenVerifier::Impl {
         log::info("jwks key skipped", {{"source", source->describe()}, {"reason", why}});
       if (parsed.keys.empty()) throw std::runtime_error("no usable ES256/RS256 signing key");
       auto set = std::make_shared<KeySet>();
-      for (auto& k : parsed.keys) set->by_kid.emplace(k.kid, std::move(k));
+      for (auto& k : parsed.keys) {
+        auto pkey = parse_public_pem(k.public_pem);
+        auto kid = k.kid;
+        set->by_kid.emplace(std::move(kid), LoadedKey{std::move(k), std::move(pkey)});
+      }
       ok.fetch_add(1, std::memory_order_relaxed);
       log::debug("jwks loaded",
                  {{"source", source->describe()}, {"keys", std::to_string(set->by_kid.size())}});
@@ -203,15 +272,16 @@ std::variant<IdTokenClaims, IdTokenError> IdTokenVerifier::Impl::verify(std::str
   const std::string text(token);
 
   // Without a key libjwt decodes header and claims but checks no signature
-  // (and reports alg "none"): read only to refuse the algorithm and pick the key.
+  // (and reports alg "none"): read to refuse the algorithm and pick the key;
+  // its claims count only once the signature below has been checked.
   jwt_t* raw = nullptr;
   if (jwt_decode(&raw, text.c_str(), nullptr, 0) != 0) return E::kMalformed;
-  Owned<jwt_t> unverified(raw);
-  const char* header_alg = jwt_get_header(unverified.get(), "alg");
+  Owned<jwt_t> decoded(raw);
+  const char* header_alg = jwt_get_header(decoded.get(), "alg");
   if (!header_alg) return E::kMalformed;
   const std::string alg = header_alg;
   if (!allowed(alg)) return E::kAlgorithmNotAllowed;
-  const char* header_kid = jwt_get_header(unverified.get(), "kid");
+  const char* header_kid = jwt_get_header(decoded.get(), "kid");
   if (!header_kid || !*header_kid) return E::kMalformed;
   const std::string kid = header_kid;
 
@@ -223,18 +293,12 @@ std::variant<IdTokenClaims, IdTokenError> IdTokenVerifier::Impl::verify(std::str
   if (!set) return E::kKeysUnavailable;
   auto found = set->by_kid.find(kid);
   if (found == set->by_kid.end()) return E::kUnknownKey;
-  const VerificationKey& key = found->second;
+  const LoadedKey& key = found->second;
   // A key verifies one algorithm only: an RSA key never checks an "ES256" token.
-  if (key.alg != alg) return E::kAlgorithmNotAllowed;
+  if (key.key.alg != alg) return E::kAlgorithmNotAllowed;
+  if (!signature_ok(token, alg, key.pkey.get())) return E::kBadSignature;
 
-  raw = nullptr;
-  if (jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(key.public_pem.data()),
-                 static_cast<int>(key.public_pem.size())) != 0)
-    return E::kBadSignature;
-  Owned<jwt_t> verified(raw);
-  if (jwt_get_alg(verified.get()) != jwt_str_alg(alg.c_str())) return E::kBadSignature;
-
-  Owned<char> claims_json(jwt_get_grants_json(verified.get(), nullptr));
+  Owned<char> claims_json(jwt_get_grants_json(decoded.get(), nullptr));
   if (!claims_json) return E::kMalformed;
   rapidjson::Document claims;
   claims.Parse(claims_json.get());

@@ -5,6 +5,7 @@
 #include <jwt.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
@@ -19,6 +20,8 @@ namespace ticketing::auth::detail {
 struct JoseDeleter {
   void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
   void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
+  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
+  void operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
   void operator()(BIO* p) const noexcept { BIO_free(p); }
   void operator()(BIGNUM* p) const noexcept { BN_free(p); }
   void operator()(OSSL_PARAM_BLD* p) const noexcept { OSSL_PARAM_BLD_free(p); }

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "id_token_test_support.hpp"
+#include "jose_handles.hpp"
 
 using namespace ticketing::auth;
 using idtest::Claims;
@@ -101,6 +102,35 @@ TEST_CASE("a changed payload or signature, or another key's signature, is a bad 
   CHECK(error_of(f.verify(stranger)) == IdTokenError::kBadSignature);
   // The untouched token still passes: the failures above are the tampering.
   CHECK(!error_of(f.verify(token)));
+}
+
+TEST_CASE("signatures in another encoding or of another length are bad signatures") {
+  Fixture f;
+  auto t = split(es256());
+  auto raw = ticketing::auth::detail::base64url_decode(t[2]);
+  REQUIRE(raw);
+  REQUIRE(raw->size() == 64);  // R || S, as JWS wants it
+  // One byte short, one byte long, empty.
+  for (const auto& sig : {raw->substr(0, 63), *raw + std::string(1, '\0'), std::string()}) {
+    auto token = t[0] + "." + t[1] + "." + ticketing::auth::detail::base64url_encode(sig);
+    CHECK(error_of(f.verify(token)) == IdTokenError::kBadSignature);
+  }
+  // S and R swapped: the same bytes, another signature.
+  auto swapped = raw->substr(32) + raw->substr(0, 32);
+  CHECK(error_of(f.verify(t[0] + "." + t[1] + "." +
+                          ticketing::auth::detail::base64url_encode(swapped))) ==
+        IdTokenError::kBadSignature);
+  // RS256: a changed signature, and a payload from another token.
+  auto rs = split(sign_jwt("RS256", idtest::keys().rsa, "rsa-1", Claims{}.json()));
+  auto rs_sig = rs[2];
+  rs_sig[5] = rs_sig[5] == 'A' ? 'B' : 'A';
+  CHECK(error_of(f.verify(rs[0] + "." + rs[1] + "." + rs_sig)) == IdTokenError::kBadSignature);
+  Claims other;
+  other.sub = R"("43")";
+  auto other_payload = split(es256(other))[1];
+  CHECK(error_of(f.verify(rs[0] + "." + other_payload + "." + rs[2])) ==
+        IdTokenError::kBadSignature);
+  CHECK(!error_of(f.verify(rs[0] + "." + rs[1] + "." + rs[2])));
 }
 
 TEST_CASE("issuer and audience must match exactly") {
