@@ -6,11 +6,15 @@
 #              ROUNDS alternating slices (SQL, HTTP, SQL, HTTP...) so that a
 #              burst of load from elsewhere on the machine hits both sides;
 #   GET seats: GET /v1/schedules/{id}/seats vs nginx (one worker) serving the
-#              same JSON bytes from a file, both with wrk.
+#              same JSON bytes from a file, both with wrk;
+#   tokens:    POST /v1/queue/tokens for new users (ID token checked, rate
+#              limits asked, token signed, queue joined) vs the same queue-join
+#              Lua script driven directly against Redis (QueueStore::enter),
+#              in ROUNDS alternating slices.
 # Prints each figure and the ratio; saves the report in .local/bench/. Starts
 # the stack if needed and stops it again after; starts its own reservation-api
 # on its own database / Redis prefix / consumer group and removes them after.
-#   CONNS=16 HOLD_SECONDS=10 ROUNDS=2 SCHEDULES=400 WRK_SECONDS=10 bash bench/bench-reservation.sh
+#   CONNS=16 HOLD_SECONDS=10 ROUNDS=2 SCHEDULES=400 WRK_SECONDS=10 TOKEN_SECONDS=6 bash bench/bench-reservation.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
@@ -24,6 +28,8 @@ HTTP_THREADS=${HTTP_THREADS:-16}
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNS=${WRK_CONNS:-50}
 WRK_SECONDS=${WRK_SECONDS:-10}
+TOKEN_SECONDS=${TOKEN_SECONDS:-6}   # each side's queue-token time, split into ROUNDS slices
+TOKEN_USERS=${TOKEN_USERS:-1000}    # new users per connection and slice (multiple of 50; HTTP fetches their ID tokens first)
 OUT=$ROOT/.local/bench
 mkdir -p "$OUT"
 
@@ -128,11 +134,11 @@ per=$((SCHEDULES / ROUNDS))
 sql_holds=
 http_holds=
 for r in $(seq 0 $((ROUNDS - 1))); do
-  echo "bench-reservation: [1/4] hold transaction via libs/db ($CONNS threads), slice $((r + 1))/$ROUNDS"
+  echo "bench-reservation: [1/6] hold transaction via libs/db ($CONNS threads), slice $((r + 1))/$ROUNDS"
   out=$("$BENCH" holds-sql "$MYSQL_URL" "$DB" "$CONNS" "$slice" $((sql_first + r * per)) "$per" "$HOLDS_PER_USER" $((2000000000 + r * 10000000)) 2>>"$LOG")
   echo "  $out"
   sql_holds+="$out"$'\n'
-  echo "bench-reservation: [2/4] POST /v1/reservations ($CONNS keep-alive connections), slice $((r + 1))/$ROUNDS"
+  echo "bench-reservation: [2/6] POST /v1/reservations ($CONNS keep-alive connections), slice $((r + 1))/$ROUNDS"
   out=$("$BENCH" holds-http "$HTTP_PORT" "$CONNS" "$slice" $((http_first + r * per)) "$per" "$HOLDS_PER_USER" $((1000000000 + r * 10000000)) 2>>"$LOG")
   echo "  $out"
   http_holds+="$out"$'\n'
@@ -184,17 +190,31 @@ wrk_run() {
   /usr/bin/wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WRK_SECONDS}s" --latency \
     -H "Authorization: Bearer $token" "$1" 2>&1 | tee -a "$LOG"
 }
-echo "bench-reservation: [3/4] nginx, 1 worker, $bytes-byte file (wrk -t$WRK_THREADS -c$WRK_CONNS -d${WRK_SECONDS}s)"
+echo "bench-reservation: [3/6] nginx, 1 worker, $bytes-byte file (wrk -t$WRK_THREADS -c$WRK_CONNS -d${WRK_SECONDS}s)"
 nginx_out=$(wrk_run "http://127.0.0.1:$NGINX_PORT$SEATS_PATH")
 grep -E 'Requests/sec|^ +(50|99)%|Non-2xx' <<<"$nginx_out" | sed 's/^ */  /'
-echo "bench-reservation: [4/4] GET $SEATS_PATH on reservation-api (same wrk settings)"
+echo "bench-reservation: [4/6] GET $SEATS_PATH on reservation-api (same wrk settings)"
 api_out=$(wrk_run "http://127.0.0.1:$HTTP_PORT$SEATS_PATH")
 grep -E 'Requests/sec|^ +(50|99)%|Non-2xx' <<<"$api_out" | sed 's/^ */  /'
 
+token_slice=$(python3 -c "print($TOKEN_SECONDS / $ROUNDS)")
+lua_tokens=
+http_tokens=
+for r in $(seq 0 $((ROUNDS - 1))); do
+  echo "bench-reservation: [5/6] queue-join Lua script via Redis ($CONNS threads), slice $((r + 1))/$ROUNDS"
+  out=$("$BENCH" tokens-lua "$REDIS_URL" "${PREFIX}lua:" "$CONNS" "$token_slice" $((4000000000 + r * 10000000)) "$((TOKEN_USERS * 10))" 2>>"$LOG")
+  echo "  $out"
+  lua_tokens+="$out"$'\n'
+  echo "bench-reservation: [6/6] POST /v1/queue/tokens ($CONNS keep-alive connections), slice $((r + 1))/$ROUNDS"
+  out=$("$BENCH" tokens-http "$HTTP_PORT" "$CONNS" "$token_slice" $((3000000000 + r * 10000000)) "$TOKEN_USERS" 2>>"$LOG")
+  echo "  $out"
+  http_tokens+="$out"$'\n'
+done
+
 report=$OUT/bench-reservation-$run_id.txt
-python3 - "$sql_holds" "$http_holds" "$nginx_out" "$api_out" "$outbox_metrics" <<'PY' | tee "$report"
+python3 - "$sql_holds" "$http_holds" "$nginx_out" "$api_out" "$outbox_metrics" "$lua_tokens" "$http_tokens" <<'PY' | tee "$report"
 import math, re, sys
-sql, http, ngx, api, outbox = sys.argv[1:]
+sql, http, ngx, api, outbox, lua_tok, http_tok = sys.argv[1:]
 def quantile_ms(text, q):
     # Cumulative buckets of one histogram (all series summed), interpolated.
     buckets = {}
@@ -245,6 +265,10 @@ print(f"{'hold p99 (ms)':40} {float(s['p99_ms']):12.2f} {float(h['p99_ms']):16.2
 print(f"{'GET seats req/s (nginx file vs API)':40} {nr:12.0f} {ar:16.0f} {ar/nr:8.2f}")
 print(f"{'GET seats p50 (ms)':40} {n50:12.2f} {a50:16.2f} {a50/max(n50,1e-9):8.2f}")
 print(f"{'GET seats p99 (ms)':40} {n99:12.2f} {a99:16.2f} {a99/max(n99,1e-9):8.2f}")
+lt, ht = kv(lua_tok), kv(http_tok)
+print(f"{'queue tokens/s (Lua via Redis vs HTTP)':40} {lt['rate']:12.0f} {ht['rate']:16.0f} {ht['rate']/lt['rate']:8.2f}")
+print(f"{'queue token p50 (ms)':40} {lt['p50_ms']:12.2f} {ht['p50_ms']:16.2f} {ht['p50_ms']/max(lt['p50_ms'],1e-9):8.2f}")
+print(f"{'queue token p99 (ms)':40} {lt['p99_ms']:12.2f} {ht['p99_ms']:16.2f} {ht['p99_ms']/max(lt['p99_ms'],1e-9):8.2f}")
 o50, events = quantile_ms(outbox, 0.5)
 o99, _ = quantile_ms(outbox, 0.99)
 if o50 is not None:
@@ -255,7 +279,8 @@ print(f"holds: SQL {s['holds']:.0f} ok / {s['errors']:.0f} errors in {s['seconds
 if nbad or abad or nerr or aerr:
     print(f"GET seats: non-2xx nginx={nbad} api={abad} {nerr} {aerr}".rstrip())
 print("targets: holds ratio >= 0.6:", "met" if hr >= 0.6 * sr else "NOT met",
-      "| GET seats ratio >= 0.8:", "met" if ar >= 0.8 * nr else "NOT met")
+      "| GET seats ratio >= 1.0:", "met" if ar >= nr else "NOT met",
+      "| queue tokens ratio >= 0.4:", "met" if ht["rate"] >= 0.4 * lt["rate"] else "NOT met")
 print("(2-core machine shared by load generator, server, MariaDB, Redis and Kafka: rerun to compare)")
 PY
 echo "bench-reservation: report saved to $report (logs: $LOG)"

@@ -7,6 +7,12 @@
 //   holds-sql    the same hold transaction (the statements of
 //                ReservationStore::hold, READ COMMITTED, with a ~600-byte
 //                outbox row) from N threads with libs/db prepared statements;
+//   tokens-http  N keep-alive connections, each POSTing /v1/queue/tokens for
+//                its own new users (their ID tokens fetched before the clock
+//                starts): each call files a new user in the queue;
+//   tokens-lua   the same queue-join Lua script (QueueStore::enter, the
+//                service's own code) driven directly against Redis from N
+//                threads, for as many new users;
 //   token / get  an ACTIVE token for a user / the exact body of one GET;
 //   cleanup      drops the database and the Redis keys of the prefix.
 // Figures are printed as one `key=value` line, read by the script. One file
@@ -35,14 +41,20 @@
 
 #include <fmt/format.h>
 
+#include "store/queue_store.hpp"
+#include "ticketing/common/ids.hpp"
 #include "ticketing/db/connection.hpp"
 #include "ticketing/db/options.hpp"
 #include "ticketing/outbox/outbox.hpp"
 #include "ticketing/redis/client.hpp"
 #include "ticketing/redis/options.hpp"
+#include "ticketing/redis/pool.hpp"
 
 using namespace std::chrono;
 namespace db = ticketing::db;
+namespace redis = ticketing::redis;
+namespace reservation = ticketing::reservation;
+using ticketing::new_uuid;
 
 namespace {
 
@@ -347,6 +359,66 @@ int holds_http(unsigned short port, const Plan& plan) {
   return run_load("holds-http", plan, setup, one);
 }
 
+// ------------------------------------------------------------ queue tokens
+// Connection c files users user_base + [c*per, (c+1)*per); `per` is a
+// multiple of 50 so that the plan's seat arithmetic gives exactly that.
+Plan token_plan(char** argv) {
+  Plan p{};
+  p.conns = std::atoi(argv[0]);
+  p.seconds = std::atof(argv[1]);
+  p.user_base = std::atoll(argv[2]);
+  const int per = std::atoi(argv[3]);
+  p.holds_per_user = 1;
+  if (p.conns < 1 || per < kSeats || per % kSeats != 0)
+    throw std::invalid_argument("bad plan: per-connection users must be a multiple of 50");
+  p.schedules = p.conns * per / kSeats;
+  return p;
+}
+
+struct TokenConn {
+  std::unique_ptr<KeepAlive> http;
+  std::vector<std::string> id_tokens;  // index k - lo
+  int lo = 0;
+};
+
+int tokens_http(unsigned short port, const Plan& plan) {
+  auto setup = [&](int, int lo, int hi) {
+    TokenConn s;
+    s.http = std::make_unique<KeepAlive>(port);
+    s.lo = lo;
+    for (int k = lo; k < hi; ++k) s.id_tokens.push_back(id_token(plan.user_of(k)));
+    return s;
+  };
+  auto one = [&](TokenConn& s, int k, std::string& error) {
+    auto r = s.http->send("POST", "/v1/queue/tokens",
+                          s.id_tokens[static_cast<std::size_t>(k - s.lo)], "");
+    if (r.status != 201) error = fmt::format("{} {}", r.status, r.body);
+    return r.status == 201;
+  };
+  return run_load("tokens-http", plan, setup, one);
+}
+
+int tokens_lua(const std::string& redis_url, const std::string& prefix, const Plan& plan) {
+  redis::Pool pool(redis::parse_url(redis_url), static_cast<std::size_t>(plan.conns));
+  reservation::QueueOptions options;
+  options.prefix = prefix;
+  // As the service under test is configured by bench-reservation.sh
+  // (QUEUE_MAX_ACTIVE=1000000), so that both run the same script path.
+  options.max_active = 1'000'000;
+  options.max_waiting = 1'000'000'000;
+  reservation::QueueStore queue(pool, options);
+  // A token string as long as a real one (the script stores it).
+  const std::string padding(120, 't');
+  auto setup = [](int, int, int) { return 0; };
+  auto one = [&](int&, int k, std::string& error) {
+    const auto token_id = new_uuid();
+    auto entered = queue.enter(plan.user_of(k), token_id, token_id + padding);
+    if (!entered.created) error = entered.full ? "queue full" : "not created";
+    return entered.created;
+  };
+  return run_load("tokens-lua", plan, setup, one);
+}
+
 // --------------------------------------------------------------- SQL client
 std::string db_time(system_clock::time_point t) {
   auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
@@ -516,6 +588,10 @@ int usage() {
                "<schedules> <holds-per-user> <user-base>\n"
                "       reservation_bench holds-sql <mysql-url> <db> <conns> <seconds> "
                "<first-schedule> <schedules> <holds-per-user> <user-base>\n"
+               "       reservation_bench tokens-http <port> <conns> <seconds> <user-base> "
+               "<users-per-conn>\n"
+               "       reservation_bench tokens-lua <redis-url> <prefix> <conns> <seconds> "
+               "<user-base> <users-per-conn>\n"
                "       reservation_bench token <port> <user>\n"
                "       reservation_bench get <port> <token> <path>\n"
                "       reservation_bench cleanup <mysql-url> <db> <redis-url> <prefix>\n");
@@ -532,6 +608,10 @@ int main(int argc, char** argv) {
     if (mode == "holds-http" && argc == 9)
       return holds_http(static_cast<unsigned short>(std::atoi(argv[2])), parse_plan(argv + 3));
     if (mode == "holds-sql" && argc == 10) return holds_sql(argv[2], argv[3], parse_plan(argv + 4));
+    if (mode == "tokens-http" && argc == 7)
+      return tokens_http(static_cast<unsigned short>(std::atoi(argv[2])), token_plan(argv + 3));
+    if (mode == "tokens-lua" && argc == 8)
+      return tokens_lua(argv[2], argv[3], token_plan(argv + 4));
     if (mode == "token" && argc == 4) {
       KeepAlive http(static_cast<unsigned short>(std::atoi(argv[2])));
       std::printf("%s\n", active_token(http, std::atoll(argv[3])).c_str());
