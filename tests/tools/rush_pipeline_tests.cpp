@@ -7,7 +7,7 @@
 
 #include "pipeline.hpp"
 
-using ticketing::rush::add_effect_buckets;
+using ticketing::rush::add_buckets;
 using ticketing::rush::histogram_quantile_ms;
 
 TEST_CASE("bucket counts of two instances are merged per topic") {
@@ -24,14 +24,20 @@ TEST_CASE("bucket counts of two instances are merged per topic") {
       "events_commit_to_effect_seconds_bucket{topic=\"payment.completed\",le=\"+Inf\"} 100\n"
       "events_commit_to_effect_seconds_bucket{topic=\"seats.expired\",le=\"+Inf\"} 3\n";
   std::map<std::string, std::map<double, std::uint64_t>> into;
-  add_effect_buckets(a, into);
-  add_effect_buckets(b, into);
+  add_buckets(a, "events_commit_to_effect_seconds", "topic", into);
+  add_buckets(b, "events_commit_to_effect_seconds", "topic", into);
   REQUIRE(into.size() == 2);
   const auto& paid = into["payment.completed"];
   CHECK(paid.at(0.01) == 100);
   CHECK(paid.at(0.1) == 199);
   CHECK(paid.at(std::numeric_limits<double>::infinity()) == 200);
   CHECK(into["seats.expired"].size() == 1);
+  // Another histogram, by another label, from the same text.
+  std::map<std::string, std::map<double, std::uint64_t>> outbox;
+  add_buckets("outbox_publish_lag_seconds_bucket{table=\"r.outbox\",le=\"0.005\"} 7\n" + a,
+              "outbox_publish_lag_seconds", "table", outbox);
+  REQUIRE(outbox.size() == 1);
+  CHECK(outbox["r.outbox"].at(0.005) == 7);
 }
 
 TEST_CASE("quantiles are interpolated within their bucket") {

@@ -10,12 +10,16 @@ namespace ticketing::rush {
 
 namespace {
 
-constexpr std::string_view kSeries = "events_commit_to_effect_seconds_bucket{";
+constexpr std::string_view kEffect = "events_commit_to_effect_seconds";
+constexpr std::string_view kOutbox = "outbox_publish_lag_seconds";
 
 // The value of label `name` in a Prometheus label set `{a="x",b="y"}`.
 std::optional<std::string> label(std::string_view labels, std::string_view name) {
   auto key = std::string(name) + "=\"";
   auto at = labels.find(key);
+  // A whole label name: `le` must not match the end of `table`.
+  while (at != std::string_view::npos && at > 0 && labels[at - 1] != '{' && labels[at - 1] != ',')
+    at = labels.find(key, at + 1);
   if (at == std::string_view::npos) return std::nullopt;
   at += key.size();
   auto end = labels.find('"', at);
@@ -45,20 +49,21 @@ constexpr StageDef kStages[] = {
 
 }  // namespace
 
-void add_effect_buckets(const std::string& metrics_text,
-                        std::map<std::string, std::map<double, std::uint64_t>>& into) {
+void add_buckets(const std::string& metrics_text, std::string_view series, std::string_view by,
+                 std::map<std::string, std::map<double, std::uint64_t>>& into) {
+  const std::string prefix = std::string(series) + "_bucket{";
   std::istringstream in(metrics_text);
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind(kSeries, 0) != 0) continue;
+    if (line.rfind(prefix, 0) != 0) continue;
     auto close = line.find('}');
     if (close == std::string::npos) continue;
-    std::string_view labels(line.data() + kSeries.size() - 1, close - kSeries.size() + 2);
-    auto topic = label(labels, "topic");
+    std::string_view labels(line.data() + prefix.size() - 1, close - prefix.size() + 2);
+    auto key = label(labels, by);
     auto le = label(labels, "le");
-    if (!topic || !le) continue;
+    if (!key || !le) continue;
     double bound = *le == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(*le);
     auto count = static_cast<std::uint64_t>(std::stod(line.substr(close + 1)));
-    into[*topic][bound] += count;
+    into[*key][bound] += count;
   }
 }
 
@@ -87,8 +92,10 @@ PipelineReport read_pipeline(const std::map<std::string, std::vector<std::string
   http::ClientOptions options;
   options.max_response_bytes = 16 * 1024 * 1024;
   http::Client client(options);
-  // service -> topic -> bucket -> count, over the service's instances.
+  // service -> topic -> bucket -> count, over the service's instances; and
+  // service -> outbox table -> bucket -> count.
   std::map<std::string, std::map<std::string, std::map<double, std::uint64_t>>> merged;
+  std::map<std::string, std::map<std::string, std::map<double, std::uint64_t>>> outboxes;
   for (const auto& [service, urls] : metrics_urls) {
     for (const auto& url : urls) {
       try {
@@ -100,7 +107,8 @@ PipelineReport read_pipeline(const std::map<std::string, std::vector<std::string
           report.unreachable.push_back(url + " (" + std::to_string(r.status) + ")");
           continue;
         }
-        add_effect_buckets(r.body, merged[service]);
+        add_buckets(r.body, kEffect, "topic", merged[service]);
+        add_buckets(r.body, kOutbox, "table", outboxes[service]);
       } catch (const std::exception& e) {
         report.unreachable.push_back(url + " (" + e.what() + ")");
       }
@@ -119,6 +127,22 @@ PipelineReport read_pipeline(const std::map<std::string, std::vector<std::string
     }
     if (buckets.empty()) continue;
     StageLatency st{def.stage, def.service, def.topic, buckets.rbegin()->second, 0, 0};
+    st.p50_ms = histogram_quantile_ms(buckets, 0.50);
+    st.p99_ms = histogram_quantile_ms(buckets, 0.99);
+    report.stages.push_back(std::move(st));
+  }
+  // The first leg of every stage: an API's outbox, commit to broker ack.
+  for (const auto& [service, tables] : outboxes) {
+    std::map<double, std::uint64_t> buckets;
+    for (const auto& [table, counts] : tables)
+      for (const auto& [bound, count] : counts) buckets[bound] += count;
+    if (buckets.empty() || buckets.rbegin()->second == 0) continue;
+    StageLatency st{service + " outbox: commit -> Kafka ack",
+                    service,
+                    "outbox",
+                    buckets.rbegin()->second,
+                    0,
+                    0};
     st.p50_ms = histogram_quantile_ms(buckets, 0.50);
     st.p99_ms = histogram_quantile_ms(buckets, 0.99);
     report.stages.push_back(std::move(st));

@@ -10,14 +10,15 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ticketing::rush {
 
 struct StageLatency {
   std::string stage;    // e.g. "payment committed -> reservation confirmed"
-  std::string service;  // the consumer whose effect ends the stage
-  std::string topic;
+  std::string service;  // the consumer whose effect ends the stage (or the outbox's service)
+  std::string topic;    // or, for an outbox leg, "outbox"
   std::uint64_t count = 0;
   double p50_ms = 0, p99_ms = 0;  // estimated within a bucket (linear)
 };
@@ -40,9 +41,10 @@ PipelineReport read_pipeline(const std::map<std::string, std::vector<std::string
 // infinity) of one histogram series; quantile q in (0, 1), in milliseconds.
 double histogram_quantile_ms(const std::map<double, std::uint64_t>& cumulative, double q);
 
-// Adds the events_commit_to_effect_seconds buckets of one /metrics text to
-// `into` (topic -> upper bound -> cumulative count).
-void add_effect_buckets(const std::string& metrics_text,
-                        std::map<std::string, std::map<double, std::uint64_t>>& into);
+// Adds the buckets of histogram `series` (e.g. events_commit_to_effect_seconds)
+// in one /metrics text to `into` (value of label `by` -> upper bound ->
+// cumulative count).
+void add_buckets(const std::string& metrics_text, std::string_view series, std::string_view by,
+                 std::map<std::string, std::map<double, std::uint64_t>>& into);
 
 }  // namespace ticketing::rush
