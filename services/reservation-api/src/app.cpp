@@ -67,7 +67,7 @@ Config Config::read(EnvReader& env) {
   c.queue_state_cache =
       std::chrono::milliseconds(env.integer("QUEUE_STATE_CACHE_MS", 100, 0, 10000));
   c.outbox_min_round_interval =
-      std::chrono::milliseconds(env.integer("OUTBOX_MIN_ROUND_INTERVAL_MS", 100, 0, 1000));
+      std::chrono::milliseconds(env.integer("OUTBOX_MIN_ROUND_INTERVAL_MS", 0, 0, 1000));
   c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
   c.prune = outbox::PruneSettings::read(env);
   return c;
