@@ -100,6 +100,7 @@ class DevIdp {
       : settings_(std::move(s)),
         private_pem_(auth::generate_p256_private_key()),
         kid_(auth::jwk_thumbprint(private_pem_)),
+        signer_(private_pem_, kid_),
         jwks_(std::make_shared<const std::string>(
             auth::jwks_document({auth::public_jwk(private_pem_, kid_)}))) {}
 
@@ -190,7 +191,7 @@ class DevIdp {
     ticketing::JsonWriter w;
     w.start_object()
         .key("idToken")
-        .string(auth::sign_jwt("ES256", private_pem_, kid_, claims.str()))
+        .string(signer_.sign(claims.str()))
         .key("expiresIn")
         .integer(settings_.lifetime_s)
         .end_object();
@@ -215,6 +216,7 @@ class DevIdp {
   Settings settings_;
   const std::string private_pem_;  // never leaves this process
   const std::string kid_;
+  const auth::Es256Signer signer_;  // the key parsed once, not per token
   const std::shared_ptr<const std::string> jwks_;
   std::string base_url_;
   std::string discovery_;

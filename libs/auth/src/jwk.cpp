@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 
 #include <array>
+#include <cctype>
 #include <functional>
 #include <set>
 #include <stdexcept>
@@ -386,6 +387,55 @@ std::string sign_jwt(std::string_view alg, std::string_view key, std::string_vie
   Owned<char> token(jwt_encode_str(jwt.get()));
   if (!token) throw std::invalid_argument("libjwt could not sign with alg " + name);
   return token.get();
+}
+
+struct Es256Signer::Impl {
+  Owned<EVP_PKEY> key;
+  std::string header_b64;  // base64url of the header, the same for every token
+};
+
+Es256Signer::Es256Signer(std::string_view private_pem, std::string kid)
+    : impl_(std::make_unique<Impl>()) {
+  for (char c : kid) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+      throw std::invalid_argument("kid must be base64url characters");
+  }
+  impl_->key = read_pem(private_pem);
+  if (EVP_PKEY_get_base_id(impl_->key.get()) != EVP_PKEY_EC ||
+      EVP_PKEY_get_bits(impl_->key.get()) != 256)
+    throw std::invalid_argument("ES256 wants an EC P-256 private key");
+  std::string header = R"({"alg":"ES256","typ":"JWT")";
+  if (!kid.empty()) header += R"(,"kid":")" + kid + "\"";
+  header += "}";
+  impl_->header_b64 = detail::base64url_encode(header);
+}
+
+Es256Signer::~Es256Signer() = default;
+
+std::string Es256Signer::sign(std::string_view claims_json) const {
+  std::string token = impl_->header_b64 + "." + detail::base64url_encode(claims_json);
+  Owned<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  std::size_t der_len = 0;
+  if (!ctx ||
+      EVP_DigestSignInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, impl_->key.get(),
+                            nullptr) != 1 ||
+      EVP_DigestSign(ctx.get(), nullptr, &der_len,
+                     reinterpret_cast<const unsigned char*>(token.data()), token.size()) != 1)
+    throw std::runtime_error("ES256 signing failed: " + detail::openssl_error());
+  std::string der(der_len, '\0');
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(der.data()), &der_len,
+                     reinterpret_cast<const unsigned char*>(token.data()), token.size()) != 1)
+    throw std::runtime_error("ES256 signing failed: " + detail::openssl_error());
+  // DER ECDSA-Sig-Value -> R || S, 32 bytes each (RFC 7518 section 3.4).
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  Owned<ECDSA_SIG> pair(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der_len)));
+  if (!pair) throw std::runtime_error("ES256 signature not DER: " + detail::openssl_error());
+  std::string raw(64, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(raw.data());
+  if (BN_bn2binpad(ECDSA_SIG_get0_r(pair.get()), out, 32) != 32 ||
+      BN_bn2binpad(ECDSA_SIG_get0_s(pair.get()), out + 32, 32) != 32)
+    throw std::runtime_error("ES256 signature out of range");
+  return token + "." + detail::base64url_encode(raw);
 }
 
 }  // namespace ticketing::auth

@@ -133,6 +133,36 @@ TEST_CASE("signatures in another encoding or of another length are bad signature
   CHECK(!error_of(f.verify(rs[0] + "." + rs[1] + "." + rs[2])));
 }
 
+TEST_CASE("Es256Signer makes tokens that libjwt and the verifier accept") {
+  Fixture f;
+  ticketing::auth::Es256Signer signer(idtest::keys().ec, "ec-1");
+  auto token = signer.sign(Claims{}.json());
+  auto claims = f.verify(token);
+  REQUIRE(!error_of(claims));
+  CHECK(std::get<IdTokenClaims>(claims).kid == "ec-1");
+  // libjwt's own check of the signature (an independent implementation).
+  const std::string pub =
+      ticketing::auth::parse_jwks(
+          ticketing::auth::jwks_document({ticketing::auth::public_jwk(idtest::keys().ec, "ec-1")}))
+          .keys.at(0)
+          .public_pem;
+  jwt_t* raw = nullptr;
+  CHECK(jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(pub.data()),
+                   static_cast<int>(pub.size())) == 0);
+  jwt_free(raw);
+  // A changed claim breaks it.
+  auto parts = split(token);
+  Claims other;
+  other.sub = R"("43")";
+  CHECK(error_of(f.verify(parts[0] + "." + split(signer.sign(other.json()))[1] + "." + parts[2])) ==
+        IdTokenError::kBadSignature);
+  // Another key's signer is refused; an RSA key or a bad kid is not accepted.
+  ticketing::auth::Es256Signer stranger(idtest::keys().ec_other, "ec-1");
+  CHECK(error_of(f.verify(stranger.sign(Claims{}.json()))) == IdTokenError::kBadSignature);
+  CHECK_THROWS_AS(ticketing::auth::Es256Signer(idtest::keys().rsa, "x"), std::invalid_argument);
+  CHECK_THROWS_AS(ticketing::auth::Es256Signer(idtest::keys().ec, "a\"b"), std::invalid_argument);
+}
+
 TEST_CASE("issuer and audience must match exactly") {
   Fixture f;
   Claims c;
