@@ -12,6 +12,7 @@ namespace {
 
 constexpr std::string_view kEffect = "events_commit_to_effect_seconds";
 constexpr std::string_view kOutbox = "outbox_publish_lag_seconds";
+constexpr std::string_view kRoundPhase = "outbox_round_phase_seconds";
 
 // The value of label `name` in a Prometheus label set `{a="x",b="y"}`.
 std::optional<std::string> label(std::string_view labels, std::string_view name) {
@@ -96,6 +97,7 @@ PipelineReport read_pipeline(const std::map<std::string, std::vector<std::string
   // service -> outbox table -> bucket -> count.
   std::map<std::string, std::map<std::string, std::map<double, std::uint64_t>>> merged;
   std::map<std::string, std::map<std::string, std::map<double, std::uint64_t>>> outboxes;
+  std::map<std::string, std::map<std::string, std::map<double, std::uint64_t>>> phases;
   for (const auto& [service, urls] : metrics_urls) {
     for (const auto& url : urls) {
       try {
@@ -109,6 +111,7 @@ PipelineReport read_pipeline(const std::map<std::string, std::vector<std::string
         }
         add_buckets(r.body, kEffect, "topic", merged[service]);
         add_buckets(r.body, kOutbox, "table", outboxes[service]);
+        add_buckets(r.body, kRoundPhase, "phase", phases[service]);
       } catch (const std::exception& e) {
         report.unreachable.push_back(url + " (" + e.what() + ")");
       }
@@ -146,6 +149,21 @@ PipelineReport read_pipeline(const std::map<std::string, std::vector<std::string
     st.p50_ms = histogram_quantile_ms(buckets, 0.50);
     st.p99_ms = histogram_quantile_ms(buckets, 0.99);
     report.stages.push_back(std::move(st));
+    // Where the leg's time goes: the phases of the relay's rounds (a row
+    // waits for the round under way, then for its own).
+    for (const char* phase : {"select", "ack", "mark"}) {
+      auto p = phases[service].find(phase);
+      if (p == phases[service].end() || p->second.empty()) continue;
+      StageLatency ph{"  " + service + " outbox round: " + phase,
+                      service,
+                      "outbox",
+                      p->second.rbegin()->second,
+                      0,
+                      0};
+      ph.p50_ms = histogram_quantile_ms(p->second, 0.50);
+      ph.p99_ms = histogram_quantile_ms(p->second, 0.99);
+      report.stages.push_back(std::move(ph));
+    }
   }
   return report;
 }

@@ -84,7 +84,7 @@ std::string pipeline_text(const PipelineReport& p) {
   std::string s = fmt::format(
       "event pipeline, commit to effect (ms, from the services' own histograms)\n"
       "  {:<48} {:>8} {:>7} {:>7}\n",
-      "stage", "events", "p50", "p99");
+      "stage", "count", "p50", "p99");
   for (const auto& st : p.stages)
     s +=
         fmt::format("  {:<48} {:>8} {:>7.1f} {:>7.1f}\n", st.stage, st.count, st.p50_ms, st.p99_ms);
@@ -210,7 +210,7 @@ std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally&
   w.key("pipeline").start_array();
   for (const auto& st : ctx.pipeline.stages) {
     w.start_object().key("stage").string(st.stage).key("service").string(st.service);
-    w.key("topic").string(st.topic).key("events").integer(static_cast<std::int64_t>(st.count));
+    w.key("topic").string(st.topic).key("count").integer(static_cast<std::int64_t>(st.count));
     w.key("p50Ms").number(st.p50_ms).key("p99Ms").number(st.p99_ms).end_object();
   }
   w.end_array();

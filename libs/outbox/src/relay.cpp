@@ -34,6 +34,18 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// outbox_round_phase_seconds{table,phase}: where a round's time goes.
+metrics::Histogram& round_phase(const std::string& table, const char* phase) {
+  return metrics::global().histogram(
+      "outbox_round_phase_seconds",
+      "One relay round's phases: select (read the batch), ack (produce until every ack), mark",
+      {{"table", table}, {"phase", phase}}, metrics::pipeline_buckets());
+}
+
 constexpr unsigned kErNoSuchThread = 1094;
 constexpr std::size_t kMaxParkError = 1024;
 
@@ -152,6 +164,10 @@ struct Relay::Impl {
   metrics::Gauge& parked_gauge;
   metrics::Gauge& leader_gauge;
   metrics::Histogram& lag_hist;
+  // One round's phases: SELECT, produce until every ack, mark/delete.
+  metrics::Histogram& select_hist;
+  metrics::Histogram& ack_hist;
+  metrics::Histogram& mark_hist;
 
   // The thread's lifecycle: a jthread; its stop_token ends every wait of
   // cv at once (condition_variable_any), so stop() needs no flag of its own.
@@ -221,7 +237,10 @@ struct Relay::Impl {
                                              {{"table", qualified}})),
         lag_hist(metrics::global().histogram("outbox_publish_lag_seconds",
                                              "Outbox row insert to broker acknowledgement",
-                                             {{"table", qualified}}, metrics::pipeline_buckets())) {
+                                             {{"table", qualified}}, metrics::pipeline_buckets())),
+        select_hist(round_phase(qualified, "select")),
+        ack_hist(round_phase(qualified, "ack")),
+        mark_hist(round_phase(qualified, "mark")) {
     if (options.instance.empty()) options.instance = fmt::format("pid-{}", ::getpid());
     const std::string t = quote_table(qualified);
     select_sql = fmt::format(
@@ -614,6 +633,9 @@ struct Relay::Impl {
     auto ms = [](Clock::duration d) {
       return fmt::format("{:.2f}", std::chrono::duration<double, std::milli>(d).count());
     };
+    select_hist.observe(seconds(t_produce - t_select));
+    ack_hist.observe(seconds(t_acked - t_produce));
+    mark_hist.observe(seconds(Clock::now() - t_acked));
     log::debug("outbox relay: batch", {{"table", qualified},
                                        {"rows", std::to_string(rows.size())},
                                        {"acked", std::to_string(acked.size())},
