@@ -285,6 +285,24 @@ bool Producer::ping(std::chrono::milliseconds timeout) {
   return err == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->broker_cnt > 0;
 }
 
+std::size_t Producer::warm_up(const std::vector<std::string>& topics,
+                              std::chrono::milliseconds timeout) {
+  std::size_t known = 0;
+  for (const auto& name : topics) {
+    rd_kafka_topic_t* topic = rd_kafka_topic_new(impl_->rk.get(), name.c_str(), nullptr);
+    if (topic == nullptr) continue;
+    const rd_kafka_metadata_t* raw = nullptr;
+    rd_kafka_resp_err_t err =
+        rd_kafka_metadata(impl_->rk.get(), 0, topic, &raw, to_timeout_ms(timeout));
+    MetadataPtr md(raw);
+    rd_kafka_topic_destroy(topic);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->topic_cnt == 1 &&
+        md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+      ++known;
+  }
+  return known;
+}
+
 std::int64_t Producer::in_flight() const {
   std::lock_guard lock(impl_->flight_mutex);
   return impl_->in_flight;

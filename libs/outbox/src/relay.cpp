@@ -297,6 +297,14 @@ struct Relay::Impl {
   void create_producer() {
     own_producer = std::make_unique<events::Producer>(options.producer);
     n_producers.fetch_add(1);
+    if (!options.warm_topics.empty()) {
+      const auto known = own_producer->warm_up(options.warm_topics, 5s);
+      if (known < options.warm_topics.size())
+        log::info("outbox relay: some topics not known yet",
+                  {{"table", qualified},
+                   {"known", std::to_string(known)},
+                   {"topics", std::to_string(options.warm_topics.size())}});
+    }
   }
 
   [[nodiscard]] bool stop_requested_now() const { return stop.stop_requested(); }

@@ -50,9 +50,14 @@ service::Setup configure(EnvReader& env) {
     auto& pool = host.infra().mysql();
 
     rt->store = std::make_unique<Store>(pool, infra.mysql_database);
-    rt->relay = std::make_unique<outbox::Relay>(
+    auto relay_options =
         outbox::relay_options_for(infra.mysql_url, infra.mysql_database,
-                                  host.config().common.kafka_bootstrap, std::string(kServiceName)));
+                                  host.config().common.kafka_bootstrap, std::string(kServiceName));
+    namespace t = events::topics;
+    for (auto topic : {t::kPaymentCompleted, t::kPaymentRefunded, t::kNotifyPaymentCompleted,
+                       t::kNotifyPaymentRefunded})
+      relay_options.warm_topics.emplace_back(topic);
+    rt->relay = std::make_unique<outbox::Relay>(std::move(relay_options));
     host.health().add_liveness("outbox", [r = rt->relay.get()] { return r->healthy(); });
     auto prune = outbox::pruner_options_for(infra.mysql_url, infra.mysql_database, rt->config.prune,
                                             std::string(kServiceName));

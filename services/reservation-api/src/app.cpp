@@ -130,6 +130,10 @@ struct Runtime {
         outbox::relay_options_for(host.config().infra.mysql_url, host.config().infra.mysql_database,
                                   host.config().common.kafka_bootstrap, "reservation-api");
     o.min_round_interval = config.outbox_min_round_interval;
+    namespace t = events::topics;
+    for (auto topic : {t::kReservationHeld, t::kReservationCancelled, t::kReservationConfirmed,
+                       t::kReservationConfirmationFailed, t::kNotifyReservationCompleted})
+      o.warm_topics.emplace_back(topic);
     return o;
   }
 

@@ -85,6 +85,12 @@ class Producer {
   // True when cluster metadata can be fetched within the timeout (readiness).
   bool ping(std::chrono::milliseconds timeout);
 
+  // Fetches the partitions of these topics now (each within `timeout`), so
+  // that the first record for one of them is sent at once instead of waiting
+  // for the client's first metadata refresh of an unknown topic (hundreds of
+  // milliseconds). Returns how many topics are known; never throws.
+  std::size_t warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+
   // (extension) Records enqueued whose callback has not run yet.
   [[nodiscard]] std::int64_t in_flight() const;
 

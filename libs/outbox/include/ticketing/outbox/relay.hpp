@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ticketing/db/options.hpp"
 #include "ticketing/events/producer.hpp"
@@ -23,6 +24,9 @@ struct RelayOptions {
   // Unless set in producer.extra, topic.metadata.propagation.max.ms is 5000:
   // a row for a topic that does not exist is parked after 5 s, not 30 s.
   events::ProducerOptions producer;
+  // Topics the table's rows go to: their metadata is fetched when the relay's
+  // producer is made, so that the first rows after a start are not held up.
+  std::vector<std::string> warm_topics;
   std::size_t batch_size = 500;
   // Without notify(), look for new rows this often (one indexed query).
   std::chrono::milliseconds poll_interval{50};
