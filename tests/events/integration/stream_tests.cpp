@@ -88,3 +88,19 @@ TEST_CASE("10,000 events over 3 partitions: all consumed, per-key order kept", "
   CHECK(*all.begin() == 1);
   CHECK(*all.rbegin() == kEvents);
 }
+
+TEST_CASE("warm_up learns the partitions of existing topics only", "[stream]") {
+  evtest::TempTopics topics({ticketing::testing::unique_name("it_warm")});
+  ev::Producer producer(evtest::producer_options("it-warm-producer"));
+  // The broker creates no topic on request (auto.create.topics.enable=false).
+  const std::string missing = ticketing::testing::unique_name("it_warm_missing");
+  CHECK(producer.warm_up({topics[0]}, 10s) == 1);
+  CHECK(producer.warm_up({topics[0], missing}, 3s) == 1);
+  // Produced to at once afterwards.
+  ev::Record record;
+  record.topic = topics[0];
+  record.key = "k";
+  record.value = "{}";
+  auto report = producer.produce(std::move(record)).get();
+  CHECK(report.ok);
+}
