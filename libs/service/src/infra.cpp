@@ -19,6 +19,8 @@ InfraConfig InfraConfig::read(EnvReader& env, const InfraNeeds& needs) {
     c.mysql_url = env.required("MYSQL_URL");
     c.mysql_database = env.str("MYSQL_DATABASE", needs.mysql_database);
     c.mysql_pool_size = static_cast<int>(env.integer("MYSQL_POOL_SIZE", 16, 1, 512));
+    c.mysql_consumer_pool_size =
+        static_cast<int>(env.integer("MYSQL_CONSUMER_POOL_SIZE", 2, 1, 64));
   }
   if (needs.redis) {
     c.redis_url = env.required("REDIS_URL");
@@ -46,6 +48,8 @@ Infra::Infra(const CommonConfig& common, const InfraConfig& config, HealthChecks
     // connects without a default database.
     options.max_size = static_cast<std::size_t>(config.mysql_pool_size);
     mysql_ = std::make_unique<db::Pool>(options);
+    options.max_size = static_cast<std::size_t>(config.mysql_consumer_pool_size);
+    mysql_consumers_ = std::make_unique<db::Pool>(options);
     checks.add("mysql", [p = mysql_.get()] { return p->ping(milliseconds(1000)); });
   }
   if (!config.redis_url.empty()) {
@@ -70,6 +74,11 @@ events::Producer& Infra::producer() {
 db::Pool& Infra::mysql() {
   if (!mysql_) throw std::logic_error("this service has no MariaDB pool");
   return *mysql_;
+}
+
+db::Pool& Infra::mysql_consumers() {
+  if (!mysql_consumers_) throw std::logic_error("this service has no MariaDB pool");
+  return *mysql_consumers_;
 }
 
 redis::Pool& Infra::redis() {

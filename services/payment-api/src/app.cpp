@@ -30,6 +30,7 @@ struct Runtime {
   auth::TokenSigner signer;
   service::QueueTokenAuth tokens;
   std::unique_ptr<Store> store;
+  std::unique_ptr<Store> consumer_store;  // on the consumer's own connections
   std::unique_ptr<outbox::Relay> relay;
   std::unique_ptr<outbox::Pruner> pruner;
   std::unique_ptr<service::ConsumerWorker> worker;
@@ -50,6 +51,8 @@ service::Setup configure(EnvReader& env) {
     auto& pool = host.infra().mysql();
 
     rt->store = std::make_unique<Store>(pool, infra.mysql_database);
+    rt->consumer_store =
+        std::make_unique<Store>(host.infra().mysql_consumers(), infra.mysql_database);
     auto relay_options =
         outbox::relay_options_for(infra.mysql_url, infra.mysql_database,
                                   host.config().common.kafka_bootstrap, std::string(kServiceName));
@@ -74,7 +77,8 @@ service::Setup configure(EnvReader& env) {
         std::vector<std::string>{std::string(events::topics::kReservationHeld),
                                  std::string(events::topics::kReservationCancelled),
                                  std::string(events::topics::kReservationConfirmationFailed)},
-        ReservationEventHandler(*rt->store, *rt->relay, rt->config.trusted_producers), handling);
+        ReservationEventHandler(*rt->consumer_store, *rt->relay, rt->config.trusted_producers),
+        handling);
 
     add_routes(host.router(), *rt->store, rt->config, rt->tokens, *rt->relay, host.ready_gate());
     // The relay and the consumer start once the schema exists.

@@ -116,13 +116,21 @@ struct Runtime {
             std::chrono::milliseconds(5000), std::chrono::milliseconds(5000)}),
         relay(make_relay_options()),
         pruner(make_pruner_options()),
-        store(pool,
-              StoreHooks{
-                  [this] { relay.notify(); },
-                  [this](std::int64_t schedule_id) { cache.invalidate_schedule(schedule_id); }},
-              "reservation-api",
-              StoreOptions{config.hold_release_grace, config.ignore_unknown_reservations}) {
+        consumer_pool(db::PoolOptions{
+            schema_connect(host.config().infra.mysql_url, host.config().infra.mysql_database),
+            static_cast<std::size_t>(host.config().infra.mysql_consumer_pool_size),
+            std::chrono::milliseconds(5000), std::chrono::milliseconds(5000)}),
+        store(pool, store_hooks(), "reservation-api", store_options()),
+        consumer_store(consumer_pool, store_hooks(), "reservation-api", store_options()) {
     host.health().add_liveness("outbox", [this] { return relay.healthy(); });
+  }
+
+  StoreHooks store_hooks() {
+    return StoreHooks{[this] { relay.notify(); },
+                      [this](std::int64_t schedule_id) { cache.invalidate_schedule(schedule_id); }};
+  }
+  [[nodiscard]] StoreOptions store_options() const {
+    return StoreOptions{config.hold_release_grace, config.ignore_unknown_reservations};
   }
 
   outbox::RelayOptions make_relay_options() const {
@@ -165,7 +173,7 @@ struct Runtime {
         host,
         std::vector<std::string>{std::string(events::topics::kPaymentCompleted),
                                  std::string(events::topics::kSeatsExpired)},
-        make_event_handler(store, queue));
+        make_event_handler(consumer_store, queue));
     consumer->start();
   }
 
@@ -219,7 +227,11 @@ struct Runtime {
   db::Pool pool;
   outbox::Relay relay;
   outbox::Pruner pruner;
+  // The event consumer's own connections (MYSQL_CONSUMER_POOL_SIZE): under a
+  // rush the HTTP handlers keep every connection of `pool` busy.
+  db::Pool consumer_pool;
   ReservationStore store;
+  ReservationStore consumer_store;
   std::unique_ptr<service::ConsumerWorker> consumer;
   std::vector<std::jthread> background;
   std::mutex mutex;

@@ -31,6 +31,7 @@ struct InfraConfig {
   std::string mysql_url;
   std::string mysql_database;
   int mysql_pool_size = 16;
+  int mysql_consumer_pool_size = 2;
   std::string redis_url;
   int redis_pool_size = 16;
 
@@ -49,12 +50,17 @@ class Infra {
   Infra& operator=(const Infra&) = delete;
 
   events::Producer& producer();
-  db::Pool& mysql();     // throws std::logic_error when not configured
-  redis::Pool& redis();  // likewise
+  db::Pool& mysql();  // throws std::logic_error when not configured
+  // The event consumer's own few connections (MYSQL_CONSUMER_POOL_SIZE, 2):
+  // under a rush the HTTP handlers keep every connection of mysql() busy, and
+  // a consumer queued behind them delayed confirmations by seconds.
+  db::Pool& mysql_consumers();  // likewise
+  redis::Pool& redis();         // likewise
 
  private:
   std::unique_ptr<events::Producer> producer_;
   std::unique_ptr<db::Pool> mysql_;
+  std::unique_ptr<db::Pool> mysql_consumers_;
   std::unique_ptr<redis::Pool> redis_;
 };
 
