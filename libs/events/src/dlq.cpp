@@ -76,6 +76,19 @@ struct Work {
   bool refetch = false;  // later records of the partition were dropped: seek on release
 };
 
+// From the record's Kafka timestamp (its producer's send) to this loop's
+// poll, and the handler's own time: the consumer's part of the pipeline.
+metrics::Histogram& fetch_delay_histogram(const std::string& topic) {
+  return metrics::global().histogram("events_fetch_delay_seconds",
+                                     "From a record's Kafka timestamp to its poll here, by topic",
+                                     {{"topic", topic}}, metrics::pipeline_buckets());
+}
+metrics::Histogram& handler_histogram(const std::string& topic) {
+  return metrics::global().histogram("events_handler_seconds",
+                                     "One successful handler call, by topic", {{"topic", topic}},
+                                     metrics::pipeline_buckets());
+}
+
 void observe_effect(const Work& w) {
   std::optional<SystemTime> at;
   if (w.envelope) {
@@ -281,7 +294,10 @@ struct HandlingLoop::Impl {
   void attempt(const TopicPartition& tp, Work w, bool paused) {
     Failure f;
     try {
+      const auto started = Clock::now();
       handler(Event{w.msg, w.envelope ? &*w.envelope : nullptr, w.trace_id, w.attempts + 1});
+      handler_histogram(w.msg.topic)
+          .observe(std::chrono::duration<double>(Clock::now() - started).count());
       consumer.store(w.msg);
       ++stats.handled;
       consumed_counter(w.msg.topic, "ok").inc();
@@ -485,6 +501,14 @@ void HandlingLoop::poll_once(std::chrono::milliseconds max_wait) {
   s.apply_gate();  // a retry may have closed it
   s.refresh_stalls();
   auto msg = s.consumer.poll(s.wait_budget(max_wait));
+  if (msg && msg->timestamp_ms > 0) {
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    fetch_delay_histogram(msg->topic)
+        .observe(static_cast<double>(std::max<std::int64_t>(0, now_ms - msg->timestamp_ms)) /
+                 1000.0);
+  }
   if (msg) s.process(std::move(*msg));
   s.settle_dead_letters();
   if (s.options.on_polled) s.options.on_polled(*this);

@@ -33,7 +33,7 @@ struct Runtime {
   std::unique_ptr<Store> consumer_store;  // on the consumer's own connections
   std::unique_ptr<outbox::Relay> relay;
   std::unique_ptr<outbox::Pruner> pruner;
-  std::unique_ptr<service::ConsumerWorker> worker;
+  std::vector<std::unique_ptr<service::ConsumerWorker>> workers;
 
   explicit Runtime(Config c)
       : config(std::move(c)),
@@ -72,13 +72,15 @@ service::Setup configure(EnvReader& env) {
     events::HandlingOptions handling;
     handling.retry.max_infra_attempts = rt->config.consumer_max_attempts;
     handling.retry.max_backoff = rt->config.consumer_max_backoff;
-    rt->worker = std::make_unique<service::ConsumerWorker>(
-        host,
-        std::vector<std::string>{std::string(events::topics::kReservationHeld),
-                                 std::string(events::topics::kReservationCancelled),
-                                 std::string(events::topics::kReservationConfirmationFailed)},
-        ReservationEventHandler(*rt->consumer_store, *rt->relay, rt->config.trusted_producers),
-        handling);
+    for (int i = 0; i < rt->config.consumer_threads; ++i) {
+      rt->workers.push_back(std::make_unique<service::ConsumerWorker>(
+          host,
+          std::vector<std::string>{std::string(events::topics::kReservationHeld),
+                                   std::string(events::topics::kReservationCancelled),
+                                   std::string(events::topics::kReservationConfirmationFailed)},
+          ReservationEventHandler(*rt->consumer_store, *rt->relay, rt->config.trusted_producers),
+          handling));
+    }
 
     add_routes(host.router(), *rt->store, rt->config, rt->tokens, *rt->relay, host.ready_gate());
     // The relay and the consumer start once the schema exists.
@@ -89,14 +91,14 @@ service::Setup configure(EnvReader& env) {
         [rt] {
           rt->relay->start();
           rt->pruner->start();
-          rt->worker->start();
+          for (auto& w : rt->workers) w->start();
         });
 
     // The HTTP server still serves after teardown until host.stop(); the
     // runtime stays alive (shared) with the routes that reference it.
     return [rt] {
       rt->pruner->stop();
-      rt->worker->stop();
+      for (auto& w : rt->workers) w->stop();
       rt->relay->stop();
     };
   };

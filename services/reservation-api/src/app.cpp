@@ -69,6 +69,7 @@ Config Config::read(EnvReader& env) {
   c.outbox_min_round_interval =
       std::chrono::milliseconds(env.integer("OUTBOX_MIN_ROUND_INTERVAL_MS", 0, 0, 1000));
   c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
+  c.consumer_threads = static_cast<int>(env.integer("CONSUMER_THREADS", 3, 1, 32));
   c.prune = outbox::PruneSettings::read(env);
   return c;
 }
@@ -169,12 +170,14 @@ struct Runtime {
   void start_consuming() {
     relay.start();
     pruner.start();
-    consumer = std::make_unique<service::ConsumerWorker>(
-        host,
-        std::vector<std::string>{std::string(events::topics::kPaymentCompleted),
-                                 std::string(events::topics::kSeatsExpired)},
-        make_event_handler(consumer_store, queue));
-    consumer->start();
+    for (int i = 0; i < config.consumer_threads; ++i) {
+      consumers.push_back(std::make_unique<service::ConsumerWorker>(
+          host,
+          std::vector<std::string>{std::string(events::topics::kPaymentCompleted),
+                                   std::string(events::topics::kSeatsExpired)},
+          make_event_handler(consumer_store, queue)));
+      consumers.back()->start();
+    }
   }
 
   void cache_refresh_loop(const std::stop_token& stop) {
@@ -211,7 +214,7 @@ struct Runtime {
     for (auto& t : background) t.request_stop();
     background.clear();  // joins
     pruner.stop();
-    if (consumer) consumer->stop();
+    for (auto& c : consumers) c->stop();
     relay.stop();
   }
 
@@ -232,7 +235,7 @@ struct Runtime {
   db::Pool consumer_pool;
   ReservationStore store;
   ReservationStore consumer_store;
-  std::unique_ptr<service::ConsumerWorker> consumer;
+  std::vector<std::unique_ptr<service::ConsumerWorker>> consumers;
   std::vector<std::jthread> background;
   std::mutex mutex;
   std::condition_variable_any cv;

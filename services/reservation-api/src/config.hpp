@@ -55,6 +55,10 @@ struct Config {
   // Skip a payment.completed whose reservation this database never had,
   // instead of answering confirmation-failed NOT_FOUND.
   bool ignore_unknown_reservations = false;
+  // Members of the consumer group in this process (CONSUMER_THREADS): each
+  // handles the partitions it is given on its own thread, so a burst of
+  // payments on several partitions is not confirmed one after another.
+  int consumer_threads = 3;
   // Pruning of processed_events: DEDUPE_RETENTION_S, PRUNE_*.
   outbox::PruneSettings prune;
 

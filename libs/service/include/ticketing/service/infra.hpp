@@ -31,7 +31,7 @@ struct InfraConfig {
   std::string mysql_url;
   std::string mysql_database;
   int mysql_pool_size = 16;
-  int mysql_consumer_pool_size = 2;
+  int mysql_consumer_pool_size = 3;
   std::string redis_url;
   int redis_pool_size = 16;
 
@@ -51,9 +51,9 @@ class Infra {
 
   events::Producer& producer();
   db::Pool& mysql();  // throws std::logic_error when not configured
-  // The event consumer's own few connections (MYSQL_CONSUMER_POOL_SIZE, 2):
-  // under a rush the HTTP handlers keep every connection of mysql() busy, and
-  // a consumer queued behind them delayed confirmations by seconds.
+  // The event consumer's own few connections (MYSQL_CONSUMER_POOL_SIZE, 3, one per consumer
+  // thread): under a rush the HTTP handlers keep every connection of mysql() busy, and a consumer
+  // queued behind them delayed confirmations by seconds.
   db::Pool& mysql_consumers();  // likewise
   redis::Pool& redis();         // likewise
 
