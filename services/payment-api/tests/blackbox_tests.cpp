@@ -173,6 +173,10 @@ class Fixture {
         {"KAFKA_AUTO_OFFSET_RESET", "latest"},
         {"CONSUMER_MAX_ATTEMPTS", "4"},
         {"CONSUMER_MAX_BACKOFF_MS", "500"},
+        // One group member per process: the two-instance case checks that
+        // the partitions are split between the processes (with three
+        // members each, the first process may keep all three partitions).
+        {"CONSUMER_THREADS", "1"},
         {"PRUNE_INTERVAL_S", "1"},
         // Only this run's events: the topics also carry other runs' records
         // and a live reservation-api's answers (confirmation-failed NOT_FOUND
