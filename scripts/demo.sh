@@ -22,6 +22,9 @@ export HOLD_TTL_SECONDS=${HOLD_TTL_SECONDS:-10}
 export QUEUE_MAX_ACTIVE=${QUEUE_MAX_ACTIVE:-200}
 export QUEUE_ACTIVE_TTL_SECONDS=${QUEUE_ACTIVE_TTL_SECONDS:-30}
 export EXPIRY_TICK_MS=${EXPIRY_TICK_MS:-200}
+# Each API process confirms and records holds on three consumer threads (one
+# per partition), so a burst on several partitions is handled in parallel.
+export CONSUMER_THREADS=${CONSUMER_THREADS:-3}
 # Events of other runs on the shared topics are none of this run's business.
 export IGNORE_UNKNOWN_RESERVATIONS=true
 export RUN_ID INSTANCES=2

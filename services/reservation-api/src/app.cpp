@@ -69,7 +69,7 @@ Config Config::read(EnvReader& env) {
   c.outbox_min_round_interval =
       std::chrono::milliseconds(env.integer("OUTBOX_MIN_ROUND_INTERVAL_MS", 0, 0, 1000));
   c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
-  c.consumer_threads = static_cast<int>(env.integer("CONSUMER_THREADS", 3, 1, 32));
+  c.consumer_threads = static_cast<int>(env.integer("CONSUMER_THREADS", 1, 1, 32));
   c.prune = outbox::PruneSettings::read(env);
   return c;
 }
