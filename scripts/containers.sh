@@ -11,10 +11,11 @@
 #   containers.sh daemon start|stop    a Docker engine: the one that answers, else Debian's
 #                                      dockerd started here (root only), stopped only by us
 #
-# Host ports (loopback only), all overridable: Kafka 47092-47094, reservation-api
-# 47081, payment-api 47082, fake peer data 47500 / control 47501. An empty value
+# Host ports (loopback only), all overridable: Kafka 28092-28094, reservation-api
+# 28081, payment-api 28082, fake peer data 28500 / control 28501. An empty value
 # (e.g. RESERVATION_API_HOST_PORT=) publishes on an ephemeral port instead, which
-# lets that service be scaled too.
+# lets that service be scaled too. The fixed ones sit below the kernel's ephemeral
+# range (32768-60999), where an outgoing connection may hold a port at any moment.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,13 +34,13 @@ export REDIS_IMAGE=${REDIS_IMAGE:-ticketing/redis:$TAG}
 export TOOLS_IMAGE=${TOOLS_IMAGE:-ticketing/tools:$TAG}
 export TICKETING_IMAGE_PREFIX=${TICKETING_IMAGE_PREFIX:-ticketing/}
 export TICKETING_IMAGE_TAG=$TAG
-export KAFKA_HOST_PORT_BASE=${KAFKA_HOST_PORT_BASE:-47092}
+export KAFKA_HOST_PORT_BASE=${KAFKA_HOST_PORT_BASE:-28092}
 export KAFKA_HOST_PORT_2=$((KAFKA_HOST_PORT_BASE + 1)) KAFKA_HOST_PORT_3=$((KAFKA_HOST_PORT_BASE + 2))
-export RESERVATION_API_HOST_PORT=${RESERVATION_API_HOST_PORT-47081}
-export PAYMENT_API_HOST_PORT=${PAYMENT_API_HOST_PORT-47082}
-export FAKE_PEER_HOST_PORT=${FAKE_PEER_HOST_PORT-47500}
-export FAKE_PEER_CONTROL_HOST_PORT=${FAKE_PEER_CONTROL_HOST_PORT-47501}
-export IDP_HOST_PORT=${IDP_HOST_PORT-47600}
+export RESERVATION_API_HOST_PORT=${RESERVATION_API_HOST_PORT-28081}
+export PAYMENT_API_HOST_PORT=${PAYMENT_API_HOST_PORT-28082}
+export FAKE_PEER_HOST_PORT=${FAKE_PEER_HOST_PORT-28500}
+export FAKE_PEER_CONTROL_HOST_PORT=${FAKE_PEER_CONTROL_HOST_PORT-28501}
+export IDP_HOST_PORT=${IDP_HOST_PORT-28600}
 
 # The 28.x client on these machines has no buildx; the engine's classic builder
 # does multi-stage builds fine.

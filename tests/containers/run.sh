@@ -12,7 +12,7 @@ CT="$ROOT/scripts/containers.sh"
 # APIs and the fake peer), so a running `make up-containers` is not touched.
 export COMPOSE_PROJECT_NAME=${CONTAINERS_TEST_PROJECT:-ticketingtest}
 export TICKETING_CONTAINERS_DIR=${CONTAINERS_TEST_STATE:-$ROOT/.local/containers-test}
-export KAFKA_HOST_PORT_BASE=${CONTAINERS_TEST_KAFKA_PORT_BASE:-47192}
+export KAFKA_HOST_PORT_BASE=${CONTAINERS_TEST_KAFKA_PORT_BASE:-28192}
 export RESERVATION_API_HOST_PORT= PAYMENT_API_HOST_PORT= FAKE_PEER_HOST_PORT= FAKE_PEER_CONTROL_HOST_PORT= \
   IDP_HOST_PORT=
 # The compose files read these; the caller's values (e.g. a process-mode
