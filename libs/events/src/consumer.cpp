@@ -237,14 +237,18 @@ std::optional<Message> Consumer::poll(std::chrono::milliseconds timeout) {
 }
 
 bool Consumer::store(const Message& message) {
-  PartitionListPtr list = one_partition(message.topic, message.partition, message.offset + 1);
+  return store(TopicPartition{message.topic, message.partition}, message.offset + 1);
+}
+
+bool Consumer::store(const TopicPartition& partition, std::int64_t next) {
+  PartitionListPtr list = one_partition(partition.topic, partition.partition, next);
   rd_kafka_resp_err_t err = rd_kafka_offsets_store(impl_->rk.get(), list.get());
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = list->elems[0].err;
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     log::warn("offset not stored (partition no longer assigned?)",
-              {{"topic", message.topic},
-               {"partition", std::to_string(message.partition)},
-               {"offset", std::to_string(message.offset)},
+              {{"topic", partition.topic},
+               {"partition", std::to_string(partition.partition)},
+               {"next_offset", std::to_string(next)},
                {"error", err_text(err)}});
     return false;
   }

@@ -198,9 +198,13 @@ struct HandlingLoop::Impl {
       for (const auto& tp : parts) {
         assigned.erase(tp);
         if (gated.erase(tp) > 0) consumer.resume(tp.topic, tp.partition);
-        // Nothing of a revoked partition was stored past its blocked record,
-        // so the next owner gets that record again; forget it here.
-        if (blocked.erase(tp) > 0) {
+        // The next owner starts at the blocked record: its own offset is
+        // stored, to be committed with the revocation. Without it a group
+        // that had committed nothing there would start where
+        // auto.offset.reset says (latest: past the record).
+        if (auto it = blocked.find(tp); it != blocked.end()) {
+          consumer.store(tp, it->second.work.msg.offset);
+          blocked.erase(it);
           ++stats.dropped_on_revoke;
           unstall(tp);
           consumer.resume(tp.topic, tp.partition);

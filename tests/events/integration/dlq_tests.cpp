@@ -331,3 +331,74 @@ TEST_CASE("records backing off when their partition is revoked are handled by th
   c2.close();
   c1.close();
 }
+
+TEST_CASE("a group starting at latest hands a blocked record to the next owner, not past it",
+          "[dlq]") {
+  const std::string base = ticketing::testing::unique_name("it_revoke_latest");
+  evtest::TempTopics topics({base, ev::dlq_topic_for(base)});
+  constexpr std::int32_t kPartitions = 3;
+  constexpr int kEvents = 30;
+  constexpr std::int64_t kWarmUp = 100000;  // payment ids of the warm-up records
+  const std::string group = ticketing::testing::unique_name("it_revoke_latest_group");
+  auto options = evtest::consumer_options(group, {base});
+  options.auto_offset_reset = "latest";  // as the services' groups: nothing committed yet
+
+  ev::Producer producer(evtest::producer_options("it-revoke-latest"));
+  auto publish = [&](std::int64_t id, std::int32_t partition) {
+    ev::Record r =
+        ev::make_event_record(evtest::payment_completed(id, id), ev::event_key(id), base);
+    r.partition = partition;
+    produce_sync(producer, std::move(r));
+  };
+  std::set<std::string> failed_once;
+  std::set<std::string> handled;
+  // Each partition's first record fails once and then waits a minute: the
+  // partitions are blocked, with nothing stored, when the second member comes.
+  auto handler = [&](const ev::Event& e) {
+    const auto id = e.envelope->event_id;
+    if (e.message.value.find("\"paymentId\":" + std::to_string(kWarmUp)) != std::string::npos) {
+      return;
+    }
+    if (failed_once.insert(id).second) throw ticketing::DbError("lock wait timeout", true);
+    handled.insert(id);
+  };
+  ev::HandlingOptions opts;
+  opts.retry.initial_backoff = 60s;
+  ev::Consumer c1(options);
+  ev::HandlingLoop loop1(c1, producer, handler, opts);
+
+  // Warm-up through the bare consumer (nothing stored): c1 has resolved
+  // "latest" on every partition before the records of the test exist.
+  const auto t0 = std::chrono::steady_clock::now();
+  std::set<std::int32_t> seen;
+  while (seen.size() < static_cast<std::size_t>(kPartitions) && evtest::seconds_since(t0) < 60) {
+    for (std::int32_t p = 0; p < kPartitions; ++p) {
+      if (seen.count(p) == 0) publish(kWarmUp, p);
+    }
+    for (int i = 0; i < 5; ++i) {
+      if (auto m = c1.poll(100ms)) seen.insert(m->partition);
+    }
+  }
+  REQUIRE(seen.size() == static_cast<std::size_t>(kPartitions));
+  for (int i = 0; i < 10; ++i) (void)c1.poll(100ms);  // late warm-up copies
+
+  for (int i = 1; i <= kEvents; ++i) publish(i, i % kPartitions);
+  while (loop1.blocked_partitions() < static_cast<std::size_t>(kPartitions) &&
+         evtest::seconds_since(t0) < 90) {
+    loop1.poll_once(50ms);
+  }
+  REQUIRE(loop1.blocked_partitions() == static_cast<std::size_t>(kPartitions));
+  CHECK(handled.empty());
+
+  ev::Consumer c2(options);
+  ev::HandlingLoop loop2(c2, producer, handler, opts);
+  while (handled.size() < static_cast<std::size_t>(kEvents) && evtest::seconds_since(t0) < 150) {
+    loop1.poll_once(50ms);
+    loop2.poll_once(50ms);
+  }
+  CHECK(handled.size() == static_cast<std::size_t>(kEvents));
+  CHECK(loop1.stats().dropped_on_revoke >= 1);
+  CHECK(loop1.stats().dead_lettered + loop2.stats().dead_lettered == 0);
+  c2.close();
+  c1.close();
+}

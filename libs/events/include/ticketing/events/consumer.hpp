@@ -81,6 +81,9 @@ class Consumer {
   // commit. False (and logged) when the partition is no longer assigned: the
   // record will then be delivered again to its new owner.
   bool store(const Message& message);
+  // The same for a partition's next offset: `next` is where its next owner
+  // starts (a record's own offset to have it delivered again).
+  bool store(const TopicPartition& partition, std::int64_t next);
 
   // Commits the stored offsets now (synchronously). Throws KafkaError.
   void commit();
