@@ -341,14 +341,16 @@ TEST_CASE("a group starting at latest hands a blocked record to the next owner, 
   constexpr std::int64_t kWarmUp = 100000;  // payment ids of the warm-up records
   const std::string group = ticketing::testing::unique_name("it_revoke_latest_group");
   auto options = evtest::consumer_options(group, {base});
-  options.auto_offset_reset = "latest";  // as the services' groups: nothing committed yet
+  options.auto_offset_reset = "latest";  // as the test stacks' service groups
 
   ev::Producer producer(evtest::producer_options("it-revoke-latest"));
+  std::int64_t published = 0;
   auto publish = [&](std::int64_t id, std::int32_t partition) {
     ev::Record r =
         ev::make_event_record(evtest::payment_completed(id, id), ev::event_key(id), base);
     r.partition = partition;
     produce_sync(producer, std::move(r));
+    ++published;
   };
   std::set<std::string> failed_once;
   std::set<std::string> handled;
@@ -399,6 +401,13 @@ TEST_CASE("a group starting at latest hands a blocked record to the next owner, 
   CHECK(handled.size() == static_cast<std::size_t>(kEvents));
   CHECK(loop1.stats().dropped_on_revoke >= 1);
   CHECK(loop1.stats().dead_lettered + loop2.stats().dead_lettered == 0);
+  // the group's committed offsets cover every record on the topic
+  c1.commit();
+  c2.commit();
+  std::int64_t committed = 0;
+  for (std::int32_t p = 0; p < kPartitions; ++p)
+    committed += c1.committed(base, p, 10s).value_or(0);
+  CHECK(committed == published);
   c2.close();
   c1.close();
 }
