@@ -114,7 +114,19 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
 }
 
 void Router::add(std::string method, std::string pattern, InlineFirst route_handlers) {
-  Handler& handler = route_handlers.handler;
+  Route route;
+  route.handler = std::move(route_handlers.handler);
+  route.fast = std::move(route_handlers.fast);
+  add_route(std::move(method), std::move(pattern), std::move(route));
+}
+
+void Router::add(std::string method, std::string pattern, Parking parking) {
+  Route route;
+  route.parking = std::move(parking.handler);
+  add_route(std::move(method), std::move(pattern), std::move(route));
+}
+
+void Router::add_route(std::string method, std::string pattern, Route route) {
   if (method.empty() ||
       !std::all_of(method.begin(), method.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
     throw std::invalid_argument("route method must be upper-case letters: '" + method + "'");
@@ -122,8 +134,8 @@ void Router::add(std::string method, std::string pattern, InlineFirst route_hand
   if (pattern.empty() || pattern.front() != '/') {
     throw std::invalid_argument("route pattern must start with '/': '" + pattern + "'");
   }
-  if (!handler) throw std::invalid_argument("route " + method + " " + pattern + " has no handler");
-  Route route;
+  if (!route.handler && !route.parking)
+    throw std::invalid_argument("route " + method + " " + pattern + " has no handler");
   for (auto seg : split_path(pattern)) {
     Segment s;
     if (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}') {
@@ -158,8 +170,6 @@ void Router::add(std::string method, std::string pattern, InlineFirst route_hand
   }
   route.method = std::move(method);
   route.pattern = std::move(pattern);
-  route.handler = std::move(handler);
-  route.fast = std::move(route_handlers.fast);
   routes_.push_back(std::move(route));
 }
 
@@ -205,6 +215,7 @@ RouteMatch Router::match(std::string_view method, std::string_view path) const {
     result.kind = RouteMatch::Kind::kFound;
     result.handler = &best->handler;
     if (best->fast) result.fast = &best->fast;
+    if (best->parking) result.parking = &best->parking;
     result.pattern = best->pattern;
     for (std::size_t i = 0; i < segments.size(); ++i) {
       if (best->segments[i].param) result.params[best->segments[i].text] = std::move(segments[i]);

@@ -116,6 +116,32 @@ bool reserved_header(std::string_view name) {
 
 }  // namespace
 
+// A parked request: the answer, and a timer on the connection's strand that
+// the connection coroutine waits on. `closed` is set under `mu` by that
+// coroutine when it stops listening (answer taken, client gone, stop, park
+// limit), so answer() never touches the timer of a finished connection.
+struct Later::State {
+  explicit State(const net::any_io_executor& strand) : timer(strand) {}
+  std::mutex mu;
+  std::optional<Response> response;
+  bool closed = false;
+  net::steady_timer timer;
+};
+
+void Later::answer(Response response) const {
+  if (!state_) return;
+  std::lock_guard lk(state_->mu);
+  if (state_->closed || state_->response) return;
+  state_->response = std::move(response);
+  net::post(state_->timer.get_executor(), [s = state_] { s->timer.cancel(); });
+}
+
+bool Later::done() const {
+  if (!state_) return true;
+  std::lock_guard lk(state_->mu);
+  return state_->closed || state_->response.has_value();
+}
+
 struct Server::Impl {
   struct Conn {
     explicit Conn(tcp::socket s, std::uint64_t conn_id) : stream(std::move(s)), id(conn_id) {}
@@ -125,6 +151,8 @@ struct Server::Impl {
     // Waiting for the first byte of a request; stop() may close it. Only
     // touched on the connection's strand.
     bool idle = true;
+    // The parked request's state while it waits (Parking routes); strand only.
+    std::shared_ptr<Later::State> parked;
   };
 
   Impl(ServerOptions o, Router r) : opts(std::move(o)), router(std::move(r)) {}
@@ -224,12 +252,16 @@ struct Server::Impl {
     });
     for_each_conn([](Conn& c) {
       if (c.idle) c.stream.close();
+      if (c.parked) c.parked->timer.cancel();  // answered 503 SHUTTING_DOWN
     });
     {
       std::unique_lock ul(conns_mu);
       conns_cv.wait_until(ul, deadline, [this] { return conns.empty(); });
     }
-    for_each_conn([](Conn& c) { c.stream.close(); });
+    for_each_conn([](Conn& c) {
+      c.stream.close();
+      if (c.parked) c.parked->timer.cancel();
+    });
     // Handlers cannot be interrupted: wait for the running ones. Their
     // connections are closed, so their responses are dropped.
     pool->join();
@@ -387,32 +419,36 @@ struct Server::Impl {
     key.reserve(route.size() + label.size() + 8);
     key.append(route).append(1, ' ').append(label).append(1, ' ').append(std::to_string(status));
     metrics::Counter* counter = nullptr;
-    metrics::Histogram* histogram = nullptr;
     {
       std::lock_guard lk(metrics_mu);
       if (auto it = counters.find(key); it != counters.end()) counter = it->second;
-      if (seconds >= 0) {
-        if (auto it = histograms.find(std::string(route)); it != histograms.end())
-          histogram = it->second;
-      }
     }
-    auto& registry = metrics::global();
     if (counter == nullptr) {
-      counter =
-          &registry.counter("http_requests_total", "HTTP requests by route, method and status",
-                            {{"server", opts.name},
-                             {"route", std::string(route)},
-                             {"method", label},
-                             {"status", std::to_string(status)}});
+      counter = &metrics::global().counter("http_requests_total",
+                                           "HTTP requests by route, method and status",
+                                           {{"server", opts.name},
+                                            {"route", std::string(route)},
+                                            {"method", label},
+                                            {"status", std::to_string(status)}});
       std::lock_guard lk(metrics_mu);
       counters.emplace(std::move(key), counter);
     }
     counter->inc();
-    if (seconds < 0) return;
+    if (seconds >= 0) observe(route, seconds);
+  }
+
+  void observe(std::string_view route, double seconds) {
+    metrics::Histogram* histogram = nullptr;
+    {
+      std::lock_guard lk(metrics_mu);
+      if (auto it = histograms.find(std::string(route)); it != histograms.end())
+        histogram = it->second;
+    }
     if (histogram == nullptr) {
-      histogram = &registry.histogram("http_request_duration_seconds",
-                                      "HTTP request latency from parsed request to response ready",
-                                      {{"server", opts.name}, {"route", std::string(route)}});
+      histogram =
+          &metrics::global().histogram("http_request_duration_seconds",
+                                       "HTTP request latency from parsed request to response ready",
+                                       {{"server", opts.name}, {"route", std::string(route)}});
       std::lock_guard lk(metrics_mu);
       histograms.emplace(std::string(route), histogram);
     }
@@ -461,6 +497,55 @@ struct Server::Impl {
           co_return invoke(handler, request, route);
         },
         kAwait);
+  }
+
+  // A Parking route: the handler runs on the pool; when it leaves the answer
+  // to its Later, wait on the strand (no thread held) until answer(), stop()
+  // or the park limit. `parked` tells the caller to time it apart.
+  net::awaitable<Response> park(Conn& c, const ParkingHandler& handler, const Request& request,
+                                std::string_view route, bool& parked) {
+    auto state = std::make_shared<Later::State>(c.stream.get_executor());
+    Later later(state);
+    std::optional<Response> now = co_await net::co_spawn(
+        pool->get_executor(),
+        [this, &handler, &request, route, &later]() -> net::awaitable<std::optional<Response>> {
+          co_return invoke_guarded([&](const Request& r) { return handler(r, later); }, request,
+                                   route);
+        },
+        kAwait);
+    if (now) {
+      close_parked(*state);
+      co_return std::move(*now);
+    }
+    parked = true;
+    c.parked = state;
+    state->timer.expires_after(opts.park_limit);
+    {
+      std::unique_lock lk(state->mu);
+      // Answered (and the cancel posted) before the wait could start: take it.
+      if (!state->response && !stopping) {
+        lk.unlock();
+        beast::error_code ec;
+        co_await state->timer.async_wait(with_ec(ec));
+      }
+    }
+    c.parked.reset();
+    if (auto answered = close_parked(*state)) co_return std::move(*answered);
+    if (stopping) {
+      auto res = Response::error(503, "SHUTTING_DOWN", "the server is stopping, retry");
+      res.headers.emplace_back("Retry-After", "1");
+      co_return res;
+    }
+    log::error("http parked request not answered in time",
+               {{"server", opts.name}, {"route", std::string(route)}});
+    co_return Response::error(503, "LONG_POLL_UNANSWERED", "no answer in time, retry");
+  }
+
+  // Nobody listens to the Later any more; returns its answer, if any.
+  static std::optional<Response> close_parked(Later::State& state) {
+    std::lock_guard lk(state.mu);
+    state.closed = true;
+    return std::exchange(state.response, std::nullopt);
   }
 
   net::awaitable<void> write_and_close(Conn& c, Response res, std::string_view route) {
@@ -583,12 +668,15 @@ struct Server::Impl {
       Request request = to_request(raw, c.remote);
       RouteMatch match = router.match(request.method, request.path);
       Response response;
+      bool parked = false;
       std::string_view route = kUnmatchedRoute;
       switch (match.kind) {
         case RouteMatch::Kind::kFound:
           route = match.pattern;
           request.params = std::move(match.params);
-          if (match.fast != nullptr) {
+          if (match.parking != nullptr) {
+            response = co_await park(c, *match.parking, request, route, parked);
+          } else if (match.fast != nullptr) {
             // Opt-in: answered on this I/O thread when the fast path can.
             std::optional<Response> quick = invoke_guarded(*match.fast, request, route);
             if (quick) {
@@ -616,7 +704,12 @@ struct Server::Impl {
       // Recorded before the write: latency of the server, not of the
       // client's reading, and visible once the client has the response.
       std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_at;
-      count(route, request.method, response.status, took.count());
+      if (parked) {
+        count(route, request.method, response.status, -1);
+        observe(std::string(route) + " (parked)", took.count());
+      } else {
+        count(route, request.method, response.status, took.count());
+      }
       c.stream.expires_after(opts.write_timeout);
       if (response.shared_body && response.status != 204 && response.status != 304) {
         auto out = make_shared_response(response, version, keep_alive);

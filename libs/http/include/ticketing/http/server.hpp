@@ -72,12 +72,42 @@ struct InlineFirst {
   Handler handler;
 };
 
+// A response given later, from any thread: the handle of a parked request
+// (long poll, see Parking). answer() takes effect once; later calls, and calls
+// after the connection is gone or the server stopped, do nothing. Copies
+// share the same request. Holding one after the Server is destroyed is a bug.
+class Later {
+ public:
+  struct State;  // defined by the server
+  Later() = default;
+  explicit Later(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  void answer(Response response) const;
+  // True once answered, or once the server gave up on the request (client
+  // gone, server stopping, park limit): nobody is listening any more.
+  [[nodiscard]] bool done() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// A route that may answer later (long poll): the handler runs on the handler
+// pool like any other; it returns a Response to answer at once, or nullopt
+// after handing `later` to something that will answer it (e.g. a watcher
+// thread). The connection waits without holding a handler thread, for at
+// most ServerOptions::park_limit (then 503 LONG_POLL_UNANSWERED); a stopping
+// server answers parked requests with 503 SHUTTING_DOWN and Retry-After.
+using ParkingHandler = std::function<std::optional<Response>(const Request&, const Later&)>;
+struct Parking {
+  ParkingHandler handler;
+};
+
 // Result of Router::match; pattern points into the Router.
 struct RouteMatch {
   enum class Kind { kFound, kNotFound, kMethodNotAllowed };
   Kind kind = Kind::kNotFound;
   const Handler* handler = nullptr;           // kFound only
   const FastHandler* fast = nullptr;          // kFound, when the route has a fast path
+  const ParkingHandler* parking = nullptr;    // kFound, for a Parking route (handler is null)
   std::string_view pattern;                   // kFound only, e.g. "/v1/reservations/{id}"
   std::map<std::string, std::string> params;  // kFound only
   std::string allow;                          // kMethodNotAllowed only, e.g. "GET, POST"
@@ -94,6 +124,8 @@ class Router {
   void add(std::string method, std::string pattern, Handler handler);
   // A route with a fast path (see InlineFirst); `route.fast` may be empty.
   void add(std::string method, std::string pattern, InlineFirst route);
+  // A route that may answer later (see Parking).
+  void add(std::string method, std::string pattern, Parking route);
   [[nodiscard]] RouteMatch match(std::string_view method, std::string_view path) const;
   [[nodiscard]] bool empty() const noexcept { return routes_.empty(); }
   // Every route as added: method and pattern, in the order of add().
@@ -112,9 +144,11 @@ class Router {
     std::string method;
     std::string pattern;
     std::vector<Segment> segments;
-    Handler handler;
-    FastHandler fast;  // empty: none
+    Handler handler;         // empty for a Parking route
+    FastHandler fast;        // empty: none
+    ParkingHandler parking;  // empty: not a Parking route
   };
+  void add_route(std::string method, std::string pattern, Route route);
   std::vector<Route> routes_;
 };
 
@@ -134,6 +168,8 @@ struct ServerOptions {
   // Keep-alive: how long a connection may sit between requests.
   std::chrono::milliseconds idle_timeout{30000};
   std::size_t max_connections = 10000;
+  // Longest a parked request (Parking route) waits for its answer.
+  std::chrono::milliseconds park_limit{60000};
   std::string name = "http";  // metrics label `server` and Server header
 };
 
@@ -149,6 +185,11 @@ struct ServerOptions {
 //   as a handler thread is free, served.
 // - Opt-in per route (InlineFirst): a non-blocking fast path runs on the I/O
 //   thread first and only its misses are handed to the pool.
+// - Parking routes (long polls): the handler runs on the pool and may leave
+//   the answer to a Later; the connection coroutine then waits on a timer on
+//   its strand, holding no thread. Parked answers are timed under the route
+//   label "<pattern> (parked)", so waiting by design does not blur the
+//   route's latency.
 // - Handler exceptions: ticketing::InfraError -> 503 DEPENDENCY_UNAVAILABLE
 //   with Retry-After: 1; anything else -> 500 INTERNAL, logged.
 // - Metrics in metrics::global(): http_requests_total{server,route,method,status}
