@@ -11,6 +11,7 @@
 #include "http/routes.hpp"
 #include "store/catalogue_cache.hpp"
 #include "store/queue_store.hpp"
+#include "store/queue_watch.hpp"
 #include "store/reservation_store.hpp"
 #include "store/schema.hpp"
 #include "ticketing/common/error.hpp"
@@ -56,6 +57,12 @@ Config Config::read(EnvReader& env) {
       std::chrono::seconds(env.integer("QUEUE_WAITING_TTL_SECONDS", 120, 1, 86400));
   c.promote_interval =
       std::chrono::milliseconds(env.integer("QUEUE_PROMOTE_INTERVAL_MS", 200, 10, 10000));
+  c.queue_long_poll_max =
+      std::min(std::chrono::seconds(env.integer("QUEUE_LONG_POLL_MAX_SECONDS", 30, 0, 300)),
+               c.queue_waiting_ttl / 2);
+  c.queue_watch_interval =
+      std::chrono::milliseconds(env.integer("QUEUE_WATCH_INTERVAL_MS", 50, 10, 5000));
+  c.queue_long_poll_max_parked = env.integer("QUEUE_LONG_POLL_MAX_PARKED", 20000, 0, 1000000);
   c.hold_ttl = std::chrono::seconds(env.integer("HOLD_TTL_SECONDS", 300, 1, 86400));
   c.hold_release_grace =
       std::chrono::seconds(env.integer("HOLD_RELEASE_GRACE_SECONDS", 10, 0, 3600));
@@ -69,7 +76,7 @@ Config Config::read(EnvReader& env) {
   c.outbox_min_round_interval =
       std::chrono::milliseconds(env.integer("OUTBOX_MIN_ROUND_INTERVAL_MS", 0, 0, 1000));
   c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
-  c.consumer_threads = static_cast<int>(env.integer("CONSUMER_THREADS", 1, 1, 32));
+  c.consumer_threads = static_cast<int>(env.integer("CONSUMER_THREADS", 3, 1, 32));
   c.prune = outbox::PruneSettings::read(env);
   return c;
 }
@@ -109,6 +116,9 @@ struct Runtime {
         receipts(config.token_secret),
         throttle(host.infra().redis(), config.redis_prefix),
         queue(host.infra().redis(), queue_options(config)),
+        watch(queue,
+              QueueWatchOptions{config.queue_watch_interval,
+                                static_cast<std::size_t>(config.queue_long_poll_max_parked), 1000}),
         cache(host.infra().redis(), config.redis_prefix, config.cache_ttl,
               config.catalogue_local_max_stale),
         pool(db::PoolOptions{
@@ -162,6 +172,7 @@ struct Runtime {
         [this] { return migrate(host.infra().mysql(), host.config().infra.mysql_database); },
         [this] { start_consuming(); });
     background.emplace_back([this](const std::stop_token& stop) { promote_loop(stop); });
+    watch.start();
     if (cache.local_enabled()) {
       background.emplace_back([this](const std::stop_token& stop) { cache_refresh_loop(stop); });
     }
@@ -211,6 +222,7 @@ struct Runtime {
   // After the host's start-up sequence has stopped (run_service), so no
   // consumer is being started meanwhile.
   void shutdown() {
+    watch.stop();  // parked long polls answered while the server still runs
     for (auto& t : background) t.request_stop();
     background.clear();  // joins
     pruner.stop();
@@ -226,6 +238,7 @@ struct Runtime {
   auth::HoldReceipts receipts;
   service::Throttle throttle;
   QueueStore queue;
+  QueueWatch watch;
   CatalogueCache cache;
   db::Pool pool;
   outbox::Relay relay;
@@ -247,9 +260,9 @@ service::Setup configure(EnvReader& env) {
   auto config = Config::read(env);
   return [config](service::ServiceHost& host) {
     auto rt = std::make_shared<Runtime>(host, config);
-    add_routes(host.router(),
-               ApiDeps{rt->config, rt->id_tokens, rt->signer, rt->tokens, rt->receipts,
-                       rt->throttle, rt->queue, rt->store, rt->cache, host.ready_gate()});
+    add_routes(host.router(), ApiDeps{rt->config, rt->id_tokens, rt->signer, rt->tokens,
+                                      rt->receipts, rt->throttle, rt->queue, rt->watch, rt->store,
+                                      rt->cache, host.ready_gate()});
     rt->start();
     return service::Teardown([rt] { rt->shutdown(); });
   };

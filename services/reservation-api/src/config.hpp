@@ -37,6 +37,14 @@ struct Config {
   std::int64_t queue_max_waiting = 200000;
   std::chrono::seconds queue_waiting_ttl{120};
   std::chrono::milliseconds promote_interval{200};
+  // Long polls of GET /v1/queue/status: the longest waitSeconds accepted
+  // (QUEUE_LONG_POLL_MAX_SECONDS, at most half the waiting TTL, so a parked
+  // user keeps their place), how often parked ones are looked at
+  // (QUEUE_WATCH_INTERVAL_MS) and how many may be parked per process
+  // (QUEUE_LONG_POLL_MAX_PARKED; beyond, the place is answered at once).
+  std::chrono::seconds queue_long_poll_max{30};
+  std::chrono::milliseconds queue_watch_interval{50};
+  std::int64_t queue_long_poll_max_parked = 20000;
   std::chrono::seconds hold_ttl{300};
   // Seats are released this long after a hold's expiresAt (payments are
   // still refused at expiresAt): a payment made in time confirms the hold
@@ -58,10 +66,8 @@ struct Config {
   // Members of the consumer group in this process (CONSUMER_THREADS): each
   // handles the partitions it is given on its own thread, so a burst of
   // payments on several partitions is not confirmed one after another.
-  // make demo runs 3; the default stays 1 until a record blocked in a retry
-  // survives a rebalance in a group that has committed nothing yet (see
-  // docs/design/high-volume.md).
-  int consumer_threads = 1;
+  // See docs/design/high-volume.md.
+  int consumer_threads = 3;
   // Pruning of processed_events: DEDUPE_RETENTION_S, PRUNE_*.
   outbox::PruneSettings prune;
 

@@ -1,6 +1,8 @@
 // reservation-api as a black box over HTTP, MariaDB rows and Kafka records.
 #include <catch2/catch.hpp>
 
+#include <future>
+
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -253,6 +255,82 @@ TEST_CASE("waiting queue: bounded length, and a waiting place lapses when nobody
   CHECK(enter(base + 5).status == 201);
   // The user's key and token carry a TTL: nothing stays in Redis for ever.
   CHECK(svc.redis_int({"TTL", svc.prefix() + "user:" + std::to_string(base + 5)}) > 0);
+}
+
+TEST_CASE("waiting queue: long polls answer on admission, on a move or at their deadline") {
+  // One place, lapsing after 4 s; two handler threads for three parked polls.
+  rt::Service svc("longpoll", {{"QUEUE_MAX_ACTIVE", "1"},
+                               {"QUEUE_ACTIVE_TTL_SECONDS", "4"},
+                               {"RATE_LIMIT_STATUS_USER", "off"},
+                               {"HTTP_THREADS", "2"}});
+  auto base = rt::unique_user();
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 6; ++i) tokens.push_back(svc.token(base + i));  // 0 active, 1-5 waiting
+  using Clock = std::chrono::steady_clock;
+  struct Polled {
+    rt::Response r;
+    double seconds = 0;
+    int order = 0;
+  };
+  std::atomic<int> answered{0};
+  auto poll = [&](std::size_t user, const std::string& query) {
+    return std::async(std::launch::async, [&, user, query] {
+      auto t0 = Clock::now();
+      Polled p{svc.call("GET", "/v1/queue/status" + query, "", tokens[user])};
+      p.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      p.order = ++answered;
+      return p;
+    });
+  };
+  auto admission = poll(1, "?waitSeconds=12&position=1");  // only when admitted
+  auto any_move = poll(2, "?waitSeconds=12");              // on any move of the place
+  auto deadline = poll(5, "?waitSeconds=2&position=1");    // nothing moves within 2 s
+  std::this_thread::sleep_for(300ms);
+  // The parked polls hold no handler thread: a plain status call is served meanwhile.
+  auto now = svc.call("GET", "/v1/queue/status", "", tokens[4]);
+  REQUIRE(now.status == 200);
+  CHECK(rt::json(now.body)["position"].GetInt64() == 4);
+  CHECK(answered == 0);
+  // A client whose last position is stale (larger) is answered at once.
+  auto stale = svc.call("GET", "/v1/queue/status?waitSeconds=12&position=9", "", tokens[3]);
+  REQUIRE(stale.status == 200);
+  CHECK(rt::json(stale.body)["position"].GetInt64() == 3);
+  CHECK(answered == 0);
+  CHECK(svc.metrics().find("reservation_queue_long_polls 3") != std::string::npos);
+
+  auto d = deadline.get();
+  REQUIRE(d.r.status == 200);
+  CHECK(std::string(rt::json(d.r.body)["status"].GetString()) == "WAITING");
+  CHECK(rt::json(d.r.body)["position"].GetInt64() == 5);
+  CHECK(d.seconds >= 1.8);
+  CHECK(d.order == 1);
+
+  // User 0's place lapses after 4 s: user 1 is admitted, everyone moves up one.
+  auto a = admission.get();
+  auto m = any_move.get();
+  REQUIRE(a.r.status == 200);
+  CHECK(std::string(rt::json(a.r.body)["status"].GetString()) == "ACTIVE");
+  REQUIRE(m.r.status == 200);
+  CHECK(std::string(rt::json(m.r.body)["status"].GetString()) == "WAITING");
+  CHECK(rt::json(m.r.body)["position"].GetInt64() == 1);
+  CHECK(a.seconds < 10);  // on the move, not at the 12 s deadline
+  CHECK(m.seconds < 10);
+  auto text = svc.metrics();
+  CHECK(text.find(R"(reservation_queue_long_poll_answers_total{reason="deadline"} 1)") !=
+        std::string::npos);
+  CHECK(text.find(R"(reservation_queue_long_poll_answers_total{reason="state"} 1)") !=
+        std::string::npos);
+  CHECK(text.find(R"(reservation_queue_long_poll_answers_total{reason="position"} 1)") !=
+        std::string::npos);
+
+  // Bad parameters: 400 VALIDATION_FAILED naming the parameter.
+  for (const char* q : {"?waitSeconds=abc", "?waitSeconds=-1", "?waitSeconds=301",
+                        "?waitSeconds=99999999999999999999", "?waitSeconds=5&position=0",
+                        "?waitSeconds=5&position=x"}) {
+    auto r = svc.call("GET", std::string("/v1/queue/status") + q, "", tokens[4]);
+    CHECK(r.status == 400);
+    CHECK(r.body.find("VALIDATION_FAILED") != std::string::npos);
+  }
 }
 
 TEST_CASE("authorization: owner only, signed tokens, active queue place") {

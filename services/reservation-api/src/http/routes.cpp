@@ -13,6 +13,7 @@
 #include "http/outcomes.hpp"
 #include "store/catalogue_cache.hpp"
 #include "store/queue_store.hpp"
+#include "store/queue_watch.hpp"
 #include "store/reservation_store.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/ids.hpp"
@@ -125,6 +126,44 @@ Response reservation_json(int status, const ReservationView& r,
   return Response::json(status, w.str());
 }
 
+Response queue_json(int status, const std::string& token, std::int64_t user_id,
+                    const QueueStatus& st, double seconds_per_place) {
+  auto wait = st.state == QueueState::kWaiting
+                  ? static_cast<std::int64_t>(
+                        std::ceil(static_cast<double>(st.position) * seconds_per_place))
+                  : 0;
+  ticketing::JsonWriter w;
+  w.start_object()
+      .key("token")
+      .string(token)
+      .key("userId")
+      .integer(user_id)
+      .key("status")
+      .string(state_name(st.state))
+      .key("position")
+      .integer(st.position)
+      .key("estimatedWaitSeconds")
+      .integer(wait)
+      .end_object();
+  return Response::json(status, w.str());
+}
+
+// A whole number in [min, max] from the query, or nullopt when absent;
+// a 400 VALIDATION_FAILED naming the parameter when malformed.
+Checked<std::optional<std::int64_t>> query_integer(const Request& req, const char* name,
+                                                   std::int64_t min, std::int64_t max) {
+  auto raw = req.query_param(name);
+  if (!raw) return std::optional<std::int64_t>{};
+  std::int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), v);
+  if (ec != std::errc{} || ptr != raw->data() + raw->size() || v < min || v > max) {
+    return Response::error(400, "VALIDATION_FAILED",
+                           std::string(name) + " must be a whole number from " +
+                               std::to_string(min) + " to " + std::to_string(max));
+  }
+  return std::optional<std::int64_t>{v};
+}
+
 class Api {
  public:
   explicit Api(const ApiDeps& d) : d_(d) {}
@@ -153,29 +192,10 @@ class Api {
   }
 
   // --- queue -------------------------------------------------------------
-  Response queue_json(int status, const std::string& token, std::int64_t user_id,
-                      const QueueStatus& st) const {
-    // A place frees up on average every active_ttl / max_active seconds.
-    auto per_place = static_cast<double>(d_.config.queue_active_ttl.count()) /
-                     static_cast<double>(std::max<std::int64_t>(1, d_.config.queue_max_active));
-    auto wait =
-        st.state == QueueState::kWaiting
-            ? static_cast<std::int64_t>(std::ceil(static_cast<double>(st.position) * per_place))
-            : 0;
-    ticketing::JsonWriter w;
-    w.start_object()
-        .key("token")
-        .string(token)
-        .key("userId")
-        .integer(user_id)
-        .key("status")
-        .string(state_name(st.state))
-        .key("position")
-        .integer(st.position)
-        .key("estimatedWaitSeconds")
-        .integer(wait)
-        .end_object();
-    return Response::json(status, w.str());
+  // A place frees up on average every active_ttl / max_active seconds.
+  [[nodiscard]] double seconds_per_place() const {
+    return static_cast<double>(d_.config.queue_active_ttl.count()) /
+           static_cast<double>(std::max<std::int64_t>(1, d_.config.queue_max_active));
   }
 
   // The caller proves who they are with the identity provider's ID token;
@@ -229,21 +249,58 @@ class Api {
       if (auto* c = std::get_if<auth::TokenClaims>(&existing)) token_id = c->token_id;
     }
     auto st = d_.queue.status(token_id);
-    return queue_json(entered.created ? 201 : 200, token, user, st);
+    return queue_json(entered.created ? 201 : 200, token, user, st, seconds_per_place());
   }
 
-  Response queue_status(const Request& req) const {
-    return with(authenticated(req), [&](const auth::TokenClaims& claims) {
-      if (auto r = throttled(d_.config.limits.status_user, d_.config.limits.status_client,
-                             claims.user_id, req))
-        return *r;
-      auto st = d_.queue.status(claims.token_id);
-      if (st.state == QueueState::kExpired || st.user_id != claims.user_id) {
-        return answer(ApiError::kTokenLapsed);
-      }
-      return queue_json(200, std::string(*auth::bearer_token(req.header("authorization"))),
-                        claims.user_id, st);
-    });
+  // GET /v1/queue/status[?waitSeconds=N[&position=P]]. Without waitSeconds
+  // (or 0) the live place at once. With it, a long poll: answered once the
+  // position is below P (default: the current one, i.e. on any move), the
+  // place is ACTIVE or ended, or N seconds have passed (QueueWatch), without
+  // holding a handler thread meanwhile.
+  std::optional<Response> queue_status(const Request& req, const http::Later& later) const {
+    auto checked = authenticated(req);
+    if (auto* refused = std::get_if<Response>(&checked)) return std::move(*refused);
+    const auto& claims = std::get<auth::TokenClaims>(checked);
+    if (auto r = throttled(d_.config.limits.status_user, d_.config.limits.status_client,
+                           claims.user_id, req))
+      return *r;
+    // Up to 300 accepted; longer than QUEUE_LONG_POLL_MAX_SECONDS is shortened to it.
+    auto wait = query_integer(req, "waitSeconds", 0, 300);
+    if (auto* bad = std::get_if<Response>(&wait)) return std::move(*bad);
+    auto below = query_integer(req, "position", 1, std::numeric_limits<std::int64_t>::max());
+    if (auto* bad = std::get_if<Response>(&below)) return std::move(*bad);
+
+    auto st = d_.queue.status(claims.token_id);
+    if (st.state == QueueState::kExpired || st.user_id != claims.user_id) {
+      return answer(ApiError::kTokenLapsed);
+    }
+    std::string token(*auth::bearer_token(req.header("authorization")));
+    const auto seconds = std::min(std::get<std::optional<std::int64_t>>(wait).value_or(0),
+                                  static_cast<std::int64_t>(d_.config.queue_long_poll_max.count()));
+    const auto position = std::get<std::optional<std::int64_t>>(below).value_or(st.position);
+    if (seconds == 0 || st.state != QueueState::kWaiting || st.position < position) {
+      return queue_json(200, token, claims.user_id, st, seconds_per_place());
+    }
+    auto user = claims.user_id;
+    auto per_place = seconds_per_place();
+    bool parked = d_.watch.park(QueueWatch::Waiter{
+        claims.token_id, position, st,
+        std::chrono::steady_clock::now() + std::chrono::seconds(seconds),
+        [later, token, user, per_place](const std::optional<QueueStatus>& now) {
+          if (!now) {
+            auto res = Response::error(503, "DEPENDENCY_UNAVAILABLE",
+                                       "a dependency is unavailable, retry later");
+            res.headers.emplace_back("Retry-After", "1");
+            later.answer(std::move(res));
+          } else if (now->state == QueueState::kExpired || now->user_id != user) {
+            later.answer(answer(ApiError::kTokenLapsed));
+          } else {
+            later.answer(queue_json(200, token, user, *now, per_place));
+          }
+        }});
+    // Too many parked already: the place as it is now; the client asks again.
+    if (!parked) return queue_json(200, token, claims.user_id, st, per_place);
+    return std::nullopt;
   }
 
   // An ACTIVE caller and the path's {id} (400 naming `what` when malformed).
@@ -445,7 +502,10 @@ void add_routes(http::Router& router, const ApiDeps& deps) {
   const auto& gate = deps.ready;
   // The queue needs only Redis: served while the schema is being migrated.
   router.add("POST", "/v1/queue/tokens", [api](const Request& r) { return api->issue_token(r); });
-  router.add("GET", "/v1/queue/status", [api](const Request& r) { return api->queue_status(r); });
+  router.add("GET", "/v1/queue/status",
+             http::Parking{[api](const Request& r, const http::Later& later) {
+               return api->queue_status(r, later);
+             }});
   // Everything else reads or writes the schema: checked first (the caller,
   // then the request), then the ready gate (ReadyGate::gated), then the
   // route. Catalogue reads are answered on the I/O thread from the

@@ -14,6 +14,7 @@ class Router;
 namespace ticketing::reservation {
 
 class QueueStore;
+class QueueWatch;
 class ReservationStore;
 class CatalogueCache;
 
@@ -25,6 +26,7 @@ struct ApiDeps {
   const auth::HoldReceipts& receipts;     // holdReceipt of a HELD reservation
   const service::Throttle& throttle;      // config.limits, in Redis
   QueueStore& queue;
+  QueueWatch& watch;  // long polls of GET /v1/queue/status
   ReservationStore& store;
   CatalogueCache& cache;
   const service::ReadyGate& ready;  // open once migrations are applied

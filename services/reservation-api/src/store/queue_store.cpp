@@ -9,7 +9,8 @@ namespace ticketing::reservation {
 namespace {
 
 // Shared Lua prelude: eviction of lapsed tokens and admission in arrival order.
-// KEYS[1] = waiting, KEYS[2] = active, KEYS[3] = seq, KEYS[4] = seen;
+// KEYS[1] = waiting, KEYS[2] = active, KEYS[3] = seq, KEYS[4] = seen,
+// KEYS[5] = left (how many ever left the waiting set: admitted, lapsed or ended);
 // ARGV[1] = prefix, ARGV[2] = now ms, ARGV[3] = max active, ARGV[4] = active
 // ttl ms, ARGV[5] = max waiting, ARGV[6] = waiting ttl ms, ARGV[7] = token
 // lifetime s; a script's own arguments follow from ARGV[8].
@@ -39,9 +40,10 @@ local function promote()
   end
   -- Waiting users who stopped asking for their place leave the queue.
   local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - waiting_ttl, 'LIMIT', 0, 1000)
+  local left = 0
   for _, tid in ipairs(gone) do
     redis.call('ZREM', KEYS[4], tid)
-    redis.call('ZREM', KEYS[1], tid)
+    left = left + redis.call('ZREM', KEYS[1], tid)
     end_token(tid)
   end
   local free = max_active - redis.call('ZCARD', KEYS[2])
@@ -56,6 +58,8 @@ local function promote()
       admitted = admitted + 1
     end
   end
+  left = left + admitted
+  if left > 0 then redis.call('INCRBY', KEYS[5], left) end
   return admitted
 end
 local function report(tid)
@@ -65,7 +69,7 @@ local function report(tid)
   if st[1] == 'WAITING' then
     local rank = redis.call('ZRANK', KEYS[1], tid)
     if not rank then return {'EXPIRED', 0, tonumber(st[2]) or 0} end
-    return {'WAITING', rank + 1, tonumber(st[2]) or 0}
+    return {'WAITING', rank + 1, tonumber(st[2]) or 0, tonumber(redis.call('GET', KEYS[5]) or '0')}
   end
   return {st[1], 0, tonumber(st[2]) or 0}
 end
@@ -135,7 +139,7 @@ const redis::Script& expire_user_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
 local tid = redis.call('GET', p .. 'user:' .. ARGV[8])
 if not tid then return 0 end
-redis.call('ZREM', KEYS[1], tid)
+if redis.call('ZREM', KEYS[1], tid) == 1 then redis.call('INCR', KEYS[5]) end
 redis.call('ZREM', KEYS[2], tid)
 redis.call('ZREM', KEYS[4], tid)
 end_token(tid)
@@ -156,6 +160,7 @@ QueueStatus to_status(const redis::Reply& r) {
   st.state = parse_state(r[0].as_string());
   st.position = r[1].as_integer();
   st.user_id = r[2].as_integer();
+  if (r.size() > 3) st.departed = r[3].as_integer();
   return st;
 }
 
@@ -178,7 +183,8 @@ std::vector<std::string> base_args(const QueueOptions& o) {
           std::to_string(o.token_lifetime.count())};
 }
 std::vector<std::string> keys(const QueueOptions& o) {
-  return {o.prefix + "waiting", o.prefix + "active", o.prefix + "seq", o.prefix + "seen"};
+  return {o.prefix + "waiting", o.prefix + "active", o.prefix + "seq", o.prefix + "seen",
+          o.prefix + "left"};
 }
 }  // namespace
 
@@ -233,6 +239,12 @@ std::optional<QueueStatus> QueueStore::peek_cached(const std::string& token_id) 
   st.state = QueueState::kActive;
   st.user_id = it->second.user_id;
   return st;
+}
+
+std::int64_t QueueStore::departures() {
+  auto lease = pool_.acquire();
+  auto r = lease->command({"GET", options_.prefix + "left"});
+  return r.is_nil() ? 0 : std::stoll(r.as_string());
 }
 
 std::int64_t QueueStore::promote() {

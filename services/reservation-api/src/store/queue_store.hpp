@@ -23,6 +23,10 @@ struct QueueStatus {
   QueueState state = QueueState::kExpired;
   std::int64_t position = 0;  // 1-based among the waiting; 0 when active
   std::int64_t user_id = 0;
+  // WAITING only: how many had left the waiting set when the position was
+  // read. Positions only fall as people leave, so a position p read at
+  // departed d is at least p - (departures() - d) later (see QueueWatch).
+  std::int64_t departed = 0;
 };
 
 struct QueueOptions {
@@ -45,6 +49,7 @@ struct QueueOptions {
 //   <p>seq                 INCR arrival counter
 //   <p>waiting             ZSET token id -> arrival sequence (FIFO)
 //   <p>seen                ZSET waiting token id -> last time its user asked (unix ms)
+//   <p>left                INCR how many ever left the waiting set (admitted, lapsed, ended)
 //   <p>active              ZSET token id -> lapse deadline (unix ms)
 //   <p>tok:<token id>      HASH uid, token, state (WAITING | ACTIVE | EXPIRED), with a TTL
 //   <p>user:<user id>      the user's current token id (one place per user), with a TTL
@@ -71,6 +76,8 @@ class QueueStore {
   // an ending seen elsewhere shows here within state_cache, one done by this
   // process (expire_user) at once.
   [[nodiscard]] std::optional<QueueStatus> peek_cached(const std::string& token_id) const;
+  // The <p>left counter: one GET, for QueueWatch's rounds.
+  std::int64_t departures();
   // Evicts lapsed active tokens and admits the next waiting ones. Returns how many were admitted.
   std::int64_t promote();
   // A hold keeps the token active for another active_ttl.
