@@ -2,7 +2,8 @@
 # The main job: a ticket-open rush end to end. Starts the stack and two
 # instances of each of the five services (consumer groups of two), the fake
 # data platform and the fake webhook, loads the demo catalogue, then runs
-# USERS buyers (default 2000) through the public HTTP APIs (tools/rush),
+# USERS buyers (default 2000) through the public HTTP APIs (tools/rush;
+# waiting buyers long-poll their place for LONG_POLL_SECONDS, 0 = poll),
 # waits until the system is quiet, checks the invariants, writes the report
 # and a chart, and stops what it started (KEEP=1 leaves everything running).
 # Exits non-zero when an invariant fails.
@@ -22,9 +23,6 @@ export HOLD_TTL_SECONDS=${HOLD_TTL_SECONDS:-10}
 export QUEUE_MAX_ACTIVE=${QUEUE_MAX_ACTIVE:-200}
 export QUEUE_ACTIVE_TTL_SECONDS=${QUEUE_ACTIVE_TTL_SECONDS:-30}
 export EXPIRY_TICK_MS=${EXPIRY_TICK_MS:-200}
-# Each API process confirms and records holds on three consumer threads (one
-# per partition), so a burst on several partitions is handled in parallel.
-export CONSUMER_THREADS=${CONSUMER_THREADS:-3}
 # Events of other runs on the shared topics are none of this run's business.
 export IGNORE_UNKNOWN_RESERVATIONS=true
 export RUN_ID INSTANCES=2
@@ -121,7 +119,7 @@ set +e
   --reservation-urls "$RESERVATION_API_URLS" --payment-urls "$PAYMENT_API_URLS" --idp-url "$IDP_URL" \
   --mysql-url "$MYSQL_URL" --reservation-db "reservation_$RUN_ID" --payment-db "payment_$RUN_ID" \
   --kafka "$KAFKA_BOOTSTRAP_SERVERS" "${platform[@]}" "${webhook[@]}" "${groups[@]}" \
-  "${metrics[@]}" "${kafka_e2e[@]}" \
+  "${metrics[@]}" "${kafka_e2e[@]}" --long-poll-s "${LONG_POLL_SECONDS:-20}" \
   --report "$OUT/report.txt" --json "$OUT/report.json" --chart "$OUT/chart.svg"
 code=$?
 set -e

@@ -37,7 +37,9 @@ void usage() {
          "            --kafka BOOTSTRAP [--dataplatform-control URL] [--webhook-control URL]\n"
          "            [--users N] [--threads N] [--first-user-id N] [--never-pay SHARE] "
          "[--late-pay SHARE]\n"
-         "            [--late-window-ms N] [--poll-ms N] [--patience-s N] [--time-limit-s N] "
+         "            [--late-window-ms N] [--poll-ms N] [--long-poll-s N (0: poll)] "
+         "[--max-long-polls N]\n"
+         "            [--patience-s N] [--time-limit-s N] "
          "[--seed N]\n"
          "            [--reservation-db NAME] [--payment-db NAME] [--group SERVICE=GROUP]...\n"
          "            [--settle-s N] [--report FILE] [--json FILE] [--chart FILE.svg]\n"
@@ -97,6 +99,10 @@ Options parse_options(int argc, char** argv) {
       o.cfg.late_window = std::chrono::milliseconds(std::stoll(v));
     else if (a == "--poll-ms")
       o.cfg.poll_interval = std::chrono::milliseconds(std::stoll(v));
+    else if (a == "--long-poll-s")
+      o.cfg.long_poll = std::chrono::seconds(std::stoll(v));
+    else if (a == "--max-long-polls")
+      o.cfg.max_long_polls = static_cast<std::size_t>(std::stoull(v));
     else if (a == "--patience-s")
       o.cfg.patience = std::chrono::seconds(std::stoll(v));
     else if (a == "--time-limit-s")

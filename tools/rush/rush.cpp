@@ -18,6 +18,7 @@
 #include <rapidjson/document.h>
 
 #include "keepalive_client.hpp"
+#include "long_poll.hpp"
 
 namespace ticketing::rush {
 
@@ -32,6 +33,8 @@ const char* to_string(Endpoint e) {
       return "POST /v1/queue/tokens";
     case Endpoint::kQueueStatus:
       return "GET /v1/queue/status";
+    case Endpoint::kQueueWait:
+      return "GET /v1/queue/status (long poll)";
     case Endpoint::kConcerts:
       return "GET /v1/concerts";
     case Endpoint::kSchedules:
@@ -92,8 +95,15 @@ struct Buyer {
   Clock::time_point paid_at{};
   int errors = 0;
   bool admitted = false;
+  // A long poll's reply, set by the poller while the buyer is parked.
+  std::optional<Reply> polled;
+  std::uint32_t polled_at_ms = 0, polled_took_us = 0;
+  bool poll_at_intervals = false;  // the last long poll was answered at once
   std::mt19937_64 rng;
 };
+
+// What step() returns for a buyer handed to the long poller.
+constexpr Clock::time_point kParked = Clock::time_point::max();
 
 struct Due {
   Clock::time_point at;
@@ -145,6 +155,8 @@ class Rush {
   }
 
   RushResult run() {
+    if (cfg_.long_poll.count() > 0)
+      poller_ = std::make_unique<LongPoller>(cfg_.long_poll + 10s, cfg_.max_long_polls);
     start_ = Clock::now();
     remaining_ = buyers_.size();
     for (std::uint32_t i = 0; i < buyers_.size(); ++i) heap_.push(Due{start_, i});
@@ -163,6 +175,7 @@ class Rush {
     RushResult r;
     r.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     r.timed_out = timed_out_;
+    if (poller_) r.long_polls_peak = poller_->peak();
     r.sold_out_at = sold_out_at_;
     std::lock_guard lk(result_mutex_);
     r.counters = counters_;
@@ -208,7 +221,9 @@ class Rush {
         count(&Counters::unexpected);
       }
       lk.lock();
-      if (next) {
+      if (next == kParked) {
+        // The long poller hands the buyer back (park()).
+      } else if (next) {
         heap_.push(Due{*next, due.buyer});
         cv_.notify_one();
       } else if (--remaining_ == 0) {
@@ -308,10 +323,12 @@ class Rush {
   std::optional<Clock::time_point> on_poll(Buyer& b, KeepAliveClient& client, std::size_t worker,
                                            Clock::time_point now) {
     const auto& res = cfg_.reservation_urls[b.api];
+    if (b.polled) return on_long_poll(b, worker, now);
     if (sold_out_.load()) {
       count(&Counters::left_queue_sold_out);
       return std::nullopt;
     }
+    if (poller_ && !b.poll_at_intervals && park(b)) return kParked;
     auto r =
         call(client, worker, Endpoint::kQueueStatus, res, "GET", "/v1/queue/status", {}, true, b);
     if (r.status == 200) {
@@ -320,6 +337,42 @@ class Rush {
                               wait_hint(d));
     }
     return retry_or_give_up(b, r, Endpoint::kQueueStatus, now);
+  }
+
+  // Hands a waiting buyer to the long poller; false when it has no room.
+  bool park(Buyer& b) {
+    auto index = static_cast<std::uint32_t>(&b - buyers_.data());
+    auto t0 = Clock::now();
+    auto target = fmt::format("/v1/queue/status?waitSeconds={}&position=1", cfg_.long_poll.count());
+    return poller_->submit(
+        cfg_.reservation_urls[b.api], target, headers_for(Endpoint::kQueueWait, b),
+        [this, index, t0](Reply r) {
+          auto t1 = Clock::now();
+          std::lock_guard lk(mutex_);
+          auto& parked = buyers_[index];
+          parked.polled_at_ms = static_cast<std::uint32_t>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(t0 - start_).count());
+          parked.polled_took_us = static_cast<std::uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
+          parked.polled = std::move(r);
+          heap_.push(Due{t1, index});
+          cv_.notify_one();
+        });
+  }
+
+  // A long poll came back: admitted, still waiting (deadline), or an error.
+  std::optional<Clock::time_point> on_long_poll(Buyer& b, std::size_t worker,
+                                                Clock::time_point now) {
+    Reply r = std::move(*b.polled);
+    b.polled.reset();
+    record(worker, Endpoint::kQueueWait, b.polled_at_ms, b.polled_took_us, r.status);
+    if (r.status != 200) return retry_or_give_up(b, r, Endpoint::kQueueWait, now);
+    auto d = parse(r.body);
+    bool active = std::string(d["status"].GetString()) == "ACTIVE";
+    // Answered at once while still waiting (the server had no room to park
+    // it): poll at intervals for a while rather than spin.
+    b.poll_at_intervals = !active && b.polled_took_us < 50'000;
+    return admitted_or_wait(b, active, now, wait_hint(d));
   }
 
   std::optional<Clock::time_point> on_concerts(Buyer& b, KeepAliveClient& client,
@@ -515,6 +568,8 @@ class Rush {
                                                     std::int64_t estimated_wait_ms) {
     if (!active) {
       b.step = Step::kPoll;
+      if (poller_ && !b.poll_at_intervals) return now;  // straight into the next long poll
+      b.poll_at_intervals = false;
       // Far back in the queue, ask less often (a third of the estimated
       // wait, at most 5 poll intervals); jitter keeps thousands of pollers
       // from arriving in lockstep.
@@ -577,29 +632,40 @@ class Rush {
     return e != Endpoint::kCharge && e != Endpoint::kPay && e != Endpoint::kPayment;
   }
 
-  Reply call(KeepAliveClient& client, std::size_t worker, Endpoint e, const std::string& base,
-             const std::string& method, const std::string& target, const std::string& body,
-             bool auth, const Buyer& b, const std::string& idempotency_key = {}) {
+  std::map<std::string, std::string> headers_for(Endpoint e, const Buyer& b,
+                                                 bool auth = true) const {
     std::map<std::string, std::string> headers;
     // The queue-token request proves who the buyer is with the ID token.
     if (auth) headers["Authorization"] = "Bearer " + (e == Endpoint::kToken ? b.id_token : b.token);
     if (cfg_.forwarded_for && e != Endpoint::kIdToken && !b.client_address.empty())
       headers["X-Forwarded-For"] = b.client_address;
+    return headers;
+  }
+
+  Reply call(KeepAliveClient& client, std::size_t worker, Endpoint e, const std::string& base,
+             const std::string& method, const std::string& target, const std::string& body,
+             bool auth, const Buyer& b, const std::string& idempotency_key = {}) {
+    auto headers = headers_for(e, b, auth);
     if (!idempotency_key.empty()) headers["Idempotency-Key"] = idempotency_key;
     auto t0 = Clock::now();
     auto r = client.send(base, method, target, body, headers);
     auto t1 = Clock::now();
-    samples_[worker].push_back(
-        Sample{static_cast<std::uint32_t>(
-                   std::chrono::duration_cast<std::chrono::milliseconds>(t0 - start_).count()),
-               static_cast<std::uint32_t>(
-                   std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()),
-               e, static_cast<std::uint16_t>(r.status)});
-    requests_.fetch_add(1);
-    if (r.status == 0) count(&Counters::transport_errors);
-    if (r.status >= 500) count(&Counters::server_errors);
-    if (r.status >= 500 && r.status != 503) count(&Counters::server_errors_not_503);
+    record(worker, e,
+           static_cast<std::uint32_t>(
+               std::chrono::duration_cast<std::chrono::milliseconds>(t0 - start_).count()),
+           static_cast<std::uint32_t>(
+               std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()),
+           r.status);
     return r;
+  }
+
+  void record(std::size_t worker, Endpoint e, std::uint32_t at_ms, std::uint32_t took_us,
+              int status) {
+    samples_[worker].push_back(Sample{at_ms, took_us, e, static_cast<std::uint16_t>(status)});
+    requests_.fetch_add(1);
+    if (status == 0) count(&Counters::transport_errors);
+    if (status >= 500) count(&Counters::server_errors);
+    if (status >= 500 && status != 503) count(&Counters::server_errors_not_503);
   }
 
   static rapidjson::Document parse(const std::string& body) {
@@ -652,6 +718,8 @@ class Rush {
   std::atomic<bool> sold_out_{false};
   std::atomic<std::size_t> requests_{0};
   double sold_out_at_ = -1;
+  // Last: destroyed first, so no reply arrives once the rest is gone.
+  std::unique_ptr<LongPoller> poller_;
 };
 
 }  // namespace

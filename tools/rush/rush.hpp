@@ -19,6 +19,7 @@ enum class Endpoint : std::uint8_t {
   kIdToken,  // the development identity provider, not the system under test
   kToken,
   kQueueStatus,
+  kQueueWait,  // a long poll of the queue status: its time is waiting, by design
   kConcerts,
   kSchedules,
   kSeats,
@@ -48,6 +49,12 @@ struct RushConfig {
   double late_pay_share = 0.05;   // pay within the last `late_window` of the hold
   std::chrono::milliseconds late_window{120};
   std::chrono::milliseconds poll_interval{1000};  // queue status polling
+  // Waiting buyers long-poll their place (GET /v1/queue/status?waitSeconds=
+  // this&position=1: answered on admission or at the deadline); 0 = poll
+  // every poll_interval or more instead. At most max_long_polls at once
+  // (one connection each); beyond, buyers poll.
+  std::chrono::seconds long_poll{20};
+  std::size_t max_long_polls = 12000;
   std::chrono::seconds patience{20};      // an admitted buyer looks this long for a free seat
   std::chrono::seconds confirm_wait{60};  // how long a payer watches for the outcome
   std::chrono::seconds time_limit{900};
@@ -88,6 +95,7 @@ struct RushResult {
   std::vector<std::int64_t> refunded_payments;
   std::vector<std::string> problems;  // unexpected answers, first few of each kind
   bool timed_out = false;
+  std::size_t long_polls_peak = 0;  // most long polls out at once
 };
 
 RushResult run_rush(const RushConfig& config);

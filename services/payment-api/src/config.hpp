@@ -23,7 +23,7 @@ struct Config {
   std::chrono::milliseconds consumer_max_backoff{5000};  // CONSUMER_MAX_BACKOFF_MS
   // Members of the consumer group in this process, each on its own thread
   // with the partitions it is given (make demo runs 3).
-  int consumer_threads = 1;  // CONSUMER_THREADS
+  int consumer_threads = 3;  // CONSUMER_THREADS
 
   // Envelope `producer` values accepted on the reservation.* topics; events
   // of any other producer are skipped (counted, not applied). Empty: any.
