@@ -126,6 +126,29 @@ void Router::add(std::string method, std::string pattern, Parking parking) {
   add_route(std::move(method), std::move(pattern), std::move(route));
 }
 
+void Router::add(std::string method, std::string pattern, Handler handler, const Lane& lane) {
+  add_lane(lane);
+  Route route;
+  route.handler = std::move(handler);
+  route.lane = lane.name;
+  add_route(std::move(method), std::move(pattern), std::move(route));
+}
+
+void Router::add(std::string method, std::string pattern, Parking parking, const Lane& lane) {
+  add_lane(lane);
+  Route route;
+  route.parking = std::move(parking.handler);
+  route.lane = lane.name;
+  add_route(std::move(method), std::move(pattern), std::move(route));
+}
+
+void Router::add_lane(const Lane& lane) {
+  if (lane.name.empty() || lane.threads < 1)
+    throw std::invalid_argument("a lane needs a name and at least one thread");
+  auto& threads = lanes_[lane.name];
+  threads = std::max(threads, lane.threads);
+}
+
 void Router::add_route(std::string method, std::string pattern, Route route) {
   if (method.empty() ||
       !std::all_of(method.begin(), method.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
@@ -216,6 +239,7 @@ RouteMatch Router::match(std::string_view method, std::string_view path) const {
     result.handler = &best->handler;
     if (best->fast) result.fast = &best->fast;
     if (best->parking) result.parking = &best->parking;
+    result.lane = best->lane;
     result.pattern = best->pattern;
     for (std::size_t i = 0; i < segments.size(); ++i) {
       if (best->segments[i].param) result.params[best->segments[i].text] = std::move(segments[i]);

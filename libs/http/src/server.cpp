@@ -163,6 +163,7 @@ struct Server::Impl {
   net::io_context ioc;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<net::thread_pool> pool;
+  std::map<std::string, std::unique_ptr<net::thread_pool>, std::less<>> lane_pools;  // Router lanes
   std::optional<tcp::acceptor> acceptor;
   // The accept loop and acceptor->close() from stop() run on this strand.
   std::optional<net::strand<net::io_context::executor_type>> accept_strand;
@@ -229,6 +230,9 @@ struct Server::Impl {
     started = true;
     work.emplace(ioc.get_executor());
     pool = std::make_unique<net::thread_pool>(static_cast<std::size_t>(opts.threads));
+    for (const auto& [lane, threads] : router.lanes())
+      lane_pools.emplace(lane,
+                         std::make_unique<net::thread_pool>(static_cast<std::size_t>(threads)));
     accept_strand.emplace(net::make_strand(ioc));
     net::co_spawn(*accept_strand, accept_loop(), [this](std::exception_ptr e) {
       if (e) log_exception("accept loop failed", e);
@@ -265,6 +269,7 @@ struct Server::Impl {
     // Handlers cannot be interrupted: wait for the running ones. Their
     // connections are closed, so their responses are dropped.
     pool->join();
+    for (auto& [lane, lane_pool] : lane_pools) lane_pool->join();
     {
       std::unique_lock ul(conns_mu);
       conns_cv.wait_for(ul, std::chrono::seconds(2), [this] { return conns.empty(); });
@@ -489,10 +494,17 @@ struct Server::Impl {
   }
 
   // Runs the handler on the handler pool; the coroutine resumes on its strand.
+  // The route's lane's pool, or the shared one.
+  net::thread_pool* pool_for(std::string_view lane) {
+    if (lane.empty()) return pool.get();
+    auto it = lane_pools.find(lane);
+    return it != lane_pools.end() ? it->second.get() : pool.get();
+  }
+
   net::awaitable<Response> dispatch(const Handler& handler, const Request& request,
-                                    std::string_view route) {
+                                    std::string_view route, std::string_view route_lane) {
     co_return co_await net::co_spawn(
-        pool->get_executor(),
+        pool_for(route_lane)->get_executor(),
         [this, &handler, &request, route]() -> net::awaitable<Response> {
           co_return invoke(handler, request, route);
         },
@@ -503,11 +515,11 @@ struct Server::Impl {
   // to its Later, wait on the strand (no thread held) until answer(), stop()
   // or the park limit. `parked` tells the caller to time it apart.
   net::awaitable<Response> park(Conn& c, const ParkingHandler& handler, const Request& request,
-                                std::string_view route, bool& parked) {
+                                std::string_view route, std::string_view route_lane, bool& parked) {
     auto state = std::make_shared<Later::State>(c.stream.get_executor());
     Later later(state);
     std::optional<Response> now = co_await net::co_spawn(
-        pool->get_executor(),
+        pool_for(route_lane)->get_executor(),
         [this, &handler, &request, route, &later]() -> net::awaitable<std::optional<Response>> {
           co_return invoke_guarded([&](const Request& r) { return handler(r, later); }, request,
                                    route);
@@ -675,17 +687,17 @@ struct Server::Impl {
           route = match.pattern;
           request.params = std::move(match.params);
           if (match.parking != nullptr) {
-            response = co_await park(c, *match.parking, request, route, parked);
+            response = co_await park(c, *match.parking, request, route, match.lane, parked);
           } else if (match.fast != nullptr) {
             // Opt-in: answered on this I/O thread when the fast path can.
             std::optional<Response> quick = invoke_guarded(*match.fast, request, route);
             if (quick) {
               response = std::move(*quick);
             } else {
-              response = co_await dispatch(*match.handler, request, route);
+              response = co_await dispatch(*match.handler, request, route, match.lane);
             }
           } else {
-            response = co_await dispatch(*match.handler, request, route);
+            response = co_await dispatch(*match.handler, request, route, match.lane);
           }
           break;
         case RouteMatch::Kind::kMethodNotAllowed:

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -104,8 +105,9 @@ TEST_CASE("parking: answers come later from another thread and hold no handler t
   CHECK(has(
       text,
       R"(http_requests_total{method="GET",route="/wait/{n}",server="parking",status="200"} 6)"));
-  CHECK(has(text,
-            R"x(http_request_duration_seconds_count{route="/wait/{n} (parked)",server="parking"} 4)x"));
+  CHECK(has(
+      text,
+      R"x(http_request_duration_seconds_count{route="/wait/{n} (parked)",server="parking"} 4)x"));
   CHECK(has(text, R"(http_request_duration_seconds_count{route="/wait/{n}",server="parking"} 2)"));
 }
 
@@ -130,7 +132,8 @@ TEST_CASE("parking: an unanswered request gets 503 at the park limit; a late ans
   CHECK(wait_closed(fd.get(), 200ms) == PeerState::kOpen);  // nothing more was sent
 }
 
-TEST_CASE("parking: stop answers parked requests with 503 SHUTTING_DOWN without waiting the grace") {
+TEST_CASE(
+    "parking: stop answers parked requests with 503 SHUTTING_DOWN without waiting the grace") {
   Parked parked;
   auto server = std::make_unique<Server>(parking_options("parking-stop"), parking_router(parked));
   server->start();
@@ -149,4 +152,47 @@ TEST_CASE("parking: stop answers parked requests with 503 SHUTTING_DOWN without 
   std::lock_guard lk(parked.mu);
   CHECK(parked.laters[0].second.done());
   parked.laters[0].second.answer(Response::json(200, "{}"));  // after stop: nothing happens
+}
+
+TEST_CASE("lanes: routes on a lane of their own are served while the shared pool is busy") {
+  std::atomic<bool> release{false};
+  std::atomic<int> in_lane{0};
+  Router r = test_router();  // /slow blocks a shared handler thread for a while
+  r.add(
+      "GET", "/lane/block",
+      [&](const Request&) {
+        ++in_lane;
+        for (int i = 0; i < 500 && !release; ++i) std::this_thread::sleep_for(10ms);
+        return Response::json(200, R"({"lane":"released"})");
+      },
+      Lane{"queue", 1});
+  r.add(
+      "GET", "/lane/quick", [](const Request&) { return Response::json(200, R"({"lane":true})"); },
+      Lane{"other", 1});
+  CHECK(r.lanes().at("queue") == 1);
+  auto o = parking_options("lanes");
+  o.threads = 1;
+  Server server(o, std::move(r));
+  server.start();
+
+  // The lane's only thread is blocked: the shared pool still serves.
+  auto blocked = connect_local(server.port());
+  REQUIRE(send_all(blocked.get(), get("/lane/block")));
+  for (int i = 0; i < 300 && in_lane == 0; ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(in_lane == 1);
+  auto shared = request_once(server.port(), get("/v1/items/3"));
+  REQUIRE(shared);
+  CHECK(shared->status == 200);
+  // The shared pool's only thread is blocked: another lane still serves.
+  auto slow = connect_local(server.port());
+  REQUIRE(send_all(slow.get(), get("/slow")));
+  std::this_thread::sleep_for(50ms);
+  auto quick = request_once(server.port(), get("/lane/quick"));
+  REQUIRE(quick);
+  CHECK(quick->body == R"({"lane":true})");
+  CHECK(read_response(slow.get(), 3s));
+  release = true;
+  auto res = read_response(blocked.get(), 3s);
+  REQUIRE(res);
+  CHECK(res->body == R"({"lane":"released"})");
 }

@@ -57,6 +57,8 @@ Config Config::read(EnvReader& env) {
       std::chrono::seconds(env.integer("QUEUE_WAITING_TTL_SECONDS", 120, 1, 86400));
   c.promote_interval =
       std::chrono::milliseconds(env.integer("QUEUE_PROMOTE_INTERVAL_MS", 200, 10, 10000));
+  c.queue_admit_per_second = env.integer("QUEUE_ADMIT_PER_SECOND", 0, 0, 1000000);
+  c.queue_http_threads = static_cast<int>(env.integer("QUEUE_HTTP_THREADS", 4, 1, 256));
   c.queue_long_poll_max =
       std::min(std::chrono::seconds(env.integer("QUEUE_LONG_POLL_MAX_SECONDS", 30, 0, 300)),
                c.queue_waiting_ttl / 2);
@@ -100,6 +102,7 @@ QueueOptions queue_options(const Config& c) {
   o.active_ttl = c.queue_active_ttl;
   o.max_waiting = c.queue_max_waiting;
   o.waiting_ttl = c.queue_waiting_ttl;
+  o.admit_per_second = c.queue_admit_per_second;
   o.token_lifetime = c.token_max_age;
   o.state_cache = c.queue_state_cache;
   return o;

@@ -37,12 +37,16 @@ struct Config {
   std::int64_t queue_max_waiting = 200000;
   std::chrono::seconds queue_waiting_ttl{120};
   std::chrono::milliseconds promote_interval{200};
+  // Admissions per second at most (QUEUE_ADMIT_PER_SECOND, 0 = unpaced).
+  std::int64_t queue_admit_per_second = 0;
   // Long polls of GET /v1/queue/status: the longest waitSeconds accepted
   // (QUEUE_LONG_POLL_MAX_SECONDS, at most half the waiting TTL, so a parked
   // user keeps their place), how often parked ones are looked at
   // (QUEUE_WATCH_INTERVAL_MS) and how many may be parked per process
   // (QUEUE_LONG_POLL_MAX_PARKED; beyond, the place is answered at once).
   std::chrono::seconds queue_long_poll_max{30};
+  // Handler threads of the queue routes' own lane (QUEUE_HTTP_THREADS).
+  int queue_http_threads = 4;
   std::chrono::milliseconds queue_watch_interval{50};
   std::int64_t queue_long_poll_max_parked = 20000;
   std::chrono::seconds hold_ttl{300};

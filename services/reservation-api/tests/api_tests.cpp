@@ -257,6 +257,31 @@ TEST_CASE("waiting queue: bounded length, and a waiting place lapses when nobody
   CHECK(svc.redis_int({"TTL", svc.prefix() + "user:" + std::to_string(base + 5)}) > 0);
 }
 
+TEST_CASE("waiting queue: admissions paced by QUEUE_ADMIT_PER_SECOND, never faster") {
+  constexpr int kRate = 4;
+  constexpr int kUsers = 12;
+  rt::Service svc("admitrate", {{"QUEUE_MAX_ACTIVE", "50"},
+                                {"QUEUE_ADMIT_PER_SECOND", std::to_string(kRate)},
+                                {"QUEUE_PROMOTE_INTERVAL_MS", "50"}});
+  auto base = rt::unique_user();
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kUsers; ++i) svc.token(base + i);
+  // Places for all, but one second's worth at once, then kRate a second.
+  std::int64_t active = 0;
+  bool within_rate = true;
+  auto deadline = t0 + 10s;
+  while (active < kUsers && std::chrono::steady_clock::now() < deadline) {
+    active = svc.redis_int({"ZCARD", svc.prefix() + "active"});
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (static_cast<double>(active) > kRate + kRate * elapsed + 1) within_rate = false;
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(within_rate);
+  CHECK(active == kUsers);
+  // Twelve at four a second, four at once: at least two seconds.
+  CHECK(std::chrono::steady_clock::now() - t0 >= 1800ms);
+}
+
 TEST_CASE("waiting queue: long polls answer on admission, on a move or at their deadline") {
   // One place, lapsing after 4 s; two handler threads for three parked polls.
   rt::Service svc("longpoll", {{"QUEUE_MAX_ACTIVE", "1"},

@@ -501,11 +501,17 @@ void add_routes(http::Router& router, const ApiDeps& deps) {
   auto api = std::make_shared<Api>(deps);
   const auto& gate = deps.ready;
   // The queue needs only Redis: served while the schema is being migrated.
-  router.add("POST", "/v1/queue/tokens", [api](const Request& r) { return api->issue_token(r); });
+  // On a lane of their own (QUEUE_HTTP_THREADS): the flood of queue tokens
+  // at the open cannot take the handler threads that holds need.
+  const http::Lane queue_lane{"queue", deps.config.queue_http_threads};
+  router.add(
+      "POST", "/v1/queue/tokens", [api](const Request& r) { return api->issue_token(r); },
+      queue_lane);
   router.add("GET", "/v1/queue/status",
              http::Parking{[api](const Request& r, const http::Later& later) {
                return api->queue_status(r, later);
-             }});
+             }},
+             queue_lane);
   // Everything else reads or writes the schema: checked first (the caller,
   // then the request), then the ready gate (ReadyGate::gated), then the
   // route. Catalogue reads are answered on the I/O thread from the

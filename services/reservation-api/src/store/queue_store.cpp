@@ -10,10 +10,12 @@ namespace {
 
 // Shared Lua prelude: eviction of lapsed tokens and admission in arrival order.
 // KEYS[1] = waiting, KEYS[2] = active, KEYS[3] = seq, KEYS[4] = seen,
-// KEYS[5] = left (how many ever left the waiting set: admitted, lapsed or ended);
+// KEYS[5] = left (how many ever left the waiting set: admitted, lapsed or ended),
+// KEYS[6] = admit (token bucket pacing admissions: tokens, at);
 // ARGV[1] = prefix, ARGV[2] = now ms, ARGV[3] = max active, ARGV[4] = active
 // ttl ms, ARGV[5] = max waiting, ARGV[6] = waiting ttl ms, ARGV[7] = token
-// lifetime s; a script's own arguments follow from ARGV[8].
+// lifetime s, ARGV[8] = admissions per second (0 = unpaced); a script's own
+// arguments follow from ARGV[9].
 constexpr const char* kPrelude = R"lua(
 local p = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -22,6 +24,7 @@ local ttl = tonumber(ARGV[4])
 local max_waiting = tonumber(ARGV[5])
 local waiting_ttl = tonumber(ARGV[6])
 local token_life = tonumber(ARGV[7])
+local admit_rate = tonumber(ARGV[8])
 local function end_token(tid)
   local key = p .. 'tok:' .. tid
   local uid = redis.call('HGET', key, 'uid')
@@ -48,6 +51,16 @@ local function promote()
   end
   local free = max_active - redis.call('ZCARD', KEYS[2])
   local admitted = 0
+  -- Paced: at most admit_rate a second (a burst of one second's worth), so a
+  -- wave of freed places does not let everyone in at the same moment.
+  local bucket = 0
+  if free > 0 and admit_rate > 0 then
+    local b = redis.call('HMGET', KEYS[6], 'tokens', 'at')
+    local tokens = tonumber(b[1]) or admit_rate
+    local at = tonumber(b[2]) or now
+    bucket = math.min(admit_rate, tokens + math.max(0, now - at) * admit_rate / 1000)
+    free = math.min(free, math.floor(bucket))
+  end
   if free > 0 then
     local nexts = redis.call('ZRANGE', KEYS[1], 0, free - 1)
     for _, tid in ipairs(nexts) do
@@ -59,6 +72,10 @@ local function promote()
     end
   end
   left = left + admitted
+  if admit_rate > 0 and bucket > 0 then
+    redis.call('HSET', KEYS[6], 'tokens', tostring(bucket - admitted), 'at', now)
+    redis.call('PEXPIRE', KEYS[6], 3600000)
+  end
   if left > 0 then redis.call('INCRBY', KEYS[5], left) end
   return admitted
 end
@@ -75,11 +92,11 @@ local function report(tid)
 end
 )lua";
 
-// ARGV[8] = user id, ARGV[9] = token id, ARGV[10] = token. Returns {1,
+// ARGV[9] = user id, ARGV[10] = token id, ARGV[11] = token. Returns {1,
 // token} (new), {0, token} (the user's live one) or {2, ''} (queue full).
 const redis::Script& enter_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
-local ukey = p .. 'user:' .. ARGV[8]
+local ukey = p .. 'user:' .. ARGV[9]
 local existing = redis.call('GET', ukey)
 if existing then
   local tok = redis.call('HGET', p .. 'tok:' .. existing, 'token')
@@ -91,31 +108,31 @@ end
 promote()
 if redis.call('ZCARD', KEYS[1]) >= max_waiting then return {2, ''} end
 local seq = redis.call('INCR', KEYS[3])
-local tkey = p .. 'tok:' .. ARGV[9]
-redis.call('SET', ukey, ARGV[9], 'EX', token_life)
-redis.call('HSET', tkey, 'uid', ARGV[8], 'token', ARGV[10], 'state', 'WAITING')
+local tkey = p .. 'tok:' .. ARGV[10]
+redis.call('SET', ukey, ARGV[10], 'EX', token_life)
+redis.call('HSET', tkey, 'uid', ARGV[9], 'token', ARGV[11], 'state', 'WAITING')
 redis.call('EXPIRE', tkey, token_life)
-redis.call('ZADD', KEYS[1], seq, ARGV[9])
-redis.call('ZADD', KEYS[4], now, ARGV[9])
+redis.call('ZADD', KEYS[1], seq, ARGV[10])
+redis.call('ZADD', KEYS[4], now, ARGV[10])
 promote()
-return {1, ARGV[10]}
+return {1, ARGV[11]}
 )lua");
   return s;
 }
 
-// ARGV[8] = token id. Asking keeps a waiting user's place.
+// ARGV[9] = token id. Asking keeps a waiting user's place.
 const redis::Script& status_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
 promote()
-redis.call('ZADD', KEYS[4], 'XX', now, ARGV[8])
-return report(ARGV[8])
+redis.call('ZADD', KEYS[4], 'XX', now, ARGV[9])
+return report(ARGV[9])
 )lua");
   return s;
 }
 
 const redis::Script& peek_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
-return report(ARGV[8])
+return report(ARGV[9])
 )lua");
   return s;
 }
@@ -125,19 +142,19 @@ const redis::Script& promote_script() {
   return s;
 }
 
-// ARGV[8] = token id: refresh the lapse deadline of an active token only.
+// ARGV[9] = token id: refresh the lapse deadline of an active token only.
 const redis::Script& touch_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
-if redis.call('ZSCORE', KEYS[2], ARGV[8]) then redis.call('ZADD', KEYS[2], now + ttl, ARGV[8]) end
+if redis.call('ZSCORE', KEYS[2], ARGV[9]) then redis.call('ZADD', KEYS[2], now + ttl, ARGV[9]) end
 return 1
 )lua");
   return s;
 }
 
-// ARGV[8] = user id
+// ARGV[9] = user id
 const redis::Script& expire_user_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
-local tid = redis.call('GET', p .. 'user:' .. ARGV[8])
+local tid = redis.call('GET', p .. 'user:' .. ARGV[9])
 if not tid then return 0 end
 if redis.call('ZREM', KEYS[1], tid) == 1 then redis.call('INCR', KEYS[5]) end
 redis.call('ZREM', KEYS[2], tid)
@@ -180,11 +197,12 @@ std::vector<std::string> base_args(const QueueOptions& o) {
           millis(o.active_ttl),
           std::to_string(o.max_waiting),
           millis(o.waiting_ttl),
-          std::to_string(o.token_lifetime.count())};
+          std::to_string(o.token_lifetime.count()),
+          std::to_string(o.admit_per_second)};
 }
 std::vector<std::string> keys(const QueueOptions& o) {
-  return {o.prefix + "waiting", o.prefix + "active", o.prefix + "seq", o.prefix + "seen",
-          o.prefix + "left"};
+  return {o.prefix + "waiting", o.prefix + "active", o.prefix + "seq",
+          o.prefix + "seen",    o.prefix + "left",   o.prefix + "admit"};
 }
 }  // namespace
 

@@ -37,6 +37,9 @@ struct QueueOptions {
   std::int64_t max_waiting = 200000;
   // A waiting user who has not asked for their place this long leaves the queue.
   std::chrono::seconds waiting_ttl{120};
+  // Admissions per second at most, across instances (0 = as fast as places
+  // free up): a wave of lapsed places lets people in over time, not at once.
+  std::int64_t admit_per_second = 0;
   // Token and user keys expire after this even if nothing ends them.
   std::chrono::seconds token_lifetime{86400};
   // How long an ACTIVE answer may be reused in process by peek_cached()
@@ -50,6 +53,7 @@ struct QueueOptions {
 //   <p>waiting             ZSET token id -> arrival sequence (FIFO)
 //   <p>seen                ZSET waiting token id -> last time its user asked (unix ms)
 //   <p>left                INCR how many ever left the waiting set (admitted, lapsed, ended)
+//   <p>admit               HASH token bucket pacing admissions (tokens, at), with a TTL
 //   <p>active              ZSET token id -> lapse deadline (unix ms)
 //   <p>tok:<token id>      HASH uid, token, state (WAITING | ACTIVE | EXPIRED), with a TTL
 //   <p>user:<user id>      the user's current token id (one place per user), with a TTL

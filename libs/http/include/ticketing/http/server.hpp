@@ -101,6 +101,15 @@ struct Parking {
   ParkingHandler handler;
 };
 
+// A handler pool of its own for some routes (a bulkhead): a flood on them
+// (queue tokens at the ticket open) waits for the lane's threads only, never
+// for the threads every other route needs (holds, payments). Routes naming
+// the same lane share it; its size is the largest `threads` given.
+struct Lane {
+  std::string name;
+  int threads = 4;
+};
+
 // Result of Router::match; pattern points into the Router.
 struct RouteMatch {
   enum class Kind { kFound, kNotFound, kMethodNotAllowed };
@@ -108,6 +117,7 @@ struct RouteMatch {
   const Handler* handler = nullptr;           // kFound only
   const FastHandler* fast = nullptr;          // kFound, when the route has a fast path
   const ParkingHandler* parking = nullptr;    // kFound, for a Parking route (handler is null)
+  std::string_view lane;                      // kFound: the route's Lane name, empty = shared pool
   std::string_view pattern;                   // kFound only, e.g. "/v1/reservations/{id}"
   std::map<std::string, std::string> params;  // kFound only
   std::string allow;                          // kMethodNotAllowed only, e.g. "GET, POST"
@@ -126,6 +136,11 @@ class Router {
   void add(std::string method, std::string pattern, InlineFirst route);
   // A route that may answer later (see Parking).
   void add(std::string method, std::string pattern, Parking route);
+  // The same, run on a Lane's own handler threads.
+  void add(std::string method, std::string pattern, Handler handler, const Lane& lane);
+  void add(std::string method, std::string pattern, Parking route, const Lane& lane);
+  // Lane name -> threads, for the server to start.
+  [[nodiscard]] const std::map<std::string, int>& lanes() const { return lanes_; }
   [[nodiscard]] RouteMatch match(std::string_view method, std::string_view path) const;
   [[nodiscard]] bool empty() const noexcept { return routes_.empty(); }
   // Every route as added: method and pattern, in the order of add().
@@ -147,9 +162,12 @@ class Router {
     Handler handler;         // empty for a Parking route
     FastHandler fast;        // empty: none
     ParkingHandler parking;  // empty: not a Parking route
+    std::string lane;        // empty: the shared pool
   };
   void add_route(std::string method, std::string pattern, Route route);
+  void add_lane(const Lane& lane);
   std::vector<Route> routes_;
+  std::map<std::string, int> lanes_;
 };
 
 struct ServerOptions {
