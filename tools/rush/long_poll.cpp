@@ -129,8 +129,7 @@ bool LongPoller::submit(const std::string& base, const std::string& target,
   auto most = impl_->most.load();
   while (n > most && !impl_->most.compare_exchange_weak(most, n)) {
   }
-  asio::co_spawn(impl_->io,
-                 impl_->poll(base, target, std::move(headers), std::move(done)),
+  asio::co_spawn(impl_->io, impl_->poll(base, target, std::move(headers), std::move(done)),
                  asio::detached);
   return true;
 }

@@ -328,7 +328,10 @@ class Rush {
       count(&Counters::left_queue_sold_out);
       return std::nullopt;
     }
-    if (poller_ && !b.poll_at_intervals && park(b)) return kParked;
+    if (poller_ && !b.poll_at_intervals) {
+      if (park(b)) return kParked;
+      b.poll_at_intervals = true;  // the poller is full: one poll, then wait an interval
+    }
     auto r =
         call(client, worker, Endpoint::kQueueStatus, res, "GET", "/v1/queue/status", {}, true, b);
     if (r.status == 200) {
