@@ -493,7 +493,6 @@ struct Server::Impl {
     return invoke_guarded(handler, request, route);
   }
 
-  // Runs the handler on the handler pool; the coroutine resumes on its strand.
   // The route's lane's pool, or the shared one.
   net::thread_pool* pool_for(std::string_view lane) {
     if (lane.empty()) return pool.get();
@@ -501,6 +500,7 @@ struct Server::Impl {
     return it != lane_pools.end() ? it->second.get() : pool.get();
   }
 
+  // Runs the handler on its pool; the coroutine resumes on its strand.
   net::awaitable<Response> dispatch(const Handler& handler, const Request& request,
                                     std::string_view route, std::string_view route_lane) {
     co_return co_await net::co_spawn(
