@@ -243,13 +243,9 @@ class Api {
     auto entered = d_.queue.enter(user, claims.token_id, fresh);
     if (entered.full) return answer(ApiError::kQueueFull);
     auto token = entered.created ? fresh : entered.token;
-    std::string token_id = claims.token_id;
-    if (!entered.created) {
-      auto existing = d_.signer.verify(token);
-      if (auto* c = std::get_if<auth::TokenClaims>(&existing)) token_id = c->token_id;
-    }
-    auto st = d_.queue.status(token_id);
-    return queue_json(entered.created ? 201 : 200, token, user, st, seconds_per_place());
+    // The enter script reports the place itself: no status round trip.
+    return queue_json(entered.created ? 201 : 200, token, user, entered.status,
+                      seconds_per_place());
   }
 
   // GET /v1/queue/status[?waitSeconds=N[&position=P]]. Without waitSeconds

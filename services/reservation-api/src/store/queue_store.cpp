@@ -93,7 +93,9 @@ end
 )lua";
 
 // ARGV[9] = user id, ARGV[10] = token id, ARGV[11] = token. Returns {1,
-// token} (new), {0, token} (the user's live one) or {2, ''} (queue full).
+// token, <report>} (new), {0, token, <report>} (the user's live one) or
+// {2, ''} (queue full); <report> is report()'s fields, so no status call
+// has to follow.
 const redis::Script& enter_script() {
   static const redis::Script s(std::string(kPrelude) + R"lua(
 local ukey = p .. 'user:' .. ARGV[9]
@@ -101,8 +103,10 @@ local existing = redis.call('GET', ukey)
 if existing then
   local tok = redis.call('HGET', p .. 'tok:' .. existing, 'token')
   if tok then
+    promote()
     redis.call('ZADD', KEYS[4], 'XX', now, existing)
-    return {0, tok}
+    local r = report(existing)
+    return {0, tok, r[1], r[2], r[3], r[4]}
   end
 end
 promote()
@@ -115,7 +119,8 @@ redis.call('EXPIRE', tkey, token_life)
 redis.call('ZADD', KEYS[1], seq, ARGV[10])
 redis.call('ZADD', KEYS[4], now, ARGV[10])
 promote()
-return {1, ARGV[11]}
+local r = report(ARGV[10])
+return {1, ARGV[11], r[1], r[2], r[3], r[4]}
 )lua");
   return s;
 }
@@ -172,12 +177,13 @@ QueueState parse_state(const std::string& s) {
   return QueueState::kExpired;
 }
 
-QueueStatus to_status(const redis::Reply& r) {
+// report()'s fields, from `at` on in the reply.
+QueueStatus to_status(const redis::Reply& r, std::size_t at = 0) {
   QueueStatus st;
-  st.state = parse_state(r[0].as_string());
-  st.position = r[1].as_integer();
-  st.user_id = r[2].as_integer();
-  if (r.size() > 3) st.departed = r[3].as_integer();
+  st.state = parse_state(r[at].as_string());
+  st.position = r[at + 1].as_integer();
+  st.user_id = r[at + 2].as_integer();
+  if (r.size() > at + 3) st.departed = r[at + 3].as_integer();
   return st;
 }
 
@@ -215,7 +221,12 @@ QueueStore::Entered QueueStore::enter(std::int64_t user_id, const std::string& t
   auto lease = pool_.acquire();
   auto r = enter_script().run(*lease, keys(options_), args);
   const auto outcome = r[0].as_integer();
-  return Entered{outcome == 1, outcome == 2, r[1].as_string()};
+  Entered entered{outcome == 1, outcome == 2, r[1].as_string(), {}};
+  if (!entered.full && r.size() >= 5) {
+    entered.status = to_status(r, 2);
+    if (entered.created) remember(token_id, entered.status);
+  }
+  return entered;
 }
 
 QueueStatus QueueStore::status(const std::string& token_id) {

@@ -65,6 +65,7 @@ class QueueStore {
     bool created = false;
     bool full = false;  // max_waiting reached: nothing filed
     std::string token;
+    QueueStatus status;  // the place right after (not when full), as status() would answer
   };
   // Idempotent per user: returns the user's live token, or files `new_token`
   // (token id `token_id`) at the back of the queue unless it is full.
