@@ -35,6 +35,13 @@ void set_timeouts(tcp::socket& s, std::chrono::milliseconds t) {
 
 }  // namespace
 
+HostPort host_port(const std::string& base) {
+  auto scheme = base.find("://");
+  auto rest = scheme == std::string::npos ? base : base.substr(scheme + 3);
+  auto colon = rest.rfind(':');
+  return {rest.substr(0, colon), colon == std::string::npos ? "80" : rest.substr(colon + 1)};
+}
+
 KeepAliveClient::KeepAliveClient(std::chrono::milliseconds timeout) : timeout_(timeout) {}
 KeepAliveClient::~KeepAliveClient() = default;
 
@@ -47,10 +54,9 @@ Reply KeepAliveClient::send(const std::string& base, const std::string& method,
     try {
       if (!slot || !slot->socket.is_open()) {
         slot = std::make_unique<Conn>();
-        auto rest = base.substr(base.find("://") + 3);
-        auto colon = rest.rfind(':');
-        slot->host = rest.substr(0, colon);
-        slot->port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
+        auto [host, port] = host_port(base);
+        slot->host = host;
+        slot->port = port;
         tcp::resolver resolver(slot->io);
         asio::connect(slot->socket, resolver.resolve(slot->host, slot->port));
         slot->socket.set_option(tcp::no_delay(true));

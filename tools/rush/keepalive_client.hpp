@@ -9,6 +9,13 @@
 
 namespace ticketing::rush {
 
+// "http://host:port" -> {host, port} ("80" when the base names none).
+struct HostPort {
+  std::string host;
+  std::string port;
+};
+HostPort host_port(const std::string& base);
+
 struct Reply {
   int status = 0;  // 0 = transport error (see error)
   std::string body;

@@ -61,10 +61,7 @@ struct LongPoller::Impl {
         conn = std::move(pool.back());
         pool.pop_back();
       }
-      auto rest = base.substr(base.find("://") + 3);
-      auto colon = rest.rfind(':');
-      std::string host = rest.substr(0, colon);
-      std::string port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
+      auto [host, port] = host_port(base);
       beast::error_code ec;
       auto with_ec = asio::redirect_error(asio::use_awaitable, ec);
       if (!conn) {
