@@ -283,11 +283,12 @@ TEST_CASE("waiting queue: admissions paced by QUEUE_ADMIT_PER_SECOND, never fast
 }
 
 TEST_CASE("waiting queue: long polls answer on admission, on a move or at their deadline") {
-  // One place, lapsing after 4 s; two handler threads for three parked polls.
+  // One place, lapsing after 4 s; the queue routes' lane has two handler
+  // threads for three parked polls.
   rt::Service svc("longpoll", {{"QUEUE_MAX_ACTIVE", "1"},
                                {"QUEUE_ACTIVE_TTL_SECONDS", "4"},
                                {"RATE_LIMIT_STATUS_USER", "off"},
-                               {"HTTP_THREADS", "2"}});
+                               {"QUEUE_HTTP_THREADS", "2"}});
   auto base = rt::unique_user();
   std::vector<std::string> tokens;
   for (int i = 0; i < 6; ++i) tokens.push_back(svc.token(base + i));  // 0 active, 1-5 waiting
