@@ -131,10 +131,6 @@ bool LongPoller::submit(const std::string& base, const std::string& target,
   return true;
 }
 
-std::size_t LongPoller::in_flight() const {
-  return impl_->out.load();
-}
-
 std::size_t LongPoller::peak() const {
   return impl_->most.load();
 }

@@ -29,8 +29,7 @@ class LongPoller {
   // max_in_flight polls are out already: the caller polls the usual way.
   bool submit(const std::string& base, const std::string& target,
               std::map<std::string, std::string> headers, Callback done);
-  // Polls out now, and the most out at once so far.
-  [[nodiscard]] std::size_t in_flight() const;
+  // The most polls out at once so far.
   [[nodiscard]] std::size_t peak() const;
 
  private:

@@ -109,6 +109,12 @@ Response Response::error(int status, std::string_view code, std::string_view mes
   return json(status, std::move(body));
 }
 
+Response Response::dependency_unavailable() {
+  auto res = error(503, "DEPENDENCY_UNAVAILABLE", "a dependency is unavailable, retry later");
+  res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
 void Router::add(std::string method, std::string pattern, Handler handler) {
   add(std::move(method), std::move(pattern), InlineFirst{{}, std::move(handler)});
 }

@@ -471,10 +471,7 @@ struct Server::Impl {
                                                     {"route", route},
                                                     {"method", request.method},
                                                     {"error", e.what()}});
-      auto res = Response::error(503, "DEPENDENCY_UNAVAILABLE",
-                                 "a dependency is unavailable, retry later");
-      res.headers.emplace_back("Retry-After", "1");
-      return res;
+      return Response::dependency_unavailable();
     } catch (const std::exception& e) {
       log::error("http handler threw", {{"server", opts.name},
                                         {"route", route},

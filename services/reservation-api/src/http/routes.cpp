@@ -284,10 +284,7 @@ class Api {
         std::chrono::steady_clock::now() + std::chrono::seconds(seconds),
         [later, token, user, per_place](const std::optional<QueueStatus>& now) {
           if (!now) {
-            auto res = Response::error(503, "DEPENDENCY_UNAVAILABLE",
-                                       "a dependency is unavailable, retry later");
-            res.headers.emplace_back("Retry-After", "1");
-            later.answer(std::move(res));
+            later.answer(Response::dependency_unavailable());
           } else if (now->state == QueueState::kExpired || now->user_id != user) {
             later.answer(answer(ApiError::kTokenLapsed));
           } else {

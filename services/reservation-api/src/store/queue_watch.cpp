@@ -10,10 +10,26 @@ namespace ticketing::reservation {
 
 namespace {
 
-metrics::Counter& answers(const char* why) {
+metrics::Counter& answer_counter(const char* why) {
   return metrics::global().counter("reservation_queue_long_poll_answers_total",
                                    "Parked queue-status long polls answered, by reason",
                                    {{"reason", why}});
+}
+
+// Looked up once: a registry lookup builds label maps under its lock.
+struct AnswerCounters {
+  metrics::Counter& unavailable;
+  metrics::Counter& state;
+  metrics::Counter& position;
+  metrics::Counter& deadline;
+  metrics::Counter& stopping;
+};
+
+const AnswerCounters& answers() {
+  static const AnswerCounters counters{answer_counter("unavailable"), answer_counter("state"),
+                                       answer_counter("position"), answer_counter("deadline"),
+                                       answer_counter("stopping")};
+  return counters;
 }
 
 }  // namespace
@@ -124,16 +140,16 @@ void QueueWatch::round(std::vector<Waiter>& waiters, bool final) {
       log::warn("queue watch: status failed", {{"error", e.what()}});
     }
     if (!st) {
-      answers("unavailable").inc();
+      answers().unavailable.inc();
       answer(w, st);
     } else if (st->state != QueueState::kWaiting) {
-      answers("state").inc();
+      answers().state.inc();
       answer(w, st);
     } else if (st->position < w.below) {
-      answers("position").inc();
+      answers().position.inc();
       answer(w, st);
     } else if (final || now >= w.deadline) {
-      answers(final ? "stopping" : "deadline").inc();
+      (final ? answers().stopping : answers().deadline).inc();
       answer(w, st);
     } else {
       w.seen = *st;  // not yet: a tighter bound for the next rounds

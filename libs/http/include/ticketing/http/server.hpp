@@ -49,6 +49,9 @@ struct Response {
                        std::string content_type = "text/plain; charset=utf-8");
   // Body: {"error":{"code":"<code>","message":"<message>"}}
   static Response error(int status, std::string_view code, std::string_view message);
+  // 503 DEPENDENCY_UNAVAILABLE with Retry-After: 1, what a handler's
+  // InfraError becomes (also for answers given later, see Later).
+  static Response dependency_unavailable();
 };
 
 // Handlers are synchronous and may block (database calls); see Server.
