@@ -171,7 +171,7 @@ std::vector<std::pair<std::string, std::string>> admission_settings() {
   std::vector<std::pair<std::string, std::string>> out;
   for (const char* name : {"QUEUE_MAX_ACTIVE", "QUEUE_ADMIT_PER_SECOND", "QUEUE_ACTIVE_TTL_SECONDS",
                            "QUEUE_MAX_WAITING", "HOLD_TTL_SECONDS", "MAX_HOLDS_PER_USER",
-                           "INSTANCES", "CONSUMER_THREADS"}) {
+                           "INSTANCES", "CONSUMER_THREADS", "CONSUMER_CONCURRENCY"}) {
     if (const char* v = std::getenv(name)) out.emplace_back(name, v);
   }
   return out;

@@ -1,10 +1,12 @@
 #include "ticketing/events/dlq.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -22,6 +24,7 @@ namespace {
 using detail::classify_current;
 using detail::Completion;
 using detail::Failure;
+using detail::LanePool;
 using detail::Mailbox;
 
 using Clock = std::chrono::steady_clock;
@@ -89,6 +92,15 @@ metrics::Histogram& handler_histogram(const std::string& topic) {
                                      metrics::pipeline_buckets());
 }
 
+void observe_fetch_delay(const Message& m) {
+  if (m.timestamp_ms <= 0) return;
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  fetch_delay_histogram(m.topic).observe(
+      static_cast<double>(std::max<std::int64_t>(0, now_ms - m.timestamp_ms)) / 1000.0);
+}
+
 void observe_effect(const Work& w) {
   std::optional<SystemTime> at;
   if (w.envelope) {
@@ -127,6 +139,8 @@ struct HandlingLoop::Impl {
       : consumer(c), producer(p), handler(std::move(h)), options(std::move(o)), schemas(s) {
     group = options.consumer_group.empty() ? consumer.options().group_id : options.consumer_group;
     if (!options.stalls) options.stalls = std::make_shared<StallBoard>();
+    options.concurrency = std::max(1, options.concurrency);
+    if (options.concurrency > 1) lanes = std::make_unique<LanePool>(options.concurrency - 1);
   }
 
   Consumer& consumer;
@@ -146,6 +160,7 @@ struct HandlingLoop::Impl {
   std::uint64_t next_token = 0;
   Stats stats;
   std::minstd_rand rng{std::random_device{}()};
+  std::unique_ptr<LanePool> lanes;  // concurrency > 1
 
   // The partition flows again (or is no longer ours).
   void unstall(const TopicPartition& tp) {
@@ -245,20 +260,9 @@ struct HandlingLoop::Impl {
     unstall(tp);
   }
 
-  void process(Message m) {
-    TopicPartition tp{m.topic, m.partition};
-    if (auto it = blocked.find(tp); it != blocked.end()) {
-      // Pausing drops the partition's prefetched records, so this is not
-      // expected; if it happens, re-read them once the blocked one is settled.
-      it->second.work.refetch = true;
-      log::warn("record of a blocked partition polled; will re-read it",
-                {{"topic", m.topic},
-                 {"partition", std::to_string(m.partition)},
-                 {"offset", std::to_string(m.offset)}});
-      return;
-    }
-    Work w;
-    w.msg = std::move(m);
+  // Parses and validates the record into w (false: a poison pill, w says
+  // why), and reads its trace id.
+  bool prepare(Work& w) {
     if (options.parse_envelopes) {
       try {
         Envelope e = parse_envelope(w.msg.value);
@@ -273,8 +277,7 @@ struct HandlingLoop::Impl {
                                                     {"partition", std::to_string(w.msg.partition)},
                                                     {"offset", std::to_string(w.msg.offset)},
                                                     {"error", w.error}});
-        start_dead_letter(tp, std::move(w), false);
-        return;
+        return false;
       }
     }
     if (const std::string* tpv = w.msg.header(kTraceparentHeader)) {
@@ -282,6 +285,32 @@ struct HandlingLoop::Impl {
     }
     if (w.trace_id.empty() && w.envelope && is_valid_trace_id(w.envelope->trace_id)) {
       w.trace_id = w.envelope->trace_id;
+    }
+    return true;
+  }
+
+  // A record of a partition that is blocked: false when there is none.
+  bool refetch_if_blocked(const Message& m) {
+    auto it = blocked.find(TopicPartition{m.topic, m.partition});
+    if (it == blocked.end()) return false;
+    // Pausing drops the partition's prefetched records, so this is not
+    // expected; if it happens, re-read them once the blocked one is settled.
+    it->second.work.refetch = true;
+    log::warn("record of a blocked partition polled; will re-read it",
+              {{"topic", m.topic},
+               {"partition", std::to_string(m.partition)},
+               {"offset", std::to_string(m.offset)}});
+    return true;
+  }
+
+  void process(Message m) {
+    if (refetch_if_blocked(m)) return;
+    TopicPartition tp{m.topic, m.partition};
+    Work w;
+    w.msg = std::move(m);
+    if (!prepare(w)) {
+      start_dead_letter(tp, std::move(w), false);
+      return;
     }
     if (!gate_open(Clock::now())) {
       // Prefetched before the gate closed: it waits here, due at once, and
@@ -295,22 +324,35 @@ struct HandlingLoop::Impl {
     attempt(tp, std::move(w), false);
   }
 
+  // The handler's call, timed; throws what the handler throws.
+  void call_handler(const Work& w) {
+    const auto started = Clock::now();
+    handler(Event{w.msg, w.envelope ? &*w.envelope : nullptr, w.trace_id, w.attempts + 1});
+    handler_histogram(w.msg.topic)
+        .observe(std::chrono::duration<double>(Clock::now() - started).count());
+    observe_effect(w);
+  }
+
   void attempt(const TopicPartition& tp, Work w, bool paused) {
     Failure f;
     try {
-      const auto started = Clock::now();
-      handler(Event{w.msg, w.envelope ? &*w.envelope : nullptr, w.trace_id, w.attempts + 1});
-      handler_histogram(w.msg.topic)
-          .observe(std::chrono::duration<double>(Clock::now() - started).count());
-      consumer.store(w.msg);
-      ++stats.handled;
-      consumed_counter(w.msg.topic, "ok").inc();
-      observe_effect(w);
-      if (paused) release(tp, w);
+      call_handler(w);
+      succeeded(tp, w, paused);
       return;
     } catch (...) {
       f = classify_current(options.retry);
     }
+    failed(tp, std::move(w), std::move(f), paused);
+  }
+
+  void succeeded(const TopicPartition& tp, const Work& w, bool paused) {
+    consumer.store(w.msg);
+    ++stats.handled;
+    consumed_counter(w.msg.topic, "ok").inc();
+    if (paused) release(tp, w);
+  }
+
+  void failed(const TopicPartition& tp, Work w, Failure f, bool paused) {
     if (f.counted) ++w.attempts;
     w.unavailable = f.counted ? 0 : w.unavailable + 1;
     w.error = std::move(f.error);
@@ -348,6 +390,111 @@ struct HandlingLoop::Impl {
                                                   {"attempts", std::to_string(w.attempts)},
                                                   {"error", w.error}});
     start_dead_letter(tp, std::move(w), paused);
+  }
+
+  // concurrency > 1: one record of a wave and what its call did.
+  struct WaveItem {
+    TopicPartition tp;
+    Work work;
+    bool attempted = false;
+    bool ok = false;
+    Failure failure;
+  };
+
+  std::size_t lane_of(const Message& m) const {
+    const std::size_t h =
+        std::hash<std::string_view>{}(m.topic) * 31U + std::hash<std::string_view>{}(m.key);
+    return h % static_cast<std::size_t>(options.concurrency);
+  }
+
+  // Gathers the records a poll finds waiting behind `first` into one wave
+  // and handles it. A record that cannot join (its partition blocked, the
+  // gate closed, a poison pill) ends the wave: the wave is handled first,
+  // then that record the one-by-one way.
+  void process_wave(Message first) {
+    std::vector<WaveItem> wave;
+    const auto max_size = static_cast<std::size_t>(options.concurrency) * 4;
+    std::optional<Message> next = std::move(first);
+    while (next) {
+      Message m = std::move(*next);
+      next.reset();
+      if (blocked.count(TopicPartition{m.topic, m.partition}) > 0 || !gate_open(Clock::now())) {
+        run_wave(wave);
+        process(std::move(m));
+        return;
+      }
+      WaveItem item;
+      item.tp = TopicPartition{m.topic, m.partition};
+      item.work.msg = std::move(m);
+      if (!prepare(item.work)) {
+        run_wave(wave);
+        if (!refetch_if_blocked(item.work.msg))
+          start_dead_letter(item.tp, std::move(item.work), false);
+        return;
+      }
+      wave.push_back(std::move(item));
+      if (wave.size() >= max_size) break;
+      next = consumer.poll(std::chrono::milliseconds(0));
+      if (next) observe_fetch_delay(*next);
+    }
+    run_wave(wave);
+  }
+
+  void run_wave(std::vector<WaveItem>& wave) {
+    // A rebalance served by the polls above may have taken partitions away:
+    // their records are left to the next owner (nothing of them was stored).
+    std::erase_if(wave, [this](const WaveItem& i) { return assigned.count(i.tp) == 0; });
+    if (wave.empty()) return;
+    std::vector<std::vector<WaveItem*>> by_lane(static_cast<std::size_t>(options.concurrency));
+    for (auto& item : wave) by_lane[lane_of(item.work.msg)].push_back(&item);
+    std::vector<std::function<void()>> jobs;
+    for (auto& lane : by_lane) {
+      if (!lane.empty()) jobs.emplace_back([this, &lane] { run_lane(lane); });
+    }
+    lanes->run_all(jobs);
+    // In offset order per partition (the wave's order): stored up to the
+    // first record that did not succeed, which takes the one-by-one path
+    // with its partition paused; the rest of the partition is read again
+    // when it is released.
+    std::set<TopicPartition> stopped;
+    for (auto& item : wave) {
+      if (stopped.count(item.tp) > 0) continue;
+      if (item.ok) {
+        succeeded(item.tp, item.work, false);
+        continue;
+      }
+      stopped.insert(item.tp);
+      consumer.pause(item.tp.topic, item.tp.partition);
+      item.work.refetch = true;
+      if (item.attempted) {
+        failed(item.tp, std::move(item.work), std::move(item.failure), true);
+      } else {
+        // Not reached: a lane skips a record only after an earlier one of
+        // its partition failed. Should it happen, the record is due now.
+        Blocked b;
+        b.due = Clock::now();
+        b.work = std::move(item.work);
+        block(item.tp, std::move(b), true);
+      }
+    }
+  }
+
+  // One lane of a wave, on a pool thread: in order, and after a failure the
+  // lane's later records of that partition are skipped (they will be read
+  // again), so one key's records never overtake each other.
+  void run_lane(const std::vector<WaveItem*>& lane) {
+    std::set<TopicPartition> failed_here;
+    for (auto* item : lane) {
+      if (failed_here.count(item->tp) > 0) continue;
+      item->attempted = true;
+      try {
+        call_handler(item->work);
+        item->ok = true;
+      } catch (...) {
+        item->failure = classify_current(options.retry);
+        failed_here.insert(item->tp);
+      }
+    }
   }
 
   void start_dead_letter(const TopicPartition& tp, Work w, bool paused) {
@@ -505,15 +652,14 @@ void HandlingLoop::poll_once(std::chrono::milliseconds max_wait) {
   s.apply_gate();  // a retry may have closed it
   s.refresh_stalls();
   auto msg = s.consumer.poll(s.wait_budget(max_wait));
-  if (msg && msg->timestamp_ms > 0) {
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    fetch_delay_histogram(msg->topic)
-        .observe(static_cast<double>(std::max<std::int64_t>(0, now_ms - msg->timestamp_ms)) /
-                 1000.0);
+  if (msg) {
+    observe_fetch_delay(*msg);
+    if (s.lanes) {
+      s.process_wave(std::move(*msg));
+    } else {
+      s.process(std::move(*msg));
+    }
   }
-  if (msg) s.process(std::move(*msg));
   s.settle_dead_letters();
   if (s.options.on_polled) s.options.on_polled(*this);
 }

@@ -6,9 +6,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ticketing/events/dlq.hpp"
@@ -62,6 +65,30 @@ struct Mailbox {
     });
     return out;
   }
+};
+
+// The threads a HandlingLoop with concurrency > 1 runs its lanes on.
+class LanePool {
+ public:
+  explicit LanePool(int threads);
+  ~LanePool();  // waits for the threads
+  LanePool(const LanePool&) = delete;
+  LanePool& operator=(const LanePool&) = delete;
+
+  // Runs every job (none may throw), the first on the calling thread, the
+  // others on the pool's threads, and returns when all are done.
+  void run_all(std::vector<std::function<void()>>& jobs);
+
+ private:
+  void work();
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::deque<std::function<void()>*> queue_;
+  std::size_t pending_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace ticketing::events::detail

@@ -146,4 +146,60 @@ Failure classify_current(const RetryPolicy& retry) {
 
 }  // namespace detail
 
+namespace detail {
+
+LanePool::LanePool(int threads) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+}
+
+LanePool::~LanePool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void LanePool::run_all(std::vector<std::function<void()>>& jobs) {
+  if (jobs.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 1; i < jobs.size(); ++i) queue_.push_back(&jobs[i]);
+    pending_ += jobs.size() - 1;
+  }
+  wake_.notify_all();
+  jobs.front()();
+  std::unique_lock lock(mutex_);
+  // With no threads (or while they are busy) this thread takes jobs too.
+  while (pending_ > 0) {
+    if (!queue_.empty()) {
+      auto* job = queue_.front();
+      queue_.pop_front();
+      lock.unlock();
+      (*job)();
+      lock.lock();
+      --pending_;
+      continue;
+    }
+    done_.wait(lock);
+  }
+}
+
+void LanePool::work() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping
+    auto* job = queue_.front();
+    queue_.pop_front();
+    lock.unlock();
+    (*job)();
+    lock.lock();
+    if (--pending_ == 0) done_.notify_all();
+  }
+}
+
+}  // namespace detail
+
 }  // namespace ticketing::events

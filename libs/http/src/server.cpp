@@ -442,7 +442,9 @@ struct Server::Impl {
     if (seconds >= 0) observe(route, seconds);
   }
 
-  void observe(std::string_view route, double seconds) {
+  // Parked answers wait by design for up to park_limit: their buckets reach
+  // past it (pipeline_buckets, to 60 s) instead of ending at 10 s.
+  void observe(std::string_view route, double seconds, bool parked_route = false) {
     metrics::Histogram* histogram = nullptr;
     {
       std::lock_guard lk(metrics_mu);
@@ -450,10 +452,11 @@ struct Server::Impl {
         histogram = it->second;
     }
     if (histogram == nullptr) {
-      histogram =
-          &metrics::global().histogram("http_request_duration_seconds",
-                                       "HTTP request latency from parsed request to response ready",
-                                       {{"server", opts.name}, {"route", std::string(route)}});
+      histogram = &metrics::global().histogram(
+          "http_request_duration_seconds",
+          "HTTP request latency from parsed request to response ready",
+          {{"server", opts.name}, {"route", std::string(route)}},
+          parked_route ? metrics::pipeline_buckets() : metrics::latency_buckets());
       std::lock_guard lk(metrics_mu);
       histograms.emplace(std::string(route), histogram);
     }
@@ -715,7 +718,7 @@ struct Server::Impl {
       std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_at;
       if (parked) {
         count(route, request.method, response.status, -1);
-        observe(std::string(route) + " (parked)", took.count());
+        observe(std::string(route) + " (parked)", took.count(), true);
       } else {
         count(route, request.method, response.status, took.count());
       }

@@ -20,7 +20,7 @@ InfraConfig InfraConfig::read(EnvReader& env, const InfraNeeds& needs) {
     c.mysql_database = env.str("MYSQL_DATABASE", needs.mysql_database);
     c.mysql_pool_size = static_cast<int>(env.integer("MYSQL_POOL_SIZE", 16, 1, 512));
     c.mysql_consumer_pool_size =
-        static_cast<int>(env.integer("MYSQL_CONSUMER_POOL_SIZE", 3, 1, 64));
+        static_cast<int>(env.integer("MYSQL_CONSUMER_POOL_SIZE", 12, 1, 256));
   }
   if (needs.redis) {
     c.redis_url = env.required("REDIS_URL");

@@ -72,6 +72,7 @@ service::Setup configure(EnvReader& env) {
     events::HandlingOptions handling;
     handling.retry.max_infra_attempts = rt->config.consumer_max_attempts;
     handling.retry.max_backoff = rt->config.consumer_max_backoff;
+    handling.concurrency = rt->config.consumer_concurrency;
     for (int i = 0; i < rt->config.consumer_threads; ++i) {
       rt->workers.push_back(std::make_unique<service::ConsumerWorker>(
           host,

@@ -22,8 +22,11 @@ struct Config {
   int consumer_max_attempts = 0;                         // CONSUMER_MAX_ATTEMPTS
   std::chrono::milliseconds consumer_max_backoff{5000};  // CONSUMER_MAX_BACKOFF_MS
   // Members of the consumer group in this process, each on its own thread
-  // with the partitions it is given (make demo runs 3).
+  // with the partitions it is given.
   int consumer_threads = 3;  // CONSUMER_THREADS
+  // Records of different reservations each member handles at once
+  // (events::HandlingOptions::concurrency).
+  int consumer_concurrency = 4;  // CONSUMER_CONCURRENCY
 
   // Envelope `producer` values accepted on the reservation.* topics; events
   // of any other producer are skipped (counted, not applied). Empty: any.

@@ -79,6 +79,7 @@ Config Config::read(EnvReader& env) {
       std::chrono::milliseconds(env.integer("OUTBOX_MIN_ROUND_INTERVAL_MS", 0, 0, 1000));
   c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
   c.consumer_threads = static_cast<int>(env.integer("CONSUMER_THREADS", 3, 1, 32));
+  c.consumer_concurrency = static_cast<int>(env.integer("CONSUMER_CONCURRENCY", 4, 1, 32));
   c.prune = outbox::PruneSettings::read(env);
   return c;
 }
@@ -184,12 +185,14 @@ struct Runtime {
   void start_consuming() {
     relay.start();
     pruner.start();
+    events::HandlingOptions handling;
+    handling.concurrency = config.consumer_concurrency;
     for (int i = 0; i < config.consumer_threads; ++i) {
       consumers.push_back(std::make_unique<service::ConsumerWorker>(
           host,
           std::vector<std::string>{std::string(events::topics::kPaymentCompleted),
                                    std::string(events::topics::kSeatsExpired)},
-          make_event_handler(consumer_store, queue)));
+          make_event_handler(consumer_store, queue), handling));
       consumers.back()->start();
     }
   }

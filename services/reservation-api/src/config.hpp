@@ -72,6 +72,11 @@ struct Config {
   // payments on several partitions is not confirmed one after another.
   // See docs/design/high-volume.md.
   int consumer_threads = 3;
+  // Records of different keys (reservations; shows for seats.expired) each
+  // member handles at once (CONSUMER_CONCURRENCY,
+  // events::HandlingOptions::concurrency): a burst of payments on one
+  // partition is confirmed side by side, not in single file.
+  int consumer_concurrency = 4;
   // Pruning of processed_events: DEDUPE_RETENTION_S, PRUNE_*.
   outbox::PruneSettings prune;
 

@@ -1,11 +1,17 @@
 // The HandlingLoop's finer tools for a handler that knows more than an
 // exception type says: HandlingError kinds, dead-letter headers and the
-// dead-letter hook, and the gate that holds every partition back.
+// dead-letter hook, the gate that holds every partition back, and handling
+// several keys at once (concurrency).
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <set>
+#include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "kafka_fixture.hpp"
@@ -278,5 +284,86 @@ TEST_CASE("a record polled just as the gate closes waits for it to open; none is
   CHECK(handled == produced);
   consumer.commit();
   CHECK(consumer.committed(base, 0, 10s) == std::optional<std::int64_t>(10));
+  consumer.close();
+}
+
+TEST_CASE(
+    "concurrency: records of different keys overlap, one key's records never overtake each "
+    "other, and a failed record leaves the rest of its partition to be read again",
+    "[handling]") {
+  const std::string base = ticketing::testing::unique_name("it_lanes");
+  evtest::TempTopics topics({base, ev::dlq_topic_for(base)}, 1);
+  ev::Producer producer(evtest::producer_options("it-lanes-producer"));
+  // 24 records on one partition, six keys taking turns; paymentId 100 + offset.
+  constexpr int kRecords = 24;
+  constexpr int kKeys = 6;
+  std::map<std::int64_t, std::string> key_of;
+  for (int i = 0; i < kRecords; ++i) {
+    const std::int64_t id = 100 + i;
+    key_of[id] = "k" + std::to_string(i % kKeys);
+    ev::Record r = ev::make_event_record(evtest::payment_completed(id, 500 + i), key_of[id], base);
+    r.partition = 0;
+    const ev::DeliveryReport rep = producer.produce(std::move(r)).get();
+    INFO(rep.error);
+    REQUIRE(rep.ok);
+  }
+  constexpr std::int64_t kFailsOnce = 110;
+
+  const std::string group = ticketing::testing::unique_name("it_lanes_group");
+  ev::Consumer consumer(evtest::consumer_options(group, {base}));
+  ev::HandlingOptions opts;
+  opts.concurrency = 4;
+  opts.retry.initial_backoff = 10ms;
+  opts.retry.max_backoff = 20ms;
+  std::mutex mutex;
+  std::set<std::int64_t> succeeded;
+  std::map<std::int64_t, int> calls;
+  int in_flight = 0;
+  int most_in_flight = 0;
+  std::vector<std::string> overtaken;
+  ev::HandlingLoop loop(
+      consumer, producer,
+      [&](const ev::Event& e) {
+        const auto id = payment_id(e);
+        {
+          std::lock_guard lock(mutex);
+          // Every earlier record of this key must be done before this call.
+          for (std::int64_t earlier = 100; earlier < id; ++earlier) {
+            if (key_of[earlier] == e.message.key && succeeded.count(earlier) == 0) {
+              overtaken.push_back(std::to_string(id) + " before " + std::to_string(earlier));
+            }
+          }
+          most_in_flight = std::max(most_in_flight, ++in_flight);
+          ++calls[id];
+        }
+        std::this_thread::sleep_for(30ms);
+        std::lock_guard lock(mutex);
+        --in_flight;
+        if (id == kFailsOnce && calls[id] == 1) throw std::runtime_error("first call fails");
+        succeeded.insert(id);
+      },
+      opts);
+  const auto t0 = Clock::now();
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (static_cast<int>(succeeded.size()) == kRecords) break;
+    }
+    if (evtest::seconds_since(t0) >= 60) break;
+    loop.poll_once(100ms);
+  }
+  std::lock_guard lock(mutex);
+  CHECK(static_cast<int>(succeeded.size()) == kRecords);
+  CHECK(overtaken.empty());
+  CHECK(most_in_flight >= 2);
+  CHECK(most_in_flight <= 4);
+  CHECK(calls[kFailsOnce] == 2);
+  const auto stats = loop.stats();
+  CHECK(stats.retries == 1);
+  CHECK(stats.dead_lettered == 0);
+  CHECK(stats.handled >= static_cast<std::uint64_t>(kRecords));
+  // Every record was stored, up to the end of the partition.
+  consumer.commit();
+  CHECK(consumer.committed(base, 0, 10s) == std::optional<std::int64_t>(kRecords));
   consumer.close();
 }

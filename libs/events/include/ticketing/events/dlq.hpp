@@ -173,6 +173,19 @@ struct HandlingOptions {
   std::string dlq_topic;
   // Where the loop reports stalled partitions; null = a board of its own.
   std::shared_ptr<StallBoard> stalls;
+  // Handler calls at once (1: one record after another). Above 1, the
+  // records a poll finds waiting (up to 4 x concurrency) are handled as one
+  // wave on this many lanes: the records of one key (topic and record key)
+  // go to one lane, in offset order, so only records of different keys
+  // overlap, and a burst on one partition no longer waits in single file.
+  // The handler must then be safe to call from several threads at once. The
+  // gate is asked once per record as the wave is gathered, not between its
+  // calls. Offsets are stored after the wave, in order, up to a partition's
+  // first failed record; that record is retried or dead-lettered as usual,
+  // and the later ones of its partition are read again once it is settled
+  // (so a handler may see a record it already handled: it must be idempotent,
+  // as every handler here is).
+  int concurrency = 1;
 
   // The hooks below run on the polling thread, and must not throw.
   using Clock = std::chrono::steady_clock;

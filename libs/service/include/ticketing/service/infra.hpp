@@ -31,7 +31,7 @@ struct InfraConfig {
   std::string mysql_url;
   std::string mysql_database;
   int mysql_pool_size = 16;
-  int mysql_consumer_pool_size = 3;
+  int mysql_consumer_pool_size = 12;
   std::string redis_url;
   int redis_pool_size = 16;
 
@@ -51,9 +51,10 @@ class Infra {
 
   events::Producer& producer();
   db::Pool& mysql();  // throws std::logic_error when not configured
-  // The event consumer's own few connections (MYSQL_CONSUMER_POOL_SIZE, 3, one per consumer
-  // thread): under a rush the HTTP handlers keep every connection of mysql() busy, and a consumer
-  // queued behind them delayed confirmations by seconds.
+  // The event consumers' own connections (MYSQL_CONSUMER_POOL_SIZE, 12: one per handler lane,
+  // CONSUMER_THREADS x CONSUMER_CONCURRENCY = 3 x 4 by default): under a rush the HTTP handlers
+  // keep every connection of mysql() busy, and a consumer queued behind them delayed
+  // confirmations by seconds. A smaller pool only makes lanes wait for a connection.
   db::Pool& mysql_consumers();  // likewise
   redis::Pool& redis();         // likewise
 
