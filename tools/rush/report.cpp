@@ -151,7 +151,8 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
   }
   line("time to sell out",
        r.sold_out_at >= 0
-           ? fmt::format("{:.1f} s ({} seats)", r.sold_out_at, t.seats)
+           ? fmt::format("{:.1f} s ({} seats; {:.1f} s from the first queue token)", r.sold_out_at,
+                         t.seats, r.sold_out_at - std::max(0.0, r.first_token_at))
            : fmt::format("not sold out ({} of {} seats)", t.reserved_seats, t.seats));
   s += "system state (databases, fakes, Kafka)\n";
   line("seats RESERVED / HELD",
@@ -243,6 +244,7 @@ std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally&
     w.key("soldOutSeconds").number(r.sold_out_at);
   else
     w.key("soldOutSeconds").null();
+  if (r.first_token_at >= 0) w.key("firstTokenSeconds").number(r.first_token_at);
   w.key("system").start_object();
   w.key("seats").integer(t.seats).key("reservedSeats").integer(t.reserved_seats);
   w.key("confirmed")

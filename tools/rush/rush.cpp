@@ -159,7 +159,7 @@ class Rush {
       poller_ = std::make_unique<LongPoller>(cfg_.long_poll + 10s, cfg_.max_long_polls);
     start_ = Clock::now();
     remaining_ = buyers_.size();
-    for (std::uint32_t i = 0; i < buyers_.size(); ++i) heap_.push(Due{start_, i});
+    for (std::uint32_t i = 0; i < buyers_.size(); ++i) arriving_.push(Due{start_, i});
     std::vector<std::thread> workers;
     for (int t = 0; t < std::max(cfg_.threads, 1); ++t)
       workers.emplace_back([this, t] { work(static_cast<std::size_t>(t)); });
@@ -177,6 +177,7 @@ class Rush {
     r.timed_out = timed_out_;
     if (poller_) r.long_polls_peak = poller_->peak();
     r.sold_out_at = sold_out_at_;
+    r.first_token_at = first_token_at_;
     std::lock_guard lk(result_mutex_);
     r.counters = counters_;
     r.counters.users = static_cast<std::int64_t>(buyers_.size());
@@ -202,16 +203,28 @@ class Rush {
         cv_.notify_all();
         return;
       }
-      if (heap_.empty()) {
-        cv_.wait_for(lk, 200ms);
+      // Admitted buyers first, then those in the queue, then new arrivals.
+      // At 100,000 buyers the workers are busy for a minute with arrivals
+      // alone: in one line by due time, a buyer in the queue would poll
+      // only after every arrival due before it, and an admitted one would
+      // learn of it after its turn had lapsed.
+      const auto now = Clock::now();
+      DueHeap* heap = nullptr;
+      auto until = now + 200ms;
+      for (DueHeap* h : {&active_, &queued_, &arriving_}) {
+        if (h->empty()) continue;
+        if (h->top().at <= now) {
+          heap = h;
+          break;
+        }
+        until = std::min(until, h->top().at);
+      }
+      if (heap == nullptr) {
+        cv_.wait_until(lk, until);
         continue;
       }
-      auto due = heap_.top();
-      if (due.at > Clock::now()) {
-        cv_.wait_until(lk, std::min(due.at, Clock::now() + 200ms));
-        continue;
-      }
-      heap_.pop();
+      auto due = heap->top();
+      heap->pop();
       lk.unlock();
       std::optional<Clock::time_point> next;
       try {
@@ -224,7 +237,7 @@ class Rush {
       if (next == kParked) {
         // The long poller hands the buyer back (park()).
       } else if (next) {
-        heap_.push(Due{*next, due.buyer});
+        heap_for(buyers_[due.buyer].step).push(Due{*next, due.buyer});
         cv_.notify_one();
       } else if (--remaining_ == 0) {
         finished_ = true;
@@ -314,6 +327,10 @@ class Rush {
       auto d = parse(r.body);
       b.token = d["token"].GetString();
       count(&Counters::tokens);
+      if (!first_token_seen_.exchange(true)) {
+        std::lock_guard lk(result_mutex_);
+        first_token_at_ = std::chrono::duration<double>(Clock::now() - start_).count();
+      }
       return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now,
                               wait_hint(d));
     }
@@ -358,7 +375,7 @@ class Rush {
           parked.polled_took_us = static_cast<std::uint32_t>(
               std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
           parked.polled = std::move(r);
-          heap_.push(Due{t1, index});
+          active_.push(Due{t1, index});  // may be an admission: read it first
           cv_.notify_one();
         });
   }
@@ -705,9 +722,16 @@ class Rush {
   std::vector<std::vector<Sample>> samples_;
   Clock::time_point start_;
 
-  std::mutex mutex_;  // heap, remaining, finished
+  std::mutex mutex_;  // the two heaps, remaining, finished
   std::condition_variable cv_;
-  std::priority_queue<Due, std::vector<Due>, std::greater<>> heap_;
+  using DueHeap = std::priority_queue<Due, std::vector<Due>, std::greater<>>;
+  DueHeap active_;    // admitted buyers, and answered long polls: served first when due
+  DueHeap queued_;    // buyers with an ID token: their queue token, then polls
+  DueHeap arriving_;  // buyers yet to get an ID token
+  DueHeap& heap_for(Step step) {
+    if (step >= Step::kConcerts) return active_;
+    return step == Step::kIdToken ? arriving_ : queued_;
+  }
   std::size_t remaining_ = 0;
   bool finished_ = false;
   bool timed_out_ = false;
@@ -721,6 +745,8 @@ class Rush {
   std::atomic<bool> sold_out_{false};
   std::atomic<std::size_t> requests_{0};
   double sold_out_at_ = -1;
+  std::atomic<bool> first_token_seen_{false};
+  double first_token_at_ = -1;  // result_mutex_
   // Last: destroyed first, so no reply arrives once the rest is gone.
   std::unique_ptr<LongPoller> poller_;
 };

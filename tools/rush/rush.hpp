@@ -89,7 +89,8 @@ struct Counters {
 struct RushResult {
   Counters counters;
   double seconds = 0;
-  double sold_out_at = -1;  // seconds into the rush when the last seat was confirmed
+  double sold_out_at = -1;     // seconds into the rush when the last seat was confirmed
+  double first_token_at = -1;  // seconds into the rush when the first queue token was issued
   std::vector<Sample> samples;
   std::vector<std::int64_t> confirmed_reservations;  // as seen by the buyers
   std::vector<std::int64_t> refunded_payments;
