@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 export BUILD_DIR := $(abspath $(BUILD_DIR))
 
-.PHONY: all deps configure build up down status run demo test test-unit format tidy bench-events bench-reservation clean help \
+.PHONY: all deps configure build up down status run demo test test-unit format tidy bench-events bench-reservation bench-pipeline clean help \
 	images up-containers down-containers
 
 all: build
@@ -21,6 +21,7 @@ help:
 	@echo "make tidy          .clang-tidy's bug and function-size checks over the sources (slow: minutes)"
 	@echo "make bench-events  libs/events vs Kafka's ProducerPerformance and EndToEndLatency"
 	@echo "make bench-reservation  holds via HTTP vs a raw SQL client; GET seats vs nginx"
+	@echo "make bench-pipeline  the event pipeline, commit to effect, on a quiet system (light demo)"
 	@echo "make images        build every container image offline (scripts/containers.sh)"
 	@echo "make up-containers|down-containers  the whole system in containers (Docker Compose)"
 
@@ -70,6 +71,9 @@ bench-events: build
 
 bench-reservation: build
 	@bash bench/bench-reservation.sh
+
+bench-pipeline: build
+	@bash bench/bench-pipeline.sh
 
 images: deps
 	@bash scripts/containers.sh images

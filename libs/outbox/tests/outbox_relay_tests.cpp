@@ -571,6 +571,36 @@ TEST_CASE("min_round_interval: a stream of notified commits goes out in few batc
   CHECK(std::chrono::steady_clock::now() - lone < 400ms);
 }
 
+TEST_CASE(
+    "busy_poll_interval: while rows flow, commits nobody notified (another instance's) go out "
+    "without waiting for the slow poll",
+    "[outbox][kafka]") {
+  Env env;
+  events::Producer producer(env.producer_options());
+  auto options = env.relay_options("busy");
+  options.poll_interval = 5000ms;
+  options.busy_poll_interval = 20ms;
+  outbox::Relay relay(options, producer);
+  relay.start();
+  REQUIRE(wait_for([&] { return relay.is_leader(); }, 5s));
+  env.insert(100000, 1, 1, true, {&relay});  // rows flow from here on
+  REQUIRE(env.wait_all_sent(30s));
+
+  // 20 commits 50 ms apart, none followed by notify(): each waits for the
+  // relay's next look. At the 5 s poll the last would go out ~4 s after the
+  // first; while busy, the relay looks every 20 ms.
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    env.insert(i, 1, 1, true);
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(env.wait_all_sent(30s));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took < 3000ms);
+  WARN(fmt::format("20 unnotified commits over 1 s all sent after {} ms",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+}
+
 TEST_CASE("a relay needs to know its database", "[outbox]") {
   events::ProducerOptions p;
   p.bootstrap_servers = testing::kafka_bootstrap();

@@ -30,6 +30,11 @@ struct RelayOptions {
   std::size_t batch_size = 500;
   // Without notify(), look for new rows this often (one indexed query).
   std::chrono::milliseconds poll_interval{50};
+  // ... and this often while rows came in the last busy_window: notify()
+  // wakes only this process's relay, so the leader sees another instance's
+  // commits when it next looks. 0: always poll_interval.
+  std::chrono::milliseconds busy_poll_interval{0};
+  std::chrono::milliseconds busy_window{std::chrono::seconds(5)};
   // After a round (SELECT, produce, wait for acks, UPDATE) that published
   // rows, the next one starts no sooner than this after it began, notify()
   // or not, unless it filled a whole batch. 0: a notify() starts the next
