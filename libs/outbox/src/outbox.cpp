@@ -1,5 +1,6 @@
 #include "ticketing/outbox/outbox.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -77,18 +78,51 @@ Headers headers_from_json(std::string_view json) {
   return out;
 }
 
-std::uint64_t append(db::Connection& conn, const OutboxRow& row, std::string_view table) {
+namespace {
+
+void check_appendable(const db::Connection& conn, const OutboxRow& row) {
   if (!conn.in_transaction()) {
     throw std::logic_error(
         "outbox::append outside a transaction: the event would not commit "
         "atomically with the state change");
   }
   if (row.topic.empty()) throw std::invalid_argument("outbox row without a topic");
-  const auto result =
-      conn.exec(fmt::format("INSERT INTO {} (topic, msg_key, payload, headers) VALUES (?, ?, ?, ?)",
-                            quote_table(table)),
-                {row.topic, row.key, row.payload, headers_to_json(row.headers)});
+}
+
+// INSERT of `n` rows (at most kRowsPerInsert, so that few statement texts
+// exist to prepare).
+std::string insert_sql(std::string_view table, std::size_t n) {
+  std::string sql =
+      fmt::format("INSERT INTO {} (topic, msg_key, payload, headers) VALUES ", quote_table(table));
+  for (std::size_t i = 0; i < n; ++i) sql += i == 0 ? "(?, ?, ?, ?)" : ", (?, ?, ?, ?)";
+  return sql;
+}
+
+constexpr std::size_t kRowsPerInsert = 16;
+
+}  // namespace
+
+std::uint64_t append(db::Connection& conn, const OutboxRow& row, std::string_view table) {
+  check_appendable(conn, row);
+  const auto result = conn.exec(insert_sql(table, 1),
+                                {row.topic, row.key, row.payload, headers_to_json(row.headers)});
   return result.last_insert_id;
+}
+
+void append_all(db::Connection& conn, const std::vector<OutboxRow>& rows, std::string_view table) {
+  for (const auto& row : rows) check_appendable(conn, row);
+  for (std::size_t from = 0; from < rows.size(); from += kRowsPerInsert) {
+    const std::size_t n = std::min(kRowsPerInsert, rows.size() - from);
+    db::Params params;
+    params.reserve(n * 4);
+    for (std::size_t i = from; i < from + n; ++i) {
+      params.emplace_back(rows[i].topic);
+      params.emplace_back(rows[i].key);
+      params.emplace_back(rows[i].payload);
+      params.emplace_back(headers_to_json(rows[i].headers));
+    }
+    conn.exec(insert_sql(table, n), params);
+  }
 }
 
 }  // namespace ticketing::outbox

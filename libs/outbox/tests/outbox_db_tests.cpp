@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "ticketing/db/db.hpp"
 #include "ticketing/outbox/inbox.hpp"
@@ -74,6 +76,41 @@ TEST_CASE("append commits and rolls back with the caller's transaction", "[outbo
   CHECK_FALSE(stored->is_null("created_at"));
 
   CHECK_THROWS_AS(outbox::append(*conn, row), std::logic_error);  // autocommit: refused
+}
+
+TEST_CASE("append_all writes the rows in their order, in statements of 16, with the transaction",
+          "[outbox]") {
+  TestDb t;
+  auto conn = t.pool->acquire();
+  conn->exec_raw(outbox::create_table_sql());
+  std::vector<outbox::OutboxRow> rows;
+  for (int i = 0; i < 20; ++i) {  // one statement of 16 rows, one of 4
+    rows.push_back(outbox::OutboxRow{"reservation.confirmed",
+                                     std::to_string(i),
+                                     "{\"n\":" + std::to_string(i) + "}",
+                                     {{"seq", std::to_string(i)}}});
+  }
+  {
+    db::Transaction tx(*conn);
+    outbox::append_all(*conn, rows);
+  }  // rolled back
+  CHECK(conn->query_one("SELECT COUNT(*) FROM outbox")->i64(0) == 0);
+  {
+    db::Transaction tx(*conn);
+    outbox::append_all(*conn, rows);
+    tx.commit();
+  }
+  auto stored = conn->query("SELECT id, msg_key, payload, headers FROM outbox ORDER BY id");
+  REQUIRE(stored.size() == rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    INFO(i);
+    CHECK(stored[i].str("msg_key") == rows[i].key);
+    CHECK(stored[i].str("payload") == rows[i].payload);
+    CHECK(outbox::headers_from_json(stored[i].str("headers")) == rows[i].headers);
+    // consecutive ids: the relay publishes in id order
+    if (i > 0) CHECK(stored[i].u64("id") == stored[i - 1].u64("id") + 1);
+  }
+  CHECK_THROWS_AS(outbox::append_all(*conn, rows), std::logic_error);  // autocommit: refused
 }
 
 TEST_CASE("the relay's queries use the (sent_at, id) index", "[outbox]") {

@@ -351,7 +351,7 @@ PayResult Store::pay(
                                    std::nullopt};
     result.balance_after = after;
     add_history(conn, user, "PAYMENT", hold.price, after, result.payment.id.value, now_ms);
-    for (const auto& row : events(result.payment, after)) outbox::append(conn, row, outbox_);
+    outbox::append_all(conn, events(result.payment, after), outbox_);
     if (idem) store_key(conn, user, "payment", *idem, render(result.payment));
     tx.commit();
     return result;
@@ -432,7 +432,7 @@ RefundResult Store::refund(
     add_history(conn, p.user, "REFUND", p.amount, after, p.id.value, now_ms);
     p.status = PaymentStatus::kRefunded;
     p.refunded_at_ms = now_ms;
-    for (const auto& r : events(p, after)) outbox::append(conn, r, outbox_);
+    outbox::append_all(conn, events(p, after), outbox_);
     tx.commit();
     return RefundResult::kRefunded;
   });

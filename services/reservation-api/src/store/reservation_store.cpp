@@ -290,22 +290,24 @@ HoldResult ReservationStore::hold_once(db::Connection& conn, UserId user, Schedu
     return result;  // rolls back
   }
   auto held_at_text = to_rfc3339(held_at);
+  std::vector<outbox::OutboxRow> rows;
   if (const auto previous = decision.takes_over) {
     // The old hold ran out before seats.expired arrived: end it here so that
     // payment-api and the scheduler learn of it.
     auto old = conn.query_one(kLockReplacedHold, {*previous});
     if (old) {
       conn.exec(kEndReplacedHold, {now_db, *previous});
-      outbox::append(conn, event_row(events::ReservationCancelled{*previous, old->i64("user_id"),
-                                                                  schedule.value, seat.value,
-                                                                  "EXPIRED", held_at_text},
-                                     trace_id));
+      rows.push_back(
+          event_row(events::ReservationCancelled{*previous, old->i64("user_id"), schedule.value,
+                                                 seat.value, "EXPIRED", held_at_text},
+                    trace_id));
     }
   }
-  outbox::append(conn, event_row(events::ReservationHeld{reservation_id, user.value, concert_id,
-                                                         schedule.value, seat.value, price,
-                                                         held_at_text, to_rfc3339(expires_at)},
-                                 trace_id));
+  rows.push_back(
+      event_row(events::ReservationHeld{reservation_id, user.value, concert_id, schedule.value,
+                                        seat.value, price, held_at_text, to_rfc3339(expires_at)},
+                trace_id));
+  outbox::append_all(conn, rows);
   tx.commit();
   committed(schedule.value, seats_changed);
 
@@ -409,8 +411,7 @@ ConfirmOutcome ReservationStore::confirm_once(db::Connection& conn, const Paymen
                                    row->i64("price"),
                                    db_time_to_rfc3339(row->str("held_at")),
                                    to_rfc3339(now)};
-    outbox::append(conn, event_row(d, trace_id));
-    outbox::append(conn, reservation_completed_row(d, trace_id));
+    outbox::append_all(conn, {event_row(d, trace_id), reservation_completed_row(d, trace_id)});
   } else if (outcome != ConfirmOutcome::kDuplicate) {
     outbox::append(conn, event_row(
                              events::ReservationConfirmationFailed{
@@ -485,13 +486,15 @@ int ReservationStore::expire_once(db::Connection& conn, const std::string& event
   conn.exec(sql({kExpireHolds, ids, ")"}), update_res);
   conn.exec(sql({kFreeSeatsOf, ids, ")"}), update_seats);
   auto at = to_rfc3339(now);
+  std::vector<outbox::OutboxRow> rows;
+  rows.reserve(due.size());
   for (const auto& r : due) {
-    outbox::append(
-        conn,
+    rows.push_back(
         event_row(events::ReservationCancelled{r.i64("id"), r.i64("user_id"), schedule.value,
                                                static_cast<int>(r.i64("seat_no")), "EXPIRED", at},
                   trace_id));
   }
+  outbox::append_all(conn, rows);
   tx.commit();
   committed(schedule.value);
   if (wait_for_some) throw HoldsNotDue(decision.not_yet_due);

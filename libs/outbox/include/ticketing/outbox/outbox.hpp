@@ -41,6 +41,10 @@ std::string upgrade_table_sql(std::string_view table = kDefaultTable);
 // Returns the row id. Call Relay::notify() after the commit for low latency.
 std::uint64_t append(db::Connection& conn, const OutboxRow& row,
                      std::string_view table = kDefaultTable);
+// The rows in their order, one statement per 16 rows instead of one per row
+// (consecutive ids, so the relay publishes them in this order).
+void append_all(db::Connection& conn, const std::vector<OutboxRow>& rows,
+                std::string_view table = kDefaultTable);
 
 // The `headers` column: a JSON object {"name": "value", ...}.
 std::string headers_to_json(const Headers& headers);
