@@ -177,8 +177,8 @@ class Rush {
     r.timed_out = timed_out_;
     if (poller_) r.long_polls_peak = poller_->peak();
     r.sold_out_at = sold_out_at_;
-    r.first_token_at = first_token_at_;
     std::lock_guard lk(result_mutex_);
+    r.first_token_at = first_token_at_;
     r.counters = counters_;
     r.counters.users = static_cast<std::int64_t>(buyers_.size());
     r.confirmed_reservations = confirmed_;
@@ -327,9 +327,10 @@ class Rush {
       auto d = parse(r.body);
       b.token = d["token"].GetString();
       count(&Counters::tokens);
-      if (!first_token_seen_.exchange(true)) {
+      {
         std::lock_guard lk(result_mutex_);
-        first_token_at_ = std::chrono::duration<double>(Clock::now() - start_).count();
+        if (first_token_at_ < 0)
+          first_token_at_ = std::chrono::duration<double>(Clock::now() - start_).count();
       }
       return admitted_or_wait(b, std::string(d["status"].GetString()) == "ACTIVE", now,
                               wait_hint(d));
@@ -745,7 +746,6 @@ class Rush {
   std::atomic<bool> sold_out_{false};
   std::atomic<std::size_t> requests_{0};
   double sold_out_at_ = -1;
-  std::atomic<bool> first_token_seen_{false};
   double first_token_at_ = -1;  // result_mutex_
   // Last: destroyed first, so no reply arrives once the rest is gone.
   std::unique_ptr<LongPoller> poller_;
