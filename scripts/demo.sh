@@ -111,7 +111,7 @@ done
 
 redis_mb() {  # used_memory or used_memory_peak of the stack's Redis, in MB
   redis-cli -u "${REDIS_URL/redis:\/\/:/redis://default:}" --no-auth-warning info memory 2>/dev/null |
-    sed -n "s/^$1:\([0-9]*\).*/\1/p" | awk '{printf "%.1f", $1 / 1048576}'
+    sed -n "s/^$1:\([0-9]*\).*/\1/p" | awk '{printf "%.1f", $1 / 1048576} END {if (NR == 0) printf "?"}'
 }
 redis_before=$(redis_mb used_memory)
 
@@ -129,12 +129,13 @@ set +e
   --report "$OUT/report.txt" --json "$OUT/report.json" --chart "$OUT/chart.svg"
 code=$?
 set -e
-# Redis memory (the whole server: earlier runs' keys included).
+# Redis memory (the whole server: earlier runs' keys included), printed and
+# added to the report.
 {
   echo "redis"
   printf '  %-28s %s MB before the rush, %s MB after (peak since Redis started: %s MB)\n' \
     "used memory" "$redis_before" "$(redis_mb used_memory)" "$(redis_mb used_memory_peak)"
-} >>"$OUT/report.txt"
+} | tee -a "$OUT/report.txt"
 
 echo "demo: [6/6] done: report $OUT/report.txt, chart $OUT/chart.svg"
 if [ "$code" != 0 ]; then echo "demo: an invariant failed (exit $code)" >&2; fi
