@@ -35,4 +35,23 @@ bool record_processed(db::Connection& conn, std::string_view consumer, std::stri
   return r.affected_rows == 1;
 }
 
+bool record_all_processed(db::Connection& conn, std::string_view consumer,
+                          const std::vector<std::string>& event_ids, std::string_view table) {
+  if (!conn.in_transaction())
+    throw std::logic_error("record_all_processed must run inside the handler's transaction");
+  if (event_ids.empty()) return true;
+  std::string sql =
+      fmt::format("INSERT INTO {} (consumer, event_id, processed_at) VALUES ", quote_table(table));
+  db::Params params;
+  params.reserve(event_ids.size() * 2);
+  for (std::size_t i = 0; i < event_ids.size(); ++i) {
+    sql += i == 0 ? "(?, ?, NOW(3))" : ", (?, ?, NOW(3))";
+    params.emplace_back(consumer);
+    params.emplace_back(event_ids[i]);
+  }
+  // As above: each duplicate adds 0 affected rows, each new one 1.
+  sql += " ON DUPLICATE KEY UPDATE event_id = event_id";
+  return conn.exec(sql, params).affected_rows == event_ids.size();
+}
+
 }  // namespace ticketing::outbox

@@ -80,6 +80,7 @@ Config Config::read(EnvReader& env) {
   c.ignore_unknown_reservations = env.boolean("IGNORE_UNKNOWN_RESERVATIONS", false);
   c.consumer_threads = static_cast<int>(env.integer("CONSUMER_THREADS", 3, 1, 32));
   c.consumer_concurrency = static_cast<int>(env.integer("CONSUMER_CONCURRENCY", 4, 1, 32));
+  c.consumer_batch = env.boolean("CONSUMER_BATCH", true);
   c.prune = outbox::PruneSettings::read(env);
   return c;
 }
@@ -187,6 +188,7 @@ struct Runtime {
     pruner.start();
     events::HandlingOptions handling;
     handling.concurrency = config.consumer_concurrency;
+    if (config.consumer_batch) handling.batch_handler = make_batch_handler(consumer_store, queue);
     for (int i = 0; i < config.consumer_threads; ++i) {
       consumers.push_back(std::make_unique<service::ConsumerWorker>(
           host,

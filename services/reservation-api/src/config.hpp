@@ -77,6 +77,9 @@ struct Config {
   // events::HandlingOptions::concurrency): a burst of payments on one
   // partition is confirmed side by side, not in single file.
   int consumer_concurrency = 4;
+  // CONSUMER_BATCH: a lane's payment.completed records are confirmed in one
+  // transaction (ReservationStore::confirm_all), one commit for several.
+  bool consumer_batch = true;
   // Pruning of processed_events: DEDUPE_RETENTION_S, PRUNE_*.
   outbox::PruneSettings prune;
 

@@ -5,9 +5,12 @@
 #include <optional>
 #include <thread>
 
+#include "store/reservation_store.hpp"
 #include "support.hpp"
 #include "ticketing/common/ids.hpp"
+#include "ticketing/db/pool.hpp"
 #include "ticketing/events/schema.hpp"
+#include "ticketing/testing/stack_env.hpp"
 
 using namespace std::chrono_literals;
 
@@ -158,6 +161,103 @@ TEST_CASE("payment.completed: one confirmation however often delivered; late pay
             .query_one("SELECT status FROM seats WHERE schedule_id = 7 AND seat_no = 22")
             ->str("status") == "HELD");
   CHECK(rt::collect({"reservation.confirmed"}, late_trace, 1, 3s).empty());
+}
+
+TEST_CASE("confirm_all: a batch of payments decided as one by one, in one transaction") {
+  namespace r = ticketing::reservation;
+  rt::Service svc("batch");
+  // Confirmed: ok1, ok2 (another show). Failed: late (HOLD_EXPIRED), cheap
+  // (PAYMENT_MISMATCH), unknown (NOT_FOUND).
+  auto u = rt::unique_user();
+  auto ok1 = hold(svc, svc.token(u), 7, 41);
+  auto ok2 = hold(svc, svc.token(u + 1), 8, 42);
+  auto late = hold(svc, svc.token(u + 2), 7, 43);
+  age_hold(svc, late);
+  auto cheap = hold(svc, svc.token(u + 3), 8, 44);
+  const std::int64_t unknown = svc.id_base() + 999'999;
+  const auto pay = svc.id_base() + 500;
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  auto payment = [&](std::int64_t n, std::int64_t id, std::int64_t user, std::int64_t amount) {
+    return r::PaymentCompleted{ticketing::new_uuid(), pay + n, id, user, amount, now};
+  };
+  std::vector<r::PaymentCompleted> batch{
+      payment(1, ok1, u, price_of(svc, ok1)), payment(2, late, u + 2, price_of(svc, late)),
+      payment(3, ok2, u + 1, price_of(svc, ok2)),
+      payment(4, cheap, u + 3, price_of(svc, cheap) - 1), payment(5, unknown, u + 4, 100)};
+  std::vector<std::string> traces;
+  for (std::size_t i = 0; i < batch.size(); ++i) traces.push_back(rt::new_trace());
+
+  // The store the service's consumer uses, on the service's database; the
+  // service relays what it appends to the outbox.
+  auto opts = ticketing::db::parse_url(ticketing::testing::mysql_url());
+  opts.database = svc.database();
+  ticketing::db::Pool pool(opts, 2);
+  r::ReservationStore store(pool, {}, "batch-test");
+  auto processed = [&](const std::vector<r::PaymentCompleted>& ps) {
+    std::int64_t n = 0;
+    for (const auto& p : ps) {
+      n += svc.db()
+               .query_one("SELECT COUNT(*) AS n FROM processed_events WHERE event_id = ?",
+                          {p.event_id})
+               ->i64("n");
+    }
+    return n;
+  };
+
+  // One reservation twice cannot share a transaction: declined, nothing written.
+  auto twice = batch;
+  twice.push_back(payment(6, ok1, u, price_of(svc, ok1)));
+  auto twice_traces = traces;
+  twice_traces.push_back(rt::new_trace());
+  CHECK_FALSE(store.confirm_all(twice, twice_traces).has_value());
+  CHECK(processed(twice) == 0);
+  CHECK(status_of(svc, ok1) == "HELD");
+
+  auto outcomes = store.confirm_all(batch, traces);
+  REQUIRE(outcomes.has_value());
+  CHECK(*outcomes == std::vector<r::ConfirmOutcome>{
+                         r::ConfirmOutcome::kConfirmed, r::ConfirmOutcome::kHoldExpired,
+                         r::ConfirmOutcome::kConfirmed, r::ConfirmOutcome::kPaymentMismatch,
+                         r::ConfirmOutcome::kNotFound});
+  CHECK(processed(batch) == 5);
+  CHECK(status_of(svc, ok1) == "CONFIRMED");
+  CHECK(status_of(svc, ok2) == "CONFIRMED");
+  CHECK(status_of(svc, late) == "HELD");
+  CHECK(status_of(svc, cheap) == "HELD");
+  CHECK(svc.db()
+            .query_one("SELECT payment_id FROM reservations WHERE id = ?", {ok2})
+            ->i64("payment_id") == pay + 3);
+  CHECK(svc.db()
+            .query_one("SELECT COUNT(*) AS n FROM seats WHERE status = 'RESERVED' AND "
+                       "((schedule_id = 7 AND seat_no = 41) OR (schedule_id = 8 AND seat_no = 42))")
+            ->i64("n") == 2);
+  CHECK(svc.db()
+            .query_one("SELECT status FROM seats WHERE schedule_id = 8 AND seat_no = 44")
+            ->str("status") == "HELD");
+
+  // Each payment's events, under its own trace.
+  auto confirmed = rt::collect({"reservation.confirmed"}, traces[2], 1, 30s, 1s);
+  REQUIRE(confirmed.size() == 1);
+  check_valid(confirmed, "reservation.confirmed");
+  CHECK(rt::json(confirmed[0])["data"]["paymentId"].GetInt64() == pay + 3);
+  CHECK(rt::collect({"notifications.reservation-completed"}, traces[0], 1, 30s).size() == 1);
+  for (std::size_t i : {1, 3, 4}) {
+    auto failed = rt::collect({"reservation.confirmation-failed"}, traces[i], 1, 30s);
+    REQUIRE(failed.size() == 1);
+    check_valid(failed, "reservation.confirmation-failed");
+  }
+  CHECK(std::string(rt::json(rt::collect({"reservation.confirmation-failed"}, traces[3], 1,
+                                         30s)[0])["data"]["reason"]
+                        .GetString()) == "PAYMENT_MISMATCH");
+
+  // Delivered again: declined as a batch (already handled), then one by one
+  // each is already handled and nothing changes.
+  CHECK_FALSE(store.confirm_all(batch, traces).has_value());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    CHECK(store.confirm(batch[i], traces[i]) == r::ConfirmOutcome::kAlreadyHandled);
+  }
+  CHECK(rt::collect({"reservation.confirmed"}, traces[0], 2, 5s).size() == 1);
 }
 
 TEST_CASE("seats.expired: restores expired holds only, twice changes nothing") {

@@ -1,7 +1,8 @@
 // The HandlingLoop's finer tools for a handler that knows more than an
 // exception type says: HandlingError kinds, dead-letter headers and the
 // dead-letter hook, the gate that holds every partition back, and handling
-// several keys at once (concurrency).
+// several keys at once (concurrency), and several records in one call
+// (batch handler).
 
 #include <catch2/catch.hpp>
 
@@ -363,6 +364,103 @@ TEST_CASE(
   CHECK(stats.dead_lettered == 0);
   CHECK(stats.handled >= static_cast<std::uint64_t>(kRecords));
   // Every record was stored, up to the end of the partition.
+  consumer.commit();
+  CHECK(consumer.committed(base, 0, 10s) == std::optional<std::int64_t>(kRecords));
+  consumer.close();
+}
+
+TEST_CASE(
+    "batch handler: a lane's records share one call in key order; a batch that fails or is "
+    "declined is handled one record at a time",
+    "[handling]") {
+  const std::string base = ticketing::testing::unique_name("it_batch");
+  evtest::TempTopics topics({base, ev::dlq_topic_for(base)}, 1);
+  ev::Producer producer(evtest::producer_options("it-batch-producer"));
+  constexpr int kRecords = 24;
+  constexpr int kKeys = 6;
+  std::map<std::int64_t, std::string> key_of;
+  for (int i = 0; i < kRecords; ++i) {
+    const std::int64_t id = 100 + i;
+    key_of[id] = "k" + std::to_string(i % kKeys);
+    ev::Record r = ev::make_event_record(evtest::payment_completed(id, 500 + i), key_of[id], base);
+    r.partition = 0;
+    const ev::DeliveryReport rep = producer.produce(std::move(r)).get();
+    INFO(rep.error);
+    REQUIRE(rep.ok);
+  }
+  constexpr std::int64_t kBatchThrows = 110;    // its batch throws: one by one
+  constexpr std::int64_t kBatchDeclines = 115;  // its batch returns false: one by one
+
+  const std::string group = ticketing::testing::unique_name("it_batch_group");
+  ev::Consumer consumer(evtest::consumer_options(group, {base}));
+  ev::HandlingOptions opts;
+  opts.concurrency = 4;
+  std::mutex mutex;
+  std::set<std::int64_t> done;
+  std::map<std::int64_t, int> single_calls;
+  std::vector<std::vector<std::int64_t>> batches;  // handled ones
+  std::vector<std::string> problems;
+  // Every earlier record of this key must be done before `id` is handled.
+  auto check_order = [&](std::int64_t id, const std::string& key) {
+    for (std::int64_t earlier = 100; earlier < id; ++earlier) {
+      if (key_of[earlier] == key && done.count(earlier) == 0) {
+        problems.push_back(std::to_string(id) + " before " + std::to_string(earlier));
+      }
+    }
+  };
+  opts.batch_handler = [&](const std::vector<ev::Event>& evs) {
+    std::lock_guard lock(mutex);
+    std::vector<std::int64_t> ids;
+    for (const auto& e : evs) ids.push_back(payment_id(e));
+    if (std::count(ids.begin(), ids.end(), kBatchThrows) > 0) {
+      throw std::runtime_error("batch with 110 fails");
+    }
+    if (std::count(ids.begin(), ids.end(), kBatchDeclines) > 0) return false;
+    for (std::size_t i = 0; i < evs.size(); ++i) {
+      check_order(ids[i], evs[i].message.key);
+      if (!done.insert(ids[i]).second) problems.push_back("twice " + std::to_string(ids[i]));
+    }
+    batches.push_back(ids);
+    return true;
+  };
+  ev::HandlingLoop loop(
+      consumer, producer,
+      [&](const ev::Event& e) {
+        std::lock_guard lock(mutex);
+        const auto id = payment_id(e);
+        check_order(id, e.message.key);
+        ++single_calls[id];
+        done.insert(id);
+      },
+      opts);
+  const auto t0 = Clock::now();
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (static_cast<int>(done.size()) == kRecords) break;
+    }
+    if (evtest::seconds_since(t0) >= 60) break;
+    loop.poll_once(100ms);
+  }
+  std::lock_guard lock(mutex);
+  CHECK(static_cast<int>(done.size()) == kRecords);
+  CHECK(problems.empty());
+  for (const auto& p : problems) UNSCOPED_INFO(p);
+  // Batches were used, and a record was handled by a batch or alone, never both.
+  REQUIRE_FALSE(batches.empty());
+  std::size_t batched = 0;
+  for (const auto& b : batches) {
+    CHECK(b.size() >= 2);
+    for (auto id : b) CHECK(single_calls.count(id) == 0);
+    batched += b.size();
+  }
+  CHECK(batched + single_calls.size() == static_cast<std::size_t>(kRecords));
+  // The records of the failing and the declining batch went one by one.
+  CHECK(single_calls[kBatchThrows] == 1);
+  CHECK(single_calls[kBatchDeclines] == 1);
+  const auto stats = loop.stats();
+  CHECK(stats.handled == static_cast<std::uint64_t>(kRecords));
+  CHECK(stats.retries == 0);
   consumer.commit();
   CHECK(consumer.committed(base, 0, 10s) == std::optional<std::int64_t>(kRecords));
   consumer.close();

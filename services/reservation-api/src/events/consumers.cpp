@@ -22,18 +22,23 @@ SystemTime millis_time(const std::string& text, const char* field) {
   return std::chrono::time_point_cast<std::chrono::milliseconds>(*t);
 }
 
-void on_payment_completed(ReservationStore& store, QueueStore& queue, const events::Event& ev) {
+PaymentCompleted payment_of(const events::Event& ev) {
   const auto paid = events::decode<events::PaymentCompleted>(*ev.envelope);
-  PaymentCompleted p{ev.envelope->event_id, paid.payment_id, paid.reservation_id,
-                     paid.user_id,          paid.amount,     millis_time(paid.paid_at, "paidAt")};
-  auto outcome = store.confirm(p, ev.trace_id);
+  return PaymentCompleted{ev.envelope->event_id, paid.payment_id,
+                          paid.reservation_id,   paid.user_id,
+                          paid.amount,           millis_time(paid.paid_at, "paidAt")};
+}
+
+// After a payment's transaction committed.
+void after_confirm(QueueStore& queue, const PaymentCompleted& p, const std::string& trace_id,
+                   ConfirmOutcome outcome) {
   metrics::global()
       .counter("reservation_payments_handled_total", "payment.completed events by outcome",
                {{"outcome", std::string(to_string(outcome))}})
       .inc();
   auto rid = std::to_string(p.reservation_id);
   log::info("payment.completed handled", {{"event_id", p.event_id},
-                                          {"trace_id", ev.trace_id},
+                                          {"trace_id", trace_id},
                                           {"reservation_id", rid},
                                           {"outcome", to_string(outcome)}});
   if (outcome == ConfirmOutcome::kConfirmed) {
@@ -45,6 +50,11 @@ void on_payment_completed(ReservationStore& store, QueueStore& queue, const even
       log::warn("could not expire the queue token", {{"reservation_id", rid}, {"error", e.what()}});
     }
   }
+}
+
+void on_payment_completed(ReservationStore& store, QueueStore& queue, const events::Event& ev) {
+  const auto p = payment_of(ev);
+  after_confirm(queue, p, ev.trace_id, store.confirm(p, ev.trace_id));
 }
 
 void on_seats_expired(ReservationStore& store, const events::Event& ev) {
@@ -76,6 +86,28 @@ events::EventHandler make_event_handler(ReservationStore& store, QueueStore& que
     } else {
       throw PoisonError("unexpected event type " + type);
     }
+  };
+}
+
+events::BatchHandler make_batch_handler(ReservationStore& store, QueueStore& queue) {
+  return [&store, &queue](const std::vector<events::Event>& evs) {
+    std::vector<PaymentCompleted> payments;
+    std::vector<std::string> trace_ids;
+    payments.reserve(evs.size());
+    trace_ids.reserve(evs.size());
+    for (const auto& ev : evs) {
+      if (ev.envelope == nullptr || ev.envelope->type != events::topics::kPaymentCompleted) {
+        return false;
+      }
+      payments.push_back(payment_of(ev));
+      trace_ids.push_back(ev.trace_id);
+    }
+    auto outcomes = store.confirm_all(payments, trace_ids);
+    if (!outcomes) return false;
+    for (std::size_t i = 0; i < payments.size(); ++i) {
+      after_confirm(queue, payments[i], trace_ids[i], (*outcomes)[i]);
+    }
+    return true;
   };
 }
 

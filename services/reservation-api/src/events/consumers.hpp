@@ -12,4 +12,9 @@ class QueueStore;
 // the same transaction). A data field that cannot be read is a PoisonError.
 events::EventHandler make_event_handler(ReservationStore& store, QueueStore& queue);
 
+// Lanes of payment.completed records, confirmed in one transaction each
+// (ReservationStore::confirm_all); declines anything else, and a batch the
+// store cannot take whole.
+events::BatchHandler make_batch_handler(ReservationStore& store, QueueStore& queue);
+
 }  // namespace ticketing::reservation

@@ -2,6 +2,7 @@
 
 #include <initializer_list>
 #include <map>
+#include <set>
 #include <string_view>
 
 #include "events/event_rows.hpp"
@@ -128,6 +129,29 @@ constexpr const char* kReserveSeat = R"(UPDATE seats
   SET status = 'RESERVED', hold_expires_at = NULL, version = version + 1
   WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD' AND held_by_reservation = ?)";
 
+// payment.completed in batches (confirm_all): the same statements over lists,
+// the same lock order. Each is followed by an IN list of reservation ids.
+constexpr std::string_view kPaidShows =
+    R"(SELECT r.id, r.schedule_id, r.seat_no, s.concert_id, s.starts_at, c.title
+  FROM reservations r JOIN schedules s ON s.id = r.schedule_id
+  JOIN concerts c ON c.id = s.concert_id WHERE r.id IN ()";
+// The seats, in key order: then "(schedule_id = ? AND seat_no = ?) OR ...".
+constexpr std::string_view kLockSeatsAt = "SELECT seat_no FROM seats WHERE ";
+constexpr std::string_view kLockSeatsAtEnd = " ORDER BY schedule_id, seat_no FOR UPDATE";
+constexpr std::string_view kLockPaidAll =
+    R"(SELECT id, user_id, price, status, held_at, expires_at, payment_id
+  FROM reservations WHERE id IN ()";
+constexpr std::string_view kLockPaidAllEnd = ") ORDER BY id FOR UPDATE";
+// Parameters: confirmedAt, then "WHEN ? THEN ?" (id, payment) per hold, then
+// the IN list.
+constexpr std::string_view kConfirmHolds =
+    "UPDATE reservations SET status = 'CONFIRMED', confirmed_at = ?, payment_id = CASE id ";
+constexpr std::string_view kConfirmHoldsWhere = " END WHERE status = 'HELD' AND id IN (";
+// Then "(schedule_id = ? AND seat_no = ? AND held_by_reservation = ?) OR ...", ")".
+constexpr std::string_view kReserveSeats = R"(UPDATE seats
+  SET status = 'RESERVED', hold_expires_at = NULL, version = version + 1
+  WHERE status = 'HELD' AND ()";
+
 // seats.expired; each is followed by an IN list of reservation ids.
 constexpr std::string_view kHeldNamed =
     R"(SELECT id, seat_no, expires_at FROM reservations
@@ -159,6 +183,54 @@ SeatStatus seat_status(const db::Row& r) {
   auto status = parse_seat_status(r.str("status"));
   if (!status) throw DbError("unknown seat status '" + r.str("status") + "'", false);
   return *status;
+}
+
+// "(a = ? AND b = ?) OR ..." for n tuples of the given conditions.
+std::string any_of_tuples(std::string_view tuple, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i > 0) out += " OR ";
+    out += tuple;
+  }
+  return out;
+}
+
+// A payment's reservation row (kLockPaid, kLockPaidAll) as the rules see it.
+PaidReservation paid_reservation(const db::Row& row) {
+  auto expires = parse_rfc3339(db_time_to_rfc3339(row.str("expires_at")));
+  if (!expires) throw DbError("reservation expires_at is not a time", false);
+  return PaidReservation{reservation_status(row), row.i64("user_id"), row.i64("price"),
+                         row.opt_i64("payment_id"),
+                         std::chrono::time_point_cast<std::chrono::milliseconds>(*expires)};
+}
+
+// The events of a payment's outcome: reservation.confirmed and the buyer's
+// notification, or reservation.confirmation-failed (none for a duplicate or
+// an ignored payment). `show` and `row` are set when confirmed.
+void append_outcome_rows(std::vector<outbox::OutboxRow>& rows, ConfirmOutcome outcome,
+                         const PaymentCompleted& p, const db::Row* show, const db::Row* row,
+                         SystemTime now, const std::string& trace_id) {
+  if (outcome == ConfirmOutcome::kConfirmed) {
+    events::ReservationConfirmed d{p.reservation_id,
+                                   p.payment_id,
+                                   p.user_id,
+                                   show->i64("concert_id"),
+                                   show->str("title"),
+                                   show->i64("schedule_id"),
+                                   db_time_to_rfc3339(show->str("starts_at")),
+                                   static_cast<int>(show->i64("seat_no")),
+                                   row->i64("price"),
+                                   db_time_to_rfc3339(row->str("held_at")),
+                                   to_rfc3339(now)};
+    rows.push_back(event_row(d, trace_id));
+    rows.push_back(reservation_completed_row(d, trace_id));
+  } else if (outcome != ConfirmOutcome::kDuplicate && outcome != ConfirmOutcome::kIgnored &&
+             outcome != ConfirmOutcome::kAlreadyHandled) {
+    rows.push_back(event_row(
+        events::ReservationConfirmationFailed{p.reservation_id, p.payment_id, p.user_id, p.amount,
+                                              std::string(to_string(outcome)), to_rfc3339(now)},
+        trace_id));
+  }
 }
 
 ReservationView to_view(const db::Row& r, const std::string& release_cutoff_db) {
@@ -382,13 +454,7 @@ ConfirmOutcome ReservationStore::confirm_once(db::Connection& conn, const Paymen
     return ConfirmOutcome::kIgnored;
   }
   std::optional<PaidReservation> paid;
-  if (row) {
-    auto expires = parse_rfc3339(db_time_to_rfc3339(row->str("expires_at")));
-    if (!expires) throw DbError("reservation expires_at is not a time", false);
-    paid = PaidReservation{reservation_status(*row), row->i64("user_id"), row->i64("price"),
-                           row->opt_i64("payment_id"),
-                           std::chrono::time_point_cast<std::chrono::milliseconds>(*expires)};
-  }
+  if (row) paid = paid_reservation(*row);
   const ConfirmOutcome outcome = decide_confirmation(paid, p);
   std::int64_t schedule_id = 0;
   if (outcome == ConfirmOutcome::kConfirmed) {
@@ -400,28 +466,113 @@ ConfirmOutcome ReservationStore::confirm_once(db::Connection& conn, const Paymen
       throw DbError(
           "seat of reservation " + std::to_string(p.reservation_id) + " is not held by it", false);
     }
-    events::ReservationConfirmed d{p.reservation_id,
-                                   p.payment_id,
-                                   p.user_id,
-                                   show->i64("concert_id"),
-                                   show->str("title"),
-                                   schedule_id,
-                                   db_time_to_rfc3339(show->str("starts_at")),
-                                   seat_no,
-                                   row->i64("price"),
-                                   db_time_to_rfc3339(row->str("held_at")),
-                                   to_rfc3339(now)};
-    outbox::append_all(conn, {event_row(d, trace_id), reservation_completed_row(d, trace_id)});
-  } else if (outcome != ConfirmOutcome::kDuplicate) {
-    outbox::append(conn, event_row(
-                             events::ReservationConfirmationFailed{
-                                 p.reservation_id, p.payment_id, p.user_id, p.amount,
-                                 std::string(to_string(outcome)), to_rfc3339(now)},
-                             trace_id));
   }
+  std::vector<outbox::OutboxRow> rows;
+  append_outcome_rows(rows, outcome, p, show ? &*show : nullptr, row ? &*row : nullptr, now,
+                      trace_id);
+  outbox::append_all(conn, rows);
   tx.commit();
   committed(schedule_id);
   return outcome;
+}
+
+std::optional<std::vector<ConfirmOutcome>> ReservationStore::confirm_all(
+    const std::vector<PaymentCompleted>& payments, const std::vector<std::string>& trace_ids) {
+  // One reservation twice: the second payment must see the first one's
+  // effect, which one statement per step cannot give.
+  std::set<std::int64_t> reservations;
+  for (const auto& p : payments) {
+    if (!reservations.insert(p.reservation_id).second) return std::nullopt;
+  }
+  return db::with_retry(pool_, kTxAttempts, [&](db::Connection& conn) {
+    return confirm_all_once(conn, payments, trace_ids);
+  });
+}
+
+std::optional<std::vector<ConfirmOutcome>> ReservationStore::confirm_all_once(
+    db::Connection& conn, const std::vector<PaymentCompleted>& payments,
+    const std::vector<std::string>& trace_ids) {
+  auto now = now_ms();
+  auto now_db = to_db_time(now);
+  db::Transaction tx(conn, db::Isolation::kReadCommitted);
+  std::vector<std::string> event_ids;
+  db::Params ids;
+  for (const auto& p : payments) {
+    event_ids.push_back(p.event_id);
+    ids.emplace_back(p.reservation_id);
+  }
+  // A redelivered one among them: rolled back, handled one by one.
+  if (!outbox::record_all_processed(conn, consumer_name_, event_ids)) return std::nullopt;
+  const auto in_list = placeholders(payments.size());
+  std::map<std::int64_t, db::Row> shows;  // reservation id -> show and seat
+  for (auto& r : conn.query(sql({kPaidShows, in_list, ")"}), ids)) {
+    shows.emplace(r.i64("id"), std::move(r));
+  }
+  std::map<std::int64_t, db::Row> rows;  // reservation id -> locked row
+  if (!shows.empty()) {
+    db::Params seats;
+    for (const auto& [id, show] : shows) {
+      seats.emplace_back(show.i64("schedule_id"));
+      seats.emplace_back(show.i64("seat_no"));
+    }
+    conn.query(sql({kLockSeatsAt, any_of_tuples("(schedule_id = ? AND seat_no = ?)", shows.size()),
+                    kLockSeatsAtEnd}),
+               seats);
+    db::Params locked;
+    for (const auto& [id, show] : shows) locked.emplace_back(id);
+    for (auto& r :
+         conn.query(sql({kLockPaidAll, placeholders(shows.size()), kLockPaidAllEnd}), locked)) {
+      rows.emplace(r.i64("id"), std::move(r));
+    }
+  }
+  std::vector<ConfirmOutcome> outcomes;
+  std::vector<outbox::OutboxRow> out;
+  db::Params confirm{now_db};
+  db::Params confirm_ids;
+  db::Params reserve;
+  std::set<std::int64_t> schedules;
+  for (std::size_t i = 0; i < payments.size(); ++i) {
+    const auto& p = payments[i];
+    auto show = shows.find(p.reservation_id);
+    auto row = rows.find(p.reservation_id);
+    const db::Row* show_row = show == shows.end() ? nullptr : &show->second;
+    const db::Row* paid_row = row == rows.end() ? nullptr : &row->second;
+    ConfirmOutcome outcome = ConfirmOutcome::kIgnored;
+    if (paid_row || !options_.ignore_unknown_reservations) {
+      std::optional<PaidReservation> paid;
+      if (paid_row) paid = paid_reservation(*paid_row);
+      outcome = decide_confirmation(paid, p);
+    }
+    if (outcome == ConfirmOutcome::kConfirmed) {
+      confirm.emplace_back(p.reservation_id);
+      confirm.emplace_back(p.payment_id);
+      confirm_ids.emplace_back(p.reservation_id);
+      reserve.emplace_back(show_row->i64("schedule_id"));
+      reserve.emplace_back(show_row->i64("seat_no"));
+      reserve.emplace_back(p.reservation_id);
+      schedules.insert(show_row->i64("schedule_id"));
+    }
+    append_outcome_rows(out, outcome, p, show_row, paid_row, now, trace_ids.at(i));
+    outcomes.push_back(outcome);
+  }
+  if (const auto n = confirm_ids.size(); n > 0) {
+    std::string whens;
+    for (std::size_t i = 0; i < n; ++i) whens += "WHEN ? THEN ? ";
+    confirm.insert(confirm.end(), confirm_ids.begin(), confirm_ids.end());
+    conn.exec(sql({kConfirmHolds, whens, kConfirmHoldsWhere, placeholders(n), ")"}), confirm);
+    auto seats = conn.exec(
+        sql({kReserveSeats,
+             any_of_tuples("(schedule_id = ? AND seat_no = ? AND held_by_reservation = ?)", n),
+             ")"}),
+        reserve);
+    // The one-by-one path names the reservation whose seat is not its own.
+    if (seats.affected_rows != n) throw DbError("a paid hold's seat is not held by it", false);
+  }
+  outbox::append_all(conn, out);
+  tx.commit();
+  if (schedules.empty()) committed(0);
+  for (auto schedule_id : schedules) committed(schedule_id);
+  return outcomes;
 }
 
 int ReservationStore::expire(const std::string& event_id, ScheduleId schedule,

@@ -104,6 +104,12 @@ class ReservationStore {
 
   // payment.completed; exactly one outcome per event id.
   ConfirmOutcome confirm(const PaymentCompleted& p, const std::string& trace_id);
+  // Several payment.completed in one transaction (trace_ids: one per
+  // payment), each decided as confirm() would. nullopt, with nothing
+  // written, when they cannot share one: a reservation twice, or an event
+  // already handled. Throws as confirm() does, with nothing written.
+  std::optional<std::vector<ConfirmOutcome>> confirm_all(
+      const std::vector<PaymentCompleted>& payments, const std::vector<std::string>& trace_ids);
   // seats.expired: returns how many holds were expired by this call. Throws
   // HoldsNotDue (after committing the due ones) when some named holds are
   // still within their release grace.
@@ -118,6 +124,9 @@ class ReservationStore {
                        const std::function<void(std::int64_t)>& seats_changed);
   ConfirmOutcome confirm_once(db::Connection& conn, const PaymentCompleted& p,
                               const std::string& trace_id);
+  std::optional<std::vector<ConfirmOutcome>> confirm_all_once(
+      db::Connection& conn, const std::vector<PaymentCompleted>& payments,
+      const std::vector<std::string>& trace_ids);
   int expire_once(db::Connection& conn, const std::string& event_id, ScheduleId schedule,
                   const std::vector<ExpiredSeat>& seats, const std::string& trace_id);
 

@@ -155,6 +155,24 @@ class StallBoard {
   std::map<TopicPartition, Entry> entries_;
 };
 
+// What a handler sees for one record.
+struct Event {
+  const Message& message;
+  const Envelope* envelope;  // nullptr only when parse_envelopes is false
+  std::string trace_id;      // from the traceparent header, else the envelope
+  int attempt;               // 1 for the first call; kUnavailable calls do not count
+};
+
+// Returns normally when the record is handled (its effects are durable).
+using EventHandler = std::function<void(const Event&)>;
+
+// Several records at once (HandlingOptions::batch_handler): true when all of
+// them are handled, as one unit (every effect durable, or none: one
+// transaction). False, or an exception, when it handled none of them: the
+// loop then calls the EventHandler for each, in order, as usual (so a record
+// that fails is retried or dead-lettered alone).
+using BatchHandler = std::function<bool(const std::vector<Event>&)>;
+
 class HandlingLoop;
 
 struct HandlingOptions {
@@ -186,6 +204,10 @@ struct HandlingOptions {
   // (so a handler may see a record it already handled: it must be idempotent,
   // as every handler here is).
   int concurrency = 1;
+  // concurrency > 1 only: a lane with two or more records of a wave first
+  // offers them here, in its order, so that they may share one commit.
+  // Empty: one handler call per record.
+  BatchHandler batch_handler;
 
   // The hooks below run on the polling thread, and must not throw.
   using Clock = std::chrono::steady_clock;
@@ -201,17 +223,6 @@ struct HandlingOptions {
   // partition counts.
   std::function<void(const HandlingLoop&)> on_polled;
 };
-
-// What a handler sees for one record.
-struct Event {
-  const Message& message;
-  const Envelope* envelope;  // nullptr only when parse_envelopes is false
-  std::string trace_id;      // from the traceparent header, else the envelope
-  int attempt;               // 1 for the first call; kUnavailable calls do not count
-};
-
-// Returns normally when the record is handled (its effects are durable).
-using EventHandler = std::function<void(const Event&)>;
 
 class HandlingLoop {
  public:

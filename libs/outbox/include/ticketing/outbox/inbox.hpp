@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ticketing::db {
 class Connection;
@@ -24,5 +25,12 @@ std::string inbox_create_table_sql(std::string_view table = kDefaultInboxTable);
 // std::logic_error outside a transaction.
 bool record_processed(db::Connection& conn, std::string_view consumer, std::string_view event_id,
                       std::string_view table = kDefaultInboxTable);
+
+// record_processed for several events in one statement: true when every one
+// is new. False when any was already recorded: the caller must then roll
+// back (the new ones were recorded too) and handle them one by one.
+bool record_all_processed(db::Connection& conn, std::string_view consumer,
+                          const std::vector<std::string>& event_ids,
+                          std::string_view table = kDefaultInboxTable);
 
 }  // namespace ticketing::outbox
