@@ -73,14 +73,19 @@ service::Setup configure(EnvReader& env) {
     handling.retry.max_infra_attempts = rt->config.consumer_max_attempts;
     handling.retry.max_backoff = rt->config.consumer_max_backoff;
     handling.concurrency = rt->config.consumer_concurrency;
+    ReservationEventHandler handler(*rt->consumer_store, *rt->relay, rt->config.trusted_producers);
+    if (rt->config.consumer_batch) {
+      handling.batch_handler = [handler](const std::vector<events::Event>& evs) mutable {
+        return handler.batch(evs);
+      };
+    }
     for (int i = 0; i < rt->config.consumer_threads; ++i) {
       rt->workers.push_back(std::make_unique<service::ConsumerWorker>(
           host,
           std::vector<std::string>{std::string(events::topics::kReservationHeld),
                                    std::string(events::topics::kReservationCancelled),
                                    std::string(events::topics::kReservationConfirmationFailed)},
-          ReservationEventHandler(*rt->consumer_store, *rt->relay, rt->config.trusted_producers),
-          handling));
+          handler, handling));
     }
 
     add_routes(host.router(), *rt->store, rt->config, rt->tokens, *rt->relay, host.ready_gate());

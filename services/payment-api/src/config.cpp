@@ -15,6 +15,7 @@ Config Config::read(EnvReader& env) {
   c.consumer_max_attempts = static_cast<int>(env.integer("CONSUMER_MAX_ATTEMPTS", 0, 0, 100000));
   c.consumer_threads = static_cast<int>(env.integer("CONSUMER_THREADS", 3, 1, 32));
   c.consumer_concurrency = static_cast<int>(env.integer("CONSUMER_CONCURRENCY", 4, 1, 32));
+  c.consumer_batch = env.boolean("CONSUMER_BATCH", true);
   c.consumer_max_backoff =
       std::chrono::milliseconds(env.integer("CONSUMER_MAX_BACKOFF_MS", 5000, 10, 600000));
   c.prune = outbox::PruneSettings::read(env);

@@ -27,6 +27,8 @@ struct Config {
   // Records of different reservations each member handles at once
   // (events::HandlingOptions::concurrency).
   int consumer_concurrency = 4;  // CONSUMER_CONCURRENCY
+  // A lane's reservation.held records are recorded in one statement.
+  bool consumer_batch = true;  // CONSUMER_BATCH
 
   // Envelope `producer` values accepted on the reservation.* topics; events
   // of any other producer are skipped (counted, not applied). Empty: any.

@@ -40,6 +40,18 @@ std::int64_t millis_of(const std::string& rfc3339) {
   return unix_millis(*t);
 }
 
+Store::HeldSeat held_seat(const events::Envelope& env) {
+  const auto held = events::decode<events::ReservationHeld>(env);
+  Store::HeldSeat h;
+  h.hold.reservation = ReservationId{held.reservation_id};
+  h.hold.user = UserId{held.user_id};
+  h.hold.price = held.price;
+  h.hold.expires_at_ms = millis_of(held.expires_at);
+  h.schedule_id = held.schedule_id;
+  h.seat_no = held.seat_no;
+  return h;
+}
+
 }  // namespace
 
 std::vector<outbox::OutboxRow> payment_completed_rows(const PaymentRecord& p,
@@ -65,10 +77,26 @@ std::vector<outbox::OutboxRow> payment_refunded_rows(const PaymentRecord& p,
   return rows_of(refunded, note, trace_id);
 }
 
+bool ReservationEventHandler::batch(const std::vector<events::Event>& events) {
+  std::vector<Store::HeldSeat> held;
+  held.reserve(events.size());
+  for (const auto& event : events) {
+    const auto& env = *event.envelope;
+    if (env.type != events::topics::kReservationHeld || !trusts(env.producer)) return false;
+    held.push_back(held_seat(env));
+  }
+  store_.apply_held_all(held);
+  for (const auto& event : events) {
+    log::debug("hold recorded", {{"event_id", event.envelope->event_id},
+                                 {"trace_id", event.trace_id},
+                                 {"batch", std::to_string(events.size())}});
+  }
+  return true;
+}
+
 void ReservationEventHandler::operator()(const events::Event& event) {
   const auto& env = *event.envelope;
-  if (!trusted_.empty() &&
-      std::find(trusted_.begin(), trusted_.end(), env.producer) == trusted_.end()) {
+  if (!trusts(env.producer)) {
     metrics::global()
         .counter("payment_api_untrusted_events_total",
                  "reservation events skipped: producer not trusted")
@@ -78,16 +106,11 @@ void ReservationEventHandler::operator()(const events::Event& event) {
     return;
   }
   if (env.type == events::topics::kReservationHeld) {
-    const auto held = events::decode<events::ReservationHeld>(env);
-    Hold hold;
-    hold.reservation = ReservationId{held.reservation_id};
-    hold.user = UserId{held.user_id};
-    hold.price = held.price;
-    hold.expires_at_ms = millis_of(held.expires_at);
-    store_.apply_held(hold, held.schedule_id, held.seat_no);
+    const auto h = held_seat(env);
+    store_.apply_held(h.hold, h.schedule_id, h.seat_no);
     log::debug("hold recorded", {{"event_id", env.event_id},
                                  {"trace_id", event.trace_id},
-                                 {"reservation_id", std::to_string(hold.reservation.value)}});
+                                 {"reservation_id", std::to_string(h.hold.reservation.value)}});
   } else if (env.type == events::topics::kReservationCancelled) {
     const auto cancelled = events::decode<events::ReservationCancelled>(env);
     store_.apply_cancelled(ReservationId{cancelled.reservation_id}, UserId{cancelled.user_id},

@@ -373,6 +373,29 @@ void Store::apply_held(const Hold& hold, std::int64_t schedule_id, int seat_no) 
   });
 }
 
+void Store::apply_held_all(const std::vector<HeldSeat>& held) {
+  if (held.empty()) return;
+  // The single-row statement with one more VALUES tuple per hold; INSERT
+  // IGNORE skips each known hold on its own.
+  std::string sql = sql_.insert_hold;
+  db::Params params;
+  params.reserve(held.size() * 7);
+  const auto now = now_unix_millis();
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    if (i > 0) sql += ", (?, ?, ?, ?, ?, ?, 'HELD', ?)";
+    const Hold& h = held[i].hold;
+    for (db::Value v : {db::Value(h.reservation.value), db::Value(h.user.value),
+                        db::Value(held[i].schedule_id), db::Value(held[i].seat_no),
+                        db::Value(h.price), db::Value(h.expires_at_ms), db::Value(now)}) {
+      params.push_back(std::move(v));
+    }
+  }
+  with_retry(pool_, [&](db::Connection& conn) {
+    conn.exec(sql, params);
+    return 0;
+  });
+}
+
 void Store::apply_cancelled(ReservationId reservation, UserId user, std::int64_t schedule_id,
                             int seat_no) {
   with_retry(pool_, [&](db::Connection& conn) {

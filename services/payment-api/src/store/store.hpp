@@ -111,6 +111,13 @@ class Store {
 
   // Read model.
   void apply_held(const Hold& hold, std::int64_t schedule_id, int seat_no);
+  struct HeldSeat {
+    Hold hold;
+    std::int64_t schedule_id = 0;
+    int seat_no = 0;
+  };
+  // apply_held for several holds, in one statement.
+  void apply_held_all(const std::vector<HeldSeat>& held);
   void apply_cancelled(ReservationId reservation, UserId user, std::int64_t schedule_id,
                        int seat_no);
   // Compensation, exactly once per event id and per payment.
