@@ -781,19 +781,23 @@ TEST_CASE(
   auto& f = fx();
   const std::string batched = R"(events_batch_records_total{result="batched"})";
   const double before = f.metric(batched);
-  auto user = f.new_id();
-  std::vector<std::pair<std::int64_t, std::int64_t>> burst;
-  for (int i = 0; i < 40; ++i) burst.emplace_back(f.new_id(), 10);
-  // The first one again (same key, so later in its lane) at another price:
-  // a hold already known is never changed by a held event.
-  burst.emplace_back(burst.front().first, 99);
-  f.held_burst(burst, user);
-  for (const auto& [reservation, price] : burst) f.wait_hold(reservation);
-  CHECK(f.count("SELECT COUNT(*) FROM holds WHERE reservation_id BETWEEN ? AND ? AND price = 10 "
-                "AND status = 'HELD' AND user_id = ?",
-                {burst.front().first, burst[39].first, user}) == 40);
-  CHECK(f.count("SELECT COUNT(*) FROM holds WHERE reservation_id = ? AND price = 99",
-                {burst.front().first}) == 0);
+  // Whether a burst is fetched in one piece is up to the broker and the
+  // scheduler: up to three bursts, until one was recorded in batches.
+  for (int round = 0; round < 3 && f.metric(batched) < before + 2; ++round) {
+    auto user = f.new_id();
+    std::vector<std::pair<std::int64_t, std::int64_t>> burst;
+    for (int i = 0; i < 40; ++i) burst.emplace_back(f.new_id(), 10);
+    // The first one again (same key, so later in its lane) at another price:
+    // a hold already known is never changed by a held event.
+    burst.emplace_back(burst.front().first, 99);
+    f.held_burst(burst, user);
+    for (const auto& [reservation, price] : burst) f.wait_hold(reservation);
+    CHECK(f.count("SELECT COUNT(*) FROM holds WHERE reservation_id BETWEEN ? AND ? AND price = 10 "
+                  "AND status = 'HELD' AND user_id = ?",
+                  {burst.front().first, burst[39].first, user}) == 40);
+    CHECK(f.count("SELECT COUNT(*) FROM holds WHERE reservation_id = ? AND price = 99",
+                  {burst.front().first}) == 0);
+  }
   // Recorded in batches, not only one by one.
   CHECK(f.metric(batched) >= before + 2);
 }
