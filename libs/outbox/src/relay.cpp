@@ -46,6 +46,13 @@ metrics::Histogram& round_phase(const std::string& table, const char* phase) {
       {{"table", table}, {"phase", phase}}, metrics::pipeline_buckets());
 }
 
+// outbox_polls_total{table,result}: the leader's SELECTs, rows found or not.
+metrics::Counter& poll_counter(const std::string& table, const char* result) {
+  return metrics::global().counter("outbox_polls_total",
+                                   "The leader's outbox SELECTs, by whether they found rows",
+                                   {{"table", table}, {"result", result}});
+}
+
 constexpr unsigned kErNoSuchThread = 1094;
 constexpr std::size_t kMaxParkError = 1024;
 
@@ -168,6 +175,9 @@ struct Relay::Impl {
   metrics::Histogram& select_hist;
   metrics::Histogram& ack_hist;
   metrics::Histogram& mark_hist;
+  // Every SELECT of a round, by whether it found rows: the poll rate.
+  metrics::Counter& polls_with_rows;
+  metrics::Counter& polls_empty;
 
   // The thread's lifecycle: a jthread; its stop_token ends every wait of
   // cv at once (condition_variable_any), so stop() needs no flag of its own.
@@ -241,7 +251,9 @@ struct Relay::Impl {
                                              {{"table", qualified}}, metrics::pipeline_buckets())),
         select_hist(round_phase(qualified, "select")),
         ack_hist(round_phase(qualified, "ack")),
-        mark_hist(round_phase(qualified, "mark")) {
+        mark_hist(round_phase(qualified, "mark")),
+        polls_with_rows(poll_counter(qualified, "rows")),
+        polls_empty(poll_counter(qualified, "empty")) {
     if (options.instance.empty()) options.instance = fmt::format("pid-{}", ::getpid());
     const std::string t = quote_table(qualified);
     select_sql = fmt::format(
@@ -566,6 +578,7 @@ struct Relay::Impl {
     const auto t_select = Clock::now();
     db::Rows rows = conn->query(select_sql, {static_cast<std::uint64_t>(options.batch_size)});
     result.fetched = rows.size();
+    (rows.empty() ? polls_empty : polls_with_rows).inc();
     if (rows.empty()) return result;
     const auto t_produce = Clock::now();
 
