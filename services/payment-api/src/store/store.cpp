@@ -65,8 +65,6 @@ constexpr std::string_view kSelectPayment =
     R"sql(SELECT {payment_cols} FROM {payments} WHERE id = ?)sql";
 constexpr std::string_view kLockPaymentOf =
     R"sql(SELECT {payment_cols} FROM {payments} WHERE reservation_id = ? FOR UPDATE)sql";
-constexpr std::string_view kLockPaymentStatus =
-    R"sql(SELECT status FROM {payments} WHERE reservation_id = ? FOR UPDATE)sql";
 constexpr std::string_view kInsertPayment =
     R"sql(INSERT INTO {payments} (reservation_id, user_id, amount, status, paid_at_ms)
  VALUES (?, ?, ?, 'COMPLETED', ?))sql";
@@ -83,8 +81,12 @@ constexpr std::string_view kInsertKey =
  VALUES (?, ?, ?, ?, 0, '', ?))sql";
 constexpr std::string_view kUpdateKey =
     R"sql(UPDATE {idem} SET status = ?, body = ? WHERE user_id = ? AND scope = ? AND idem_key = ?)sql";
+// The hold, then its payment if any (uq_reservation: at most one), both
+// locked in that order by one statement: one round trip instead of two.
 constexpr std::string_view kLockHold =
-    R"sql(SELECT user_id, price, expires_at_ms, status FROM {holds} WHERE reservation_id = ? FOR UPDATE)sql";
+    R"sql(SELECT h.user_id, h.price, h.expires_at_ms, h.status, p.status AS payment_status
+ FROM {holds} h LEFT JOIN {payments} p ON p.reservation_id = h.reservation_id
+ WHERE h.reservation_id = ? FOR UPDATE)sql";
 // A redelivered or late held (or a receipt) never revives a hold that
 // already ended.
 constexpr std::string_view kInsertHold =
@@ -176,14 +178,13 @@ Store::Store(db::Pool& pool, std::string database) : pool_(pool), database_(std:
                        fmt::arg("holds", holds_), fmt::arg("idem", idem_),
                        fmt::arg("payment_cols", kPaymentCols));
   };
-  sql_ = Statements{
-      statement(kSelectBalance),     statement(kLockWallet),    statement(kInsertWallet),
-      statement(kSetBalance),        statement(kDebit),         statement(kSelectHistory),
-      statement(kInsertHistory),     statement(kSelectPayment), statement(kLockPaymentOf),
-      statement(kLockPaymentStatus), statement(kInsertPayment), statement(kRefundPayment),
-      statement(kSelectKey),         statement(kShareKey),      statement(kInsertKey),
-      statement(kUpdateKey),         statement(kLockHold),      statement(kInsertHold),
-      statement(kCancelHold),        statement(kFailHold)};
+  sql_ = Statements{statement(kSelectBalance), statement(kLockWallet),    statement(kInsertWallet),
+                    statement(kSetBalance),    statement(kDebit),         statement(kSelectHistory),
+                    statement(kInsertHistory), statement(kSelectPayment), statement(kLockPaymentOf),
+                    statement(kInsertPayment), statement(kRefundPayment), statement(kSelectKey),
+                    statement(kShareKey),      statement(kInsertKey),     statement(kUpdateKey),
+                    statement(kLockHold),      statement(kInsertHold),    statement(kCancelHold),
+                    statement(kFailHold)};
 }
 
 std::int64_t Store::balance(UserId user) {
@@ -295,7 +296,8 @@ PayResult Store::pay(
     const std::function<std::vector<outbox::OutboxRow>(const PaymentRecord&, std::int64_t)>& events,
     const std::function<StoredResponse(const PaymentRecord&)>& render) {
   return with_retry(pool_, [&](db::Connection& conn) -> PayResult {
-    ensure_wallet(conn, user);
+    // No ensure_wallet (one round trip less): a payer has charged points
+    // before, and a missing wallet reads as a balance of 0.
     db::Transaction tx(conn, db::Isolation::kReadCommitted);
     PayResult result;
     if (idem) {
@@ -323,14 +325,19 @@ PayResult Store::pay(
     }
     Hold hold{reservation, UserId{hold_row->i64(0)}, hold_row->i64(1), hold_row->i64(2),
               parse_hold_status(hold_row->str(3)).value_or(HoldStatus::kCancelled)};
-    auto existing_row = conn.query_one(sql_.lock_payment_status, {reservation.value});
     std::optional<PaymentStatus> existing;
-    if (existing_row) existing = parse_payment_status(existing_row->str(0));
+    if (auto status = hold_row->opt_str(4)) existing = parse_payment_status(*status);
     auto wallet = conn.query_one(sql_.lock_wallet, {user.value});
-    if (!wallet) throw db::RaceLost("wallet row missing");
-    std::int64_t balance = wallet->i64(0);
+    std::int64_t balance = wallet ? wallet->i64(0) : 0;
     result.outcome = decide_payment(hold, user, existing, balance, now_ms);
     if (result.outcome != Outcome::kOk) return result;
+    if (!wallet) {
+      // Only a hold priced 0 gets here: make the wallet outside this
+      // transaction (see ensure_wallet), then run it again.
+      tx.rollback();
+      ensure_wallet(conn, user);
+      throw db::RaceLost("wallet created for a payment");
+    }
 
     std::int64_t after = balance - hold.price;
     conn.exec(sql_.debit, {hold.price, now_ms, user.value, hold.price});

@@ -146,8 +146,7 @@ class Store {
   struct Statements {
     std::string select_balance, lock_wallet, insert_wallet, set_balance, debit;
     std::string select_history, insert_history;
-    std::string select_payment, lock_payment_of, lock_payment_status, insert_payment,
-        refund_payment;
+    std::string select_payment, lock_payment_of, insert_payment, refund_payment;
     std::string select_key, share_key, insert_key, update_key;
     std::string lock_hold, insert_hold, cancel_hold, fail_hold;
   };
