@@ -23,22 +23,13 @@ std::string inbox_create_table_sql(std::string_view table) {
 
 bool record_processed(db::Connection& conn, std::string_view consumer, std::string_view event_id,
                       std::string_view table) {
-  if (!conn.in_transaction())
-    throw std::logic_error("record_processed must run inside the handler's transaction");
-  // Not INSERT IGNORE: that would also swallow real errors (truncation). A
-  // duplicate key turns into a no-op update, which reports 0 affected rows.
-  auto r = conn.exec(
-      fmt::format("INSERT INTO {} (consumer, event_id, processed_at) VALUES (?, ?, NOW(3)) "
-                  "ON DUPLICATE KEY UPDATE event_id = event_id",
-                  quote_table(table)),
-      {consumer, event_id});
-  return r.affected_rows == 1;
+  return record_all_processed(conn, consumer, {std::string(event_id)}, table);
 }
 
 bool record_all_processed(db::Connection& conn, std::string_view consumer,
                           const std::vector<std::string>& event_ids, std::string_view table) {
   if (!conn.in_transaction())
-    throw std::logic_error("record_all_processed must run inside the handler's transaction");
+    throw std::logic_error("record_processed must run inside the handler's transaction");
   if (event_ids.empty()) return true;
   std::string sql =
       fmt::format("INSERT INTO {} (consumer, event_id, processed_at) VALUES ", quote_table(table));
@@ -49,7 +40,9 @@ bool record_all_processed(db::Connection& conn, std::string_view consumer,
     params.emplace_back(consumer);
     params.emplace_back(event_ids[i]);
   }
-  // As above: each duplicate adds 0 affected rows, each new one 1.
+  // Not INSERT IGNORE: that would also swallow real errors (truncation). A
+  // duplicate key turns into a no-op update, which reports 0 affected rows;
+  // each new row reports 1.
   sql += " ON DUPLICATE KEY UPDATE event_id = event_id";
   return conn.exec(sql, params).affected_rows == event_ids.size();
 }

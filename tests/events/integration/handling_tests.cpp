@@ -44,6 +44,23 @@ std::vector<ev::Envelope> produce_events(ev::Producer& p, const std::string& top
   return out;
 }
 
+// n payment.completed records on partition 0 of `topic`, six keys taking
+// turns; paymentId 100 + offset. Returns each paymentId's key.
+std::map<std::int64_t, std::string> produce_keyed(ev::Producer& p, const std::string& topic,
+                                                  int n) {
+  std::map<std::int64_t, std::string> key_of;
+  for (int i = 0; i < n; ++i) {
+    const std::int64_t id = 100 + i;
+    key_of[id] = "k" + std::to_string(i % 6);
+    ev::Record r = ev::make_event_record(evtest::payment_completed(id, 500 + i), key_of[id], topic);
+    r.partition = 0;
+    const ev::DeliveryReport rep = p.produce(std::move(r)).get();
+    INFO(rep.error);
+    REQUIRE(rep.ok);
+  }
+  return key_of;
+}
+
 std::string header(const ev::Message& m, std::string_view name) {
   const std::string* v = m.header(name);
   return v != nullptr ? *v : std::string("<absent>");
@@ -295,19 +312,8 @@ TEST_CASE(
   const std::string base = ticketing::testing::unique_name("it_lanes");
   evtest::TempTopics topics({base, ev::dlq_topic_for(base)}, 1);
   ev::Producer producer(evtest::producer_options("it-lanes-producer"));
-  // 24 records on one partition, six keys taking turns; paymentId 100 + offset.
   constexpr int kRecords = 24;
-  constexpr int kKeys = 6;
-  std::map<std::int64_t, std::string> key_of;
-  for (int i = 0; i < kRecords; ++i) {
-    const std::int64_t id = 100 + i;
-    key_of[id] = "k" + std::to_string(i % kKeys);
-    ev::Record r = ev::make_event_record(evtest::payment_completed(id, 500 + i), key_of[id], base);
-    r.partition = 0;
-    const ev::DeliveryReport rep = producer.produce(std::move(r)).get();
-    INFO(rep.error);
-    REQUIRE(rep.ok);
-  }
+  const auto key_of = produce_keyed(producer, base, kRecords);
   constexpr std::int64_t kFailsOnce = 110;
 
   const std::string group = ticketing::testing::unique_name("it_lanes_group");
@@ -330,7 +336,7 @@ TEST_CASE(
           std::lock_guard lock(mutex);
           // Every earlier record of this key must be done before this call.
           for (std::int64_t earlier = 100; earlier < id; ++earlier) {
-            if (key_of[earlier] == e.message.key && succeeded.count(earlier) == 0) {
+            if (key_of.at(earlier) == e.message.key && succeeded.count(earlier) == 0) {
               overtaken.push_back(std::to_string(id) + " before " + std::to_string(earlier));
             }
           }
@@ -377,17 +383,7 @@ TEST_CASE(
   evtest::TempTopics topics({base, ev::dlq_topic_for(base)}, 1);
   ev::Producer producer(evtest::producer_options("it-batch-producer"));
   constexpr int kRecords = 24;
-  constexpr int kKeys = 6;
-  std::map<std::int64_t, std::string> key_of;
-  for (int i = 0; i < kRecords; ++i) {
-    const std::int64_t id = 100 + i;
-    key_of[id] = "k" + std::to_string(i % kKeys);
-    ev::Record r = ev::make_event_record(evtest::payment_completed(id, 500 + i), key_of[id], base);
-    r.partition = 0;
-    const ev::DeliveryReport rep = producer.produce(std::move(r)).get();
-    INFO(rep.error);
-    REQUIRE(rep.ok);
-  }
+  const auto key_of = produce_keyed(producer, base, kRecords);
   constexpr std::int64_t kBatchThrows = 110;    // its batch throws: one by one
   constexpr std::int64_t kBatchDeclines = 115;  // its batch returns false: one by one
 
@@ -403,7 +399,7 @@ TEST_CASE(
   // Every earlier record of this key must be done before `id` is handled.
   auto check_order = [&](std::int64_t id, const std::string& key) {
     for (std::int64_t earlier = 100; earlier < id; ++earlier) {
-      if (key_of[earlier] == key && done.count(earlier) == 0) {
+      if (key_of.at(earlier) == key && done.count(earlier) == 0) {
         problems.push_back(std::to_string(id) + " before " + std::to_string(earlier));
       }
     }

@@ -391,11 +391,8 @@ void Store::apply_held_all(const std::vector<HeldSeat>& held) {
   for (std::size_t i = 0; i < held.size(); ++i) {
     if (i > 0) sql += ", (?, ?, ?, ?, ?, ?, 'HELD', ?)";
     const Hold& h = held[i].hold;
-    for (db::Value v : {db::Value(h.reservation.value), db::Value(h.user.value),
-                        db::Value(held[i].schedule_id), db::Value(held[i].seat_no),
-                        db::Value(h.price), db::Value(h.expires_at_ms), db::Value(now)}) {
-      params.push_back(std::move(v));
-    }
+    params.insert(params.end(), {h.reservation.value, h.user.value, held[i].schedule_id,
+                                 held[i].seat_no, h.price, h.expires_at_ms, now});
   }
   with_retry(pool_, [&](db::Connection& conn) {
     conn.exec(sql, params);
