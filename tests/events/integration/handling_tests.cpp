@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -59,6 +60,12 @@ std::map<std::int64_t, std::string> produce_keyed(ev::Producer& p, const std::st
     REQUIRE(rep.ok);
   }
   return key_of;
+}
+
+// poll_once until `done` (asked between polls) or 60 s.
+void poll_until(ev::HandlingLoop& loop, const std::function<bool()>& done) {
+  const auto t0 = Clock::now();
+  while (!done() && evtest::seconds_since(t0) < 60) loop.poll_once(100ms);
 }
 
 std::string header(const ev::Message& m, std::string_view name) {
@@ -350,15 +357,10 @@ TEST_CASE(
         succeeded.insert(id);
       },
       opts);
-  const auto t0 = Clock::now();
-  for (;;) {
-    {
-      std::lock_guard lock(mutex);
-      if (static_cast<int>(succeeded.size()) == kRecords) break;
-    }
-    if (evtest::seconds_since(t0) >= 60) break;
-    loop.poll_once(100ms);
-  }
+  poll_until(loop, [&] {
+    std::lock_guard lock(mutex);
+    return static_cast<int>(succeeded.size()) == kRecords;
+  });
   std::lock_guard lock(mutex);
   CHECK(static_cast<int>(succeeded.size()) == kRecords);
   CHECK(overtaken.empty());
@@ -429,15 +431,10 @@ TEST_CASE(
         done.insert(id);
       },
       opts);
-  const auto t0 = Clock::now();
-  for (;;) {
-    {
-      std::lock_guard lock(mutex);
-      if (static_cast<int>(done.size()) == kRecords) break;
-    }
-    if (evtest::seconds_since(t0) >= 60) break;
-    loop.poll_once(100ms);
-  }
+  poll_until(loop, [&] {
+    std::lock_guard lock(mutex);
+    return static_cast<int>(done.size()) == kRecords;
+  });
   std::lock_guard lock(mutex);
   CHECK(static_cast<int>(done.size()) == kRecords);
   CHECK(problems.empty());
