@@ -91,8 +91,11 @@ TEST_CASE("happy path: one buyer through all five services") {
         "confirmed -> notification sent", "payment committed -> notification sent"}) {
     INFO(stage);
     REQUIRE(by_stage.count(stage) == 1);
-    CHECK(by_stage[stage].count >= 1);
-    CHECK(by_stage[stage].p99_ms > 0);
+    // This system saw one hold, one payment and one confirmation: each
+    // stage measured exactly that one event.
+    CHECK(by_stage[stage].count == 1);
+    CHECK(by_stage[stage].p50_ms > 0);
+    CHECK(by_stage[stage].p99_ms >= by_stage[stage].p50_ms);
   }
   rush::ReportContext ctx;
   ctx.pipeline = pipeline;
