@@ -374,10 +374,7 @@ void Store::insert_hold(db::Connection& conn, const Hold& hold, std::int64_t sch
 }
 
 void Store::apply_held(const Hold& hold, std::int64_t schedule_id, int seat_no) {
-  with_retry(pool_, [&](db::Connection& conn) {
-    insert_hold(conn, hold, schedule_id, seat_no);
-    return 0;
-  });
+  apply_held_all({HeldSeat{hold, schedule_id, seat_no}});
 }
 
 void Store::apply_held_all(const std::vector<HeldSeat>& held) {

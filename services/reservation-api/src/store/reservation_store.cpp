@@ -112,25 +112,11 @@ constexpr const char* kFreeSeatOf = R"(UPDATE seats SET status = 'AVAILABLE',
   held_by_reservation = NULL, hold_expires_at = NULL, version = version + 1
   WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD' AND held_by_reservation = ?)";
 
-// payment.completed: what never changes (the show and the seat) read
-// without a lock; then the seat, then the reservation locked (lock order).
-// A locking join would also lock the schedule's and the concert's rows, and
-// serialize every confirmation of a show on them.
-constexpr const char* kPaidShow =
-    R"(SELECT r.schedule_id, r.seat_no, s.concert_id, s.starts_at, c.title
-  FROM reservations r JOIN schedules s ON s.id = r.schedule_id
-  JOIN concerts c ON c.id = s.concert_id WHERE r.id = ?)";
-constexpr const char* kLockPaid =
-    R"(SELECT user_id, price, status, held_at, expires_at, payment_id
-  FROM reservations WHERE id = ? FOR UPDATE)";
-constexpr const char* kConfirmHold = R"(UPDATE reservations
-  SET status = 'CONFIRMED', confirmed_at = ?, payment_id = ? WHERE id = ? AND status = 'HELD')";
-constexpr const char* kReserveSeat = R"(UPDATE seats
-  SET status = 'RESERVED', hold_expires_at = NULL, version = version + 1
-  WHERE schedule_id = ? AND seat_no = ? AND status = 'HELD' AND held_by_reservation = ?)";
-
-// payment.completed in batches (confirm_all): the same statements over lists,
-// the same lock order. Each is followed by an IN list of reservation ids.
+// payment.completed, one or a lane of them (confirm_all): what never changes
+// (the show and the seat) read without a lock; then the seats, then the
+// reservations locked (lock order). A locking join would also lock the
+// schedule's and the concert's rows, and serialize every confirmation of a
+// show on them. Each is followed by an IN list of reservation ids.
 constexpr std::string_view kPaidShows =
     R"(SELECT r.id, r.schedule_id, r.seat_no, s.concert_id, s.starts_at, c.title
   FROM reservations r JOIN schedules s ON s.id = r.schedule_id
@@ -195,7 +181,7 @@ std::string any_of_tuples(std::string_view tuple, std::size_t n) {
   return out;
 }
 
-// A payment's reservation row (kLockPaid, kLockPaidAll) as the rules see it.
+// A payment's reservation row (kLockPaidAll) as the rules see it.
 PaidReservation paid_reservation(const db::Row& row) {
   auto expires = parse_rfc3339(db_time_to_rfc3339(row.str("expires_at")));
   if (!expires) throw DbError("reservation expires_at is not a time", false);
@@ -430,50 +416,9 @@ std::pair<CancelOutcome, std::optional<ReservationView>> ReservationStore::cance
 }
 
 ConfirmOutcome ReservationStore::confirm(const PaymentCompleted& p, const std::string& trace_id) {
-  return db::with_retry(pool_, kTxAttempts,
-                        [&](db::Connection& conn) { return confirm_once(conn, p, trace_id); });
-}
-
-ConfirmOutcome ReservationStore::confirm_once(db::Connection& conn, const PaymentCompleted& p,
-                                              const std::string& trace_id) {
-  auto now = now_ms();
-  auto now_db = to_db_time(now);
-  db::Transaction tx(conn, db::Isolation::kReadCommitted);
-  if (!outbox::record_processed(conn, consumer_name_, p.event_id)) {
-    tx.commit();
-    return ConfirmOutcome::kAlreadyHandled;
-  }
-  auto show = conn.query_one(kPaidShow, {p.reservation_id});
-  std::optional<db::Row> row;
-  if (show) {
-    conn.query_one(kLockSeatOf, {show->i64("schedule_id"), show->i64("seat_no")});
-    row = conn.query_one(kLockPaid, {p.reservation_id});
-  }
-  if (!row && options_.ignore_unknown_reservations) {
-    tx.commit();
-    return ConfirmOutcome::kIgnored;
-  }
-  std::optional<PaidReservation> paid;
-  if (row) paid = paid_reservation(*row);
-  const ConfirmOutcome outcome = decide_confirmation(paid, p);
-  std::int64_t schedule_id = 0;
-  if (outcome == ConfirmOutcome::kConfirmed) {
-    schedule_id = show->i64("schedule_id");
-    auto seat_no = static_cast<int>(show->i64("seat_no"));
-    conn.exec(kConfirmHold, {now_db, p.payment_id, p.reservation_id});
-    auto seat = conn.exec(kReserveSeat, {schedule_id, seat_no, p.reservation_id});
-    if (seat.affected_rows != 1) {
-      throw DbError(
-          "seat of reservation " + std::to_string(p.reservation_id) + " is not held by it", false);
-    }
-  }
-  std::vector<outbox::OutboxRow> rows;
-  append_outcome_rows(rows, outcome, p, show ? &*show : nullptr, row ? &*row : nullptr, now,
-                      trace_id);
-  outbox::append_all(conn, rows);
-  tx.commit();
-  committed(schedule_id);
-  return outcome;
+  // A lane of one: declined only when its event was handled before.
+  auto outcomes = confirm_all({p}, {trace_id});
+  return outcomes ? outcomes->front() : ConfirmOutcome::kAlreadyHandled;
 }
 
 std::optional<std::vector<ConfirmOutcome>> ReservationStore::confirm_all(
@@ -565,8 +510,11 @@ std::optional<std::vector<ConfirmOutcome>> ReservationStore::confirm_all_once(
              any_of_tuples("(schedule_id = ? AND seat_no = ? AND held_by_reservation = ?)", n),
              ")"}),
         reserve);
-    // The one-by-one path names the reservation whose seat is not its own.
-    if (seats.affected_rows != n) throw DbError("a paid hold's seat is not held by it", false);
+    if (seats.affected_rows != n) {
+      std::string named;
+      for (const auto& id : confirm_ids) named += (named.empty() ? "" : ", ") + id.as_string();
+      throw DbError("a paid hold's seat is not held by it (reservations " + named + ")", false);
+    }
   }
   outbox::append_all(conn, out);
   tx.commit();

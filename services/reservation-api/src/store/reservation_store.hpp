@@ -122,8 +122,6 @@ class ReservationStore {
   HoldResult hold_once(db::Connection& conn, UserId user, ScheduleId schedule, SeatNo seat,
                        std::chrono::seconds ttl, int max_holds, const std::string& trace_id,
                        const std::function<void(std::int64_t)>& seats_changed);
-  ConfirmOutcome confirm_once(db::Connection& conn, const PaymentCompleted& p,
-                              const std::string& trace_id);
   std::optional<std::vector<ConfirmOutcome>> confirm_all_once(
       db::Connection& conn, const std::vector<PaymentCompleted>& payments,
       const std::vector<std::string>& trace_ids);
