@@ -19,6 +19,25 @@
 using namespace std::chrono_literals;
 namespace tt = ticketing::testing;
 
+namespace {
+
+// Every member of the process's consumer group holds its final assignment:
+// as many "partitions assigned" lines after the last "partitions revoked" as
+// members (the first assignment of three joining members is revoked at once,
+// and a record published before the last one is skipped at "latest").
+bool consumers_settled(const std::string& log, int members) {
+  const auto revoked = log.rfind("\"msg\":\"partitions revoked\"");
+  std::size_t at = revoked == std::string::npos ? 0 : revoked;
+  int assigned = 0;
+  while ((at = log.find("\"msg\":\"partitions assigned\"", at)) != std::string::npos) {
+    ++assigned;
+    ++at;
+  }
+  return assigned >= members;
+}
+
+}  // namespace
+
 namespace rt {
 
 namespace {
@@ -129,6 +148,7 @@ void Service::launch(std::map<std::string, std::string> full) {
         tt::build_path("services/reservation-api/" + database_ + ".log"));
   };
   spawn();
+  const int members = full.count("CONSUMER_THREADS") > 0 ? std::stoi(full["CONSUMER_THREADS"]) : 3;
   int rebinds = 0;
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -141,7 +161,7 @@ void Service::launch(std::map<std::string, std::string> full) {
     }
     try {
       if (send(admin, "GET", "/health/ready", "", "", "").status == 200 &&
-          (!owner_ || proc_->log().find("\"msg\":\"partitions assigned\"") != std::string::npos)) {
+          (!owner_ || consumers_settled(proc_->log(), members))) {
         // "latest" is resolved when fetching starts, just after the assignment.
         if (owner_) std::this_thread::sleep_for(1s);
         return;
