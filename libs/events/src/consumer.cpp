@@ -1,14 +1,18 @@
 #include "ticketing/events/consumer.hpp"
 
 #include <array>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
+#include <thread>
 
 #include "message_conversion.hpp"
 #include "rdkafka_handles.hpp"
 #include "security_conf.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/log.hpp"
+#include "ticketing/common/metrics.hpp"
 
 namespace ticketing::events {
 
@@ -30,6 +34,12 @@ PartitionListPtr one_partition(const std::string& topic, std::int32_t partition,
   PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = offset;
   return list;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string describe(const std::vector<TopicPartition>& parts) {
@@ -59,6 +69,73 @@ struct Consumer::Impl {
   std::atomic<bool> fatal{false};
   std::mutex fatal_mutex;
   std::string fatal_reason;  // guarded by fatal_mutex
+
+  // What the lag thread needs of each assigned partition, kept by the
+  // polling thread (guarded by progress_mutex).
+  struct Progress {
+    std::int64_t next = -1;  // next offset to store; -1: none stored since assigned
+    std::deque<std::pair<std::int64_t, std::int64_t>> held;  // polled, not stored: offset, ms
+  };
+  std::mutex progress_mutex;
+  std::map<TopicPartition, Progress> progress;
+  std::mutex lag_mutex;
+  std::condition_variable lag_wake;
+  bool lag_stopping = false;  // guarded by lag_mutex
+  std::thread lag_thread;
+
+  void track_assigned(const std::vector<TopicPartition>& parts) {
+    std::lock_guard lock(progress_mutex);
+    for (const auto& p : parts) progress[p] = Progress{};
+  }
+  void track_revoked(const std::vector<TopicPartition>& parts) {
+    {
+      std::lock_guard lock(progress_mutex);
+      for (const auto& p : parts) progress.erase(p);
+    }
+    for (const auto& p : parts) publish_lag(p, 0, 0);
+  }
+  void track_polled(const Message& m) {
+    std::lock_guard lock(progress_mutex);
+    auto it = progress.find({m.topic, m.partition});
+    if (it == progress.end()) return;
+    auto& held = it->second.held;
+    if (!held.empty() && held.back().first >= m.offset) held.clear();  // read again after a seek
+    held.emplace_back(m.offset, m.timestamp_ms >= 0 ? m.timestamp_ms : now_ms());
+  }
+  void track_stored(const TopicPartition& tp, std::int64_t next) {
+    std::lock_guard lock(progress_mutex);
+    auto it = progress.find(tp);
+    if (it == progress.end()) return;
+    it->second.next = next;
+    auto& held = it->second.held;
+    while (!held.empty() && held.front().first < next) held.pop_front();
+  }
+  void track_seek(const TopicPartition& tp) {
+    std::lock_guard lock(progress_mutex);
+    if (auto it = progress.find(tp); it != progress.end()) it->second.held.clear();
+  }
+
+  void publish_lag(const TopicPartition& tp, std::int64_t records, double seconds) const {
+    const metrics::Labels labels{{"group", options.group_id},
+                                 {"topic", tp.topic},
+                                 {"partition", std::to_string(tp.partition)}};
+    auto& r = metrics::global();
+    r.gauge("kafka_consumer_lag", "Records of the partition this group has not handled yet", labels)
+        .set(static_cast<double>(records));
+    r.gauge("kafka_consumer_lag_seconds",
+            "How long the oldest record polled and not yet handled has waited", labels)
+        .set(seconds);
+  }
+  void measure_lag();
+  void run_lag_thread();
+  void stop_lag_thread() {
+    {
+      std::lock_guard lock(lag_mutex);
+      lag_stopping = true;
+    }
+    lag_wake.notify_all();
+    if (lag_thread.joinable()) lag_thread.join();
+  }
 
   void notify(RebalanceEvent ev, const std::vector<TopicPartition>& parts) {
     if (!listener) return;
@@ -99,6 +176,7 @@ void Consumer::Impl::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
       rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
       if (e != RD_KAFKA_RESP_ERR_NO_ERROR) log::error("assign failed", {{"error", err_text(e)}});
     }
+    self->track_assigned(list);
     self->notify(RebalanceEvent::kAssigned, list);
     return;
   }
@@ -106,6 +184,7 @@ void Consumer::Impl::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     log::info("partitions revoked",
               {{"group", self->options.group_id}, {"partitions", describe(list)}});
     self->notify(RebalanceEvent::kRevoked, list);
+    self->track_revoked(list);
     // Hand over exactly what was handled: the next owner starts at the
     // stored offsets. When the assignment is already lost (session timed out)
     // a commit would be rejected, and another member owns the partitions.
@@ -123,6 +202,7 @@ void Consumer::Impl::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   }
   log::error("rebalance error", {{"group", self->options.group_id}, {"error", err_text(err)}});
   self->notify(RebalanceEvent::kRevoked, list);
+  self->track_revoked(list);
   rd_kafka_assign(rk, nullptr);
 }
 
@@ -151,6 +231,61 @@ void Consumer::Impl::on_commit(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
     log::warn("offset commit failed",
               {{"group", self->options.group_id}, {"error", err_text(err)}});
+  }
+}
+
+// One round: each assigned partition's high watermark from its leader, and
+// where this group stands: the offset stored last, else the oldest record
+// polled and not handled, else the group's committed offset, else the
+// consumer's position (nothing read yet: where its first record will come from).
+void Consumer::Impl::measure_lag() {
+  std::vector<std::pair<TopicPartition, Progress>> parts;
+  {
+    std::lock_guard lock(progress_mutex);
+    for (const auto& [tp, p] : progress) parts.emplace_back(tp, p);
+  }
+  constexpr int kTimeoutMs = 2000;
+  for (auto& [tp, p] : parts) {
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    if (rd_kafka_query_watermark_offsets(rk.get(), tp.topic.c_str(), tp.partition, &low, &high,
+                                         kTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      continue;  // leader unreachable: keep the last figure
+    }
+    std::int64_t next = p.next;
+    if (next < 0 && !p.held.empty()) next = p.held.front().first;  // polled, not handled yet
+    if (next < 0) {
+      PartitionListPtr list = one_partition(tp.topic, tp.partition);
+      if (rd_kafka_committed(rk.get(), list.get(), kTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          list->elems[0].offset >= 0) {
+        next = list->elems[0].offset;
+      } else if (rd_kafka_position(rk.get(), list.get()) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                 list->elems[0].offset >= 0) {
+        next = list->elems[0].offset;
+      } else {
+        continue;  // nothing read yet: no position to measure from
+      }
+    }
+    const std::int64_t records = std::max<std::int64_t>(0, high - std::max(next, low));
+    const double waited =
+        records > 0 && !p.held.empty()
+            ? static_cast<double>(std::max<std::int64_t>(0, now_ms() - p.held.front().second)) /
+                  1000.0
+            : 0.0;
+    publish_lag(tp, records, waited);
+  }
+}
+
+void Consumer::Impl::run_lag_thread() {
+  std::unique_lock lock(lag_mutex);
+  while (!lag_wake.wait_for(lock, options.lag_interval, [this] { return lag_stopping; })) {
+    lock.unlock();
+    try {
+      measure_lag();
+    } catch (const std::exception& e) {
+      log::warn("consumer lag not measured", {{"group", options.group_id}, {"error", e.what()}});
+    }
+    lock.lock();
   }
 }
 
@@ -195,6 +330,8 @@ Consumer::Consumer(ConsumerOptions options) : impl_(std::make_unique<Impl>()) {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw KafkaError("subscribe failed: " + err_text(err), false, err);
   }
+  if (o.lag_interval.count() > 0)
+    impl_->lag_thread = std::thread([s = impl_.get()] { s->run_lag_thread(); });
 }
 
 Consumer::~Consumer() {
@@ -233,7 +370,9 @@ std::optional<Message> Consumer::poll(std::chrono::milliseconds timeout) {
         return std::nullopt;
     }
   }
-  return to_message(m.get());
+  Message out = to_message(m.get());
+  s.track_polled(out);
+  return out;
 }
 
 bool Consumer::store(const Message& message) {
@@ -252,6 +391,7 @@ bool Consumer::store(const TopicPartition& partition, std::int64_t next) {
                {"error", err_text(err)}});
     return false;
   }
+  impl_->track_stored(partition, next);
   return true;
 }
 
@@ -279,6 +419,7 @@ void Consumer::resume(const std::string& topic, std::int32_t partition) {
 }
 
 void Consumer::seek(const std::string& topic, std::int32_t partition, std::int64_t offset) {
+  impl_->track_seek({topic, partition});
   PartitionListPtr list = one_partition(topic, partition, offset);
   // Asynchronous (timeout 0): librdkafka 2.0.2 divides a given seek timeout
   // by 1000 by mistake (fixed in 2.1.0).
@@ -318,6 +459,7 @@ void Consumer::set_rebalance_listener(RebalanceListener listener) {
 
 void Consumer::close() {
   Impl& s = *impl_;
+  s.stop_lag_thread();  // it uses the handle
   if (s.closed || !s.rk) return;
   s.closed = true;
   // Triggers the revoke callback (which commits) and the final auto-commit.

@@ -673,6 +673,9 @@ HandlingLoop::HandlingLoop(Consumer& consumer, Producer& dlq_producer, EventHand
                            HandlingOptions options, const SchemaRegistry& schemas)
     : impl_(std::make_unique<Impl>(consumer, dlq_producer, std::move(handler), std::move(options),
                                    schemas)) {
+  // Every input's dead-letter series exists from the start at 0, so that
+  // Prometheus sees the first dead letter as an increase.
+  for (const auto& topic : consumer.options().topics) dead_letter_counter(topic);
   Impl* self = impl_.get();
   consumer.set_rebalance_listener(
       [self](RebalanceEvent ev, const std::vector<TopicPartition>& parts) {

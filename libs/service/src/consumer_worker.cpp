@@ -60,6 +60,7 @@ void ConsumerWorker::run(const std::stop_token& stop) {
       options.client_id = common.service;
       options.topics = options_.topics;
       options.auto_offset_reset = common.auto_offset_reset;
+      options.lag_interval = std::chrono::milliseconds(common.lag_interval_ms);
       if (options_.session_timeout_ms > 0) options.session_timeout_ms = options_.session_timeout_ms;
       options.extra = options_.consumer_extra;
       events::Consumer consumer(options);

@@ -24,6 +24,7 @@ CommonConfig CommonConfig::read(EnvReader& env, std::string service,
   c.auto_offset_reset = env.choice("KAFKA_AUTO_OFFSET_RESET", "earliest", {"earliest", "latest"});
   c.log_level = env.str("LOG_LEVEL", "info");
   c.stalled_after_s = static_cast<int>(env.integer("CONSUMER_STALLED_AFTER_S", 30, 1, 86400));
+  c.lag_interval_ms = static_cast<int>(env.integer("KAFKA_LAG_INTERVAL_MS", 5000, 0, 3600000));
   return c;
 }
 
@@ -37,7 +38,16 @@ void add_admin_routes(http::Router& router, HealthChecks& checks) {
     auto result = checks.run();
     return http::Response::json(result.ready ? 200 : 503, HealthChecks::to_json(result));
   });
-  router.add("GET", "/metrics", [](const http::Request&) {
+  router.add("GET", "/metrics", [&checks](const http::Request&) {
+    // Readiness as series too, so that Prometheus sees it (probes are cached).
+    const auto result = checks.run();
+    auto& r = metrics::global();
+    r.gauge("health_ready", "1 while /health/ready answers 200").set(result.ready ? 1 : 0);
+    for (const auto& [name, up] : result.checks) {
+      r.gauge("health_check_up", "1 while the dependency answers its readiness probe",
+              {{"check", name}})
+          .set(up ? 1 : 0);
+    }
     return http::Response::text(200, metrics::global().render(),
                                 "text/plain; version=0.0.4; charset=utf-8");
   });

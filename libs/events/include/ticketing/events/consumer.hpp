@@ -7,6 +7,14 @@
 //   partitions are given up; close() commits too.
 // One thread polls and handles, so the records of one partition are handled
 // in order. Not thread-safe: use it from the polling thread only.
+// Lag: a thread of its own asks the brokers for each assigned partition's
+// high watermark every `lag_interval` and exports, in metrics::global(),
+//   kafka_consumer_lag{group,topic,partition}          records not yet handled
+//     (high watermark - next offset to store; a paused partition counts too)
+//   kafka_consumer_lag_seconds{group,topic,partition}  how long the oldest
+//     record polled and not yet handled has waited (its Kafka timestamp to
+//     now; 0 when this consumer holds none of that partition's records)
+// Both drop to 0 for a partition this consumer gives up.
 
 #include <chrono>
 #include <cstdint>
@@ -52,6 +60,8 @@ struct ConsumerOptions {
   int session_timeout_ms = 10000;
   int max_poll_interval_ms = 300000;
   int auto_commit_interval_ms = 1000;
+  // How often the lag metrics are refreshed; 0 turns them off.
+  std::chrono::milliseconds lag_interval{5000};
   // Any further librdkafka property, applied last. enable.auto.offset.store
   // cannot be turned on.
   std::map<std::string, std::string> extra;

@@ -29,6 +29,8 @@ struct CommonConfig {
   // A partition whose head record has failed for this long shows as stalled
   // in /health/ready's body (CONSUMER_STALLED_AFTER_S).
   int stalled_after_s = 30;
+  // KAFKA_LAG_INTERVAL_MS: how often kafka_consumer_lag is refreshed (0: off).
+  int lag_interval_ms = 5000;
 
   static CommonConfig read(EnvReader& env, std::string service, std::uint16_t default_admin_port);
 };
