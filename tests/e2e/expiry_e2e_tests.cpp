@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -12,6 +13,9 @@
 #include "ticketing/db/connection.hpp"
 #include "ticketing/db/options.hpp"
 #include "ticketing/events/admin.hpp"
+#include "ticketing/events/consumer.hpp"
+#include "ticketing/events/contracts.hpp"
+#include "ticketing/events/envelope.hpp"
 #include "ticketing/testing/identity.hpp"
 #include "ticketing/testing/stack_env.hpp"
 
@@ -61,6 +65,10 @@ TEST_CASE("unpaid holds expire and their seats are restored although a scheduler
   ticketing::events::commit_group_at_end(
       tt::kafka_bootstrap(), sched_iso.name,
       {"reservation.held", "reservation.confirmed", "reservation.cancelled"});
+  // A reader of the buyers' "hold expired" notes written from now on.
+  const std::string notes_group = api_iso.name + "-notes";
+  ticketing::events::commit_group_at_end(tt::kafka_bootstrap(), notes_group,
+                                         {"notifications.hold-expired"});
   e2e::ServiceProcess api("reservation-api", api_iso.name, api_env);
   std::map<std::string, std::string> sched_env = {{"REDIS_PREFIX", sched_iso.name + ":"},
                                                   {"KAFKA_CONSUMER_GROUP", sched_iso.name},
@@ -137,6 +145,38 @@ TEST_CASE("unpaid holds expire and their seats are restored although a scheduler
                     .body);
   for (const auto& s : seats["seats"].GetArray())
     CHECK(std::string(s["status"].GetString()) == "AVAILABLE");
+
+  // Each buyer is told once: one notifications.hold-expired per hold, keyed
+  // by its user, naming the seat and the concert.
+  std::map<std::int64_t, Hold> by_reservation;
+  std::map<std::int64_t, std::int64_t> user_of;
+  for (std::size_t i = 0; i < holds.size(); ++i) {
+    by_reservation[holds[i].reservation_id] = holds[i];
+    user_of[holds[i].reservation_id] = 9'000'000'101 + static_cast<std::int64_t>(i);
+  }
+  std::map<std::int64_t, int> told;
+  {
+    ticketing::events::ConsumerOptions o;
+    o.bootstrap_servers = tt::kafka_bootstrap();
+    o.group_id = notes_group;
+    o.topics = {"notifications.hold-expired"};
+    ticketing::events::Consumer reader(o);
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (told.size() < holds.size() && std::chrono::steady_clock::now() < until) {
+      auto m = reader.poll(200ms);
+      if (!m) continue;
+      auto env = ticketing::events::parse_envelope(m->value);
+      auto note = ticketing::events::decode<ticketing::events::HoldExpiredNote>(env);
+      auto it = by_reservation.find(note.reservation_id);
+      if (it == by_reservation.end() || user_of[note.reservation_id] != note.user_id) continue;
+      CHECK(note.seat_no == it->second.seat_no);
+      CHECK_FALSE(note.concert_title.empty());
+      CHECK(m->key == std::to_string(note.user_id));
+      ++told[note.reservation_id];
+    }
+  }
+  CHECK(told.size() == holds.size());
+  for (const auto& [id, n] : told) CHECK(n == 1);
 
   // A freed seat can be held again, and a late duplicate seats.expired for
   // the old hold (allowed on the topic) does not touch the new one.

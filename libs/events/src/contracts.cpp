@@ -27,5 +27,9 @@ template std::string to_data_json<ReservationCompletedNote>(const ReservationCom
 template ReservationCompletedNote from_data_json<ReservationCompletedNote>(std::string_view);
 template std::string to_data_json<PaymentRefundedNote>(const PaymentRefundedNote&);
 template PaymentRefundedNote from_data_json<PaymentRefundedNote>(std::string_view);
+template std::string to_data_json<ReservationConfirmedNote>(const ReservationConfirmedNote&);
+template ReservationConfirmedNote from_data_json<ReservationConfirmedNote>(std::string_view);
+template std::string to_data_json<HoldExpiredNote>(const HoldExpiredNote&);
+template HoldExpiredNote from_data_json<HoldExpiredNote>(std::string_view);
 
 }  // namespace ticketing::events

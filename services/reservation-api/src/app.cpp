@@ -156,7 +156,8 @@ struct Runtime {
     o.min_round_interval = config.outbox_min_round_interval;
     namespace t = events::topics;
     for (auto topic : {t::kReservationHeld, t::kReservationCancelled, t::kReservationConfirmed,
-                       t::kReservationConfirmationFailed, t::kNotifyReservationCompleted})
+                       t::kReservationConfirmationFailed, t::kNotifyReservationCompleted,
+                       t::kNotifyReservationConfirmed, t::kNotifyHoldExpired})
       o.warm_topics.emplace_back(topic);
     return o;
   }

@@ -117,9 +117,9 @@ TEST_CASE("payment.completed: one confirmation however often delivered; late pay
   auto confirmed = rt::collect({"reservation.confirmed"}, trace, 1, 30s, 3s);
   CHECK(confirmed.size() == 1);
   check_valid(confirmed, "reservation.confirmed");
-  auto notes = rt::collect({"notifications.reservation-completed"}, trace, 1, 30s, 1s);
+  auto notes = rt::collect({"notifications.reservation-confirmed"}, trace, 1, 30s, 1s);
   CHECK(notes.size() == 1);
-  check_valid(notes, "notifications.reservation-completed");
+  check_valid(notes, "notifications.reservation-confirmed");
   auto failed = rt::collect({"reservation.confirmation-failed"}, trace, 1, 5s);
   CHECK(failed.empty());
   if (!confirmed.empty()) {
@@ -241,7 +241,7 @@ TEST_CASE("confirm_all: a batch of payments decided as one by one, in one transa
   REQUIRE(confirmed.size() == 1);
   check_valid(confirmed, "reservation.confirmed");
   CHECK(rt::json(confirmed[0])["data"]["paymentId"].GetInt64() == pay + 3);
-  CHECK(rt::collect({"notifications.reservation-completed"}, traces[0], 1, 30s).size() == 1);
+  CHECK(rt::collect({"notifications.reservation-confirmed"}, traces[0], 1, 30s).size() == 1);
   for (std::size_t i : {1, 3, 4}) {
     auto failed = rt::collect({"reservation.confirmation-failed"}, traces[i], 1, 30s);
     REQUIRE(failed.size() == 1);

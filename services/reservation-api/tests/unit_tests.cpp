@@ -173,9 +173,26 @@ TEST_CASE("produced events validate against their schemas") {
                                  "2026-11-24T06:00:00.000Z",
                                  "2026-11-24T06:01:00.000Z"};
   CHECK(event_row(d, "").topic == "reservation.confirmed");
-  auto note = reservation_completed_row(d, "");
-  CHECK(note.topic == "notifications.reservation-completed");
+  auto note = reservation_confirmed_row(d, "");
+  CHECK(note.topic == "notifications.reservation-confirmed");
   CHECK(note.key == "8");  // userId
+  CHECK(note.payload.find(R"("confirmedAt":"2026-11-24T06:01:00.000Z")") != std::string::npos);
+  auto held_note =
+      seat_held_row(events::ReservationHeld{7, 8, 1, 2, 3, 100000, "2026-11-24T06:00:00.000Z",
+                                            "2026-11-24T06:05:00.000Z"},
+                    "Title", "2027-03-14T19:00:00.000Z", "");
+  CHECK(held_note.topic == "notifications.reservation-completed");
+  CHECK(held_note.key == "8");
+  CHECK(held_note.payload.find(R"("concertTitle":"Title")") != std::string::npos);
+  CHECK(held_note.payload.find(R"("expiresAt":"2026-11-24T06:05:00.000Z")") != std::string::npos);
+  CHECK(held_note.payload.find("confirmedAt") == std::string::npos);
+  auto expired_note = hold_expired_row(
+      events::ReservationCancelled{7, 8, 2, 3, "EXPIRED", "2026-11-24T06:05:00.000Z"}, "Title",
+      "2027-03-14T19:00:00.000Z", "");
+  CHECK(expired_note.topic == "notifications.hold-expired");
+  CHECK(expired_note.key == "8");
+  CHECK(expired_note.payload.find(R"("expiredAt":"2026-11-24T06:05:00.000Z")") !=
+        std::string::npos);
   CHECK(event_row(events::ReservationConfirmationFailed{7, 9, 8, 100, "HOLD_EXPIRED",
                                                         "2026-11-24T06:01:00.000Z"},
                   "")

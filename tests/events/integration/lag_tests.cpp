@@ -23,8 +23,8 @@ namespace {
 // The value of one series of metrics::global(), or nullopt while absent.
 std::optional<double> gauge(const std::string& name, const std::string& group,
                             const std::string& topic) {
-  const std::string series = name + "{group=\"" + group + "\",partition=\"0\",topic=\"" + topic +
-                             "\"} ";
+  const std::string series =
+      name + "{group=\"" + group + "\",partition=\"0\",topic=\"" + topic + "\"} ";
   const std::string text = ticketing::metrics::global().render();
   const auto at = text.find(series);
   if (at == std::string::npos) return std::nullopt;

@@ -47,9 +47,11 @@ std::string expected_keyword(const fs::path& p) {
   return stem.substr(0, stem.find('-'));
 }
 
-const std::vector<std::string> kTypes = {"notifications.payment-completed",
+const std::vector<std::string> kTypes = {"notifications.hold-expired",
+                                         "notifications.payment-completed",
                                          "notifications.payment-refunded",
                                          "notifications.reservation-completed",
+                                         "notifications.reservation-confirmed",
                                          "payment.completed",
                                          "payment.refunded",
                                          "reservation.cancelled",

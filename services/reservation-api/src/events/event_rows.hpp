@@ -20,8 +20,18 @@ outbox::OutboxRow event_row(const T& event, const std::string& trace_id) {
   return outbox::event_row(event, std::string(kProducerName), trace_id);
 }
 
-// The buyer's notification of a confirmation (notifications.reservation-completed).
-outbox::OutboxRow reservation_completed_row(const events::ReservationConfirmed& e,
+// The buyer's notification of a hold (notifications.reservation-completed:
+// what was held, and when to pay by).
+outbox::OutboxRow seat_held_row(const events::ReservationHeld& e, const std::string& concert_title,
+                                const std::string& starts_at, const std::string& trace_id);
+
+// The buyer's notification of a confirmation (notifications.reservation-confirmed).
+outbox::OutboxRow reservation_confirmed_row(const events::ReservationConfirmed& e,
                                             const std::string& trace_id);
+
+// The buyer's notification of a hold that ran out unpaid (notifications.hold-expired).
+outbox::OutboxRow hold_expired_row(const events::ReservationCancelled& e,
+                                   const std::string& concert_title, const std::string& starts_at,
+                                   const std::string& trace_id);
 
 }  // namespace ticketing::reservation

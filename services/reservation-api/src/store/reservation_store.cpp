@@ -76,7 +76,9 @@ const std::string kSeatMap = sql({R"(SELECT seat_no, price, IF()", kSeatFree,
 // transactions that take locks in one order cannot deadlock on them.
 
 // A hold, in that order.
-constexpr const char* kScheduleConcert = R"(SELECT concert_id FROM schedules WHERE id = ?)";
+// The schedule's concert, and what the buyer's notifications show of it.
+constexpr const char* kScheduleConcert = R"(SELECT s.concert_id, s.starts_at, c.title
+  FROM schedules s JOIN concerts c ON c.id = s.concert_id WHERE s.id = ?)";
 constexpr const char* kLockHoldOwner =
     R"(INSERT INTO hold_owners (user_id) VALUES (?) ON DUPLICATE KEY UPDATE user_id = user_id)";
 // The user's holds not yet past expiresAt (HoldFacts::live_holds).
@@ -209,7 +211,7 @@ void append_outcome_rows(std::vector<outbox::OutboxRow>& rows, ConfirmOutcome ou
                                    db_time_to_rfc3339(row->str("held_at")),
                                    to_rfc3339(now)};
     rows.push_back(event_row(d, trace_id));
-    rows.push_back(reservation_completed_row(d, trace_id));
+    rows.push_back(reservation_confirmed_row(d, trace_id));
   } else if (outcome != ConfirmOutcome::kDuplicate && outcome != ConfirmOutcome::kIgnored &&
              outcome != ConfirmOutcome::kAlreadyHandled) {
     rows.push_back(event_row(
@@ -336,6 +338,8 @@ HoldResult ReservationStore::hold_once(db::Connection& conn, UserId user, Schedu
     return result;  // rolls back
   }
   auto concert_id = sched->i64("concert_id");
+  const std::string title = sched->str("title");
+  const std::string starts_at = db_time_to_rfc3339(sched->str("starts_at"));
   auto price = row->i64("price");
 
   auto reservation_id = static_cast<std::int64_t>(
@@ -355,16 +359,17 @@ HoldResult ReservationStore::hold_once(db::Connection& conn, UserId user, Schedu
     auto old = conn.query_one(kLockReplacedHold, {*previous});
     if (old) {
       conn.exec(kEndReplacedHold, {now_db, *previous});
-      rows.push_back(
-          event_row(events::ReservationCancelled{*previous, old->i64("user_id"), schedule.value,
-                                                 seat.value, "EXPIRED", held_at_text},
-                    trace_id));
+      const events::ReservationCancelled ended{*previous,  old->i64("user_id"), schedule.value,
+                                               seat.value, "EXPIRED",           held_at_text};
+      rows.push_back(event_row(ended, trace_id));
+      rows.push_back(hold_expired_row(ended, title, starts_at, trace_id));
     }
   }
-  rows.push_back(
-      event_row(events::ReservationHeld{reservation_id, user.value, concert_id, schedule.value,
-                                        seat.value, price, held_at_text, to_rfc3339(expires_at)},
-                trace_id));
+  const events::ReservationHeld held{
+      reservation_id, user.value, concert_id,   schedule.value,
+      seat.value,     price,      held_at_text, to_rfc3339(expires_at)};
+  rows.push_back(event_row(held, trace_id));
+  rows.push_back(seat_held_row(held, title, starts_at, trace_id));
   outbox::append_all(conn, rows);
   tx.commit();
   committed(schedule.value, seats_changed);
@@ -584,14 +589,19 @@ int ReservationStore::expire_once(db::Connection& conn, const std::string& event
   }
   conn.exec(sql({kExpireHolds, ids, ")"}), update_res);
   conn.exec(sql({kFreeSeatsOf, ids, ")"}), update_seats);
+  // What the buyers' "hold expired" messages show of the concert.
+  const auto show = conn.query_one(kScheduleConcert, {schedule.value});
+  const std::string title = show ? show->str("title") : std::string();
+  const std::string starts_at = show ? db_time_to_rfc3339(show->str("starts_at")) : std::string();
   auto at = to_rfc3339(now);
   std::vector<outbox::OutboxRow> rows;
-  rows.reserve(due.size());
+  rows.reserve(2 * due.size());
   for (const auto& r : due) {
-    rows.push_back(
-        event_row(events::ReservationCancelled{r.i64("id"), r.i64("user_id"), schedule.value,
-                                               static_cast<int>(r.i64("seat_no")), "EXPIRED", at},
-                  trace_id));
+    const events::ReservationCancelled ended{r.i64("id"),    r.i64("user_id"),
+                                             schedule.value, static_cast<int>(r.i64("seat_no")),
+                                             "EXPIRED",      at};
+    rows.push_back(event_row(ended, trace_id));
+    if (show) rows.push_back(hold_expired_row(ended, title, starts_at, trace_id));
   }
   outbox::append_all(conn, rows);
   tx.commit();

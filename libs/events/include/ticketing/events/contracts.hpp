@@ -17,6 +17,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -227,6 +228,8 @@ struct PaymentCompletedNote {
   bool operator==(const PaymentCompletedNote&) const = default;
 };
 
+// "Seat held": written with the hold. Records written before 2026-12-04 were
+// sent at confirmation instead: confirmedAt, no heldAt/expiresAt.
 struct ReservationCompletedNote {
   static constexpr std::string_view kType = topics::kNotifyReservationCompleted;
   std::int64_t user_id = 0;
@@ -235,7 +238,9 @@ struct ReservationCompletedNote {
   std::string starts_at;
   std::int32_t seat_no = 0;
   std::int64_t price = 0;
-  std::string confirmed_at;
+  std::optional<std::string> held_at;
+  std::optional<std::string> expires_at;  // pay by
+  std::optional<std::string> confirmed_at;
 
   [[nodiscard]] std::int64_t key() const { return user_id; }
   static constexpr auto fields() {
@@ -246,9 +251,58 @@ struct ReservationCompletedNote {
                       field("startsAt", &T::starts_at),
                       field("seatNo", &T::seat_no),
                       field("price", &T::price),
+                      field("heldAt", &T::held_at),
+                      field("expiresAt", &T::expires_at),
                       field("confirmedAt", &T::confirmed_at)};
   }
   bool operator==(const ReservationCompletedNote&) const = default;
+};
+
+struct ReservationConfirmedNote {
+  static constexpr std::string_view kType = topics::kNotifyReservationConfirmed;
+  std::int64_t user_id = 0;
+  std::int64_t reservation_id = 0;
+  std::string concert_title;
+  std::string starts_at;
+  std::int32_t seat_no = 0;
+  std::int64_t price = 0;
+  std::string confirmed_at;
+
+  [[nodiscard]] std::int64_t key() const { return user_id; }
+  static constexpr auto fields() {
+    using T = ReservationConfirmedNote;
+    return std::tuple{field("userId", &T::user_id),
+                      field("reservationId", &T::reservation_id),
+                      field("concertTitle", &T::concert_title),
+                      field("startsAt", &T::starts_at),
+                      field("seatNo", &T::seat_no),
+                      field("price", &T::price),
+                      field("confirmedAt", &T::confirmed_at)};
+  }
+  bool operator==(const ReservationConfirmedNote&) const = default;
+};
+
+// A hold released because it was not paid in time.
+struct HoldExpiredNote {
+  static constexpr std::string_view kType = topics::kNotifyHoldExpired;
+  std::int64_t user_id = 0;
+  std::int64_t reservation_id = 0;
+  std::string concert_title;
+  std::string starts_at;
+  std::int32_t seat_no = 0;
+  std::string expired_at;
+
+  [[nodiscard]] std::int64_t key() const { return user_id; }
+  static constexpr auto fields() {
+    using T = HoldExpiredNote;
+    return std::tuple{field("userId", &T::user_id),
+                      field("reservationId", &T::reservation_id),
+                      field("concertTitle", &T::concert_title),
+                      field("startsAt", &T::starts_at),
+                      field("seatNo", &T::seat_no),
+                      field("expiredAt", &T::expired_at)};
+  }
+  bool operator==(const HoldExpiredNote&) const = default;
 };
 
 struct PaymentRefundedNote {
@@ -279,7 +333,8 @@ struct PaymentRefundedNote {
 using AllContracts =
     std::tuple<ReservationHeld, ReservationConfirmed, ReservationConfirmationFailed,
                ReservationCancelled, PaymentCompleted, PaymentRefunded, SeatsExpired,
-               PaymentCompletedNote, ReservationCompletedNote, PaymentRefundedNote>;
+               PaymentCompletedNote, ReservationCompletedNote, PaymentRefundedNote,
+               ReservationConfirmedNote, HoldExpiredNote>;
 
 template <typename T>
 concept Contract = requires(const T& e) {

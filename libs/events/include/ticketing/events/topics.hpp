@@ -21,14 +21,17 @@ inline constexpr std::string_view kNotifyPaymentCompleted = "notifications.payme
 inline constexpr std::string_view kNotifyReservationCompleted =
     "notifications.reservation-completed";
 inline constexpr std::string_view kNotifyPaymentRefunded = "notifications.payment-refunded";
+inline constexpr std::string_view kNotifyReservationConfirmed =
+    "notifications.reservation-confirmed";
+inline constexpr std::string_view kNotifyHoldExpired = "notifications.hold-expired";
 
 // The one dead-letter topic that is not "<topic>.dlq": every notifications.*.
 inline constexpr std::string_view kNotificationsDlq = "notifications.dlq";
 
-inline constexpr std::array<std::string_view, 10> kAll = {
-    kReservationHeld,      kReservationConfirmed,   kReservationConfirmationFailed,
-    kReservationCancelled, kPaymentCompleted,       kPaymentRefunded,
-    kSeatsExpired,         kNotifyPaymentCompleted, kNotifyReservationCompleted,
-    kNotifyPaymentRefunded};
+inline constexpr std::array<std::string_view, 12> kAll = {
+    kReservationHeld,       kReservationConfirmed,       kReservationConfirmationFailed,
+    kReservationCancelled,  kPaymentCompleted,           kPaymentRefunded,
+    kSeatsExpired,          kNotifyPaymentCompleted,     kNotifyReservationCompleted,
+    kNotifyPaymentRefunded, kNotifyReservationConfirmed, kNotifyHoldExpired};
 
 }  // namespace ticketing::events::topics
