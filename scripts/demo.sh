@@ -49,10 +49,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "demo: [1/6] Kafka (3 nodes, KRaft), MariaDB, Redis"
+echo "demo: [1/6] Kafka (3 nodes, KRaft), MariaDB, Redis, Prometheus, Alertmanager"
 mkdir -p "$OUT" "$LOGS"
 $STACK up >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log"; exit 1; }
-grep -E '^stack:|^#   (kafka|mariadb|redis)|brokers:' "$OUT/up.log" | sed 's/^/demo:   /' || true
+grep -E '^stack:|^#   (kafka|mariadb|redis|prometheus|alertmanager)|brokers:' "$OUT/up.log" | sed 's/^/demo:   /' || true
 
 echo "demo: [2/6] two instances of each service, run $RUN_ID (own databases, Redis prefixes, consumer groups)"
 $STACK services-down >/dev/null  # services of an earlier `make run` would consume this run's events
@@ -116,6 +116,7 @@ redis_mb() {  # used_memory or used_memory_peak of the stack's Redis, in MB
 redis_before=$(redis_mb used_memory)
 
 echo "demo: [5/6] the rush: $USERS buyers"
+rush_started=$SECONDS
 webhook=()
 [ -n "${FAKE_WEBHOOK_CONTROL_URL:-}" ] && webhook=(--webhook-control "$FAKE_WEBHOOK_CONTROL_URL")
 platform=()
@@ -135,6 +136,21 @@ set -e
   echo "redis"
   printf '  %-28s %s MB before the rush, %s MB after (peak since Redis started: %s MB)\n' \
     "used memory" "$redis_before" "$(redis_mb used_memory)" "$(redis_mb used_memory_peak)"
+} | tee -a "$OUT/report.txt"
+
+# What the operators saw: the alerts Prometheus fired during the rush (its
+# rules: deploy/prometheus/rules) and the messages of the operations channel.
+alerts=$(curl -fsS -m 5 "$PROMETHEUS_URL/api/v1/query" --data-urlencode \
+  "query=max by (alertname, job) (max_over_time(ALERTS{alertstate=\"firing\"}[$((SECONDS - rush_started + 30))s]))" 2>/dev/null |
+  python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(", ".join(sorted(x["metric"].get("alertname","?")+"("+x["metric"].get("job","-")+")" for x in r)) or "none")' 2>/dev/null ||
+  echo "not known (Prometheus did not answer)")
+{
+  echo "monitoring"
+  printf '  %-28s %s\n' "prometheus" "$PROMETHEUS_URL (alerts: $PROMETHEUS_URL/alerts; KEEP=1 keeps it running)"
+  printf '  %-28s %s\n' "alerts fired during the rush" "$alerts"
+  if [ -n "${OPS_WEBHOOK_CONTROL_URL:-}" ]; then
+    printf '  %-28s %s\n' "operations channel" "the fake ops webhook: $OPS_WEBHOOK_CONTROL_URL/_control/requests"
+  fi
 } | tee -a "$OUT/report.txt"
 
 echo "demo: [6/6] done: report $OUT/report.txt, chart $OUT/chart.svg"

@@ -6,14 +6,15 @@ cd "$(dirname "$0")/.."
 
 # Debian bookworm packages. Versions are bookworm's (pinned by the release):
 # librdkafka 2.0.2, Boost 1.74, RapidJSON 1.1.0, hiredis 0.14, MariaDB 10.11,
-# Redis 7.0, fmt 9.1, Catch2 2.13, OpenSSL 3.0, libjwt 1.10.
+# Redis 7.0, fmt 9.1, Catch2 2.13, OpenSSL 3.0, libjwt 1.10, Prometheus 2.42,
+# Alertmanager 0.25.
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates clang-format clang-tidy
   librdkafka-dev libboost-dev rapidjson-dev libhiredis-dev
   libmariadb-dev default-libmysqlclient-dev libfmt-dev catch2 libssl-dev uuid-dev libjwt-dev
   mariadb-server mariadb-client redis-server redis-tools kcat
   openjdk-17-jre-headless maven python3 python3-yaml python3-jsonschema python3-venv
-  nginx-light wrk
+  nginx-light wrk prometheus prometheus-alertmanager
   docker.io docker-compose debootstrap
 )
 # Kafka pinned in deploy/kafka/pom.xml.

@@ -193,7 +193,7 @@ def notifications_for(uid):
     return out
 
 
-want = {"notifications.payment-completed", "notifications.reservation-completed"}
+want = {"notifications.reservation-completed", "notifications.payment-completed", "notifications.reservation-confirmed"}
 wait_for(lambda: want <= set(notifications_for(user)), 60)
 time.sleep(2)
 n = notifications_for(user)

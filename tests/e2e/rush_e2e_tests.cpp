@@ -8,6 +8,7 @@
 #include <csignal>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -52,6 +53,28 @@ int count_requests(unsigned short control, const std::string& path, const std::s
   return n;
 }
 
+// The generic webhook's accepted messages, one per notification event:
+// eventType -> the messages of that type (title, text and fields).
+struct Note {
+  std::string title, text;
+  std::map<std::string, std::string> fields;
+};
+std::map<std::string, std::vector<Note>> webhook_notes(unsigned short control) {
+  auto d = e2e::json(e2e::call(control, "GET", "/_control/requests?path=/webhook").body);
+  std::map<std::string, std::vector<Note>> out;
+  std::set<std::string> seen;  // event ids: a retried send counts once
+  for (auto& q : d["requests"].GetArray()) {
+    if (q["status"].GetInt() / 100 != 2) continue;
+    auto body = e2e::json(q["body"].GetString());
+    if (!seen.insert(body["eventId"].GetString()).second) continue;
+    Note n{body["title"].GetString(), body["text"].GetString(), {}};
+    for (auto it = body["fields"].MemberBegin(); it != body["fields"].MemberEnd(); ++it)
+      n.fields[it->name.GetString()] = it->value.GetString();
+    out[body["eventType"].GetString()].push_back(std::move(n));
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("happy path: one buyer through all five services") {
@@ -70,7 +93,31 @@ TEST_CASE("happy path: one buyer through all five services") {
   CHECK(tally.delivered == 1);
   CHECK(tally.notified_reservations == 1);
   CHECK(tally.notified_payments == 1);
+  CHECK(tally.notified_holds == 1);
+  CHECK(tally.notified_expiries == 0);
   CHECK(tally.balances == 0);  // charged exactly the price, then paid it
+  // The buyer was told at each step: seat held (with the time to pay by),
+  // payment completed, reservation confirmed; each names the reservation.
+  const std::string reservation_no = fmt::format("#{}", r.confirmed_reservations.front());
+  auto notes = webhook_notes(sys.webhook_control_port());
+  REQUIRE(notes["notifications.reservation-completed"].size() == 1);
+  Note held = notes["notifications.reservation-completed"][0];
+  CHECK(held.title == "Seat held");
+  CHECK(held.fields["Reservation"] == reservation_no);
+  CHECK(held.fields["Pay by"].size() == 24);  // an RFC 3339 time in UTC, ms
+  CHECK_FALSE(held.fields["Concert"].empty());
+  REQUIRE(notes["notifications.payment-completed"].size() == 1);
+  CHECK(notes["notifications.payment-completed"][0].title == "Payment completed");
+  CHECK(notes["notifications.payment-completed"][0].fields["Reservation"] == reservation_no);
+  CHECK(notes["notifications.payment-completed"][0].fields["Balance"] == "0 points");
+  REQUIRE(notes["notifications.reservation-confirmed"].size() == 1);
+  Note confirmed = notes["notifications.reservation-confirmed"][0];
+  CHECK(confirmed.title == "Reservation confirmed");
+  CHECK(confirmed.fields["Reservation"] == reservation_no);
+  CHECK(confirmed.fields["Seat"] == held.fields["Seat"]);
+  CHECK(confirmed.fields["Concert"] == held.fields["Concert"]);
+  CHECK(notes.count("notifications.hold-expired") == 0);
+  CHECK(notes.count("notifications.payment-refunded") == 0);
   // The data platform saw this reservation exactly once (one accepted request).
   auto id = r.confirmed_reservations.front();
   CHECK(count_requests(sys.platform_control_port(), "/reservations",
@@ -88,7 +135,8 @@ TEST_CASE("happy path: one buyer through all five services") {
   for (const char* stage :
        {"hold committed -> payment-api knows it", "hold committed -> expiry timer set",
         "payment committed -> reservation confirmed", "confirmed -> data platform received",
-        "confirmed -> notification sent", "payment committed -> notification sent"}) {
+        "confirmed -> notification sent", "payment committed -> notification sent",
+        "hold committed -> buyer told"}) {
     INFO(stage);
     REQUIRE(by_stage.count(stage) == 1);
     // This system saw one hold, one payment and one confirmation: each

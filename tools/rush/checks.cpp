@@ -189,6 +189,11 @@ std::int64_t Tally::total_dead_letters() const {
   return n;
 }
 
+bool Tally::holds_notified() const {
+  return !webhook_checked ||
+         (notified_holds == confirmed + expired + cancelled + held && notified_expiries == expired);
+}
+
 Baseline take_baseline(const SystemUnderTest& sut) {
   KafkaProbe probe(sut.kafka_bootstrap, {});
   Baseline b;
@@ -333,7 +338,7 @@ void measure_peers(const SystemUnderTest& sut, db::Connection& c, Tally& t) {
   t.webhook_checked = !sut.webhook_control_url.empty();
 
   // Notifications: distinct events per type received by the webhook.
-  std::set<std::string> res_events, pay_events, refund_events;
+  std::set<std::string> res_events, pay_events, refund_events, held_events, expired_events;
   if (!sut.webhook_control_url.empty()) {
     auto d = fetch_requests(sut.webhook_control_url, "/webhook");
     for (auto& q : d["requests"].GetArray()) {
@@ -345,8 +350,12 @@ void measure_peers(const SystemUnderTest& sut, db::Connection& c, Tally& t) {
       if (body.HasParseError() || !body.IsObject() || !body.HasMember("eventType")) continue;
       std::string type = body["eventType"].GetString();
       std::string id = body["eventId"].GetString();
-      if (type == events::topics::kNotifyReservationCompleted)
+      if (type == events::topics::kNotifyReservationConfirmed)
         res_events.insert(id);
+      else if (type == events::topics::kNotifyReservationCompleted)
+        held_events.insert(id);
+      else if (type == events::topics::kNotifyHoldExpired)
+        expired_events.insert(id);
       else if (type == events::topics::kNotifyPaymentCompleted)
         pay_events.insert(id);
       else if (type == events::topics::kNotifyPaymentRefunded)
@@ -356,6 +365,8 @@ void measure_peers(const SystemUnderTest& sut, db::Connection& c, Tally& t) {
   t.notified_reservations = static_cast<std::int64_t>(res_events.size());
   t.notified_payments = static_cast<std::int64_t>(pay_events.size());
   t.notified_refunds = static_cast<std::int64_t>(refund_events.size());
+  t.notified_holds = static_cast<std::int64_t>(held_events.size());
+  t.notified_expiries = static_cast<std::int64_t>(expired_events.size());
   if (t.platform_checked)
     t.confirmed_not_delivered = static_cast<std::int64_t>(confirmed_ids.size()) - t.delivered;
   if (t.webhook_checked)
@@ -410,7 +421,7 @@ Tally settle(const SystemUnderTest& sut, const Baseline& base, std::chrono::seco
     auto t = measure(sut, base);
     bool quiet = t.stale_holds == 0 && t.stale_held_seats == 0 && t.total_lag() == 0 &&
                  t.confirmed_not_delivered == 0 && t.confirmed_not_notified == 0 &&
-                 t.payments_completed == t.confirmed;
+                 t.payments_completed == t.confirmed && t.holds_notified();
     if (quiet || std::chrono::steady_clock::now() >= deadline) return t;
     if (progress && std::chrono::steady_clock::now() >= next_line) {
       progress(fmt::format(
@@ -439,6 +450,12 @@ std::vector<Check> check_invariants(const Tally& t, const RushResult& rush) {
                       : std::string("data platform not checked (no fake)"),
                   t.webhook_checked ? fmt::format("{} notified", t.notified_reservations)
                                     : std::string("notifications not checked (no fake webhook)")));
+  if (t.webhook_checked) {
+    add("every hold and every expiry told to its buyer", t.holds_notified(),
+        fmt::format("{} holds, {} \"seat held\" messages; {} EXPIRED, {} \"hold expired\"",
+                    t.confirmed + t.expired + t.cancelled + t.held, t.notified_holds, t.expired,
+                    t.notified_expiries));
+  }
   add("every expired hold's seat is free again",
       t.stale_holds == 0 && t.stale_held_seats == 0 && t.seats_kept_by_dead_holds == 0,
       fmt::format(

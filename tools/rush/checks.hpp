@@ -60,6 +60,10 @@ struct Tally {
   std::int64_t delivered = 0, delivered_unknown = 0, delivery_attempts = 0;
   std::int64_t notified_reservations = 0, notified_payments = 0, notified_refunds = 0,
                notifications_received = 0;
+  // "Seat held" and "hold expired" messages (distinct events) the webhook received.
+  std::int64_t notified_holds = 0, notified_expiries = 0;
+  // Every hold and every expiry told to its buyer (true when the webhook is not checked).
+  [[nodiscard]] bool holds_notified() const;
   std::int64_t confirmed_not_delivered = 0, confirmed_not_notified = 0;
   bool platform_checked = false, webhook_checked = false;  // their fakes were given
   std::map<std::string, std::int64_t> lag;                 // group -> records behind

@@ -50,25 +50,32 @@ service::Setup configure(EnvReader& env) {
     auto log =
         std::make_shared<RedisDeliveryLog>(host.infra().redis(), s.redis_prefix, s.dedupe_ttl);
     std::shared_ptr<Notifier> notifier = build_notifier(s.channels, log);
+    // The operations channel, when configured: expiry summaries (seats.expired).
+    std::shared_ptr<Notifier> ops = build_ops_notifier(s.channels, log);
+    std::vector<std::string> topics = notification_topics();
+    if (ops) topics.insert(topics.end(), ops_topics().begin(), ops_topics().end());
     auto& dead = metrics::global().counter("notify_dead_lettered_total",
                                            "Notifications handed to notifications.dlq (counted "
                                            "when the DLQ acknowledged them)");
     auto& handled =
         metrics::global().counter("notify_events_total", "Notification events fully delivered");
     const Language language = s.language;
-    events::EventHandler handler = [notifier, language, &handled](const events::Event& e) {
-      Message m = render(*e.envelope, language);
-      notifier->send(m);
+    events::EventHandler handler = [notifier, ops, language, &handled](const events::Event& e) {
+      if (is_ops_event(e.envelope->type)) {
+        ops->send(render_ops(*e.envelope, language));
+      } else {
+        notifier->send(render(*e.envelope, language));
+      }
       handled.inc();
     };
     auto handling = s.handling;
     handling.on_dead_lettered = [&dead](const events::Message&, events::DeadLetterCause) {
       dead.inc();
     };
-    auto worker =
-        std::make_shared<service::ConsumerWorker>(host, notification_topics(), handler, handling);
+    auto worker = std::make_shared<service::ConsumerWorker>(host, topics, handler, handling);
     worker->start();
     log::info("notifying", {{"channels", notifier->name()},
+                            {"operations", ops ? ops->name() : std::string("off")},
                             {"language", language == Language::kKo ? "ko" : "en"}});
     return service::Teardown([worker] { worker->stop(); });
   };

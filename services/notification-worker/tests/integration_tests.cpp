@@ -8,6 +8,10 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <random>
@@ -505,4 +509,160 @@ TEST_CASE("a Discord 429 with Retry-After is waited out", "[ratelimit]") {
   const double gap = ms_of_day(reqs[1].received_at) - ms_of_day(reqs[0].received_at);
   CHECK(gap >= 1900);
   CHECK(gap < 6000);
+}
+
+TEST_CASE("consumer lag rises while the channel is down and returns to 0", "[lag]") {
+  FakeHook hook("lag");
+  Worker w({{"NOTIFY_CHANNELS", "webhook"},
+            {"WEBHOOK_URL", hook.url("/webhook")},
+            {"KAFKA_LAG_INTERVAL_MS", "200"}},
+           "lag");
+  Injector in;
+  wait_until_consuming(in, hook);
+  const std::string topic = "topic=\"notifications.payment-completed\"";
+  REQUIRE(wait_for([&] { return w.metric("kafka_consumer_lag", topic) == 0; }, 10s));
+
+  hook.configure(R"({"failurePercent":100,"failureStatus":503})");
+  // One user, one partition: the first is retried, the other four wait behind it.
+  const std::int64_t user = next_user();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto env = ev::Envelope::make("notifications.payment-completed", "payment-api",
+                                  payment_completed(user));
+    ids.push_back(env.event_id);
+    in.produce_envelope(env, user);
+  }
+  double lag = 0;
+  CHECK(wait_for(
+      [&] {
+        lag = w.metric("kafka_consumer_lag", topic);
+        return lag >= 5;
+      },
+      20s));
+  INFO("lag " << lag);
+  CHECK(wait_for([&] { return w.metric("kafka_consumer_lag_seconds", topic) >= 1; }, 20s));
+  CHECK(hook.accepted(ids.front()) == 0);
+
+  hook.configure(R"({"failurePercent":0,"status":200})");
+  REQUIRE(wait_for(
+      [&] {
+        return std::all_of(ids.begin(), ids.end(),
+                           [&](const std::string& id) { return hook.accepted(id) == 1; });
+      },
+      30s));
+  CHECK(wait_for([&] { return w.metric("kafka_consumer_lag", topic) == 0; }, 20s));
+  CHECK(w.metric("kafka_consumer_lag_seconds", topic) == 0);
+}
+
+// The stack's Prometheus scrapes this worker (a target file in
+// PROMETHEUS_TARGETS_DIR), its rule DeadLettered fires, and Alertmanager
+// posts it to the operations channel (the stack's fake ops webhook).
+TEST_CASE("a dead letter fires an alert that reaches the operations channel", "[alert]") {
+  const char* targets = std::getenv("PROMETHEUS_TARGETS_DIR");
+  const char* ops = std::getenv("OPS_WEBHOOK_CONTROL_URL");
+  REQUIRE(targets != nullptr);
+  REQUIRE(ops != nullptr);  // the stack's fake ops webhook (OPS_DISCORD_WEBHOOK_URL unset)
+  FakeHook hook("alert");
+  Worker w({{"NOTIFY_CHANNELS", "webhook"}, {"WEBHOOK_URL", hook.url("/webhook")}}, "alert");
+  const std::string instance = "127.0.0.1:" + std::to_string(w.admin);
+  const std::string target_file = std::string(targets) + "/test-" + w.group + ".json";
+  struct Target {
+    std::string path;
+    ~Target() { std::remove(path.c_str()); }
+  } target{target_file};
+  {
+    std::ofstream out(target_file + ".tmp");
+    out << R"([{"targets":[")" << instance << R"("],"labels":{"job":"notification-worker"}}])";
+  }
+  REQUIRE(std::rename((target_file + ".tmp").c_str(), target_file.c_str()) == 0);
+  Injector in;
+  wait_until_consuming(in, hook);
+  // Scraped at least once before the dead letter, so that it is an increase.
+  const char* prometheus_env = std::getenv("PROMETHEUS_URL");
+  REQUIRE(prometheus_env != nullptr);
+  const std::string prometheus = prometheus_env;
+  REQUIRE(wait_for(
+      [&] {
+        auto r = http_call(
+            "GET", prometheus + "/api/v1/query?query=up%7Binstance%3D%22" + instance + "%22%7D");
+        return r && r->body.find(R"("value":[)") != std::string::npos &&
+               r->body.find(R"(,"1"]})") != std::string::npos;
+      },
+      40s));
+
+  hook.configure(R"({"failurePercent":100,"failureStatus":400})");
+  Sent e = in.produce("notifications.payment-completed");
+  REQUIRE(wait_for([&] { return w.metric("notify_dead_lettered_total") >= 1; }, 30s));
+
+  // The Discord message of Alertmanager's default template names the alert
+  // and lists its labels, this worker's instance among them.
+  std::string seen;
+  const bool arrived = wait_for(
+      [&] {
+        auto r = http_call("GET", std::string(ops) + "/_control/requests");
+        if (!r) return false;
+        seen = r->body;
+        return seen.find("DeadLettered") != std::string::npos &&
+               seen.find(instance) != std::string::npos;
+      },
+      120s);
+  INFO(seen.substr(0, 2000));
+  CHECK(arrived);
+}
+
+// seats.expired -> one operations-channel message per record (one schedule's
+// batch), never one per seat, and nothing to the buyers' channels.
+TEST_CASE("an expiry batch becomes one summary on the operations channel", "[ops]") {
+  FakeHook hook("ops-users");
+  FakeHook ops("ops");
+  const std::string ops_path = "/api/webhooks/ops/test";
+  Worker w({{"NOTIFY_CHANNELS", "webhook"},
+            {"WEBHOOK_URL", hook.url("/webhook")},
+            {"OPS_DISCORD_WEBHOOK_URL", ops.url(ops_path)}},
+           "ops");
+  Injector in;
+  wait_until_consuming(in, hook);
+  const std::int64_t schedule = next_user();  // far above any real schedule id
+  auto batch = [&](int seats) {
+    ticketing::JsonWriter d;
+    d.start_object().key("scheduleId").integer(schedule).key("seats").start_array();
+    for (int i = 0; i < seats; ++i) {
+      d.start_object()
+          .key("reservationId")
+          .integer(schedule + i)
+          .key("seatNo")
+          .integer(11 + i)
+          .key("expiresAt")
+          .string("2026-12-04T10:00:0" + std::to_string(i) + ".000Z")
+          .end_object();
+    }
+    d.end_array().end_object();
+    auto env = ev::Envelope::make("seats.expired", "seat-expiry-scheduler", d.str());
+    in.produce_envelope(env, schedule);
+    return env.event_id;
+  };
+  // The topic's position is known once a record arrives: batches until one does.
+  std::string id;
+  const auto deadline = Clock::now() + 40s;
+  while (Clock::now() < deadline && id.empty()) {
+    const std::string tried = batch(3);
+    if (wait_for([&] { return ops.accepted(tried) == 1; }, 4s)) id = tried;
+  }
+  REQUIRE_FALSE(id.empty());
+  std::this_thread::sleep_for(1s);  // a second message would have come by now
+  const auto got = ops.requests(id);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].path == ops_path);
+  const auto body = parse(got[0].body);
+  const auto& embed = body["embeds"][0];
+  CHECK(s(embed["title"]) == "Seat expiry processed");
+  CHECK(s(embed["description"]) == "3 unpaid hold(s) of schedule #" + std::to_string(schedule) +
+                                       " ran out and are being released.");
+  std::map<std::string, std::string> fields;
+  for (const auto& f : embed["fields"].GetArray()) fields[s(f["name"])] = s(f["value"]);
+  CHECK(fields["Seats"] == "11, 12, 13");
+  CHECK(fields["Holds"] == "3");
+  CHECK(fields["Oldest expiry"] == "2026-12-04T10:00:00.000Z");
+  CHECK(hook.requests(id).empty());
+  CHECK(w.metric("notify_sent_total", "channel=\"ops\"") >= 1);
 }

@@ -102,6 +102,79 @@ TEST_CASE("each event type renders in English and Korean") {
   CHECK(colour_hex(0x2ECC71) == "#2ecc71");
 }
 
+TEST_CASE("a buyer's journey: seat held, confirmed, hold expired") {
+  const char* held =
+      R"({"userId":7,"reservationId":1042,"concertTitle":"Spring Night Live","startsAt":"2026-04-01T19:00:00+09:00","seatNo":17,"price":55000,"heldAt":"2026-03-14T09:30:00.100Z","expiresAt":"2026-03-14T09:35:00.100Z"})";
+  Message h = render(envelope("notifications.reservation-completed", held), Language::kEn);
+  CHECK(h.user_id == 7);
+  CHECK(h.title == "Seat held");
+  CHECK(h.text ==
+        "Seat 17 for Spring Night Live is held for you. Pay by 2026-03-14T09:35:00.100Z, or the "
+        "seat is released.");
+  CHECK(field(h, "Pay by") == "2026-03-14T09:35:00.100Z");
+  CHECK(field(h, "Price") == "55,000 points");
+  CHECK(field(h, "Starts at") == "2026-04-01T19:00:00+09:00");
+  CHECK(h.time == "2026-03-14T09:30:00.100Z");
+  Message hk = render(envelope("notifications.reservation-completed", held), Language::kKo);
+  CHECK(hk.title == "좌석 선점");
+  CHECK(field(hk, "결제 기한") == "2026-03-14T09:35:00.100Z");
+
+  const char* confirmed =
+      R"({"userId":7,"reservationId":1042,"concertTitle":"Spring Night Live","startsAt":"2026-04-01T19:00:00+09:00","seatNo":17,"price":55000,"confirmedAt":"2026-03-14T09:31:02.400Z"})";
+  Message c = render(envelope("notifications.reservation-confirmed", confirmed), Language::kEn);
+  CHECK(c.title == "Reservation confirmed");
+  CHECK(c.text == "Your seat 17 for Spring Night Live is confirmed.");
+  CHECK(field(c, "Price") == "55,000 points");
+  CHECK(c.time == "2026-03-14T09:31:02.400Z");
+
+  const char* expired =
+      R"({"userId":7,"reservationId":1042,"concertTitle":"Spring Night Live","startsAt":"2026-04-01T19:00:00+09:00","seatNo":17,"expiredAt":"2026-03-14T09:35:01.200Z"})";
+  Message e = render(envelope("notifications.hold-expired", expired), Language::kEn);
+  CHECK(e.title == "Hold expired");
+  CHECK(e.text == "Seat 17 for Spring Night Live was released: it was not paid in time.");
+  CHECK(field(e, "Reservation") == "#1042");
+  CHECK(e.time == "2026-03-14T09:35:01.200Z");
+  Message ek = render(envelope("notifications.hold-expired", expired), Language::kKo);
+  CHECK(ek.title == "선점 만료");
+  CHECK(ek.text == "Spring Night Live 17번 좌석은 결제 기한이 지나 해제되었습니다.");
+}
+
+TEST_CASE("an expiry batch renders as one operations summary") {
+  std::string seats;
+  for (int i = 0; i < 45; ++i) {
+    seats += std::string(i > 0 ? "," : "") + R"({"reservationId":)" + std::to_string(900 + i) +
+             R"(,"seatNo":)" + std::to_string(i + 1) + R"(,"expiresAt":"2026-03-14T09:3)" +
+             std::to_string(9 - i % 10) + R"(:00.000Z"})";
+  }
+  const auto env = envelope("seats.expired", R"({"scheduleId":12,"seats":[)" + seats + "]}");
+  CHECK(is_ops_event("seats.expired"));
+  CHECK_FALSE(is_ops_event("notifications.payment-completed"));
+  Message m = render_ops(env, Language::kEn);
+  CHECK(m.user_id == 0);
+  CHECK(m.title == "Seat expiry processed");
+  CHECK(m.text == "45 unpaid hold(s) of schedule #12 ran out and are being released.");
+  CHECK(field(m, "Holds") == "45");
+  CHECK(field(m, "Seats").rfind("1, 2, 3, ", 0) == 0);
+  CHECK(field(m, "Seats").find(", 40 and 5 more") != std::string::npos);
+  CHECK(field(m, "Oldest expiry") == "2026-03-14T09:30:00.000Z");
+  CHECK(m.time == env.occurred_at);
+  Message k = render_ops(env, Language::kKo);
+  CHECK(k.title == "좌석 만료 처리");
+  CHECK(field(k, "좌석").find(" 외 5석") != std::string::npos);
+  CHECK_THROWS_AS(render_ops(envelope("notifications.payment-completed", kPaid), Language::kEn),
+                  PoisonError);
+  // The buyers' path has no template for it.
+  CHECK_THROWS_AS(render(env, Language::kEn), PoisonError);
+
+  DiscordNotifier ops(std::shared_ptr<http::Client>(), {}, "ops");
+  CHECK(ops.name() == "ops");
+  rapidjson::Document doc;
+  doc.Parse(ops.body(m).c_str());
+  REQUIRE(doc.IsObject());
+  CHECK(std::string(doc["embeds"][0]["footer"]["text"].GetString()) ==
+        "operations · " + m.event_id);
+}
+
 TEST_CASE("Discord embed and generic webhook bodies") {
   Message m = render(envelope("notifications.payment-completed", kPaid), Language::kEn);
   auto client = std::shared_ptr<http::Client>();
@@ -207,6 +280,25 @@ TEST_CASE("channel configuration") {
     CHECK_NOTHROW(env.finish());
     auto n = build_notifier(s, {});
     CHECK(n->name() == "webhook>log+log");
+  }
+  {
+    auto env = env_of({{"OPS_DISCORD_WEBHOOK_URL", "ftp://x"}});
+    (void)read_channel_options(env);
+    CHECK_THROWS_AS(env.finish(), ConfigError);
+  }
+  {
+    auto env = env_of({});
+    auto s = read_channel_options(env);
+    CHECK(build_ops_notifier(s, {}) == nullptr);  // no operations channel
+  }
+  {
+    auto env = env_of({{"OPS_DISCORD_WEBHOOK_URL", "http://127.0.0.1:1/api/webhooks/9/t"}});
+    auto s = read_channel_options(env);
+    CHECK_NOTHROW(env.finish());
+    auto ops = build_ops_notifier(s, {});
+    REQUIRE(ops != nullptr);
+    CHECK(ops->name() == "ops");
+    CHECK(s.primaries == std::vector<std::string>{"log"});  // the buyers' channels are apart
   }
   CHECK(parse_retry_after("2") == std::chrono::milliseconds(2000));
   CHECK(!parse_retry_after(""));

@@ -118,8 +118,8 @@ std::string DiscordNotifier::body(const Message& m) const {
     w.key("inline").boolean(f.inline_field).end_object();
   }
   w.end_array();
-  w.key("footer").start_object().key("text").string("user " + std::to_string(m.user_id) + " · " +
-                                                    m.event_id);
+  const std::string to = m.user_id != 0 ? "user " + std::to_string(m.user_id) : "operations";
+  w.key("footer").start_object().key("text").string(to + " · " + m.event_id);
   w.end_object();
   w.key("timestamp").string(m.time);
   w.end_object().end_array().end_object();

@@ -85,9 +85,15 @@ class HttpJsonChannel : public Notifier {
 // Discord webhook, embed format.
 class DiscordNotifier : public HttpJsonChannel {
  public:
-  using HttpJsonChannel::HttpJsonChannel;
-  [[nodiscard]] std::string name() const override { return "discord"; }
+  // `name`: "discord" for buyers' messages, "ops" for the operations channel.
+  DiscordNotifier(std::shared_ptr<http::Client> client, HttpChannelOptions options,
+                  std::string name = "discord")
+      : HttpJsonChannel(std::move(client), std::move(options)), name_(std::move(name)) {}
+  [[nodiscard]] std::string name() const override { return name_; }
   [[nodiscard]] std::string body(const Message& message) const override;
+
+ private:
+  std::string name_;
 };
 
 // Generic JSON webhook: {"userId","title","text","fields":{...},"colour",

@@ -78,6 +78,7 @@ ChannelOptions read_channel_options(EnvReader& env) {
   ChannelOptions s;
   s.discord_url = env.str("DISCORD_WEBHOOK_URL", "");
   s.webhook_url = env.str("WEBHOOK_URL", "");
+  s.ops_discord_url = env.str("OPS_DISCORD_WEBHOOK_URL", "");
   s.primaries = split_names(env.str("NOTIFY_CHANNELS", ""));
   s.fallback = env.str("NOTIFY_FALLBACK", "");
   s.timeout = std::chrono::milliseconds(env.integer("NOTIFY_TIMEOUT_MS", 5000, 1, 600000));
@@ -88,6 +89,8 @@ ChannelOptions read_channel_options(EnvReader& env) {
     env.fail("DISCORD_WEBHOOK_URL", "must start with http:// or https://");
   if (!s.webhook_url.empty() && !is_http_url(s.webhook_url))
     env.fail("WEBHOOK_URL", "must start with http:// or https://");
+  if (!s.ops_discord_url.empty() && !is_http_url(s.ops_discord_url))
+    env.fail("OPS_DISCORD_WEBHOOK_URL", "must start with http:// or https://");
   if (s.primaries.empty()) {
     if (!s.discord_url.empty()) s.primaries.push_back("discord");
     if (!s.webhook_url.empty()) s.primaries.push_back("webhook");
@@ -121,13 +124,30 @@ ChannelOptions read_channel_options(EnvReader& env) {
   return s;
 }
 
-std::shared_ptr<FanOutNotifier> build_notifier(const ChannelOptions& s,
-                                               std::shared_ptr<DeliveryLog> log) {
+namespace {
+
+std::shared_ptr<http::Client> http_client(const ChannelOptions& s) {
   http::ClientOptions co;
   co.verify_tls = s.tls_verify;
   co.user_agent = "notification-worker";
   co.max_response_bytes = 64 * 1024;
-  Context ctx{s, std::make_shared<http::Client>(co)};
+  return std::make_shared<http::Client>(co);
+}
+
+}  // namespace
+
+std::shared_ptr<FanOutNotifier> build_ops_notifier(const ChannelOptions& s,
+                                                   std::shared_ptr<DeliveryLog> log) {
+  if (s.ops_discord_url.empty()) return nullptr;
+  Context ctx{s, http_client(s)};
+  NotifierPtr ops = std::make_shared<MeteredNotifier>(
+      std::make_shared<DiscordNotifier>(ctx.client, ctx.http(s.ops_discord_url), "ops"));
+  return std::make_shared<FanOutNotifier>(std::vector<NotifierPtr>{ops}, std::move(log));
+}
+
+std::shared_ptr<FanOutNotifier> build_notifier(const ChannelOptions& s,
+                                               std::shared_ptr<DeliveryLog> log) {
+  Context ctx{s, http_client(s)};
   std::map<std::string, NotifierPtr> made;
   auto make = [&](const std::string& name) {
     auto it = made.find(name);

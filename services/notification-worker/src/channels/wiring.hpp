@@ -23,6 +23,7 @@ struct ChannelOptions {
   std::string fallback;  // empty = none
   std::string discord_url;
   std::string webhook_url;
+  std::string ops_discord_url;  // OPS_DISCORD_WEBHOOK_URL: the operations channel (optional)
   std::chrono::milliseconds timeout{5000};
   std::chrono::milliseconds max_retry_after{10000};
   bool tls_verify = true;
@@ -38,5 +39,10 @@ std::vector<std::string> channel_names();
 // Fallback when a fallback is set), deduplicated through `log`.
 std::shared_ptr<FanOutNotifier> build_notifier(const ChannelOptions& s,
                                                std::shared_ptr<DeliveryLog> log);
+
+// The operations channel (Discord, channel name "ops"), deduplicated through
+// `log`; nullptr without OPS_DISCORD_WEBHOOK_URL.
+std::shared_ptr<FanOutNotifier> build_ops_notifier(const ChannelOptions& s,
+                                                   std::shared_ptr<DeliveryLog> log);
 
 }  // namespace ticketing::notification

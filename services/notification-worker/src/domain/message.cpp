@@ -49,21 +49,74 @@ Message payment_completed(const events::Envelope& env, Language l) {
   return m;
 }
 
-Message reservation_completed(const events::Envelope& env, Language l) {
-  const auto d = events::decode<events::ReservationCompletedNote>(env);
-  Message m = base(env, d.user_id);
-  const std::string& concert = d.concert_title;
-  const std::string seat = std::to_string(d.seat_no);
+// What every message about one seat shows of it.
+std::vector<Field> seat_fields(Language l, const std::string& concert, const std::string& starts_at,
+                               const std::string& seat, std::int64_t reservation_id) {
+  return {{pick(l, "Concert", "공연"), concert, false},
+          {pick(l, "Starts at", "공연 일시"), starts_at},
+          {pick(l, "Seat", "좌석"), seat},
+          {pick(l, "Reservation", "예약 번호"), reservation_no(reservation_id)}};
+}
+
+Message confirmed(const events::Envelope& env, Language l, std::int64_t user_id,
+                  std::int64_t reservation_id, const std::string& concert,
+                  const std::string& starts_at, std::int32_t seat_no, std::int64_t price,
+                  const std::string& confirmed_at) {
+  Message m = base(env, user_id);
+  const std::string seat = std::to_string(seat_no);
   m.title = pick(l, "Reservation confirmed", "예매 확정");
   m.text = l == Language::kKo ? concert + " " + seat + "번 좌석 예매가 확정되었습니다."
                               : "Your seat " + seat + " for " + concert + " is confirmed.";
-  m.fields = {{pick(l, "Concert", "공연"), concert, false},
-              {pick(l, "Starts at", "공연 일시"), d.starts_at},
-              {pick(l, "Seat", "좌석"), seat},
-              {pick(l, "Price", "가격"), points(l, d.price)},
-              {pick(l, "Reservation", "예약 번호"), reservation_no(d.reservation_id)}};
+  m.fields = seat_fields(l, concert, starts_at, seat, reservation_id);
+  m.fields.insert(m.fields.begin() + 3, {pick(l, "Price", "가격"), points(l, price)});
   m.colour = 0x3498DB;
-  m.time = d.confirmed_at;
+  m.time = confirmed_at;
+  return m;
+}
+
+// "Seat held", with the time to pay by. A record written before 2026-12-04
+// (no expiresAt) was sent at confirmation and still reads as one.
+Message reservation_completed(const events::Envelope& env, Language l) {
+  const auto d = events::decode<events::ReservationCompletedNote>(env);
+  if (!d.expires_at) {
+    return confirmed(env, l, d.user_id, d.reservation_id, d.concert_title, d.starts_at, d.seat_no,
+                     d.price, d.confirmed_at.value_or(env.occurred_at));
+  }
+  Message m = base(env, d.user_id);
+  const std::string& concert = d.concert_title;
+  const std::string seat = std::to_string(d.seat_no);
+  const std::string& pay_by = *d.expires_at;
+  m.title = pick(l, "Seat held", "좌석 선점");
+  m.text = l == Language::kKo ? concert + " " + seat + "번 좌석을 잡아 두었습니다. " + pay_by +
+                                    "까지 결제하지 않으면 좌석이 해제됩니다."
+                              : "Seat " + seat + " for " + concert + " is held for you. Pay by " +
+                                    pay_by + ", or the seat is released.";
+  m.fields = seat_fields(l, concert, d.starts_at, seat, d.reservation_id);
+  m.fields.insert(m.fields.begin() + 3, {pick(l, "Price", "가격"), points(l, d.price)});
+  m.fields.push_back({pick(l, "Pay by", "결제 기한"), pay_by});
+  m.colour = 0xF1C40F;
+  m.time = d.held_at.value_or(env.occurred_at);
+  return m;
+}
+
+Message reservation_confirmed(const events::Envelope& env, Language l) {
+  const auto d = events::decode<events::ReservationConfirmedNote>(env);
+  return confirmed(env, l, d.user_id, d.reservation_id, d.concert_title, d.starts_at, d.seat_no,
+                   d.price, d.confirmed_at);
+}
+
+Message hold_expired(const events::Envelope& env, Language l) {
+  const auto d = events::decode<events::HoldExpiredNote>(env);
+  Message m = base(env, d.user_id);
+  const std::string& concert = d.concert_title;
+  const std::string seat = std::to_string(d.seat_no);
+  m.title = pick(l, "Hold expired", "선점 만료");
+  m.text = l == Language::kKo
+               ? concert + " " + seat + "번 좌석은 결제 기한이 지나 해제되었습니다."
+               : "Seat " + seat + " for " + concert + " was released: it was not paid in time.";
+  m.fields = seat_fields(l, concert, d.starts_at, seat, d.reservation_id);
+  m.colour = 0x95A5A6;
+  m.time = d.expired_at;
   return m;
 }
 
@@ -90,6 +143,37 @@ Message payment_refunded(const events::Envelope& env, Language l) {
               {pick(l, "Reason", "사유"), reason, false}};
   m.colour = 0xE67E22;
   m.time = d.refunded_at;
+  return m;
+}
+
+// "Seat expiry processed": one message per seats.expired record, i.e. per
+// batch of one schedule, never per seat.
+Message seats_expired(const events::Envelope& env, Language l) {
+  const auto d = events::decode<events::SeatsExpired>(env);
+  Message m = base(env, 0);
+  const std::string count = std::to_string(d.seats.size());
+  const std::string schedule = reservation_no(d.schedule_id);
+  std::string seats;
+  std::string oldest;
+  constexpr std::size_t kListed = 40;  // a batch holds up to 500
+  for (std::size_t i = 0; i < d.seats.size(); ++i) {
+    if (i < kListed) seats += (i > 0 ? ", " : "") + std::to_string(d.seats[i].seat_no);
+    if (oldest.empty() || d.seats[i].expires_at < oldest) oldest = d.seats[i].expires_at;
+  }
+  if (d.seats.size() > kListed)
+    seats += l == Language::kKo ? " 외 " + std::to_string(d.seats.size() - kListed) + "석"
+                                : " and " + std::to_string(d.seats.size() - kListed) + " more";
+  m.title = pick(l, "Seat expiry processed", "좌석 만료 처리");
+  m.text =
+      l == Language::kKo
+          ? "회차 " + schedule + "의 결제되지 않은 선점 " + count + "건이 만료되어 해제됩니다."
+          : count + " unpaid hold(s) of schedule " + schedule + " ran out and are being released.";
+  m.fields = {{pick(l, "Schedule", "회차"), schedule},
+              {pick(l, "Holds", "선점 수"), count},
+              {pick(l, "Seats", "좌석"), seats, false},
+              {pick(l, "Oldest expiry", "가장 이른 만료"), oldest}};
+  m.colour = 0x95A5A6;
+  m.time = env.occurred_at;
   return m;
 }
 
@@ -120,8 +204,24 @@ const std::vector<std::string>& notification_topics() {
   static const std::vector<std::string> topics = {
       std::string(events::topics::kNotifyPaymentCompleted),
       std::string(events::topics::kNotifyReservationCompleted),
-      std::string(events::topics::kNotifyPaymentRefunded)};
+      std::string(events::topics::kNotifyPaymentRefunded),
+      std::string(events::topics::kNotifyReservationConfirmed),
+      std::string(events::topics::kNotifyHoldExpired)};
   return topics;
+}
+
+const std::vector<std::string>& ops_topics() {
+  static const std::vector<std::string> topics = {std::string(events::topics::kSeatsExpired)};
+  return topics;
+}
+
+bool is_ops_event(const std::string& type) {
+  return type == events::topics::kSeatsExpired;
+}
+
+Message render_ops(const events::Envelope& env, Language language) {
+  if (env.type == events::topics::kSeatsExpired) return seats_expired(env, language);
+  throw PoisonError("no operations template for event type " + env.type);
 }
 
 Message render(const events::Envelope& env, Language language) {
@@ -129,6 +229,9 @@ Message render(const events::Envelope& env, Language language) {
   if (env.type == events::topics::kNotifyReservationCompleted)
     return reservation_completed(env, language);
   if (env.type == events::topics::kNotifyPaymentRefunded) return payment_refunded(env, language);
+  if (env.type == events::topics::kNotifyReservationConfirmed)
+    return reservation_confirmed(env, language);
+  if (env.type == events::topics::kNotifyHoldExpired) return hold_expired(env, language);
   throw PoisonError("no notification template for event type " + env.type);
 }
 

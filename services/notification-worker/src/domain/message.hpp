@@ -44,8 +44,15 @@ std::string group_thousands(std::int64_t n);
 // The notification topics this service consumes.
 const std::vector<std::string>& notification_topics();
 
+// The topics whose events become operations-channel messages (seats.expired:
+// one summary per expiry batch of a schedule).
+const std::vector<std::string>& ops_topics();
+bool is_ops_event(const std::string& type);
+
 // Throws PoisonError for an unknown type or a payload it cannot read (the
 // consumer validated it against its schema already).
 Message render(const events::Envelope& envelope, Language language);
+// An operations-channel message (user_id 0); throws PoisonError as render().
+Message render_ops(const events::Envelope& envelope, Language language);
 
 }  // namespace ticketing::notification
