@@ -35,8 +35,10 @@ const std::map<std::string, std::vector<std::string>>& subscriptions() {
       {"seat-expiry-scheduler",
        names({t::kReservationHeld, t::kReservationConfirmed, t::kReservationCancelled})},
       {"dataplatform-relay", names({t::kReservationConfirmed})},
-      {"notification-worker", names({t::kNotifyPaymentCompleted, t::kNotifyReservationCompleted,
-                                     t::kNotifyPaymentRefunded})}};
+      {"notification-worker",
+       names({t::kNotifyPaymentCompleted, t::kNotifyReservationCompleted, t::kNotifyPaymentRefunded,
+              t::kNotifyReservationConfirmed, t::kNotifyHoldExpired, t::kNotifyQueueAdmitted,
+              t::kSeatsExpired})}};
   return subs;
 }
 
@@ -338,7 +340,8 @@ void measure_peers(const SystemUnderTest& sut, db::Connection& c, Tally& t) {
   t.webhook_checked = !sut.webhook_control_url.empty();
 
   // Notifications: distinct events per type received by the webhook.
-  std::set<std::string> res_events, pay_events, refund_events, held_events, expired_events;
+  std::set<std::string> res_events, pay_events, refund_events, held_events, expired_events,
+      turn_events;
   if (!sut.webhook_control_url.empty()) {
     auto d = fetch_requests(sut.webhook_control_url, "/webhook");
     for (auto& q : d["requests"].GetArray()) {
@@ -356,6 +359,8 @@ void measure_peers(const SystemUnderTest& sut, db::Connection& c, Tally& t) {
         held_events.insert(id);
       else if (type == events::topics::kNotifyHoldExpired)
         expired_events.insert(id);
+      else if (type == events::topics::kNotifyQueueAdmitted)
+        turn_events.insert(id);
       else if (type == events::topics::kNotifyPaymentCompleted)
         pay_events.insert(id);
       else if (type == events::topics::kNotifyPaymentRefunded)
@@ -367,6 +372,7 @@ void measure_peers(const SystemUnderTest& sut, db::Connection& c, Tally& t) {
   t.notified_refunds = static_cast<std::int64_t>(refund_events.size());
   t.notified_holds = static_cast<std::int64_t>(held_events.size());
   t.notified_expiries = static_cast<std::int64_t>(expired_events.size());
+  t.notified_turns = static_cast<std::int64_t>(turn_events.size());
   if (t.platform_checked)
     t.confirmed_not_delivered = static_cast<std::int64_t>(confirmed_ids.size()) - t.delivered;
   if (t.webhook_checked)

@@ -62,6 +62,7 @@ struct Tally {
                notifications_received = 0;
   // "Seat held" and "hold expired" messages (distinct events) the webhook received.
   std::int64_t notified_holds = 0, notified_expiries = 0;
+  std::int64_t notified_turns = 0;  // "your turn": admitted after waiting in the queue
   // Every hold and every expiry told to its buyer (true when the webhook is not checked).
   [[nodiscard]] bool holds_notified() const;
   std::int64_t confirmed_not_delivered = 0, confirmed_not_notified = 0;

@@ -164,8 +164,10 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
   line("data platform",
        fmt::format("{} reservations accepted ({} requests)", t.delivered, t.delivery_attempts));
   line("notifications",
-       fmt::format("{} reservation, {} payment, {} refund ({} requests)", t.notified_reservations,
-                   t.notified_payments, t.notified_refunds, t.notifications_received));
+       fmt::format("{} your turn, {} seat held, {} payment, {} confirmed, {} hold expired, {} "
+                   "refund ({} requests)",
+                   t.notified_turns, t.notified_holds, t.notified_payments, t.notified_reservations,
+                   t.notified_expiries, t.notified_refunds, t.notifications_received));
   line("dead letters (new)", std::to_string(t.total_dead_letters()));
   line("consumer lag", std::to_string(t.total_lag()));
   s += fmt::format("latency per endpoint (ms)\n  {:<34} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6}\n",
@@ -271,6 +273,9 @@ std::string json_report(const RushConfig& cfg, const RushResult& r, const Tally&
   w.key("reservationNotifications").integer(t.notified_reservations);
   w.key("paymentNotifications").integer(t.notified_payments);
   w.key("refundNotifications").integer(t.notified_refunds);
+  w.key("seatHeldNotifications").integer(t.notified_holds);
+  w.key("holdExpiredNotifications").integer(t.notified_expiries);
+  w.key("yourTurnNotifications").integer(t.notified_turns);
   w.key("deadLetters").start_object();
   for (const auto& [topic, n] : t.dead_letters) w.key(topic).integer(n);
   w.end_object();

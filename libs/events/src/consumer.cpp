@@ -272,7 +272,9 @@ void Consumer::Impl::measure_lag() {
             ? static_cast<double>(std::max<std::int64_t>(0, now_ms() - p.held.front().second)) /
                   1000.0
             : 0.0;
-    publish_lag(tp, records, waited);
+    // Only while still ours: a partition given up meanwhile was set to 0.
+    std::lock_guard lock(progress_mutex);
+    if (progress.count(tp) > 0) publish_lag(tp, records, waited);
   }
 }
 

@@ -31,5 +31,7 @@ template std::string to_data_json<ReservationConfirmedNote>(const ReservationCon
 template ReservationConfirmedNote from_data_json<ReservationConfirmedNote>(std::string_view);
 template std::string to_data_json<HoldExpiredNote>(const HoldExpiredNote&);
 template HoldExpiredNote from_data_json<HoldExpiredNote>(std::string_view);
+template std::string to_data_json<QueueAdmittedNote>(const QueueAdmittedNote&);
+template QueueAdmittedNote from_data_json<QueueAdmittedNote>(std::string_view);
 
 }  // namespace ticketing::events

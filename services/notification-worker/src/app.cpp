@@ -50,10 +50,11 @@ service::Setup configure(EnvReader& env) {
     auto log =
         std::make_shared<RedisDeliveryLog>(host.infra().redis(), s.redis_prefix, s.dedupe_ttl);
     std::shared_ptr<Notifier> notifier = build_notifier(s.channels, log);
-    // The operations channel, when configured: expiry summaries (seats.expired).
+    // The operations channel (the log without OPS_DISCORD_WEBHOOK_URL): expiry
+    // summaries (seats.expired).
     std::shared_ptr<Notifier> ops = build_ops_notifier(s.channels, log);
     std::vector<std::string> topics = notification_topics();
-    if (ops) topics.insert(topics.end(), ops_topics().begin(), ops_topics().end());
+    topics.insert(topics.end(), ops_topics().begin(), ops_topics().end());
     auto& dead = metrics::global().counter("notify_dead_lettered_total",
                                            "Notifications handed to notifications.dlq (counted "
                                            "when the DLQ acknowledged them)");
@@ -75,7 +76,7 @@ service::Setup configure(EnvReader& env) {
     auto worker = std::make_shared<service::ConsumerWorker>(host, topics, handler, handling);
     worker->start();
     log::info("notifying", {{"channels", notifier->name()},
-                            {"operations", ops ? ops->name() : std::string("off")},
+                            {"operations", ops->name()},
                             {"language", language == Language::kKo ? "ko" : "en"}});
     return service::Teardown([worker] { worker->stop(); });
   };

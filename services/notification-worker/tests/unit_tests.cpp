@@ -134,6 +134,17 @@ TEST_CASE("a buyer's journey: seat held, confirmed, hold expired") {
   CHECK(e.text == "Seat 17 for Spring Night Live was released: it was not paid in time.");
   CHECK(field(e, "Reservation") == "#1042");
   CHECK(e.time == "2026-03-14T09:35:01.200Z");
+  const char* admitted =
+      R"({"userId":7,"admittedAt":"2026-03-14T09:29:58.000Z","activeUntil":"2026-03-14T09:39:58.000Z"})";
+  Message a = render(envelope("notifications.queue-admitted", admitted), Language::kEn);
+  CHECK(a.user_id == 7);
+  CHECK(a.title == "Your turn");
+  CHECK(a.text ==
+        "Thanks for waiting: you can book now. Choose a seat by 2026-03-14T09:39:58.000Z.");
+  CHECK(field(a, "Book by") == "2026-03-14T09:39:58.000Z");
+  CHECK(a.time == "2026-03-14T09:29:58.000Z");
+  CHECK(render(envelope("notifications.queue-admitted", admitted), Language::kKo).title ==
+        "입장 차례");
   Message ek = render(envelope("notifications.hold-expired", expired), Language::kKo);
   CHECK(ek.title == "선점 만료");
   CHECK(ek.text == "Spring Night Live 17번 좌석은 결제 기한이 지나 해제되었습니다.");
@@ -289,7 +300,9 @@ TEST_CASE("channel configuration") {
   {
     auto env = env_of({});
     auto s = read_channel_options(env);
-    CHECK(build_ops_notifier(s, {}) == nullptr);  // no operations channel
+    auto ops = build_ops_notifier(s, {});  // no operations webhook: the log
+    REQUIRE(ops != nullptr);
+    CHECK(ops->name() == "log");
   }
   {
     auto env = env_of({{"OPS_DISCORD_WEBHOOK_URL", "http://127.0.0.1:1/api/webhooks/9/t"}});

@@ -1,5 +1,7 @@
 #include "app.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -7,6 +9,7 @@
 #include <thread>
 
 #include "config.hpp"
+#include "events/admission_notices.hpp"
 #include "events/consumers.hpp"
 #include "http/routes.hpp"
 #include "store/catalogue_cache.hpp"
@@ -15,6 +18,7 @@
 #include "store/reservation_store.hpp"
 #include "store/schema.hpp"
 #include "ticketing/common/error.hpp"
+#include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/db/pool.hpp"
@@ -178,6 +182,7 @@ struct Runtime {
         [this] { return migrate(host.infra().mysql(), host.config().infra.mysql_database); },
         [this] { start_consuming(); });
     background.emplace_back([this](const std::stop_token& stop) { promote_loop(stop); });
+    background.emplace_back([this](const std::stop_token& stop) { admission_notice_loop(stop); });
     watch.start();
     if (cache.local_enabled()) {
       background.emplace_back([this](const std::stop_token& stop) { cache_refresh_loop(stop); });
@@ -220,6 +225,24 @@ struct Runtime {
         log::warn("queue promotion failed", {{"error", e.what()}});
       }
       wait_for(stop, config.promote_interval);
+    }
+  }
+
+  // "Your turn" notices of users admitted after waiting (AdmissionNotices).
+  void admission_notice_loop(const std::stop_token& stop) {
+    AdmissionNotices notices(
+        host.infra().redis(), host.infra().producer(),
+        AdmissionNoticesOptions{config.redis_prefix,
+                                std::to_string(::getpid()) + "-" + new_uuid().substr(0, 8)});
+    while (!stop.stop_requested()) {
+      try {
+        if (notices.publish_round() > 0) continue;  // more may be waiting
+      } catch (const std::exception& e) {
+        log::warn("queue admission notices failed; retrying", {{"error", e.what()}});
+        wait_for(stop, std::chrono::seconds(1));
+        continue;
+      }
+      wait_for(stop, std::chrono::milliseconds(200));
     }
   }
 

@@ -6,14 +6,21 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "support.hpp"
+#include "ticketing/common/ids.hpp"
+#include "ticketing/events/admin.hpp"
+#include "ticketing/events/consumer.hpp"
+#include "ticketing/events/contracts.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/schema.hpp"
+#include "ticketing/testing/stack_env.hpp"
 
 using namespace std::chrono_literals;
+namespace tt = ticketing::testing;
 
 namespace {
 std::string hold_body(std::int64_t schedule, int seat) {
@@ -221,6 +228,66 @@ TEST_CASE("waiting queue: strict arrival order, the active cap is never exceeded
   CHECK(std::all_of(admitted.begin(), admitted.end(), [](bool b) { return b; }));
   CHECK(max_active <= kCap);
   CHECK(max_active == kCap);
+}
+
+TEST_CASE("waiting queue: a user let in after waiting is told once, one let in at once is not") {
+  // A reader of notifications.queue-admitted from its end now.
+  const std::string readers = tt::unique_name("rt-admitted");
+  ticketing::events::commit_group_at_end(tt::kafka_bootstrap(), readers,
+                                         {"notifications.queue-admitted"});
+  rt::Service svc("admitted", {{"QUEUE_MAX_ACTIVE", "1"},
+                               {"QUEUE_ACTIVE_TTL_SECONDS", "1"},
+                               {"RATE_LIMIT_STATUS_USER", "off"}});
+  const auto first = rt::unique_user();
+  const auto second = first + 1;
+  auto a = rt::json(svc.enter(first).body);
+  REQUIRE(std::string(a["status"].GetString()) == "ACTIVE");  // let in at once: the answer says so
+  auto b = rt::json(svc.enter(second).body);
+  REQUIRE(std::string(b["status"].GetString()) == "WAITING");
+  const std::string token = b["token"].GetString();
+  // The first place lapses after 1 s; the service's promotion lets the second in.
+  bool active = false;
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!active && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(200ms);
+    auto r = svc.call("GET", "/v1/queue/status", "", token);
+    active = r.status == 200 && std::string(rt::json(r.body)["status"].GetString()) == "ACTIVE";
+  }
+  REQUIRE(active);
+
+  std::map<std::int64_t, std::vector<ticketing::events::Envelope>> notes;
+  {
+    ticketing::events::ConsumerOptions o;
+    o.bootstrap_servers = tt::kafka_bootstrap();
+    o.group_id = readers;
+    o.topics = {"notifications.queue-admitted"};
+    ticketing::events::Consumer reader(o);
+    // Until the second user's note came, then 2 s more for any duplicate.
+    std::optional<std::chrono::steady_clock::time_point> linger;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline &&
+           (!linger || std::chrono::steady_clock::now() < *linger)) {
+      auto m = reader.poll(200ms);
+      if (!m) continue;
+      auto env = ticketing::events::parse_envelope(m->value);
+      auto note = ticketing::events::decode<ticketing::events::QueueAdmittedNote>(env);
+      if (note.user_id != first && note.user_id != second) continue;
+      CHECK(m->key == std::to_string(note.user_id));
+      notes[note.user_id].push_back(env);
+      if (note.user_id == second && !linger) linger = std::chrono::steady_clock::now() + 2s;
+    }
+  }
+  CHECK(notes.count(first) == 0);
+  REQUIRE(notes[second].size() == 1);
+  const auto note =
+      ticketing::events::decode<ticketing::events::QueueAdmittedNote>(notes[second][0]);
+  const auto admitted_at = ticketing::parse_rfc3339(note.admitted_at);
+  const auto active_until = ticketing::parse_rfc3339(note.active_until);
+  REQUIRE(admitted_at);
+  REQUIRE(active_until);
+  CHECK(*active_until - *admitted_at == std::chrono::seconds(1));  // QUEUE_ACTIVE_TTL_SECONDS
+  // Published and deleted: nothing left in the stream.
+  CHECK(svc.redis_int({"XLEN", svc.prefix() + "admitted"}) == 0);
 }
 
 TEST_CASE("waiting queue: bounded length, and a waiting place lapses when nobody asks for it") {

@@ -50,6 +50,7 @@ std::string expected_keyword(const fs::path& p) {
 const std::vector<std::string> kTypes = {"notifications.hold-expired",
                                          "notifications.payment-completed",
                                          "notifications.payment-refunded",
+                                         "notifications.queue-admitted",
                                          "notifications.reservation-completed",
                                          "notifications.reservation-confirmed",
                                          "payment.completed",

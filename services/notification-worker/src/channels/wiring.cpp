@@ -138,10 +138,14 @@ std::shared_ptr<http::Client> http_client(const ChannelOptions& s) {
 
 std::shared_ptr<FanOutNotifier> build_ops_notifier(const ChannelOptions& s,
                                                    std::shared_ptr<DeliveryLog> log) {
-  if (s.ops_discord_url.empty()) return nullptr;
-  Context ctx{s, http_client(s)};
-  NotifierPtr ops = std::make_shared<MeteredNotifier>(
-      std::make_shared<DiscordNotifier>(ctx.client, ctx.http(s.ops_discord_url), "ops"));
+  NotifierPtr ops;
+  if (s.ops_discord_url.empty()) {
+    ops = std::make_shared<MeteredNotifier>(std::make_shared<LogNotifier>());
+  } else {
+    Context ctx{s, http_client(s)};
+    ops = std::make_shared<MeteredNotifier>(
+        std::make_shared<DiscordNotifier>(ctx.client, ctx.http(s.ops_discord_url), "ops"));
+  }
   return std::make_shared<FanOutNotifier>(std::vector<NotifierPtr>{ops}, std::move(log));
 }
 

@@ -41,7 +41,7 @@ std::shared_ptr<FanOutNotifier> build_notifier(const ChannelOptions& s,
                                                std::shared_ptr<DeliveryLog> log);
 
 // The operations channel (Discord, channel name "ops"), deduplicated through
-// `log`; nullptr without OPS_DISCORD_WEBHOOK_URL.
+// `log`; without OPS_DISCORD_WEBHOOK_URL, the log channel.
 std::shared_ptr<FanOutNotifier> build_ops_notifier(const ChannelOptions& s,
                                                    std::shared_ptr<DeliveryLog> log);
 

@@ -146,6 +146,21 @@ Message payment_refunded(const events::Envelope& env, Language l) {
   return m;
 }
 
+// "Your turn": the user waited in the queue and may book now.
+Message queue_admitted(const events::Envelope& env, Language l) {
+  const auto d = events::decode<events::QueueAdmittedNote>(env);
+  Message m = base(env, d.user_id);
+  m.title = pick(l, "Your turn", "입장 차례");
+  m.text = l == Language::kKo
+               ? "기다려 주셔서 감사합니다. 지금 예매할 수 있습니다. " + d.active_until +
+                     "까지 좌석을 선택해 주세요."
+               : "Thanks for waiting: you can book now. Choose a seat by " + d.active_until + ".";
+  m.fields = {{pick(l, "Book by", "예매 가능 시각"), d.active_until}};
+  m.colour = 0x9B59B6;
+  m.time = d.admitted_at;
+  return m;
+}
+
 // "Seat expiry processed": one message per seats.expired record, i.e. per
 // batch of one schedule, never per seat.
 Message seats_expired(const events::Envelope& env, Language l) {
@@ -206,7 +221,8 @@ const std::vector<std::string>& notification_topics() {
       std::string(events::topics::kNotifyReservationCompleted),
       std::string(events::topics::kNotifyPaymentRefunded),
       std::string(events::topics::kNotifyReservationConfirmed),
-      std::string(events::topics::kNotifyHoldExpired)};
+      std::string(events::topics::kNotifyHoldExpired),
+      std::string(events::topics::kNotifyQueueAdmitted)};
   return topics;
 }
 
@@ -232,6 +248,7 @@ Message render(const events::Envelope& env, Language language) {
   if (env.type == events::topics::kNotifyReservationConfirmed)
     return reservation_confirmed(env, language);
   if (env.type == events::topics::kNotifyHoldExpired) return hold_expired(env, language);
+  if (env.type == events::topics::kNotifyQueueAdmitted) return queue_admitted(env, language);
   throw PoisonError("no notification template for event type " + env.type);
 }
 

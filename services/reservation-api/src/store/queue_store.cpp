@@ -11,7 +11,9 @@ namespace {
 // Shared Lua prelude: eviction of lapsed tokens and admission in arrival order.
 // KEYS[1] = waiting, KEYS[2] = active, KEYS[3] = seq, KEYS[4] = seen,
 // KEYS[5] = left (how many ever left the waiting set: admitted, lapsed or ended),
-// KEYS[6] = admit (token bucket pacing admissions: tokens, at);
+// KEYS[6] = admit (token bucket pacing admissions: tokens, at),
+// KEYS[7] = admitted (stream: one entry per user admitted after waiting, for
+// the "your turn" notification; AdmissionNotices publishes and deletes them);
 // ARGV[1] = prefix, ARGV[2] = now ms, ARGV[3] = max active, ARGV[4] = active
 // ttl ms, ARGV[5] = max waiting, ARGV[6] = waiting ttl ms, ARGV[7] = token
 // lifetime s, ARGV[8] = admissions per second (0 = unpaced); a script's own
@@ -25,6 +27,9 @@ local max_waiting = tonumber(ARGV[5])
 local waiting_ttl = tonumber(ARGV[6])
 local token_life = tonumber(ARGV[7])
 local admit_rate = tonumber(ARGV[8])
+-- A token filed and admitted within one request (it never waited): the
+-- answer tells its user, so no "your turn" notice.
+local quiet = nil
 local function end_token(tid)
   local key = p .. 'tok:' .. tid
   local uid = redis.call('HGET', key, 'uid')
@@ -68,6 +73,13 @@ local function promote()
       redis.call('ZREM', KEYS[4], tid)
       redis.call('ZADD', KEYS[2], now + ttl, tid)
       redis.call('HSET', p .. 'tok:' .. tid, 'state', 'ACTIVE')
+      if tid ~= quiet then
+        local uid = redis.call('HGET', p .. 'tok:' .. tid, 'uid')
+        if uid then
+          redis.call('XADD', KEYS[7], 'MAXLEN', '~', '100000', '*', 'uid', uid, 'at', tostring(now),
+                     'until', tostring(now + ttl))
+        end
+      end
       admitted = admitted + 1
     end
   end
@@ -118,6 +130,7 @@ redis.call('HSET', tkey, 'uid', ARGV[9], 'token', ARGV[11], 'state', 'WAITING')
 redis.call('EXPIRE', tkey, token_life)
 redis.call('ZADD', KEYS[1], seq, ARGV[10])
 redis.call('ZADD', KEYS[4], now, ARGV[10])
+quiet = ARGV[10]
 promote()
 local r = report(ARGV[10])
 return {1, ARGV[11], r[1], r[2], r[3], r[4]}
@@ -207,8 +220,8 @@ std::vector<std::string> base_args(const QueueOptions& o) {
           std::to_string(o.admit_per_second)};
 }
 std::vector<std::string> keys(const QueueOptions& o) {
-  return {o.prefix + "waiting", o.prefix + "active", o.prefix + "seq",
-          o.prefix + "seen",    o.prefix + "left",   o.prefix + "admit"};
+  return {o.prefix + "waiting", o.prefix + "active", o.prefix + "seq",     o.prefix + "seen",
+          o.prefix + "left",    o.prefix + "admit",  o.prefix + "admitted"};
 }
 }  // namespace
 

@@ -57,6 +57,8 @@ struct QueueOptions {
 //   <p>active              ZSET token id -> lapse deadline (unix ms)
 //   <p>tok:<token id>      HASH uid, token, state (WAITING | ACTIVE | EXPIRED), with a TTL
 //   <p>user:<user id>      the user's current token id (one place per user), with a TTL
+//   <p>admitted            STREAM uid, at, until: users admitted after waiting, until
+//                          AdmissionNotices has published them (at most ~100,000)
 class QueueStore {
  public:
   QueueStore(redis::Pool& pool, QueueOptions options);

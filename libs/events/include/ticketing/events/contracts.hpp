@@ -329,12 +329,29 @@ struct PaymentRefundedNote {
   bool operator==(const PaymentRefundedNote&) const = default;
 };
 
+// "Your turn": the user's place in the waiting queue became ACTIVE (they
+// waited for it); they may book until activeUntil unless a hold extends it.
+struct QueueAdmittedNote {
+  static constexpr std::string_view kType = topics::kNotifyQueueAdmitted;
+  std::int64_t user_id = 0;
+  std::string admitted_at;
+  std::string active_until;
+
+  [[nodiscard]] std::int64_t key() const { return user_id; }
+  static constexpr auto fields() {
+    using T = QueueAdmittedNote;
+    return std::tuple{field("userId", &T::user_id), field("admittedAt", &T::admitted_at),
+                      field("activeUntil", &T::active_until)};
+  }
+  bool operator==(const QueueAdmittedNote&) const = default;
+};
+
 // Every contract, for code that must cover them all (tests, tools).
 using AllContracts =
     std::tuple<ReservationHeld, ReservationConfirmed, ReservationConfirmationFailed,
                ReservationCancelled, PaymentCompleted, PaymentRefunded, SeatsExpired,
                PaymentCompletedNote, ReservationCompletedNote, PaymentRefundedNote,
-               ReservationConfirmedNote, HoldExpiredNote>;
+               ReservationConfirmedNote, HoldExpiredNote, QueueAdmittedNote>;
 
 template <typename T>
 concept Contract = requires(const T& e) {

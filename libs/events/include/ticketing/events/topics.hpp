@@ -24,14 +24,16 @@ inline constexpr std::string_view kNotifyPaymentRefunded = "notifications.paymen
 inline constexpr std::string_view kNotifyReservationConfirmed =
     "notifications.reservation-confirmed";
 inline constexpr std::string_view kNotifyHoldExpired = "notifications.hold-expired";
+inline constexpr std::string_view kNotifyQueueAdmitted = "notifications.queue-admitted";
 
 // The one dead-letter topic that is not "<topic>.dlq": every notifications.*.
 inline constexpr std::string_view kNotificationsDlq = "notifications.dlq";
 
-inline constexpr std::array<std::string_view, 12> kAll = {
+inline constexpr std::array<std::string_view, 13> kAll = {
     kReservationHeld,       kReservationConfirmed,       kReservationConfirmationFailed,
     kReservationCancelled,  kPaymentCompleted,           kPaymentRefunded,
     kSeatsExpired,          kNotifyPaymentCompleted,     kNotifyReservationCompleted,
-    kNotifyPaymentRefunded, kNotifyReservationConfirmed, kNotifyHoldExpired};
+    kNotifyPaymentRefunded, kNotifyReservationConfirmed, kNotifyHoldExpired,
+    kNotifyQueueAdmitted};
 
 }  // namespace ticketing::events::topics
