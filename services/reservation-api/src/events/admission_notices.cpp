@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "events/event_rows.hpp"
+#include "ticketing/common/error.hpp"
 #include "ticketing/common/ids.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
-#include "ticketing/common/error.hpp"
 #include "ticketing/redis/pool.hpp"
 
 namespace ticketing::reservation {
@@ -100,14 +100,14 @@ int AdmissionNotices::publish_round() {
   const std::string stream = options_.prefix + "admitted";
   const std::string count = std::to_string(options_.batch);
   std::vector<Entry> entries =
-      entries_of(pool_.command({"XAUTOCLAIM", stream, kGroup, options_.consumer_name,
-                                std::to_string(options_.claim_after.count()), "0-0", "COUNT",
-                                count})
+      entries_of(pool_
+                     .command({"XAUTOCLAIM", stream, kGroup, options_.consumer_name,
+                               std::to_string(options_.claim_after.count()), "0-0", "COUNT", count})
                      .as_array()
                      .at(1));
   if (entries.empty()) {
-    const auto read = pool_.command({"XREADGROUP", "GROUP", kGroup, options_.consumer_name,
-                                     "COUNT", count, "STREAMS", stream, ">"});
+    const auto read = pool_.command({"XREADGROUP", "GROUP", kGroup, options_.consumer_name, "COUNT",
+                                     count, "STREAMS", stream, ">"});
     if (read.is_array() && !read.as_array().empty()) {
       entries = entries_of(read.as_array().at(0).as_array().at(1));
     }
@@ -124,8 +124,8 @@ int AdmissionNotices::publish_round() {
     }
     auto env = events::make_envelope(e.note, std::string(kProducerName));
     env.event_id = entry_event_id(stream + "/" + e.id);  // the same for every publication
-    sent.emplace_back(e.id, producer_.produce(events::make_event_record(
-                                env, events::event_key(e.note.user_id))));
+    sent.emplace_back(
+        e.id, producer_.produce(events::make_event_record(env, events::event_key(e.note.user_id))));
   }
   int published = 0;
   for (auto& [id, future] : sent) {
