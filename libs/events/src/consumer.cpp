@@ -259,6 +259,10 @@ void Consumer::Impl::measure_lag() {
       if (rd_kafka_committed(rk.get(), list.get(), kTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
           list->elems[0].offset >= 0) {
         next = list->elems[0].offset;
+        // Until this member stores an offset, the committed one stays: ask once.
+        std::lock_guard lock(progress_mutex);
+        if (auto it = progress.find(tp); it != progress.end() && it->second.next < 0)
+          it->second.next = next;
       } else if (rd_kafka_position(rk.get(), list.get()) == RD_KAFKA_RESP_ERR_NO_ERROR &&
                  list->elems[0].offset >= 0) {
         next = list->elems[0].offset;
