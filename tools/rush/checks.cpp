@@ -191,9 +191,10 @@ std::int64_t Tally::total_dead_letters() const {
   return n;
 }
 
-bool Tally::holds_notified() const {
+bool Tally::buyers_told() const {
   return !webhook_checked ||
-         (notified_holds == confirmed + expired + cancelled + held && notified_expiries == expired);
+         (notified_holds == confirmed + expired + cancelled + held &&
+          notified_expiries == expired && notified_refunds == payments_refunded);
 }
 
 Baseline take_baseline(const SystemUnderTest& sut) {
@@ -427,7 +428,7 @@ Tally settle(const SystemUnderTest& sut, const Baseline& base, std::chrono::seco
     auto t = measure(sut, base);
     bool quiet = t.stale_holds == 0 && t.stale_held_seats == 0 && t.total_lag() == 0 &&
                  t.confirmed_not_delivered == 0 && t.confirmed_not_notified == 0 &&
-                 t.payments_completed == t.confirmed && t.holds_notified();
+                 t.payments_completed == t.confirmed && t.buyers_told();
     if (quiet || std::chrono::steady_clock::now() >= deadline) return t;
     if (progress && std::chrono::steady_clock::now() >= next_line) {
       progress(fmt::format(
@@ -457,10 +458,11 @@ std::vector<Check> check_invariants(const Tally& t, const RushResult& rush) {
                   t.webhook_checked ? fmt::format("{} notified", t.notified_reservations)
                                     : std::string("notifications not checked (no fake webhook)")));
   if (t.webhook_checked) {
-    add("every hold and every expiry told to its buyer", t.holds_notified(),
-        fmt::format("{} holds, {} \"seat held\" messages; {} EXPIRED, {} \"hold expired\"",
+    add("every hold, expiry and refund told to its buyer", t.buyers_told(),
+        fmt::format("{} holds, {} \"seat held\" messages; {} EXPIRED, {} \"hold expired\"; {} "
+                    "REFUNDED, {} \"refunded\"",
                     t.confirmed + t.expired + t.cancelled + t.held, t.notified_holds, t.expired,
-                    t.notified_expiries));
+                    t.notified_expiries, t.payments_refunded, t.notified_refunds));
   }
   add("every expired hold's seat is free again",
       t.stale_holds == 0 && t.stale_held_seats == 0 && t.seats_kept_by_dead_holds == 0,

@@ -63,8 +63,8 @@ struct Tally {
   // "Seat held" and "hold expired" messages (distinct events) the webhook received.
   std::int64_t notified_holds = 0, notified_expiries = 0;
   std::int64_t notified_turns = 0;  // "your turn": admitted after waiting in the queue
-  // Every hold and every expiry told to its buyer (true when the webhook is not checked).
-  [[nodiscard]] bool holds_notified() const;
+  // Every hold, expiry and refund told to its buyer (true when the webhook is not checked).
+  [[nodiscard]] bool buyers_told() const;
   std::int64_t confirmed_not_delivered = 0, confirmed_not_notified = 0;
   bool platform_checked = false, webhook_checked = false;  // their fakes were given
   std::map<std::string, std::int64_t> lag;                 // group -> records behind
