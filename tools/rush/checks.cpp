@@ -194,7 +194,8 @@ std::int64_t Tally::total_dead_letters() const {
 bool Tally::buyers_told() const {
   return !webhook_checked ||
          (notified_holds == confirmed + expired + cancelled + held &&
-          notified_expiries == expired && notified_refunds == payments_refunded);
+          notified_expiries == expired && notified_refunds == payments_refunded &&
+          notified_turns >= turns_owed);
 }
 
 Baseline take_baseline(const SystemUnderTest& sut) {
@@ -420,12 +421,14 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
   return t;
 }
 
-Tally settle(const SystemUnderTest& sut, const Baseline& base, std::chrono::seconds limit,
+Tally settle(const SystemUnderTest& sut, const Baseline& base, const RushResult& rush,
+             std::chrono::seconds limit,
              const std::function<void(const std::string&)>& progress) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   auto next_line = std::chrono::steady_clock::now();
   for (;;) {
     auto t = measure(sut, base);
+    t.turns_owed = rush.counters.admitted_after_waiting;
     bool quiet = t.stale_holds == 0 && t.stale_held_seats == 0 && t.total_lag() == 0 &&
                  t.confirmed_not_delivered == 0 && t.confirmed_not_notified == 0 &&
                  t.payments_completed == t.confirmed && t.buyers_told();
@@ -458,11 +461,12 @@ std::vector<Check> check_invariants(const Tally& t, const RushResult& rush) {
                   t.webhook_checked ? fmt::format("{} notified", t.notified_reservations)
                                     : std::string("notifications not checked (no fake webhook)")));
   if (t.webhook_checked) {
-    add("every hold, expiry and refund told to its buyer", t.buyers_told(),
+    add("every hold, expiry, refund and turn told to its buyer", t.buyers_told(),
         fmt::format("{} holds, {} \"seat held\" messages; {} EXPIRED, {} \"hold expired\"; {} "
-                    "REFUNDED, {} \"refunded\"",
+                    "REFUNDED, {} \"refunded\"; {} let in after waiting, {} \"your turn\"",
                     t.confirmed + t.expired + t.cancelled + t.held, t.notified_holds, t.expired,
-                    t.notified_expiries, t.payments_refunded, t.notified_refunds));
+                    t.notified_expiries, t.payments_refunded, t.notified_refunds, t.turns_owed,
+                    t.notified_turns));
   }
   add("every expired hold's seat is free again",
       t.stale_holds == 0 && t.stale_held_seats == 0 && t.seats_kept_by_dead_holds == 0,

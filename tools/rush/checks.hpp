@@ -63,6 +63,10 @@ struct Tally {
   // "Seat held" and "hold expired" messages (distinct events) the webhook received.
   std::int64_t notified_holds = 0, notified_expiries = 0;
   std::int64_t notified_turns = 0;  // "your turn": admitted after waiting in the queue
+  // Buyers who saw WAITING and were let in (the rush's count; settle sets it):
+  // each is owed a "your turn". Buyers who gave up waiting may be let in
+  // afterwards and told too, so more messages than this is no error.
+  std::int64_t turns_owed = 0;
   // Every hold, expiry and refund told to its buyer (true when the webhook is not checked).
   [[nodiscard]] bool buyers_told() const;
   std::int64_t confirmed_not_delivered = 0, confirmed_not_notified = 0;
@@ -84,7 +88,8 @@ struct Check {
 // Waits (up to `limit`) until the system is quiet: no hold left past its
 // expiry, every group caught up, every confirmation delivered and notified.
 // Then measures once more and returns that tally.
-Tally settle(const SystemUnderTest& sut, const Baseline& base, std::chrono::seconds limit,
+Tally settle(const SystemUnderTest& sut, const Baseline& base, const RushResult& rush,
+             std::chrono::seconds limit,
              const std::function<void(const std::string&)>& progress = {});
 
 // The invariants of a rush: no seat sold twice, reserved = confirmed =

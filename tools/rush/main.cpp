@@ -206,7 +206,7 @@ int run(Options& o) {
     auto result = run_rush(cfg);
     say(fmt::format("buyers done after {:.1f} s; waiting for the system to settle (at most {} s)",
                     result.seconds, o.settle_s));
-    auto tally = settle(sut, baseline, std::chrono::seconds(o.settle_s), say);
+    auto tally = settle(sut, baseline, result, std::chrono::seconds(o.settle_s), say);
     auto checks = check_invariants(tally, result);
     ReportContext ctx;
     ctx.settings = admission_settings();

@@ -95,6 +95,7 @@ struct Buyer {
   Clock::time_point paid_at{};
   int errors = 0;
   bool admitted = false;
+  bool waited = false;  // answered WAITING at least once before being let in
   // A long poll's reply, set by the poller while the buyer is parked.
   std::optional<Reply> polled;
   std::uint32_t polled_at_ms = 0, polled_took_us = 0;
@@ -588,6 +589,7 @@ class Rush {
   std::optional<Clock::time_point> admitted_or_wait(Buyer& b, bool active, Clock::time_point now,
                                                     std::int64_t estimated_wait_ms) {
     if (!active) {
+      b.waited = true;
       b.step = Step::kPoll;
       if (poller_ && !b.poll_at_intervals) return now;  // straight into the next long poll
       b.poll_at_intervals = false;
@@ -602,6 +604,7 @@ class Rush {
     if (!b.admitted) {
       b.admitted = true;
       count(&Counters::admitted);
+      if (b.waited) count(&Counters::admitted_after_waiting);
     }
     b.looking_since = now;
     b.step = Step::kConcerts;

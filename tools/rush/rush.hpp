@@ -81,6 +81,7 @@ struct Counters {
                charges = 0, charged_points = 0, payments = 0, payments_refused = 0, confirmed = 0,
                refunded = 0, never_paid = 0, late_payers = 0, gave_up = 0, lapsed = 0,
                left_queue_sold_out = 0, throttled = 0,  // 429 answers, retried after a pause
+      admitted_after_waiting = 0,  // of admitted: answered WAITING first (owed a "your turn")
       transport_errors = 0, server_errors = 0,
                server_errors_not_503 = 0,  // of server_errors: anything but "retry later"
       unexpected = 0;

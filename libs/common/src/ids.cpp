@@ -2,9 +2,11 @@
 
 #include <uuid/uuid.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <ctime>
+#include <iterator>
 #include <random>
 
 namespace ticketing {
@@ -29,6 +31,19 @@ std::string random_hex(std::size_t bytes) {
 std::string new_uuid() {
   uuid_t id;
   uuid_generate_random(id);
+  std::array<char, 37> text{};
+  uuid_unparse_lower(id, text.data());
+  return std::string(text.data());
+}
+
+std::string name_uuid(std::string_view name) {
+  static constexpr std::array<unsigned char, 16> kNamespace = {
+      0x6b, 0x1e, 0x2f, 0x90, 0x4c, 0x3d, 0x4a, 0x71,
+      0x9e, 0x52, 0x08, 0xd4, 0xa3, 0x6f, 0x11, 0xc7};  // this project's, random once
+  uuid_t ns;
+  std::copy(kNamespace.begin(), kNamespace.end(), std::begin(ns));
+  uuid_t id;
+  uuid_generate_sha1(id, ns, name.data(), name.size());
   std::array<char, 37> text{};
   uuid_unparse_lower(id, text.data());
   return std::string(text.data());

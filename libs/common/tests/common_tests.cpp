@@ -114,6 +114,12 @@ TEST_CASE("ids and RFC 3339 timestamps") {
   CHECK(a.size() == 36);
   CHECK(a != new_uuid());
   CHECK(new_trace_id().size() == 32);
+  // Name-based: stable for a name, different across names, version 5.
+  auto n = name_uuid("reservation:admitted/1733300000000-0");
+  CHECK(n == name_uuid("reservation:admitted/1733300000000-0"));
+  CHECK(n != name_uuid("reservation:admitted/1733300000000-1"));
+  REQUIRE(n.size() == 36);
+  CHECK(n[14] == '5');
   auto t = parse_rfc3339("2026-11-24T05:33:04.123Z");
   REQUIRE(t);
   CHECK(to_rfc3339(*t) == "2026-11-24T05:33:04.123Z");

@@ -25,6 +25,8 @@ events::Envelope envelope(const std::string& type, const std::string& data) {
 
 const char* kPaid =
     R"({"userId":7,"paymentId":501,"reservationId":1042,"amount":55000,"balance":45000,"paidAt":"2026-03-14T09:31:00.000Z"})";
+const char* kPaidSeat =
+    R"({"userId":7,"paymentId":501,"reservationId":1042,"amount":55000,"balance":45000,"paidAt":"2026-03-14T09:31:00.000Z","concertTitle":"Spring Night Live","startsAt":"2026-04-01T19:00:00+09:00","seatNo":17})";
 const char* kReserved =
     R"({"userId":7,"reservationId":1042,"concertTitle":"Spring Night Live","startsAt":"2026-04-01T19:00:00+09:00","seatNo":17,"price":55000,"confirmedAt":"2026-03-14T09:31:02.400Z"})";
 const char* kRefunded =
@@ -79,6 +81,19 @@ TEST_CASE("each event type renders in English and Korean") {
   Message pk = render(envelope("notifications.payment-completed", kPaid), Language::kKo);
   CHECK(pk.title == "결제 완료");
   CHECK(field(pk, "잔액") == "45,000포인트");
+  CHECK(field(pk, "공연") == "<none>");
+
+  // With what was paid for (records since 2026-12-05).
+  Message ps = render(envelope("notifications.payment-completed", kPaidSeat), Language::kEn);
+  CHECK(ps.text == "We received your payment of 55,000 points for seat 17 for Spring Night Live.");
+  CHECK(field(ps, "Concert") == "Spring Night Live");
+  CHECK(field(ps, "Starts at") == "2026-04-01T19:00:00+09:00");
+  CHECK(field(ps, "Seat") == "17");
+  CHECK(field(ps, "Paid at") == "2026-03-14T09:31:00.000Z");
+  CHECK(field(ps, "Balance") == "45,000 points");
+  Message psk = render(envelope("notifications.payment-completed", kPaidSeat), Language::kKo);
+  CHECK(psk.text == "Spring Night Live 17번 좌석 결제 55,000포인트가 완료되었습니다.");
+  CHECK(field(psk, "좌석") == "17");
 
   Message r = render(envelope("notifications.reservation-completed", kReserved), Language::kEn);
   CHECK(r.title == "Reservation confirmed");
@@ -196,7 +211,7 @@ TEST_CASE("Discord embed and generic webhook bodies") {
   const auto& e = doc["embeds"][0];
   CHECK(std::string(e["title"].GetString()) == "Payment completed");
   CHECK(e["color"].GetInt() == 0x2ECC71);
-  CHECK(e["fields"].Size() == 4);
+  CHECK(e["fields"].Size() == 5);
   CHECK(std::string(e["fields"][0]["name"].GetString()) == "Amount");
   CHECK(e["fields"][0]["inline"].IsBool());
   CHECK(std::string(e["timestamp"].GetString()) == "2026-03-14T09:31:00.000Z");

@@ -27,6 +27,7 @@
 #include "ticketing/common/ids.hpp"
 #include "ticketing/db/db.hpp"
 #include "ticketing/events/consumer.hpp"
+#include "ticketing/events/contracts.hpp"
 #include "ticketing/events/envelope.hpp"
 #include "ticketing/events/event_producer.hpp"
 #include "ticketing/events/producer.hpp"
@@ -322,10 +323,11 @@ class Fixture {
 
   // The holdReceipt reservation-api would have answered for this hold.
   std::string receipt(std::int64_t reservation, std::int64_t user, std::int64_t price,
-                      std::chrono::milliseconds expires_in = 5min) const {
+                      std::chrono::milliseconds expires_in = 5min,
+                      std::int64_t schedule = 1) const {
     auto expires = std::chrono::system_clock::now() + expires_in;
     return ticketing::auth::HoldReceipts(secret_).sign(
-        {reservation, user, 1, 7, price, ticketing::unix_millis(expires)});
+        {reservation, user, schedule, 7, price, ticketing::unix_millis(expires)});
   }
 
   // reservation.cancelled for the hold; returns once the read model has it.
@@ -695,6 +697,57 @@ TEST_CASE(
   CHECK(late.status == 409);
   CHECK(error_code(late.body) == "RESERVATION_EXPIRED");
   CHECK(f.balance(user) == 300);
+}
+
+TEST_CASE("Payment completed names the seat, and the concert once a hold of its show was seen") {
+  auto& f = fx();
+  auto user = f.new_id();
+  auto schedule = f.new_id();
+  f.charge(user, 3000);
+  auto pay = [&](std::int64_t reservation, const std::string& receipt) {
+    std::string body = R"({"reservationId":)" + std::to_string(reservation);
+    if (!receipt.empty()) body += R"(,"holdReceipt":")" + receipt + "\"";
+    auto r = f.send("POST", "/v1/payments", f.token(user), body + "}");
+    REQUIRE(r.status == 201);
+    f.paid(100);
+  };
+  // 1. Paid by receipt before any hold of this show reached payment-api.
+  auto first = f.new_id();
+  pay(first, f.receipt(first, user, 100, 5min, schedule));
+  // 2. A held event with the show, then its payment.
+  auto second = f.new_id();
+  auto now = std::chrono::system_clock::now();
+  f.produce("reservation.held",
+            R"({"reservationId":)" + std::to_string(second) + R"(,"userId":)" +
+                std::to_string(user) + R"(,"concertId":1,"scheduleId":)" +
+                std::to_string(schedule) + R"(,"seatNo":9,"price":100,"heldAt":")" +
+                ticketing::to_rfc3339(now) + R"(","expiresAt":")" +
+                ticketing::to_rfc3339(now + 5min) +
+                R"(","concertTitle":"Spring Night Live","startsAt":"2027-03-14T19:00:00.000Z"})",
+            second);
+  f.wait_hold(second);
+  CHECK(f.count("SELECT COUNT(*) FROM shows WHERE schedule_id = ? AND concert_title = ?",
+                {schedule, std::string("Spring Night Live")}) == 1);
+  pay(second, "");
+  // 3. By receipt again (its held not arrived): the show is known by now.
+  auto third = f.new_id();
+  pay(third, f.receipt(third, user, 100, 5min, schedule));
+
+  auto notes = f.topics().wait("notifications.payment-completed", user, 3);
+  REQUIRE(notes.size() == 3);
+  std::map<std::int64_t, ev::PaymentCompletedNote> by_reservation;
+  for (const auto& n : notes) {
+    auto note = ev::decode<ev::PaymentCompletedNote>(ev::parse_envelope(n.value));
+    by_reservation[note.reservation_id] = note;
+  }
+  REQUIRE(by_reservation.size() == 3);
+  CHECK(by_reservation[first].seat_no == 7);
+  CHECK_FALSE(by_reservation[first].concert_title);
+  CHECK(by_reservation[second].seat_no == 9);
+  CHECK(by_reservation[second].concert_title == "Spring Night Live");
+  CHECK(by_reservation[second].starts_at == "2027-03-14T19:00:00.000Z");
+  CHECK(by_reservation[third].seat_no == 7);
+  CHECK(by_reservation[third].concert_title == "Spring Night Live");
 }
 
 TEST_CASE("payment refusals: expired, cancelled, another user's, already paid, balance too low") {

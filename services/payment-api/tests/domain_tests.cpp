@@ -69,13 +69,20 @@ TEST_CASE("outgoing events validate against their schemas") {
   PaymentRecord p{PaymentId{3}, ReservationId{4},          UserId{5},
                   700,          PaymentStatus::kCompleted, ticketing::now_unix_millis(),
                   std::nullopt};
-  auto rows = payment_completed_rows(p, 300, "");
+  auto rows = payment_completed_rows(
+      p, 300, PaidSeat{12, 17, "Spring Night Live", "2027-03-14T19:00:00.000Z"}, "");
   REQUIRE(rows.size() == 2);
   CHECK(rows[0].topic == "payment.completed");
   CHECK(rows[0].key == "4");
   CHECK(rows[1].topic == "notifications.payment-completed");
   CHECK(rows[1].key == "5");
   CHECK(rows[1].payload.find("\"balance\":300") != std::string::npos);
+  CHECK(rows[1].payload.find(R"("concertTitle":"Spring Night Live")") != std::string::npos);
+  CHECK(rows[1].payload.find(R"("seatNo":17)") != std::string::npos);
+  // A show not known yet: the seat still, no title.
+  auto untitled = payment_completed_rows(p, 300, PaidSeat{12, 17, std::nullopt, std::nullopt}, "");
+  CHECK(untitled[1].payload.find("concertTitle") == std::string::npos);
+  CHECK(untitled[1].payload.find(R"("seatNo":17)") != std::string::npos);
   p.refunded_at_ms = p.paid_at_ms + 1;
   auto refunded = payment_refunded_rows(p, 1000, "HOLD_EXPIRED", "");
   CHECK(refunded[0].topic == "payment.refunded");

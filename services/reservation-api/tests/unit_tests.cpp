@@ -152,9 +152,10 @@ TEST_CASE("seat numbers are 1..50") {
 }
 
 TEST_CASE("produced events validate against their schemas") {
-  auto held = event_row(events::ReservationHeld{7, 8, 1, 2, 3, 100000, "2026-11-24T06:00:00.000Z",
-                                                "2026-11-24T06:05:00.000Z"},
-                        "");
+  auto held = event_row(
+      events::ReservationHeld{7, 8, 1, 2, 3, 100000, "2026-11-24T06:00:00.000Z",
+                              "2026-11-24T06:05:00.000Z", "Title", "2027-03-14T19:00:00.000Z"},
+      "");
   CHECK(held.topic == "reservation.held");
   CHECK(held.key == "7");
   CHECK(held.payload.find(R"("seatNo":3)") != std::string::npos);
@@ -177,10 +178,10 @@ TEST_CASE("produced events validate against their schemas") {
   CHECK(note.topic == "notifications.reservation-confirmed");
   CHECK(note.key == "8");  // userId
   CHECK(note.payload.find(R"("confirmedAt":"2026-11-24T06:01:00.000Z")") != std::string::npos);
-  auto held_note =
-      seat_held_row(events::ReservationHeld{7, 8, 1, 2, 3, 100000, "2026-11-24T06:00:00.000Z",
-                                            "2026-11-24T06:05:00.000Z"},
-                    "Title", "2027-03-14T19:00:00.000Z", "");
+  auto held_note = seat_held_row(
+      events::ReservationHeld{7, 8, 1, 2, 3, 100000, "2026-11-24T06:00:00.000Z",
+                              "2026-11-24T06:05:00.000Z", "Title", "2027-03-14T19:00:00.000Z"},
+      "");
   CHECK(held_note.topic == "notifications.reservation-completed");
   CHECK(held_note.key == "8");
   CHECK(held_note.payload.find(R"("concertTitle":"Title")") != std::string::npos);
@@ -198,10 +199,11 @@ TEST_CASE("produced events validate against their schemas") {
                   "")
             .topic == "reservation.confirmation-failed");
   // A seat outside 1..50 never reaches the outbox.
-  CHECK_THROWS_AS(event_row(events::ReservationHeld{7, 8, 1, 2, 51, 1, "2026-11-24T06:00:00.000Z",
-                                                    "2026-11-24T06:05:00.000Z"},
-                            ""),
-                  PoisonError);
+  CHECK_THROWS_AS(
+      event_row(events::ReservationHeld{7, 8, 1, 2, 51, 1, "2026-11-24T06:00:00.000Z",
+                                        "2026-11-24T06:05:00.000Z", std::nullopt, std::nullopt},
+                ""),
+      PoisonError);
   CHECK_THROWS_AS(
       event_row(events::ReservationCancelled{7, 8, 2, 3, "BORED", "2026-11-24T06:05:00.000Z"}, ""),
       PoisonError);

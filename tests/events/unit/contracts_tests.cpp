@@ -168,9 +168,15 @@ TEST_CASE("wrong types, wrong event types and broken JSON are poison", "[contrac
 TEST_CASE("the written data is byte for byte what the producers have always written",
           "[contracts]") {
   CHECK(to_data_json(ReservationHeld{1, 2, 3, 4, 5, 6000, "2026-03-14T09:30:00.000Z",
-                                     "2026-03-14T09:35:00.000Z"}) ==
+                                     "2026-03-14T09:35:00.000Z", std::nullopt, std::nullopt}) ==
         R"({"reservationId":1,"userId":2,"concertId":3,"scheduleId":4,"seatNo":5,"price":6000,)"
         R"("heldAt":"2026-03-14T09:30:00.000Z","expiresAt":"2026-03-14T09:35:00.000Z"})");
+  CHECK(
+      to_data_json(ReservationHeld{1, 2, 3, 4, 5, 6000, "2026-03-14T09:30:00.000Z",
+                                   "2026-03-14T09:35:00.000Z", "Title", "2026-05-01T19:00:00Z"}) ==
+      R"({"reservationId":1,"userId":2,"concertId":3,"scheduleId":4,"seatNo":5,"price":6000,)"
+      R"("heldAt":"2026-03-14T09:30:00.000Z","expiresAt":"2026-03-14T09:35:00.000Z",)"
+      R"("concertTitle":"Title","startsAt":"2026-05-01T19:00:00Z"})");
   CHECK(to_data_json(ReservationConfirmed{1, 2, 3, 4, "Title \"quoted\"", 5, "2026-05-01T19:00:00Z",
                                           6, 7000, "2026-03-14T09:30:00.000Z",
                                           "2026-03-14T09:31:00.000Z"}) ==

@@ -1,5 +1,6 @@
 #include "domain/message.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "ticketing/common/error.hpp"
@@ -32,18 +33,35 @@ Message base(const events::Envelope& env, std::int64_t user_id) {
   return m;
 }
 
+// "Payment completed": what was paid for (the seat, and the show once
+// payment-api knows it; records before 2026-12-05 have neither), the amount,
+// when, and the balance left.
 Message payment_completed(const events::Envelope& env, Language l) {
   const auto d = events::decode<events::PaymentCompletedNote>(env);
   Message m = base(env, d.user_id);
+  const std::string amount = points(l, d.amount);
+  std::string what = l == Language::kKo ? "예약 " + reservation_no(d.reservation_id)
+                                        : "reservation " + reservation_no(d.reservation_id);
+  if (d.seat_no) {
+    const std::string seat = std::to_string(*d.seat_no);
+    if (l == Language::kKo) {
+      what = (d.concert_title ? *d.concert_title + " " : std::string()) + seat + "번 좌석";
+    } else {
+      what = "seat " + seat + (d.concert_title ? " for " + *d.concert_title : std::string());
+    }
+  }
   m.title = pick(l, "Payment completed", "결제 완료");
-  m.text = l == Language::kKo ? "예약 " + reservation_no(d.reservation_id) + "의 결제 " +
-                                    points(l, d.amount) + "가 완료되었습니다."
-                              : "We received your payment of " + points(l, d.amount) +
-                                    " for reservation " + reservation_no(d.reservation_id) + ".";
-  m.fields = {{pick(l, "Amount", "결제 금액"), points(l, d.amount)},
-              {pick(l, "Balance", "잔액"), points(l, d.balance)},
-              {pick(l, "Reservation", "예약 번호"), reservation_no(d.reservation_id)},
-              {pick(l, "Payment", "결제 번호"), reservation_no(d.payment_id)}};
+  m.text = l == Language::kKo ? what + " 결제 " + amount + "가 완료되었습니다."
+                              : "We received your payment of " + amount + " for " + what + ".";
+  if (d.concert_title) m.fields.push_back({pick(l, "Concert", "공연"), *d.concert_title, false});
+  if (d.starts_at) m.fields.push_back({pick(l, "Starts at", "공연 일시"), *d.starts_at});
+  if (d.seat_no) m.fields.push_back({pick(l, "Seat", "좌석"), std::to_string(*d.seat_no)});
+  m.fields.insert(m.fields.end(),
+                  {{pick(l, "Amount", "결제 금액"), amount},
+                   {pick(l, "Paid at", "결제 일시"), d.paid_at},
+                   {pick(l, "Balance", "잔액"), points(l, d.balance)},
+                   {pick(l, "Reservation", "예약 번호"), reservation_no(d.reservation_id)},
+                   {pick(l, "Payment", "결제 번호"), reservation_no(d.payment_id)}});
   m.colour = 0x2ECC71;
   m.time = d.paid_at;
   return m;
@@ -232,7 +250,8 @@ const std::vector<std::string>& ops_topics() {
 }
 
 bool is_ops_event(const std::string& type) {
-  return type == events::topics::kSeatsExpired;
+  const auto& ops = ops_topics();
+  return std::find(ops.begin(), ops.end(), type) != ops.end();
 }
 
 Message render_ops(const events::Envelope& env, Language language) {

@@ -49,6 +49,8 @@ Store::HeldSeat held_seat(const events::Envelope& env) {
   h.hold.expires_at_ms = millis_of(held.expires_at);
   h.schedule_id = held.schedule_id;
   h.seat_no = held.seat_no;
+  h.concert_title = held.concert_title;
+  h.starts_at = held.starts_at;
   return h;
 }
 
@@ -56,11 +58,13 @@ Store::HeldSeat held_seat(const events::Envelope& env) {
 
 std::vector<outbox::OutboxRow> payment_completed_rows(const PaymentRecord& p,
                                                       std::int64_t balance_after,
+                                                      const PaidSeat& seat,
                                                       const std::string& trace_id) {
   const std::string paid_at = rfc3339_ms(p.paid_at_ms);
   events::PaymentCompleted paid{p.id.value, p.reservation.value, p.user.value, p.amount, paid_at};
-  events::PaymentCompletedNote note{p.user.value, p.id.value,    p.reservation.value,
-                                    p.amount,     balance_after, paid_at};
+  events::PaymentCompletedNote note{p.user.value,       p.id.value,     p.reservation.value,
+                                    p.amount,           balance_after,  paid_at,
+                                    seat.concert_title, seat.starts_at, seat.seat_no};
   return rows_of(paid, note, trace_id);
 }
 
@@ -107,7 +111,7 @@ void ReservationEventHandler::operator()(const events::Event& event) {
   }
   if (env.type == events::topics::kReservationHeld) {
     const auto h = held_seat(env);
-    store_.apply_held(h.hold, h.schedule_id, h.seat_no);
+    store_.apply_held_all({h});
     log::debug("hold recorded", {{"event_id", env.event_id},
                                  {"trace_id", event.trace_id},
                                  {"reservation_id", std::to_string(h.hold.reservation.value)}});

@@ -22,9 +22,11 @@ namespace ticketing::payment {
 
 inline constexpr std::string_view kServiceName = "payment-api";
 
-// payment.completed (key reservationId) + notifications.payment-completed (key userId).
+// payment.completed (key reservationId) + notifications.payment-completed (key userId,
+// with the seat and, when known, the show).
 std::vector<outbox::OutboxRow> payment_completed_rows(const PaymentRecord& p,
                                                       std::int64_t balance_after,
+                                                      const PaidSeat& seat,
                                                       const std::string& trace_id);
 // payment.refunded (key reservationId) + notifications.payment-refunded (key userId).
 std::vector<outbox::OutboxRow> payment_refunded_rows(const PaymentRecord& p,

@@ -154,8 +154,8 @@ Response pay(Store& store, outbox::Relay& relay, const auth::HoldReceipts& recei
   auto trace = trace_of(req);
   auto result = store.pay(
       user, reservation, receipt, now_unix_millis(), idem,
-      [&](const PaymentRecord& p, std::int64_t balance) {
-        return payment_completed_rows(p, balance, trace);
+      [&](const PaymentRecord& p, std::int64_t balance, const PaidSeat& seat) {
+        return payment_completed_rows(p, balance, seat, trace);
       },
       [&](const PaymentRecord& p) {
         return StoredResponse{201, payment_json(p)};

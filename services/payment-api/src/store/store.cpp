@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <utility>
 
@@ -84,7 +85,8 @@ constexpr std::string_view kUpdateKey =
 // The hold, then its payment if any (uq_reservation: at most one), both
 // locked in that order by one statement: one round trip instead of two.
 constexpr std::string_view kLockHold =
-    R"sql(SELECT h.user_id, h.price, h.expires_at_ms, h.status, p.status AS payment_status
+    R"sql(SELECT h.user_id, h.price, h.expires_at_ms, h.status, p.status AS payment_status,
+ h.schedule_id, h.seat_no
  FROM {holds} h LEFT JOIN {payments} p ON p.reservation_id = h.reservation_id
  WHERE h.reservation_id = ? FOR UPDATE)sql";
 // A redelivered or late held (or a receipt) never revives a hold that
@@ -97,6 +99,14 @@ constexpr std::string_view kCancelHold =
  status, updated_at_ms) VALUES (?, ?, ?, ?, 0, 0, 'CANCELLED', ?)
  ON DUPLICATE KEY UPDATE status = IF(status = 'HELD', 'CANCELLED', status),
  updated_at_ms = VALUES(updated_at_ms))sql";
+// The shows (schedule -> concert title and start) as reservation.held tells
+// them; read without a lock: a title is not worth serializing payments on.
+constexpr std::string_view kSelectShow =
+    R"sql(SELECT concert_title, starts_at FROM {shows} WHERE schedule_id = ?)sql";
+constexpr std::string_view kUpsertShow =
+    R"sql(INSERT INTO {shows} (schedule_id, concert_title, starts_at, updated_at_ms)
+ VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE concert_title = VALUES(concert_title),
+ starts_at = VALUES(starts_at), updated_at_ms = VALUES(updated_at_ms))sql";
 constexpr std::string_view kFailHold =
     R"sql(UPDATE {holds} SET status = 'CONFIRMATION_FAILED', updated_at_ms = ? WHERE reservation_id = ?)sql";
 
@@ -158,6 +168,14 @@ std::vector<db::Migration> migrations() {
       // For pruning by age (outbox::Pruner): a range scan over old keys only.
       {4, "idempotency keys by age",
        "ALTER TABLE idempotency_keys ADD INDEX IF NOT EXISTS idx_created_at (created_at_ms)"},
+      // For the buyer's "Payment completed": which concert a schedule is.
+      {5, "shows",
+       "CREATE TABLE IF NOT EXISTS shows ("
+       " schedule_id BIGINT NOT NULL PRIMARY KEY,"
+       " concert_title VARCHAR(200) NOT NULL,"
+       " starts_at VARCHAR(40) NOT NULL,"
+       " updated_at_ms BIGINT NOT NULL"
+       ") ENGINE=InnoDB"},
   };
 }
 
@@ -169,14 +187,15 @@ Store::Store(db::Pool& pool, std::string database) : pool_(pool), database_(std:
   history_ = q("point_history");
   payments_ = q("payments");
   holds_ = q("holds");
+  shows_ = q("shows");
   idem_ = q("idempotency_keys");
   outbox_ = database_ + ".outbox";
   inbox_ = database_ + ".processed_events";
   auto statement = [&](std::string_view text) {
     return fmt::format(fmt::runtime(text), fmt::arg("wallets", wallets_),
                        fmt::arg("history", history_), fmt::arg("payments", payments_),
-                       fmt::arg("holds", holds_), fmt::arg("idem", idem_),
-                       fmt::arg("payment_cols", kPaymentCols));
+                       fmt::arg("holds", holds_), fmt::arg("shows", shows_),
+                       fmt::arg("idem", idem_), fmt::arg("payment_cols", kPaymentCols));
   };
   sql_ = Statements{statement(kSelectBalance), statement(kLockWallet),    statement(kInsertWallet),
                     statement(kSetBalance),    statement(kDebit),         statement(kSelectHistory),
@@ -184,7 +203,7 @@ Store::Store(db::Pool& pool, std::string database) : pool_(pool), database_(std:
                     statement(kInsertPayment), statement(kRefundPayment), statement(kSelectKey),
                     statement(kShareKey),      statement(kInsertKey),     statement(kUpdateKey),
                     statement(kLockHold),      statement(kInsertHold),    statement(kCancelHold),
-                    statement(kFailHold)};
+                    statement(kFailHold),      statement(kSelectShow),    statement(kUpsertShow)};
 }
 
 std::int64_t Store::balance(UserId user) {
@@ -290,11 +309,12 @@ ChargeResult Store::charge(UserId user, std::int64_t amount, std::int64_t max_ba
   });
 }
 
-PayResult Store::pay(
-    UserId user, ReservationId reservation, const std::optional<auth::HoldClaims>& receipt,
-    std::int64_t now_ms, const std::optional<IdempotentRequest>& idem,
-    const std::function<std::vector<outbox::OutboxRow>(const PaymentRecord&, std::int64_t)>& events,
-    const std::function<StoredResponse(const PaymentRecord&)>& render) {
+PayResult Store::pay(UserId user, ReservationId reservation,
+                     const std::optional<auth::HoldClaims>& receipt, std::int64_t now_ms,
+                     const std::optional<IdempotentRequest>& idem,
+                     const std::function<std::vector<outbox::OutboxRow>(
+                         const PaymentRecord&, std::int64_t, const PaidSeat&)>& events,
+                     const std::function<StoredResponse(const PaymentRecord&)>& render) {
   return with_retry(pool_, [&](db::Connection& conn) -> PayResult {
     // No ensure_wallet (one round trip less): a payer has charged points
     // before, and a missing wallet reads as a balance of 0.
@@ -358,7 +378,13 @@ PayResult Store::pay(
                                    std::nullopt};
     result.balance_after = after;
     add_history(conn, user, "PAYMENT", hold.price, after, result.payment.id.value, now_ms);
-    outbox::append_all(conn, events(result.payment, after), outbox_);
+    PaidSeat seat{hold_row->i64("schedule_id"), static_cast<int>(hold_row->i64("seat_no")),
+                  std::nullopt, std::nullopt};
+    if (auto show = conn.query_one(sql_.select_show, {seat.schedule_id})) {
+      seat.concert_title = show->str(0);
+      seat.starts_at = show->str(1);
+    }
+    outbox::append_all(conn, events(result.payment, after, seat), outbox_);
     if (idem) store_key(conn, user, "payment", *idem, render(result.payment));
     tx.commit();
     return result;
@@ -371,10 +397,6 @@ void Store::insert_hold(db::Connection& conn, const Hold& hold, std::int64_t sch
   // already ended.
   conn.exec(sql_.insert_hold, {hold.reservation.value, hold.user.value, schedule_id, seat_no,
                                hold.price, hold.expires_at_ms, now_unix_millis()});
-}
-
-void Store::apply_held(const Hold& hold, std::int64_t schedule_id, int seat_no) {
-  apply_held_all({HeldSeat{hold, schedule_id, seat_no}});
 }
 
 void Store::apply_held_all(const std::vector<HeldSeat>& held) {
@@ -391,8 +413,15 @@ void Store::apply_held_all(const std::vector<HeldSeat>& held) {
     params.insert(params.end(), {h.reservation.value, h.user.value, held[i].schedule_id,
                                  held[i].seat_no, h.price, h.expires_at_ms, now});
   }
+  // The shows these holds name, each schedule once (a rush's batch is mostly
+  // one show).
+  std::map<std::int64_t, const HeldSeat*> shows;
+  for (const auto& h : held)
+    if (h.concert_title && h.starts_at) shows[h.schedule_id] = &h;
   with_retry(pool_, [&](db::Connection& conn) {
     conn.exec(sql, params);
+    for (const auto& [schedule, h] : shows)
+      conn.exec(sql_.upsert_show, {schedule, *h->concert_title, *h->starts_at, now});
     return 0;
   });
 }

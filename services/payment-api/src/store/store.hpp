@@ -56,6 +56,16 @@ struct PaymentRecord {
   std::optional<std::int64_t> refunded_at_ms;
 };
 
+// What a payment bought, for the buyer's message: the seat from the hold, the
+// show from the reservation.held events seen so far (absent before the first
+// of its schedule, e.g. a hold known from its receipt only).
+struct PaidSeat {
+  std::int64_t schedule_id = 0;
+  int seat_no = 0;
+  std::optional<std::string> concert_title;
+  std::optional<std::string> starts_at;
+};
+
 // Result of a charge or payment: an outcome, or a replayed response.
 struct ChargeResult {
   Outcome outcome = Outcome::kOk;
@@ -105,18 +115,21 @@ class Store {
   PayResult pay(UserId user, ReservationId reservation,
                 const std::optional<auth::HoldClaims>& receipt, std::int64_t now_ms,
                 const std::optional<IdempotentRequest>& idem,
-                const std::function<std::vector<outbox::OutboxRow>(const PaymentRecord&,
-                                                                   std::int64_t balance)>& events,
+                const std::function<std::vector<outbox::OutboxRow>(
+                    const PaymentRecord&, std::int64_t balance, const PaidSeat&)>& events,
                 const std::function<StoredResponse(const PaymentRecord&)>& render);
 
   // Read model.
-  void apply_held(const Hold& hold, std::int64_t schedule_id, int seat_no);
   struct HeldSeat {
     Hold hold;
     std::int64_t schedule_id = 0;
     int seat_no = 0;
+    // The show, when the event carries it: kept per schedule (table shows).
+    std::optional<std::string> concert_title;
+    std::optional<std::string> starts_at;
   };
-  // apply_held for several holds, in one statement.
+  // Records holds (one statement) and the shows they name (one statement
+  // each; a rush's batch is mostly one show).
   void apply_held_all(const std::vector<HeldSeat>& held);
   void apply_cancelled(ReservationId reservation, UserId user, std::int64_t schedule_id,
                        int seat_no);
@@ -141,7 +154,7 @@ class Store {
 
   db::Pool& pool_;
   std::string database_;
-  std::string wallets_, history_, payments_, holds_, idem_, outbox_, inbox_;
+  std::string wallets_, history_, payments_, holds_, shows_, idem_, outbox_, inbox_;
   // The statements (store.cpp names them), made once for this database.
   struct Statements {
     std::string select_balance, lock_wallet, insert_wallet, set_balance, debit;
@@ -149,6 +162,7 @@ class Store {
     std::string select_payment, lock_payment_of, insert_payment, refund_payment;
     std::string select_key, share_key, insert_key, update_key;
     std::string lock_hold, insert_hold, cancel_hold, fail_hold;
+    std::string select_show, upsert_show;
   };
   Statements sql_;
 };

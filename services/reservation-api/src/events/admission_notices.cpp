@@ -1,11 +1,6 @@
 #include "events/admission_notices.hpp"
 
-#include <uuid/uuid.h>
-
-#include <algorithm>
-#include <array>
 #include <future>
-#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -23,21 +18,6 @@ namespace ticketing::reservation {
 namespace {
 
 constexpr const char* kGroup = "notices";
-
-// Name-based (v5, SHA-1) UUID of a stream entry: the same entry always gives
-// the same event id, however often it is published.
-std::string entry_event_id(const std::string& name) {
-  static const std::array<unsigned char, 16> kNamespace = {
-      0x6b, 0x1e, 0x2f, 0x90, 0x4c, 0x3d, 0x4a, 0x71,
-      0x9e, 0x52, 0x08, 0xd4, 0xa3, 0x6f, 0x11, 0xc7};  // this project's, random once
-  uuid_t ns;
-  std::copy(kNamespace.begin(), kNamespace.end(), std::begin(ns));
-  uuid_t id;
-  uuid_generate_sha1(id, ns, name.data(), name.size());
-  std::array<char, 37> text{};
-  uuid_unparse_lower(id, text.data());
-  return std::string(text.data());
-}
 
 struct Entry {
   std::string id;
@@ -82,7 +62,12 @@ std::vector<Entry> entries_of(const redis::Reply& list) {
 
 AdmissionNotices::AdmissionNotices(redis::Pool& pool, events::Producer& producer,
                                    AdmissionNoticesOptions options)
-    : pool_(pool), producer_(producer), options_(std::move(options)) {}
+    : pool_(pool),
+      producer_(producer),
+      options_(std::move(options)),
+      produced_(metrics::global().counter(
+          "reservation_queue_admission_notices_total",
+          "\"Your turn\" events produced (notifications.queue-admitted)")) {}
 
 void AdmissionNotices::ensure_group() {
   if (group_ready_) return;
@@ -123,7 +108,7 @@ int AdmissionNotices::publish_round() {
       continue;
     }
     auto env = events::make_envelope(e.note, std::string(kProducerName));
-    env.event_id = entry_event_id(stream + "/" + e.id);  // the same for every publication
+    env.event_id = name_uuid(stream + "/" + e.id);  // the same for every publication
     sent.emplace_back(
         e.id, producer_.produce(events::make_event_record(env, events::event_key(e.note.user_id))));
   }
@@ -149,10 +134,7 @@ int AdmissionNotices::publish_round() {
     pool_.command(ack);
     pool_.command(del);
   }
-  metrics::global()
-      .counter("reservation_queue_admission_notices_total",
-               "\"Your turn\" events produced (notifications.queue-admitted)")
-      .inc(static_cast<std::uint64_t>(published));
+  produced_.inc(static_cast<std::uint64_t>(published));
   return published;
 }
 

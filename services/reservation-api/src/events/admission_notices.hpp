@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <string>
 
+#include "ticketing/common/metrics.hpp"
+
 namespace ticketing::redis {
 class Pool;
 }
@@ -45,6 +47,7 @@ class AdmissionNotices {
   redis::Pool& pool_;
   events::Producer& producer_;
   AdmissionNoticesOptions options_;
+  metrics::Counter& produced_;
   bool group_ready_ = false;
 };
 

@@ -2,13 +2,12 @@
 
 namespace ticketing::reservation {
 
-outbox::OutboxRow seat_held_row(const events::ReservationHeld& e, const std::string& concert_title,
-                                const std::string& starts_at, const std::string& trace_id) {
+outbox::OutboxRow seat_held_row(const events::ReservationHeld& e, const std::string& trace_id) {
   events::ReservationCompletedNote note;
   note.user_id = e.user_id;
   note.reservation_id = e.reservation_id;
-  note.concert_title = concert_title;
-  note.starts_at = starts_at;
+  note.concert_title = e.concert_title.value_or("");
+  note.starts_at = e.starts_at.value_or("");
   note.seat_no = e.seat_no;
   note.price = e.price;
   note.held_at = e.held_at;

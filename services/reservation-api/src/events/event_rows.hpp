@@ -21,9 +21,8 @@ outbox::OutboxRow event_row(const T& event, const std::string& trace_id) {
 }
 
 // The buyer's notification of a hold (notifications.reservation-completed:
-// what was held, and when to pay by).
-outbox::OutboxRow seat_held_row(const events::ReservationHeld& e, const std::string& concert_title,
-                                const std::string& starts_at, const std::string& trace_id);
+// what was held, and when to pay by; the title and start from the held event).
+outbox::OutboxRow seat_held_row(const events::ReservationHeld& e, const std::string& trace_id);
 
 // The buyer's notification of a confirmation (notifications.reservation-confirmed).
 outbox::OutboxRow reservation_confirmed_row(const events::ReservationConfirmed& e,

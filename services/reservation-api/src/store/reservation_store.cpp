@@ -367,9 +367,10 @@ HoldResult ReservationStore::hold_once(db::Connection& conn, UserId user, Schedu
   }
   const events::ReservationHeld held{
       reservation_id, user.value, concert_id,   schedule.value,
-      seat.value,     price,      held_at_text, to_rfc3339(expires_at)};
+      seat.value,     price,      held_at_text, to_rfc3339(expires_at),
+      title,          starts_at};
   rows.push_back(event_row(held, trace_id));
-  rows.push_back(seat_held_row(held, title, starts_at, trace_id));
+  rows.push_back(seat_held_row(held, trace_id));
   outbox::append_all(conn, rows);
   tx.commit();
   committed(schedule.value, seats_changed);

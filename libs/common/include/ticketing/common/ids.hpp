@@ -10,6 +10,9 @@ namespace ticketing {
 
 // Random (v4) UUID in canonical lower-case text form.
 std::string new_uuid();
+// Name-based (v5, SHA-1) UUID of `name` in this project's namespace: the same
+// name always gives the same id (e.g. an event id derived from what it reports).
+std::string name_uuid(std::string_view name);
 // 32 lower-case hex digits (W3C trace id) and 16 (span id).
 std::string new_trace_id();
 std::string new_span_id();

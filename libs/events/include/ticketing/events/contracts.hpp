@@ -51,6 +51,10 @@ struct ReservationHeld {
   std::int64_t price = 0;
   std::string held_at;
   std::string expires_at;
+  // For the buyers' messages further on (payment-api's "Payment completed").
+  // Optional: records written before 2026-12-05 lack them.
+  std::optional<std::string> concert_title;
+  std::optional<std::string> starts_at;
 
   [[nodiscard]] std::int64_t key() const { return reservation_id; }
   static constexpr auto fields() {
@@ -62,7 +66,9 @@ struct ReservationHeld {
                       field("seatNo", &T::seat_no),
                       field("price", &T::price),
                       field("heldAt", &T::held_at),
-                      field("expiresAt", &T::expires_at)};
+                      field("expiresAt", &T::expires_at),
+                      field("concertTitle", &T::concert_title),
+                      field("startsAt", &T::starts_at)};
   }
   bool operator==(const ReservationHeld&) const = default;
 };
@@ -214,6 +220,11 @@ struct PaymentCompletedNote {
   std::int64_t amount = 0;
   std::int64_t balance = 0;
   std::string paid_at;
+  // What was paid for. Optional: records written before 2026-12-05 lack them,
+  // and the title is unknown while payment-api has seen no hold of the show.
+  std::optional<std::string> concert_title;
+  std::optional<std::string> starts_at;
+  std::optional<std::int32_t> seat_no;
 
   [[nodiscard]] std::int64_t key() const { return user_id; }
   static constexpr auto fields() {
@@ -223,7 +234,10 @@ struct PaymentCompletedNote {
                       field("reservationId", &T::reservation_id),
                       field("amount", &T::amount),
                       field("balance", &T::balance),
-                      field("paidAt", &T::paid_at)};
+                      field("paidAt", &T::paid_at),
+                      field("concertTitle", &T::concert_title),
+                      field("startsAt", &T::starts_at),
+                      field("seatNo", &T::seat_no)};
   }
   bool operator==(const PaymentCompletedNote&) const = default;
 };
