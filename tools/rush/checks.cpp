@@ -422,8 +422,7 @@ Tally measure(const SystemUnderTest& sut, const Baseline& base) {
 }
 
 Tally settle(const SystemUnderTest& sut, const Baseline& base, const RushResult& rush,
-             std::chrono::seconds limit,
-             const std::function<void(const std::string&)>& progress) {
+             std::chrono::seconds limit, const std::function<void(const std::string&)>& progress) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   auto next_line = std::chrono::steady_clock::now();
   for (;;) {

@@ -109,8 +109,8 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
   s += "ticket-open rush\n";
   line("users", fmt::format("{} ({} reservation-api, {} payment-api instances)", c.users,
                             cfg.reservation_urls.size(), cfg.payment_urls.size()));
-  line("queue tokens / admitted", fmt::format("{} / {} ({} after waiting)", c.tokens, c.admitted,
-                                               c.admitted_after_waiting));
+  line("queue tokens / admitted",
+       fmt::format("{} / {} ({} after waiting)", c.tokens, c.admitted, c.admitted_after_waiting));
   line("hold attempts / holds", fmt::format("{} / {} ({} conflicts: 409 SEAT_UNAVAILABLE)",
                                             c.hold_attempts, c.holds, c.conflicts));
   line("never paid (hold expired)", std::to_string(c.never_paid));
