@@ -196,7 +196,8 @@ std::string probe_token(e2e::System& sys) {
 rush::Tally require_invariants(e2e::System& sys, const rush::RushConfig& cfg,
                                const rush::RushResult& r,
                                const std::map<std::string, std::int64_t>& dead_letters = {}) {
-  auto tally = rush::settle(sys.sut(), sys.baseline(), r, 180s, [](const std::string& l) { say(l); });
+  auto tally =
+      rush::settle(sys.sut(), sys.baseline(), r, 180s, [](const std::string& l) { say(l); });
   auto checks = rush::check_invariants(tally, r);
   fmt::print("{}", rush::text_report(cfg, r, tally, checks));
   for (const auto& c : checks) {
