@@ -84,7 +84,9 @@ public final class StrimziSchema {
     BeanDescription desc = config.introspect(type);
     List<BeanPropertyDefinition> out = new ArrayList<>();
     for (BeanPropertyDefinition p : desc.findProperties()) {
-      if (p.couldDeserialize() && !p.getName().equals("additionalProperties")) {
+      // A setter, a creator parameter, or a field that Jackson fills from a getter's
+      // property (its INFER_PROPERTY_MUTATORS default).
+      if (p.getMutator() != null && !p.getName().equals("additionalProperties")) {
         out.add(p);
       }
     }
