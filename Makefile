@@ -50,7 +50,7 @@ run: build
 	@bash scripts/stack.sh run
 
 demo: build
-	@USERS=$(USERS) KEEP=$(KEEP) bash scripts/demo.sh
+	@USERS=$(USERS) KEEP=$(KEEP) INSTANCES=$(INSTANCES) LB=$(LB) bash scripts/demo.sh
 
 test: build
 	@bash scripts/test.sh

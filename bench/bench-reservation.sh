@@ -79,12 +79,14 @@ cleanup() {
   if [ "$seeded" = 1 ]; then
     "$BENCH" cleanup "$MYSQL_URL" "$DB" "$REDIS_URL" "$PREFIX" >>"$LOG" 2>&1 || true
     $STACK kafka-java org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
-      --bootstrap-server "$BOOTSTRAP" --command-config "$KAFKA_ADMIN_PROPERTIES" --delete --group "$DB" >>"$LOG" 2>&1 || true
+      --bootstrap-server "$BOOTSTRAP" --command-config "$KAFKA_ADMIN_PROPERTIES" --delete --group "$TOPIC_PREFIX$DB" >>"$LOG" 2>&1 || true
   fi
   rm -rf "$NGX"
   if [ "$started" = 1 ]; then $STACK down >/dev/null; fi
 }
 trap cleanup EXIT
+# The benchmark's own topic namespace: its events never reach `make run`'s topics.
+export TOPIC_PREFIX=${TOPIC_PREFIX:-bench.}
 $STACK up >/dev/null
 envs=$($STACK env)
 BOOTSTRAP=$(sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p' <<<"$envs")

@@ -20,6 +20,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${TICKETING_CONTAINERS_DIR:-$ROOT/.local/containers}
+# Build logs and contexts go here whether or not this script starts the engine.
+mkdir -p "$STATE"
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-ticketing}
 TAG=${TICKETING_IMAGE_TAG:-local}
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}

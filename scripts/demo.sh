@@ -25,7 +25,13 @@ export QUEUE_ACTIVE_TTL_SECONDS=${QUEUE_ACTIVE_TTL_SECONDS:-30}
 export EXPIRY_TICK_MS=${EXPIRY_TICK_MS:-200}
 # Events of other runs on the shared topics are none of this run's business.
 export IGNORE_UNKNOWN_RESERVATIONS=true
-export RUN_ID INSTANCES=2
+# Two instances of each service by default; INSTANCES=3 or more also puts
+# HAProxy in front of the APIs (LB=1 asks for it with fewer): the buyers then
+# use one address per API.
+INSTANCES=${INSTANCES:-2}
+long_polls=()
+LB=${LB:-$([ "$INSTANCES" -ge 3 ] && echo 1 || echo 0)}
+export RUN_ID INSTANCES LB
 
 # Captured first: `status | grep -q` would SIGPIPE the script under pipefail.
 before=$($STACK status 2>/dev/null || true)
@@ -49,16 +55,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The demo's own topic namespace (TOPIC_PREFIX, libs/events namespace.hpp):
+# its events never reach the topics a later `make run` reads.
+export TOPIC_PREFIX=${TOPIC_PREFIX:-demo.}
 echo "demo: [1/6] Kafka (3 nodes, KRaft), MariaDB, Redis, Prometheus, Alertmanager"
 mkdir -p "$OUT" "$LOGS"
 $STACK up >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log"; exit 1; }
 grep -E '^stack:|^#   (kafka|mariadb|redis|prometheus|alertmanager)|brokers:' "$OUT/up.log" | sed 's/^/demo:   /' || true
 
-echo "demo: [2/6] two instances of each service, run $RUN_ID (own databases, Redis prefixes, consumer groups)"
-$STACK services-down >/dev/null  # services of an earlier `make run` would consume this run's events
+echo "demo: [2/6] $INSTANCES instances of each service, run $RUN_ID (own databases, Redis prefixes, consumer groups; topics $TOPIC_PREFIX*)"
+$STACK services-down >/dev/null  # `run` starts only the services not running yet
 declare -A offsets
+instances() {  # service: its instance names
+  local n
+  echo "$1"
+  for ((n = 2; n <= INSTANCES; n++)); do echo "$1-$n"; done
+}
 for s in "${SERVICES[@]}"; do
-  for name in "$s" "$s-2"; do offsets[$name]=$(stat -c %s "$LOGS/$name.log" 2>/dev/null || echo 0); done
+  for name in $(instances "$s"); do offsets[$name]=$(stat -c %s "$LOGS/$name.log" 2>/dev/null || echo 0); done
 done
 groups=()
 for s in "${SERVICES[@]}"; do groups+=(--group "$s=$s-$RUN_ID"); done
@@ -74,12 +88,20 @@ eval "$($STACK status | grep -E '^[A-Z_]+=' | sed 's/^/export /')"
 # The process stack's connection settings win over a container mode's, should
 # both run.
 eval "$($STACK env | sed 's/^/export /')"
+if [ "$LB" = 1 ]; then
+  # The buyers see one address per API: HAProxy's.
+  RESERVATION_API_URLS=$RESERVATION_API_LB_URL PAYMENT_API_URLS=$PAYMENT_API_LB_URL
+  # Each long poll holds two of HAProxy's descriptors (deploy/haproxy/defaults.cfg):
+  # fewer at once; the other waiting buyers poll every 1-5 s.
+  long_polls=(--max-long-polls "${MAX_LONG_POLLS:-6000}")
+  echo "demo:   HAProxy in front of the APIs (statistics: $LB_STATS_URL)"
+fi
 echo "demo:   reservation-api $RESERVATION_API_URLS"
 echo "demo:   payment-api     $PAYMENT_API_URLS"
 
 echo "demo: [3/6] waiting until every consumer instance owns its partitions"
 for s in "${SERVICES[@]}"; do
-  for name in "$s" "$s-2"; do
+  for name in $(instances "$s"); do
     for ((i = 0; i < 600; i++)); do
       tail -c +"$((offsets[$name] + 1))" "$LOGS/$name.log" | grep -q '"partitions assigned"' && break
       sleep 0.1
@@ -126,7 +148,7 @@ set +e
   --reservation-urls "$RESERVATION_API_URLS" --payment-urls "$PAYMENT_API_URLS" --idp-url "$IDP_URL" \
   --mysql-url "$MYSQL_URL" --reservation-db "reservation_$RUN_ID" --payment-db "payment_$RUN_ID" \
   --kafka "$KAFKA_BOOTSTRAP_SERVERS" "${platform[@]}" "${webhook[@]}" "${groups[@]}" \
-  "${metrics[@]}" "${kafka_e2e[@]}" --long-poll-s "${LONG_POLL_SECONDS:-20}" \
+  "${metrics[@]}" "${kafka_e2e[@]}" --long-poll-s "${LONG_POLL_SECONDS:-20}" "${long_polls[@]}" \
   --report "$OUT/report.txt" --json "$OUT/report.json" --chart "$OUT/chart.svg"
 code=$?
 set -e

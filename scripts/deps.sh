@@ -16,6 +16,7 @@ PACKAGES=(
   openjdk-17-jre-headless maven python3 python3-yaml python3-jsonschema python3-venv
   nginx-light wrk prometheus prometheus-alertmanager
   docker.io docker-compose debootstrap
+  haproxy openjdk-17-jdk-headless golang-go
 )
 # Kafka pinned in deploy/kafka/pom.xml.
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml)
@@ -26,6 +27,9 @@ for p in "${PACKAGES[@]}"; do
   # openjdk: any Java 17 runtime already on PATH will do.
   if [ "$p" = openjdk-17-jre-headless ] && [[ "$(java -version 2>&1)" == *'version "17'* ]]; then continue; fi
   if [ "$p" = maven ] && command -v mvn >/dev/null; then continue; fi
+  # tests/k8s: a JDK and Go (this machine class has them outside Debian's packages).
+  if [ "$p" = openjdk-17-jdk-headless ] && command -v javac >/dev/null; then continue; fi
+  if [ "$p" = golang-go ] && { command -v go >/dev/null || [ -x /usr/local/go/bin/go ]; }; then continue; fi
   [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == *'install ok installed'* ]] || missing+=("$p")
 done
 

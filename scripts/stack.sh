@@ -31,6 +31,9 @@ PROMETHEUS_PORT=${PROMETHEUS_PORT:-19090}
 ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-19091}
 OPS_WEBHOOK_PORT=${OPS_WEBHOOK_PORT:-18504}
 OPS_WEBHOOK_CONTROL_PORT=${OPS_WEBHOOK_CONTROL_PORT:-18505}
+# HAProxy in front of the API instances (LB=1 runs): one port per API.
+declare -A LB_PORTS=([reservation-api]=${RESERVATION_API_LB_PORT:-18081} [payment-api]=${PAYMENT_API_LB_PORT:-18082})
+LB_STATS_PORT=${LB_STATS_PORT:-18089}
 KAFKA_HEAP=${KAFKA_HEAP:-"-Xms256m -Xmx512m"}
 NODES=(1 2 3)
 
@@ -524,6 +527,9 @@ start_monitoring() {
 
 print_env() {
   echo "KAFKA_BOOTSTRAP_SERVERS=$(bootstrap)"
+  # The topic namespace of this environment (libs/events namespace.hpp): make
+  # test uses "test.", make demo "demo.", make run none.
+  [ -z "${TOPIC_PREFIX:-}" ] || echo "TOPIC_PREFIX=$TOPIC_PREFIX"
   echo "MYSQL_URL=mysql://ticketing:ticketing@127.0.0.1:$MYSQL_PORT/"
   echo "REDIS_URL=redis://:$(credential REDIS_ADMIN_PASSWORD)@127.0.0.1:$REDIS_PORT/0"
   # Each service's own users (make run uses them; tests check their limits).
@@ -592,7 +598,7 @@ cmd_down() {
   mkdir -p "$PIDS"
   local names=()
   for s in "${SERVICES[@]}"; do for f in "$PIDS/$s"*.pid; do [ -e "$f" ] && names+=("$(basename "$f" .pid)"); done; done
-  for f in "$PIDS"/fake-*.pid; do [ -e "$f" ] && names+=("$(basename "$f" .pid)"); done
+  for f in "$PIDS"/fake-*.pid "$PIDS"/haproxy.pid; do [ -e "$f" ] && names+=("$(basename "$f" .pid)"); done
   [ ${#names[@]} -gt 0 ] && stop_all 15 "${names[@]}"
   # All Kafka nodes at once: stopped one by one, the last one waits for a
   # quorum that is gone.
@@ -630,6 +636,10 @@ cmd_status() {
       echo "$(url_var "$s")_ADMIN_URLS=$(IFS=,; echo "${admins[*]}")"
     fi
   done
+  if running_pid haproxy >/dev/null; then
+    for s in reservation-api payment-api; do echo "$(url_var "$s")_LB_URL=http://127.0.0.1:${LB_PORTS[$s]}"; done
+    echo "LB_STATS_URL=http://127.0.0.1:$LB_STATS_PORT/stats"
+  fi
   if running_pid fake-dataplatform >/dev/null; then
     echo "DATAPLATFORM_URL=http://127.0.0.1:$FAKE_DATAPLATFORM_PORT"
     echo "FAKE_DATAPLATFORM_CONTROL_URL=http://127.0.0.1:$FAKE_DATAPLATFORM_CONTROL_PORT"
@@ -691,6 +701,7 @@ cmd_resume() {
 # Starts the five services in the background with the stack's settings; any
 # variable already set by the caller wins. INSTANCES=N starts N of each
 # (instance n > 1 is named <service>-n, its ports are the first's + 100*(n-1)).
+# LB=1 puts HAProxy in front of the API instances (start_haproxy).
 # RUN_ID=x gives this run its own databases, Redis prefixes and consumer
 # groups (new groups start at the end of the topics), as the demo does.
 cmd_run() {
@@ -744,6 +755,7 @@ cmd_run() {
   for ((n = 1; n <= ${INSTANCES:-1}; n++)); do
     for s in "${SERVICES[@]}"; do wait_ready "$s" "$n" 60; done
   done
+  [ "${LB:-0}" = 1 ] && start_haproxy "${INSTANCES:-1}"
   log "services running (logs: $LOGS)"
   cmd_status
 }
@@ -771,6 +783,35 @@ isolation_env() {
   ISO+=("REDIS_PREFIX=$RUN_ID:$1:" "KAFKA_CONSUMER_GROUP=$1-$RUN_ID" KAFKA_AUTO_OFFSET_RESET=latest)
 }
 
+# HAProxy (Debian's package) in front of the N instances of each API: one
+# address per API, every instance checked on /health/ready of its admin port
+# (every 500 ms, out after 2 failures, back after 2 successes), a request that
+# cannot connect retried on another instance. Long polls last up to 20 s.
+start_haproxy() {  # instances
+  running_pid haproxy >/dev/null && return 0
+  command -v haproxy >/dev/null || die "haproxy not found: run 'make deps'"
+  local cfg=$DATA/haproxy/haproxy.cfg s n
+  mkdir -p "$DATA/haproxy"
+  {
+    cat "$ROOT/deploy/haproxy/defaults.cfg"
+    printf 'frontend stats\n  bind 127.0.0.1:%s\n  stats enable\n  stats uri /stats\n' "$LB_STATS_PORT"
+    for s in reservation-api payment-api; do
+      port_free_or_die "${LB_PORTS[$s]}" "haproxy $s" "$(url_var "$s")_LB_PORT"
+      printf 'frontend %s\n  bind 127.0.0.1:%s\n  default_backend %s\n' "$s" "${LB_PORTS[$s]}" "$s"
+      printf 'backend %s\n  balance roundrobin\n  option httpchk GET /health/ready\n' "$s"
+      printf '  default-server inter 500ms fall 2 rise 2\n'
+      for ((n = 1; n <= $1; n++)); do
+        printf '  server %s 127.0.0.1:%s check port %s\n' "$(instance_name "$s" "$n")" \
+          "$(instance_port "${HTTP_PORTS[$s]}" "$n")" "$(instance_port "${ADMIN_PORTS[$s]}" "$n")"
+      done
+    done
+  } >"$cfg"
+  haproxy -c -q -f "$cfg" || die "bad HAProxy configuration $cfg"
+  setsid haproxy -db -f "$cfg" >>"$LOGS/haproxy.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/haproxy.pid"
+  for s in reservation-api payment-api; do wait_port "${LB_PORTS[$s]}" 10 "haproxy $s"; done
+}
+
 start_fake_peer() {  # name port control-port
   running_pid "$1" >/dev/null && return 0
   port_free_or_die "$2" "$1" "$(url_var "$1")_PORT"
@@ -796,7 +837,7 @@ wait_ready() {  # service instance timeout-s
 cmd_services_down() {
   local names=() f
   for s in "${SERVICES[@]}"; do for f in "$PIDS/$s"*.pid; do [ -e "$f" ] && names+=("$(basename "$f" .pid)"); done; done
-  for f in "$PIDS"/fake-*.pid; do [ -e "$f" ] && names+=("$(basename "$f" .pid)"); done
+  for f in "$PIDS"/fake-*.pid "$PIDS"/haproxy.pid; do [ -e "$f" ] && names+=("$(basename "$f" .pid)"); done
   [ ${#names[@]} -gt 0 ] && stop_all 15 "${names[@]}"
   rm -f "$DATA"/prometheus/targets/*.json
   log "services stopped"

@@ -18,6 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The tests' own topic namespace (TOPIC_PREFIX, libs/events namespace.hpp):
+# their records and consumer groups never reach the topics `make run` reads.
+export TOPIC_PREFIX=${TOPIC_PREFIX:-test.}
 $STACK up || exit 1
 eval "$($STACK env | sed 's/^/export /')"
 export TICKETING_STACK_SCRIPT=$ROOT/scripts/stack.sh

@@ -45,31 +45,35 @@ class SourceError(Exception):
     pass
 
 
+def table_lines(path):
+    """(line number, whitespace-separated fields) of each line that is not blank or a comment."""
+    with open(path, encoding="utf-8") as f:
+        for no, raw in enumerate(f, 1):
+            line = raw.split("#", 1)[0].strip()
+            if line:
+                yield no, line.split()
+
+
 def read_manifest(path=MANIFEST):
     """[(name, partitions, replicas, {config: value})] in file order."""
     topics = []
     seen = set()
-    with open(path, encoding="utf-8") as f:
-        for no, raw in enumerate(f, 1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            fields = line.split()
-            if len(fields) < 3:
-                raise SourceError(f"{path}:{no}: want <name> <partitions> <rf> [k=v ...]")
-            name, parts, rf = fields[0], fields[1], fields[2]
-            if not NAME_RE.match(name) or len(name) > 249:
-                raise SourceError(f"{path}:{no}: topic name {name!r} is not a valid resource name")
-            if name in seen:
-                raise SourceError(f"{path}:{no}: topic {name} twice")
-            seen.add(name)
-            config = {}
-            for kv in fields[3:]:
-                if "=" not in kv:
-                    raise SourceError(f"{path}:{no}: config {kv!r} is not key=value")
-                k, v = kv.split("=", 1)
-                config[k] = v
-            topics.append((name, int(parts), int(rf), config))
+    for no, fields in table_lines(path):
+        if len(fields) < 3:
+            raise SourceError(f"{path}:{no}: want <name> <partitions> <rf> [k=v ...]")
+        name, parts, rf = fields[0], fields[1], fields[2]
+        if not NAME_RE.match(name) or len(name) > 249:
+            raise SourceError(f"{path}:{no}: topic name {name!r} is not a valid resource name")
+        if name in seen:
+            raise SourceError(f"{path}:{no}: topic {name} twice")
+        seen.add(name)
+        config = {}
+        for kv in fields[3:]:
+            if "=" not in kv:
+                raise SourceError(f"{path}:{no}: config {kv!r} is not key=value")
+            k, v = kv.split("=", 1)
+            config[k] = v
+        topics.append((name, int(parts), int(rf), config))
     if not topics:
         raise SourceError(f"{path}: no topic")
     return topics
@@ -78,22 +82,17 @@ def read_manifest(path=MANIFEST):
 def read_acls(path=ACLS):
     """{principal: [(operations[], resource type, pattern type, [names])]} in file order."""
     users = {}
-    with open(path, encoding="utf-8") as f:
-        for no, raw in enumerate(f, 1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            fields = line.split()
-            if len(fields) < 5:
-                raise SourceError(f"{path}:{no}: want principal operations type pattern names...")
-            principal, ops, rtype, pattern, names = fields[0], fields[1], fields[2], fields[3], fields[4:]
-            if rtype.lower() not in RESOURCE:
-                raise SourceError(f"{path}:{no}: unknown resource type {rtype}")
-            if pattern.lower() not in PATTERN:
-                raise SourceError(f"{path}:{no}: unknown pattern type {pattern}")
-            users.setdefault(principal, []).append(
-                ([o.strip() for o in ops.split(",") if o.strip()], RESOURCE[rtype.lower()],
-                 PATTERN[pattern.lower()], names))
+    for no, fields in table_lines(path):
+        if len(fields) < 5:
+            raise SourceError(f"{path}:{no}: want principal operations type pattern names...")
+        principal, ops, rtype, pattern, names = fields[0], fields[1], fields[2], fields[3], fields[4:]
+        if rtype.lower() not in RESOURCE:
+            raise SourceError(f"{path}:{no}: unknown resource type {rtype}")
+        if pattern.lower() not in PATTERN:
+            raise SourceError(f"{path}:{no}: unknown pattern type {pattern}")
+        users.setdefault(principal, []).append(
+            ([o.strip() for o in ops.split(",") if o.strip()], RESOURCE[rtype.lower()],
+             PATTERN[pattern.lower()], names))
     return users
 
 

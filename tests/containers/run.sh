@@ -17,8 +17,9 @@ export RESERVATION_API_HOST_PORT= PAYMENT_API_HOST_PORT= FAKE_PEER_HOST_PORT= FA
   IDP_HOST_PORT=
 # The compose files read these; the caller's values (e.g. a process-mode
 # DATAPLATFORM_URL, or the process stack's ID_TOKEN_* that `make test` exports)
-# must not leak into the test's system.
-unset DATAPLATFORM_URL WEBHOOK_URL DISCORD_WEBHOOK_URL NOTIFY_CHANNELS LOG_LEVEL TOKEN_SECRET \
+# must not leak into the test's system (TOPIC_PREFIX: `make test`'s namespace
+# on the process stack; the compose project is a cluster of its own).
+unset TOPIC_PREFIX DATAPLATFORM_URL WEBHOOK_URL DISCORD_WEBHOOK_URL NOTIFY_CHANNELS LOG_LEVEL TOKEN_SECRET \
   MARIADB_ROOT_PASSWORD KAFKA_HEAP_OPTS KAFKA_IMAGE MARIADB_IMAGE REDIS_IMAGE TOOLS_IMAGE \
   TICKETING_IMAGE_PREFIX TICKETING_IMAGE_TAG BASE_IMAGE \
   ID_TOKEN_ISSUER ID_TOKEN_AUDIENCE ID_TOKEN_JWKS IDP_URL REDIS_PASSWORD \

@@ -15,6 +15,7 @@
 #include "ticketing/db/options.hpp"
 #include "ticketing/events/admin.hpp"
 #include "ticketing/events/dlq.hpp"
+#include "ticketing/events/namespace.hpp"
 #include "ticketing/events/security.hpp"
 #include "ticketing/events/topics.hpp"
 #include "ticketing/http/client.hpp"
@@ -59,9 +60,12 @@ const std::vector<std::string>& dlq_topics() {
 
 // A consumer handle used only for metadata, watermarks and committed
 // offsets: it never subscribes, so it never joins (or disturbs) a group.
+// Topic and group names as in this environment (TOPIC_PREFIX, namespace.hpp).
 class KafkaProbe {
  public:
-  KafkaProbe(const std::string& bootstrap, const std::string& group) {
+  KafkaProbe(const std::string& bootstrap, const std::string& group,
+             std::string prefix = events::topic_prefix())
+      : prefix_(std::move(prefix)) {
     char err[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     auto set = [&](const char* k, const std::string& v) {
@@ -71,7 +75,7 @@ class KafkaProbe {
     set("bootstrap.servers", bootstrap);
     for (const auto& [name, value] : events::KafkaSecurity::from_env().librdkafka_properties())
       set(name.c_str(), value);
-    set("group.id", group.empty() ? "ticketing-rush-probe" : group);
+    set("group.id", events::kafka_topic(group.empty() ? "ticketing-rush-probe" : group, prefix_));
     set("enable.auto.commit", "false");
     set("log_level", "3");
     rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err));
@@ -82,7 +86,8 @@ class KafkaProbe {
   }
 
   int partitions(const std::string& topic) {
-    rd_kafka_topic_t* t = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
+    rd_kafka_topic_t* t =
+        rd_kafka_topic_new(rk_.get(), events::kafka_topic(topic, prefix_).c_str(), nullptr);
     const rd_kafka_metadata_t* md = nullptr;
     auto e = rd_kafka_metadata(rk_.get(), 0, t, &md, 10000);
     rd_kafka_topic_destroy(t);
@@ -99,8 +104,8 @@ class KafkaProbe {
   std::int64_t end_offset(const std::string& topic, int partition) {
     int64_t lo = 0, hi = 0;
     for (int attempt = 0;; ++attempt) {
-      auto e =
-          rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &lo, &hi, 10000);
+      auto e = rd_kafka_query_watermark_offsets(
+          rk_.get(), events::kafka_topic(topic, prefix_).c_str(), partition, &lo, &hi, 10000);
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return hi;
       // Leadership moves while a broker restarts: ask again.
       if (attempt == 20)
@@ -116,7 +121,7 @@ class KafkaProbe {
                     decltype(&rd_kafka_topic_partition_list_destroy)>
         list(rd_kafka_topic_partition_list_new(partitions), rd_kafka_topic_partition_list_destroy);
     for (int p = 0; p < partitions; ++p)
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+      rd_kafka_topic_partition_list_add(list.get(), events::kafka_topic(topic, prefix_).c_str(), p);
     for (int attempt = 0;; ++attempt) {
       auto e = rd_kafka_committed(rk_.get(), list.get(), 10000);
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
@@ -140,6 +145,7 @@ class KafkaProbe {
       rd_kafka_destroy(rk);
     }
   };
+  std::string prefix_;
   std::unique_ptr<rd_kafka_t, Destroy> rk_;
 };
 
@@ -410,6 +416,27 @@ void measure_kafka(const SystemUnderTest& sut, const Baseline& base, Tally& t) {
 }
 
 }  // namespace
+
+std::map<std::string, std::int64_t> topic_end_offsets(const std::string& bootstrap,
+                                                      const std::vector<std::string>& topics,
+                                                      const std::string& prefix) {
+  KafkaProbe probe(bootstrap, {}, prefix);
+  std::map<std::string, std::int64_t> out;
+  for (const auto& topic : topics) {
+    int n = 0;
+    try {
+      n = probe.partitions(topic);
+    } catch (const std::runtime_error& e) {
+      if (std::string(e.what()).find("not found") == std::string::npos) throw;
+      out[topic] = -1;  // no such topic in that environment
+      continue;
+    }
+    std::int64_t sum = 0;
+    for (int p = 0; p < n; ++p) sum += probe.end_offset(topic, p);
+    out[topic] = sum;
+  }
+  return out;
+}
 
 Tally measure(const SystemUnderTest& sut, const Baseline& base) {
   Tally t;

@@ -77,6 +77,13 @@ struct Tally {
   [[nodiscard]] std::int64_t total_dead_letters() const;
 };
 
+// Records ever written to each topic (the sum of its partitions' end
+// offsets) in the environment of `prefix` (TOPIC_PREFIX, namespace.hpp);
+// -1 for a topic that environment does not have.
+std::map<std::string, std::int64_t> topic_end_offsets(const std::string& bootstrap,
+                                                      const std::vector<std::string>& topics,
+                                                      const std::string& prefix);
+
 Tally measure(const SystemUnderTest& sut, const Baseline& base);
 
 struct Check {

@@ -8,6 +8,7 @@
 #include "rdkafka_handles.hpp"
 #include "ticketing/common/error.hpp"
 #include "ticketing/events/admin.hpp"
+#include "ticketing/events/namespace.hpp"
 
 namespace ticketing::events {
 
@@ -142,7 +143,9 @@ std::size_t create_acls(const std::string& bootstrap, const std::vector<AclRule>
     for (const auto& op_name : rule.operations) {
       const auto op = acl_operation(op_name);
       if (!op) throw std::invalid_argument("unknown ACL operation '" + op_name + "'");
-      for (const auto& name : rule.names) {
+      for (const auto& local : rule.names) {
+        // Topic and group names in this environment (TOPIC_PREFIX).
+        const std::string name = kafka_topic(local);
         AclBindingPtr binding(rd_kafka_AclBinding_new(
             restype, name.c_str(), pattern, principal.c_str(), "*", *op,
             RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, errstr.data(), errstr.size()));

@@ -13,6 +13,7 @@
 #include "rdkafka_handles.hpp"
 #include "security_conf.hpp"
 #include "ticketing/common/error.hpp"
+#include "ticketing/events/namespace.hpp"
 
 namespace ticketing::events {
 
@@ -84,7 +85,9 @@ ClusterInfo to_cluster_info(const rd_kafka_metadata_t& md, const std::vector<std
   std::set<std::string, std::less<>> seen;
   for (int i = 0; i < md.topic_cnt; ++i) {
     const auto& t = md.topics[i];
-    std::string name = t.topic;
+    auto local = local_topic(t.topic);  // another environment's topic: not ours to show
+    if (!local) continue;
+    std::string name = *local;
     if (want.empty() ? name.rfind("__", 0) == 0 : want.count(name) == 0) continue;
     seen.insert(name);
     TopicInfo ti;
@@ -126,7 +129,8 @@ void describe_min_isr(rd_kafka_t* rk, ClusterInfo& info, std::chrono::millisecon
   std::vector<rd_kafka_ConfigResource_t*> raw;
   for (const auto& t : info.topics) {
     if (!t.error.empty() && t.partitions.empty()) continue;
-    owned.emplace_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, t.name.c_str()));
+    owned.emplace_back(
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, kafka_topic(t.name).c_str()));
     raw.push_back(owned.back().get());
   }
   if (raw.empty()) return;
@@ -140,7 +144,7 @@ void describe_min_isr(rd_kafka_t* rk, ClusterInfo& info, std::chrono::millisecon
   const rd_kafka_ConfigResource_t** resources =
       rd_kafka_DescribeConfigs_result_resources(res, &cnt);
   for (std::size_t i = 0; i < cnt; ++i) {
-    const std::string name = rd_kafka_ConfigResource_name(resources[i]);
+    const std::string name = local_topic_or_same(rd_kafka_ConfigResource_name(resources[i]));
     auto it = std::find_if(info.topics.begin(), info.topics.end(),
                            [&name](const TopicInfo& t) { return t.name == name; });
     if (it == info.topics.end()) continue;
@@ -170,7 +174,7 @@ std::vector<TopicResult> run_create(rd_kafka_t* rk, const Manifest& manifest,
   std::vector<rd_kafka_NewTopic_t*> raw;
   std::array<char, 512> errstr{};
   for (const auto& spec : manifest.topics) {
-    NewTopicPtr nt(rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions,
+    NewTopicPtr nt(rd_kafka_NewTopic_new(kafka_topic(spec.name).c_str(), spec.partitions,
                                          spec.replication_factor, errstr.data(), errstr.size()));
     if (!nt) throw std::invalid_argument("topic " + spec.name + ": " + errstr.data());
     for (const auto& [k, v] : spec.configs) {
@@ -194,7 +198,7 @@ std::vector<TopicResult> run_create(rd_kafka_t* rk, const Manifest& manifest,
   const rd_kafka_topic_result_t** trs = rd_kafka_CreateTopics_result_topics(res, &cnt);
   for (std::size_t i = 0; i < cnt; ++i) {
     TopicResult r;
-    r.topic = rd_kafka_topic_result_name(trs[i]);
+    r.topic = local_topic_or_same(rd_kafka_topic_result_name(trs[i]));
     const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(trs[i]);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       r.status = TopicStatus::kCreated;
@@ -303,7 +307,7 @@ std::vector<TopicResult> delete_topics(const std::string& bootstrap,
   std::vector<DeleteTopicPtr> owned;
   std::vector<rd_kafka_DeleteTopic_t*> raw;
   for (const auto& t : topics) {
-    owned.emplace_back(rd_kafka_DeleteTopic_new(t.c_str()));
+    owned.emplace_back(rd_kafka_DeleteTopic_new(kafka_topic(t).c_str()));
     raw.push_back(owned.back().get());
   }
   AdminOptionsPtr opts = admin_options(rk.get(), RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout, true);
@@ -316,7 +320,7 @@ std::vector<TopicResult> delete_topics(const std::string& bootstrap,
   const rd_kafka_topic_result_t** trs = rd_kafka_DeleteTopics_result_topics(res, &cnt);
   for (std::size_t i = 0; i < cnt; ++i) {
     TopicResult r;
-    r.topic = rd_kafka_topic_result_name(trs[i]);
+    r.topic = local_topic_or_same(rd_kafka_topic_result_name(trs[i]));
     const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(trs[i]);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
       r.status = TopicStatus::kCreated;  // i.e. done
@@ -367,7 +371,7 @@ void commit_group_at_end(const std::string& bootstrap, const std::string& group,
   ConfPtr conf = new_conf();
   set_conf(conf.get(), "bootstrap.servers", bootstrap);
   apply_security(conf.get(), security);
-  set_conf(conf.get(), "group.id", group);
+  set_conf(conf.get(), "group.id", kafka_group(group));
   set_conf(conf.get(), "enable.auto.commit", "false");
   // Never subscribes: it only reads watermarks and commits, without joining.
   KafkaPtr rk = new_client(RD_KAFKA_CONSUMER, std::move(conf));
@@ -375,7 +379,8 @@ void commit_group_at_end(const std::string& bootstrap, const std::string& group,
   PartitionListPtr list(rd_kafka_topic_partition_list_new(16));
   constexpr auto kRetryPause = std::chrono::milliseconds(200);
   const auto deadline = Clock::now() + timeout;
-  for (const auto& topic : topics) {
+  for (const auto& local : topics) {
+    const std::string topic = kafka_topic(local);
     const rd_kafka_metadata_topic_t* t = nullptr;
     for (int i = 0; i < md->topic_cnt; ++i)
       if (topic == md->topics[i].topic) t = &md->topics[i];

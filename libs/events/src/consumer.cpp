@@ -13,6 +13,7 @@
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
+#include "ticketing/events/namespace.hpp"
 
 namespace ticketing::events {
 
@@ -20,19 +21,22 @@ using namespace detail;
 
 namespace {
 
+// Partition lists hold Kafka's names (TOPIC_PREFIX included, namespace.hpp);
+// TopicPartition and Message hold this environment's: converted here only.
 std::vector<TopicPartition> to_vector(const rd_kafka_topic_partition_list_t* list) {
   std::vector<TopicPartition> out;
   if (list == nullptr) return out;
   out.reserve(static_cast<std::size_t>(list->cnt));
   for (int i = 0; i < list->cnt; ++i)
-    out.push_back({list->elems[i].topic, list->elems[i].partition});
+    out.push_back({local_topic_or_same(list->elems[i].topic), list->elems[i].partition});
   return out;
 }
 
 PartitionListPtr one_partition(const std::string& topic, std::int32_t partition,
                                std::int64_t offset = RD_KAFKA_OFFSET_INVALID) {
   PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = offset;
+  rd_kafka_topic_partition_list_add(list.get(), kafka_topic(topic).c_str(), partition)->offset =
+      offset;
   return list;
 }
 
@@ -248,8 +252,8 @@ void Consumer::Impl::measure_lag() {
   for (auto& [tp, p] : parts) {
     std::int64_t low = 0;
     std::int64_t high = 0;
-    if (rd_kafka_query_watermark_offsets(rk.get(), tp.topic.c_str(), tp.partition, &low, &high,
-                                         kTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_query_watermark_offsets(rk.get(), kafka_topic(tp.topic).c_str(), tp.partition,
+                                         &low, &high, kTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       continue;  // leader unreachable: keep the last figure
     }
     std::int64_t next = p.next;
@@ -305,7 +309,7 @@ Consumer::Consumer(ConsumerOptions options) : impl_(std::make_unique<Impl>()) {
   ConfPtr conf = new_conf();
   set_conf(conf.get(), "bootstrap.servers", o.bootstrap_servers);
   apply_security(conf.get(), o.security);
-  set_conf(conf.get(), "group.id", o.group_id);
+  set_conf(conf.get(), "group.id", kafka_group(o.group_id));
   set_conf(conf.get(), "client.id", o.client_id);
   set_conf(conf.get(), "auto.offset.reset", o.auto_offset_reset);
   set_conf(conf.get(), "session.timeout.ms", std::to_string(o.session_timeout_ms));
@@ -330,7 +334,7 @@ Consumer::Consumer(ConsumerOptions options) : impl_(std::make_unique<Impl>()) {
 
   PartitionListPtr topics(rd_kafka_topic_partition_list_new(static_cast<int>(o.topics.size())));
   for (const auto& t : o.topics) {
-    rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics.get(), kafka_topic(t).c_str(), RD_KAFKA_PARTITION_UA);
   }
   rd_kafka_resp_err_t err = rd_kafka_subscribe(impl_->rk.get(), topics.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {

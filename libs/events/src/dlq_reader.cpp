@@ -12,6 +12,7 @@
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/events/dlq_replay.hpp"
+#include "ticketing/events/namespace.hpp"
 
 namespace ticketing::events {
 
@@ -29,6 +30,7 @@ std::string where(const std::string& topic, std::int32_t partition) {
 
 struct DlqReader::Impl {
   DlqReadOptions options;
+  std::string kafka_name;  // options.topic as Kafka knows it (TOPIC_PREFIX)
   KafkaPtr rk;
   std::vector<DlqPartitionRange> ranges;
   std::map<std::int32_t, std::int64_t> unread;  // partition -> stop, while records are expected
@@ -37,6 +39,7 @@ struct DlqReader::Impl {
 
   void open() {
     const DlqReadOptions& o = options;
+    kafka_name = kafka_topic(o.topic);
     ConfPtr conf = new_conf();
     set_conf(conf.get(), "bootstrap.servers", o.bootstrap);
     apply_security(conf.get(), o.security);
@@ -44,7 +47,8 @@ struct DlqReader::Impl {
     // librdkafka's consumer wants a group id even when it only assigns;
     // without a replay group it is never used (nothing is committed, nothing
     // joins).
-    set_conf(conf.get(), "group.id", o.group.empty() ? o.client_id + ".read-only" : o.group);
+    set_conf(conf.get(), "group.id",
+             kafka_group(o.group.empty() ? o.client_id + ".read-only" : o.group));
     set_conf(conf.get(), "enable.auto.commit", "false");
     set_conf(conf.get(), "enable.auto.offset.store", "false");
     // EOF tells that a partition has nothing more even when its offsets have
@@ -66,7 +70,7 @@ struct DlqReader::Impl {
     }
     int partitions = -1;
     for (int i = 0; i < md->topic_cnt; ++i) {
-      if (options.topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (kafka_name == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         partitions = md->topics[i].partition_cnt;
       }
     }
@@ -90,7 +94,7 @@ struct DlqReader::Impl {
       DlqPartitionRange r;
       r.partition = p;
       const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          rk.get(), options.topic.c_str(), p, &r.low, &r.high, timeout_ms());
+          rk.get(), kafka_name.c_str(), p, &r.low, &r.high, timeout_ms());
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         throw KafkaError("offsets of " + where(options.topic, p) + ": " + err_text(err),
                          is_retryable(err), err);
@@ -106,7 +110,7 @@ struct DlqReader::Impl {
   PartitionListPtr per_partition(Fill fill) const {
     PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(ranges.size())));
     for (const auto& r : ranges) {
-      rd_kafka_topic_partition_list_add(list.get(), options.topic.c_str(), r.partition)->offset =
+      rd_kafka_topic_partition_list_add(list.get(), kafka_name.c_str(), r.partition)->offset =
           fill(r);
     }
     return list;
@@ -162,7 +166,7 @@ struct DlqReader::Impl {
     for (auto& r : ranges) {
       r.stop = std::max(r.stop, r.start);
       if (r.start >= r.stop) continue;
-      rd_kafka_topic_partition_list_add(list.get(), options.topic.c_str(), r.partition)->offset =
+      rd_kafka_topic_partition_list_add(list.get(), kafka_name.c_str(), r.partition)->offset =
           r.start;
       unread[r.partition] = r.stop;
     }
@@ -177,7 +181,7 @@ struct DlqReader::Impl {
     if (unread.erase(partition) == 0) return;
     // Records already fetched beyond the range are dropped by next().
     PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(list.get(), options.topic.c_str(), partition);
+    rd_kafka_topic_partition_list_add(list.get(), kafka_name.c_str(), partition);
     rd_kafka_pause_partitions(rk.get(), list.get());
   }
 };
@@ -263,7 +267,7 @@ void DlqReader::commit(const std::map<std::int32_t, std::int64_t>& positions) {
   if (positions.empty()) return;
   PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(positions.size())));
   for (const auto& [p, offset] : positions) {
-    rd_kafka_topic_partition_list_add(list.get(), s.options.topic.c_str(), p)->offset = offset;
+    rd_kafka_topic_partition_list_add(list.get(), s.kafka_name.c_str(), p)->offset = offset;
   }
   rd_kafka_resp_err_t err = rd_kafka_commit(s.rk.get(), list.get(), 0 /* sync */);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -1,10 +1,12 @@
 #include "message_conversion.hpp"
 
+#include "ticketing/events/namespace.hpp"
+
 namespace ticketing::events::detail {
 
 Message to_message(rd_kafka_message_t* m) {
   Message out;
-  out.topic = rd_kafka_topic_name(m->rkt);
+  out.topic = local_topic_or_same(rd_kafka_topic_name(m->rkt));  // without TOPIC_PREFIX
   out.partition = m->partition;
   out.offset = m->offset;
   if (m->key != nullptr) {

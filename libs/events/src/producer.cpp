@@ -12,6 +12,7 @@
 #include "ticketing/common/error.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
+#include "ticketing/events/namespace.hpp"
 
 namespace ticketing::events {
 
@@ -91,7 +92,7 @@ void Producer::Impl::on_delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m
   auto* self = static_cast<Impl*>(opaque);
   std::unique_ptr<Pending> pending(static_cast<Pending*>(msg->_private));
   DeliveryReport report;
-  report.topic = msg->rkt != nullptr ? rd_kafka_topic_name(msg->rkt) : std::string();
+  report.topic = msg->rkt != nullptr ? local_topic_or_same(rd_kafka_topic_name(msg->rkt)) : "";
   report.partition = msg->partition;
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     report.ok = true;
@@ -200,6 +201,7 @@ void Producer::produce(Record record, DeliveryCallback on_delivery) {
   const bool may_wait = std::this_thread::get_id() != s.poller_id;
   const auto deadline = std::chrono::steady_clock::now() + s.options.queue_full_timeout;
 
+  const std::string topic = kafka_topic(record.topic);  // TOPIC_PREFIX, namespace.hpp
   for (;;) {
     HeadersPtr headers;
     if (!record.headers.empty()) {
@@ -212,7 +214,7 @@ void Producer::produce(Record record, DeliveryCallback on_delivery) {
     std::array<rd_kafka_vu_t, 7> vus{};
     std::size_t n = 0;
     vus[n].vtype = RD_KAFKA_VTYPE_TOPIC;
-    vus[n++].u.cstr = record.topic.c_str();
+    vus[n++].u.cstr = topic.c_str();
     vus[n].vtype = RD_KAFKA_VTYPE_PARTITION;
     vus[n++].u.i32 = record.partition < 0 ? RD_KAFKA_PARTITION_UA : record.partition;
     if (!record.key.empty()) {  // an empty key is sent as a null key
@@ -289,7 +291,8 @@ std::size_t Producer::warm_up(const std::vector<std::string>& topics,
                               std::chrono::milliseconds timeout) {
   std::size_t known = 0;
   for (const auto& name : topics) {
-    rd_kafka_topic_t* topic = rd_kafka_topic_new(impl_->rk.get(), name.c_str(), nullptr);
+    rd_kafka_topic_t* topic =
+        rd_kafka_topic_new(impl_->rk.get(), kafka_topic(name).c_str(), nullptr);
     if (topic == nullptr) continue;
     const rd_kafka_metadata_t* raw = nullptr;
     rd_kafka_resp_err_t err =

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 
+#include "ticketing/events/namespace.hpp"
 #include "ticketing/events/security.hpp"
 
 namespace ticketing::outbox::test {
@@ -74,8 +75,8 @@ void create_topic(const std::string& bootstrap, const std::string& topic, int pa
                   int replication_factor) {
   auto rk = make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", bootstrap}}));
   std::array<char, 512> err{};
-  std::unique_ptr<rd_kafka_NewTopic_t, NewTopicFree> nt(
-      rd_kafka_NewTopic_new(topic.c_str(), partitions, replication_factor, err.data(), err.size()));
+  std::unique_ptr<rd_kafka_NewTopic_t, NewTopicFree> nt(rd_kafka_NewTopic_new(
+      events::kafka_topic(topic).c_str(), partitions, replication_factor, err.data(), err.size()));
   if (!nt) throw std::runtime_error(fmt::format("NewTopic: {}", err.data()));
   rd_kafka_NewTopic_set_config(nt.get(), "min.insync.replicas", "2");
   std::unique_ptr<rd_kafka_queue_t, QueueFree> q(rd_kafka_queue_new(rk.get()));
@@ -104,7 +105,7 @@ void delete_topic(const std::string& bootstrap, const std::string& topic) noexce
   try {
     auto rk = make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", bootstrap}}));
     std::unique_ptr<rd_kafka_DeleteTopic_t, DeleteTopicFree> dt(
-        rd_kafka_DeleteTopic_new(topic.c_str()));
+        rd_kafka_DeleteTopic_new(events::kafka_topic(topic).c_str()));
     std::unique_ptr<rd_kafka_queue_t, QueueFree> q(rd_kafka_queue_new(rk.get()));
     rd_kafka_DeleteTopic_t* arr[] = {dt.get()};
     rd_kafka_DeleteTopics(rk.get(), arr, 1, nullptr, q.get());
@@ -129,7 +130,7 @@ TopicReader::TopicReader(const std::string& bootstrap, const std::string& topic,
   std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListFree> list(
       rd_kafka_topic_partition_list_new(partitions));
   for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset =
+    rd_kafka_topic_partition_list_add(list.get(), events::kafka_topic(topic).c_str(), p)->offset =
         RD_KAFKA_OFFSET_BEGINNING;
   }
   if (rd_kafka_assign(impl_->rk.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -8,6 +8,7 @@
 #include "ticketing/common/json_writer.hpp"
 #include "ticketing/common/log.hpp"
 #include "ticketing/common/metrics.hpp"
+#include "ticketing/events/namespace.hpp"
 #include "ticketing/http/server.hpp"
 
 namespace ticketing::service {
@@ -25,6 +26,11 @@ CommonConfig CommonConfig::read(EnvReader& env, std::string service,
   c.log_level = env.str("LOG_LEVEL", "info");
   c.stalled_after_s = static_cast<int>(env.integer("CONSUMER_STALLED_AFTER_S", 30, 1, 86400));
   c.lag_interval_ms = static_cast<int>(env.integer("KAFKA_LAG_INTERVAL_MS", 5000, 0, 3600000));
+  // Applied by libs/events itself (namespace.hpp); checked here so that a bad
+  // value is reported at start with every other problem.
+  c.topic_prefix = env.str("TOPIC_PREFIX", "");
+  if (!events::valid_topic_prefix(c.topic_prefix))
+    env.fail("TOPIC_PREFIX", "at most 64 of [A-Za-z0-9._-]");
   return c;
 }
 

@@ -7,6 +7,7 @@
 
 #include "ticketing/events/admin.hpp"
 #include "ticketing/events/dlq.hpp"
+#include "ticketing/events/namespace.hpp"
 #include "ticketing/events/schema.hpp"
 #include "ticketing/events/topics.hpp"
 
@@ -202,5 +203,30 @@ TEST_CASE("deploy/kafka-acls.tsv fits the topic manifest", "[acls]") {
       INFO(principal << " reads " << t);
       CHECK(writes[principal].count(dlq_topic_for(t)) == 1);
     }
+  }
+}
+
+TEST_CASE("topic namespaces: a prefix on the way to Kafka, none on the way back") {
+  using namespace ticketing::events;
+  CHECK(valid_topic_prefix(""));
+  CHECK(valid_topic_prefix("test."));
+  CHECK(valid_topic_prefix("staging_2-a."));
+  CHECK_FALSE(valid_topic_prefix("a b"));
+  CHECK_FALSE(valid_topic_prefix("x/y"));
+  CHECK_FALSE(valid_topic_prefix(std::string(65, 'a')));
+  CHECK(kafka_topic("reservation.held", "test.") == "test.reservation.held");
+  CHECK(kafka_topic("reservation.held", "") == "reservation.held");
+  // Whatever this process's TOPIC_PREFIX (make test sets "test."), a name
+  // survives the round trip, and a group gets the same prefix as a topic.
+  for (auto t : topics::kAll) {
+    const std::string topic(t);
+    CHECK(kafka_topic(topic) == topic_prefix() + topic);
+    CHECK(local_topic(kafka_topic(topic)) == topic);
+  }
+  CHECK(kafka_group("payment-api") == topic_prefix() + "payment-api");
+  if (!topic_prefix().empty()) {
+    // Another environment's topic is not one of ours.
+    CHECK_FALSE(local_topic("reservation.held"));
+    CHECK(local_topic_or_same("reservation.held") == "reservation.held");
   }
 }

@@ -31,6 +31,8 @@ struct CommonConfig {
   int stalled_after_s = 30;
   // KAFKA_LAG_INTERVAL_MS: how often kafka_consumer_lag is refreshed (0: off).
   int lag_interval_ms = 5000;
+  // TOPIC_PREFIX: this environment's topic namespace (ticketing/events/namespace.hpp).
+  std::string topic_prefix;
 
   static CommonConfig read(EnvReader& env, std::string service, std::uint16_t default_admin_port);
 };
