@@ -107,7 +107,7 @@ std::string text_report(const RushConfig& cfg, const RushResult& r, const Tally&
     s += fmt::format("  {:<28} {}\n", label, value);
   };
   s += "ticket-open rush\n";
-  line("users", fmt::format("{} ({} reservation-api, {} payment-api instances)", c.users,
+  line("users", fmt::format("{} ({} reservation-api, {} payment-api addresses)", c.users,
                             cfg.reservation_urls.size(), cfg.payment_urls.size()));
   line("queue tokens / admitted",
        fmt::format("{} / {} ({} after waiting)", c.tokens, c.admitted, c.admitted_after_waiting));
