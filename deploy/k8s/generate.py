@@ -125,20 +125,27 @@ def topics_yaml(topics):
     return "".join(out)
 
 
+def user_head(principal):
+    """A KafkaUser's lines up to its spec."""
+    return [
+        "apiVersion: kafka.strimzi.io/v1beta2\n",
+        "kind: KafkaUser\n",
+        "metadata:\n",
+        f"  name: {principal}\n",
+        "  labels:\n",
+        f"    strimzi.io/cluster: {CLUSTER}\n",
+        "    app.kubernetes.io/part-of: ticketing\n",
+        "spec:\n",
+    ]
+
+
 def users_yaml(users):
     out = [HEADER.format(src="deploy/kafka-acls.tsv")]
     for principal in SUPER_USERS:
         out.append("---\n")
         out.append("# A super user (spec.kafka.authorization.superUsers of the Kafka resource):\n")
         out.append("# no ACLs, as in docker-compose.kafka.yml.\n")
-        out.append("apiVersion: kafka.strimzi.io/v1beta2\n")
-        out.append("kind: KafkaUser\n")
-        out.append("metadata:\n")
-        out.append(f"  name: {principal}\n")
-        out.append("  labels:\n")
-        out.append(f"    strimzi.io/cluster: {CLUSTER}\n")
-        out.append("    app.kubernetes.io/part-of: ticketing\n")
-        out.append("spec:\n")
+        out.extend(user_head(principal))
         out.append("  authentication:\n")
         out.append("    type: tls\n")
     for principal, rules in users.items():
@@ -147,14 +154,7 @@ def users_yaml(users):
         if not NAME_RE.match(principal):
             raise SourceError(f"principal {principal!r} is not a valid resource name")
         out.append("---\n")
-        out.append("apiVersion: kafka.strimzi.io/v1beta2\n")
-        out.append("kind: KafkaUser\n")
-        out.append("metadata:\n")
-        out.append(f"  name: {principal}\n")
-        out.append("  labels:\n")
-        out.append(f"    strimzi.io/cluster: {CLUSTER}\n")
-        out.append("    app.kubernetes.io/part-of: ticketing\n")
-        out.append("spec:\n")
+        out.extend(user_head(principal))
         out.append("  # The principal is the certificate's CN (CN=" + principal + "); its secret\n")
         out.append("  # (same name) holds user.crt and user.key for the service's pods.\n")
         out.append("  authentication:\n")
