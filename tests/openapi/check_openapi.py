@@ -553,9 +553,10 @@ def main():
     log_dir = os.path.join(build, "tests", "openapi")
     os.makedirs(log_dir, exist_ok=True)
     stack = {
-        # Kafka's client security of the stack (the admin principal), if any.
+        # Kafka's client security of the stack (the admin principal), if any, and
+        # the topic namespace of `make test` (TOPIC_PREFIX).
         **{k: v for k, v in os.environ.items()
-           if k == "KAFKA_SECURITY_PROTOCOL" or k.startswith(("KAFKA_SASL_", "KAFKA_SSL_"))},
+           if k in ("KAFKA_SECURITY_PROTOCOL", "TOPIC_PREFIX") or k.startswith(("KAFKA_SASL_", "KAFKA_SSL_"))},
         "KAFKA_BOOTSTRAP_SERVERS": os.environ.get(
             "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094"),
         "MYSQL_URL": os.environ.get("MYSQL_URL", "mysql://root@127.0.0.1:13306/"),
